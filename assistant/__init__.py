@@ -1,0 +1,1 @@
+"""A personal LLM assistant daemon for small devices."""

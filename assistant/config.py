@@ -1,0 +1,208 @@
+"""Settings: a TOML file plus ASSISTANT_* environment variables (pydantic-settings).
+
+Precedence, highest first: environment (``ASSISTANT_MODEL__PATH=...``), the TOML file, defaults.
+The TOML file is ``--config``, else ``$ASSISTANT_CONFIG``, else ``~/.config/assistant/config.toml``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from assistant.errors import ConfigError
+
+
+def default_threads() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def default_data_dir() -> Path:
+    return Path.home() / ".local" / "share" / "assistant"
+
+
+def default_config_path() -> Path:
+    return Path.home() / ".config" / "assistant" / "config.toml"
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ServerSettings(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8765, ge=1, le=65535)
+    api_token: str | None = Field(None, description="Bearer token; required to listen beyond loopback")
+    queue_size: int = Field(8, ge=1, description="generation requests waiting for the model before 429")
+    retry_after: int = Field(2, ge=1, description="seconds suggested in Retry-After when the queue is full")
+
+    @property
+    def is_loopback(self) -> bool:
+        return is_loopback_host(self.host)
+
+
+class ModelSettings(Section):
+    backend: Literal["llama", "openai"] = "llama"
+    path: Path | None = Field(None, description="a GGUF file; None means the bundled default model")
+    n_ctx: int = Field(4096, ge=256)
+    n_threads: int = Field(default_factory=default_threads, ge=1)
+    n_batch: int = Field(512, ge=1)
+    use_mmap: bool = True
+    chat_format: str | None = Field(None, description="override the chat template (llama.cpp format name)")
+    max_tokens: int = Field(512, ge=1, description="default completion length when a request names none")
+    prompt_cache_mb: int = Field(256, ge=0, description="RAM for saved conversation prompt states; 0 = off")
+    seed: int = -1
+    # remote backend (model.backend = "openai")
+    base_url: str | None = None
+    api_key: str | None = None
+    remote_model: str | None = Field(None, description="model name sent to the remote server")
+    timeout: float = Field(120.0, gt=0)
+
+    @field_validator("base_url")
+    @classmethod
+    def _strip_slash(cls, v: str | None) -> str | None:
+        return v.rstrip("/") if v else v
+
+
+class MemorySettings(Section):
+    enabled: bool = True
+    chroma_url: str | None = Field(None, description="use a Chroma server instead of the embedded store")
+    collection: str = "memories"
+    recall_k: int = Field(5, ge=0)
+    recall_token_budget: int = Field(512, ge=0)
+    recency: bool = True
+
+
+class FeedSettings(Section):
+    timeout: float = Field(10.0, gt=0)
+    max_bytes: int = Field(5_000_000, ge=1024)
+
+
+class SchedulerSettings(Section):
+    enabled: bool = True
+    timezone: str = "UTC"
+    misfire_grace_seconds: int = Field(3600, ge=1)
+
+
+class NotifySettings(Section):
+    webhook_url: str | None = None
+    ntfy_url: str | None = None
+    desktop: bool = True
+    quiet_hours: str | None = Field(None, description='"22:00-07:00" holds non-urgent notifications')
+
+
+class VoiceSettings(Section):
+    stt: str = "pocketsphinx"
+    tts: str = "espeak-ng"
+    daemon_url: str = "http://127.0.0.1:8765"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="ASSISTANT_",
+        env_nested_delimiter="__",
+        extra="forbid",
+    )
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+    timezone: str = "UTC"
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    model: ModelSettings = Field(default_factory=ModelSettings)
+    memory: MemorySettings = Field(default_factory=MemorySettings)
+    feeds: FeedSettings = Field(default_factory=FeedSettings)
+    scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
+    voice: VoiceSettings = Field(default_factory=VoiceSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _TomlSource(settings_cls))
+
+    @field_validator("data_dir")
+    @classmethod
+    def _expand(cls, v: Path) -> Path:
+        return Path(v).expanduser()
+
+
+class _TomlSource(PydanticBaseSettingsSource):
+    """Feeds the TOML file read by load_settings() to pydantic-settings, below the environment."""
+
+    data: dict[str, Any] = {}
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self.data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self.data)
+
+
+def is_loopback_host(host: str) -> bool:
+    if host in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def resolve_config_path(explicit: str | Path | None = None) -> Path | None:
+    """The config file to read, or None when the default file does not exist."""
+    if explicit:
+        return Path(explicit).expanduser()
+    env = os.environ.get("ASSISTANT_CONFIG")
+    if env:
+        return Path(env).expanduser()
+    default = default_config_path()
+    return default if default.exists() else None
+
+
+def _format_validation_error(err: ValidationError) -> str:
+    first = err.errors()[0]
+    key = ".".join(str(p) for p in first["loc"]) or "config"
+    msg = first["msg"]
+    if first["type"] == "extra_forbidden":
+        msg = "unknown setting"
+    value = first.get("input")
+    shown = f" (got {value!r})" if first["type"] != "extra_forbidden" and not isinstance(value, dict) else ""
+    more = len(err.errors()) - 1
+    tail = f"; and {more} more problem(s)" if more else ""
+    return f"{key}: {msg}{shown}{tail}"
+
+
+def load_settings(config: str | Path | None = None, **overrides: Any) -> Settings:
+    """Read the TOML file and environment; raise ConfigError with one line naming the bad key."""
+    path = resolve_config_path(config)
+    data: dict[str, Any] = {}
+    if path is not None:
+        if not path.exists():
+            raise ConfigError(f"config file {path} does not exist")
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+    _TomlSource.data = data
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(exc)) from None
+    finally:
+        _TomlSource.data = {}

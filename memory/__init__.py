@@ -1,0 +1,1 @@
+"""Long-term memory: Chroma + sentence-transformers with hybrid BM25 reranking."""

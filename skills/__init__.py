@@ -1,0 +1,1 @@
+"""Built-in skills: one module per skill."""

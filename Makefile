@@ -21,6 +21,7 @@ run: $(STAMP)
 	$(BIN)/assistant serve
 
 test: $(STAMP)
+	bash deploy/system-deps.sh
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

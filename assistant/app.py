@@ -71,5 +71,10 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(models.router, dependencies=protected)
     app.include_router(chat.router, dependencies=protected)
     app.include_router(conversations.router, dependencies=protected)
-    # Optional parts add their routers here (memories, feeds, skills, schedules, notifications, web).
+    # Optional parts add their routers below, each line owned by its part.
+    # [memory routes]
+    # [feeds routes]
+    # [notifications routes]
+    # [skills+schedules routes]
+    # [web page routes] (last: it serves "/")
     return app

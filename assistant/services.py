@@ -71,5 +71,9 @@ def build_services(settings: Settings, *, clock: Clock | None = None, llm: LLMBa
     conversations = ConversationStore(settings.data_dir / "conversations.sqlite3")
     chat = ChatService(worker, conversations, clock)
     services = Services(settings, clock, llm, worker, conversations, chat)
-    # Optional parts plug in here (memory, feeds, skills, scheduler, notifier), each in its own function.
+    # Optional parts plug in below, in this order; each block is owned by its part.
+    # [memory]
+    # [notifier]
+    # [feeds]
+    # [skills+scheduler]
     return services

@@ -12,7 +12,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	# CPU build of PyTorch first: a bare `torch` would pull a multi-GB CUDA build.
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[dev]'
+	# llama.cpp is compiled from source (about 6 min on 2 cores; pip caches the wheel). See the script for
+	# why its CPU flags are set by hand.
+	CMAKE_ARGS="$$(bash deploy/llama-cmake-args.sh)" $(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -64,6 +64,7 @@ class ModelSettings(Section):
     max_tokens: int = Field(512, ge=1, description="default completion length when a request names none")
     prompt_cache_mb: int = Field(256, ge=0, description="RAM for saved conversation prompt states; 0 = off")
     seed: int = -1
+    repeat_penalty: float = Field(1.1, ge=1.0, le=2.0)
     # remote backend (model.backend = "openai")
     base_url: str | None = None
     api_key: str | None = None
@@ -86,8 +87,12 @@ class MemorySettings(Section):
 
 
 class FeedSettings(Section):
-    timeout: float = Field(10.0, gt=0)
-    max_bytes: int = Field(5_000_000, ge=1024)
+    timeout: float = Field(10.0, gt=0, description="seconds for one whole fetch (connect, headers and body)")
+    max_bytes: int = Field(5_000_000, ge=1024, description="a body larger than this is cut off and recorded")
+    max_redirects: int = Field(5, ge=0, le=20)
+    max_entries_per_feed: int = Field(500, ge=1, description="entries kept per feed, newest first")
+    refresh_workers: int = Field(4, ge=1, le=32, description="feeds fetched at once by refresh_all")
+    user_agent: str = "assistant-feeds/0.1"
 
 
 class SchedulerSettings(Section):

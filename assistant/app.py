@@ -76,5 +76,7 @@ def create_app(services: Services) -> FastAPI:
     # [feeds routes]
     # [notifications routes]
     # [skills+schedules routes]
-    # [web page routes] (last: it serves "/")
+    from assistant.routes import web
+
+    app.include_router(web.router)  # the page needs no token; the API calls it makes do
     return app

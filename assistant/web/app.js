@@ -1,0 +1,667 @@
+// The assistant's chat page. Plain JavaScript, no build step, no third-party requests.
+// Every string from the model or the API is put on the page as text (textContent / Text nodes),
+// never parsed as HTML: an answer holding <script> or <img src=...> shows those characters, nothing runs.
+"use strict";
+
+(() => {
+  const STORE = { token: "assistant.token", conversation: "assistant.conversation" };
+  const MAX_NOTIFICATIONS = 50;
+
+  const $ = (id) => document.getElementById(id);
+  const ui = {
+    model: $("model"),
+    messages: $("messages"),
+    emptyChat: $("empty-chat"),
+    composer: $("composer"),
+    message: $("message"),
+    send: $("send"),
+    stop: $("stop"),
+    newConversation: $("new-conversation"),
+    setToken: $("set-token"),
+    toasts: $("toasts"),
+    notificationsSection: $("notifications-section"),
+    notifications: $("notifications"),
+    notificationsEmpty: $("notifications-empty"),
+    notificationsState: $("notifications-state"),
+    skillsSection: $("skills-section"),
+    skills: $("skills"),
+    skillsStatus: $("skills-status"),
+    schedulesSection: $("schedules-section"),
+    schedules: $("schedules"),
+    schedulesStatus: $("schedules-status"),
+    refreshSchedules: $("refresh-schedules"),
+    tokenDialog: $("token-dialog"),
+    tokenForm: $("token-form"),
+    tokenReason: $("token-reason"),
+    tokenInput: $("token-input"),
+    tokenCancel: $("token-cancel"),
+  };
+
+  const state = {
+    token: storageGet(STORE.token),
+    conversationId: storageGet(STORE.conversation),
+    abort: null, // AbortController of the answer being streamed
+    tokenRequest: null, // the pending "ask for the token" promise, shared by concurrent 401s
+    events: null, // EventSource of the notification stream
+    retryMs: 2000,
+    seenNotifications: new Set(),
+  };
+
+  // ---------- small helpers ----------
+
+  function storageGet(key) {
+    try {
+      return window.localStorage.getItem(key) || "";
+    } catch {
+      return "";
+    }
+  }
+
+  function storageSet(key, value) {
+    try {
+      if (value) window.localStorage.setItem(key, value);
+      else window.localStorage.removeItem(key);
+    } catch {
+      // storage may be disabled (private mode); the page still works for this visit
+    }
+  }
+
+  /** Make an element. `text` is set with textContent; attributes are set one by one (never as HTML). */
+  function el(tag, { cls, text, attrs } = {}, ...children) {
+    const node = document.createElement(tag);
+    if (cls) node.className = cls;
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    for (const [name, value] of Object.entries(attrs || {})) node.setAttribute(name, String(value));
+    for (const child of children) if (child) node.append(child);
+    return node;
+  }
+
+  function asText(value) {
+    if (value === undefined || value === null) return "";
+    if (typeof value === "string") return value;
+    if (typeof value === "number" || typeof value === "boolean") return String(value);
+    try {
+      return JSON.stringify(value);
+    } catch {
+      return String(value);
+    }
+  }
+
+  function formatTime(value) {
+    if (value === undefined || value === null || value === "") return "";
+    let date;
+    if (typeof value === "number") date = new Date(value > 1e12 ? value : value * 1000);
+    else date = new Date(String(value));
+    if (Number.isNaN(date.getTime())) return asText(value);
+    return date.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+  }
+
+  /** A list out of whatever an endpoint returned: a list, or an object holding one, or a name -> item map. */
+  function asList(body, keys) {
+    if (Array.isArray(body)) return body;
+    if (body && typeof body === "object") {
+      for (const key of keys) if (Array.isArray(body[key])) return body[key];
+      return Object.entries(body)
+        .filter(([, v]) => v && typeof v === "object" && !Array.isArray(v))
+        .map(([name, v]) => ({ name, ...v }));
+    }
+    return [];
+  }
+
+  function firstText(obj, keys) {
+    for (const key of keys) {
+      const v = obj && obj[key];
+      if (v !== undefined && v !== null && v !== "") return asText(v);
+    }
+    return "";
+  }
+
+  // ---------- the API token ----------
+
+  class ApiError extends Error {
+    constructor(status, message) {
+      super(message);
+      this.status = status;
+    }
+  }
+
+  /** Ask the user for the token (one dialog for however many requests got a 401 at once). */
+  function askToken(reason) {
+    if (state.tokenRequest) return state.tokenRequest;
+    state.tokenRequest = new Promise((resolve, reject) => {
+      ui.tokenReason.textContent = reason;
+      ui.tokenInput.value = state.token;
+      const finish = (ok) => {
+        ui.tokenForm.removeEventListener("submit", onSubmit);
+        ui.tokenCancel.removeEventListener("click", onCancel);
+        ui.tokenDialog.removeEventListener("cancel", onCancel);
+        if (ui.tokenDialog.open) ui.tokenDialog.close();
+        state.tokenRequest = null;
+        if (ok) resolve(state.token);
+        else reject(new ApiError(401, "the API token is needed for this"));
+      };
+      const onSubmit = (event) => {
+        event.preventDefault();
+        setToken(ui.tokenInput.value.trim());
+        finish(true);
+      };
+      const onCancel = (event) => {
+        event.preventDefault();
+        finish(false);
+      };
+      ui.tokenForm.addEventListener("submit", onSubmit);
+      ui.tokenCancel.addEventListener("click", onCancel);
+      ui.tokenDialog.addEventListener("cancel", onCancel);
+      ui.tokenDialog.showModal();
+      ui.tokenInput.focus();
+    });
+    return state.tokenRequest;
+  }
+
+  function setToken(token) {
+    const changed = token !== state.token;
+    state.token = token;
+    storageSet(STORE.token, token);
+    if (changed) startNotifications();
+  }
+
+  /** fetch() with the token. A 401 asks for the token and tries again; other statuses are returned. */
+  async function api(path, { method = "GET", body, signal } = {}) {
+    for (;;) {
+      const headers = { Accept: "application/json" };
+      if (body !== undefined) headers["Content-Type"] = "application/json";
+      if (state.token) headers.Authorization = "Bearer " + state.token;
+      const response = await fetch(path, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal,
+        cache: "no-store",
+        credentials: "same-origin",
+      });
+      if (response.status !== 401) return response;
+      const why = state.token
+        ? "The daemon refused the saved API token. Enter the token from its config (server.api_token)."
+        : "This daemon asks for its API token (server.api_token).";
+      await askToken(why);
+    }
+  }
+
+  async function errorMessage(response) {
+    let text = "";
+    try {
+      text = await response.text();
+      const body = JSON.parse(text);
+      const message = (body && body.error && body.error.message) || (body && body.detail);
+      if (message) return asText(message);
+    } catch {
+      // not JSON: fall through to the raw text
+    }
+    const retry = response.headers.get("Retry-After");
+    const suffix = retry ? ` (try again in ${retry} s)` : "";
+    return (text.trim().slice(0, 300) || `HTTP ${response.status}`) + suffix;
+  }
+
+  async function getJSON(path) {
+    const response = await api(path);
+    if (!response.ok) throw new ApiError(response.status, await errorMessage(response));
+    return response.json();
+  }
+
+  // ---------- server-sent events over fetch (for the POST chat stream) ----------
+
+  function parseEventBlock(block) {
+    let event = "message";
+    const data = [];
+    for (const line of block.split("\n")) {
+      if (!line || line.startsWith(":")) continue; // comments are keep-alive pings
+      const colon = line.indexOf(":");
+      const field = colon < 0 ? line : line.slice(0, colon);
+      let value = colon < 0 ? "" : line.slice(colon + 1);
+      if (value.startsWith(" ")) value = value.slice(1);
+      if (field === "event") event = value;
+      else if (field === "data") data.push(value);
+    }
+    return data.length ? { event, data: data.join("\n") } : null;
+  }
+
+  async function* readEvents(response) {
+    const reader = response.body.getReader();
+    const decoder = new TextDecoder();
+    let buffer = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      buffer += decoder.decode(value || new Uint8Array(), { stream: !done });
+      buffer = buffer.replace(/\r\n|\r(?=[^\n]|$)/g, "\n");
+      let end;
+      while ((end = buffer.indexOf("\n\n")) >= 0) {
+        const event = parseEventBlock(buffer.slice(0, end));
+        buffer = buffer.slice(end + 2);
+        if (event) yield event;
+      }
+      if (done) break;
+    }
+    const last = parseEventBlock(buffer);
+    if (last) yield last;
+  }
+
+  // ---------- the conversation ----------
+
+  function setConversation(id) {
+    state.conversationId = id || "";
+    storageSet(STORE.conversation, state.conversationId);
+  }
+
+  function updateEmptyChat() {
+    ui.emptyChat.hidden = ui.messages.childElementCount > 0;
+  }
+
+  function nearBottom() {
+    const m = ui.messages;
+    return m.scrollHeight - m.scrollTop - m.clientHeight < 48;
+  }
+
+  function scrollToEnd() {
+    ui.messages.scrollTop = ui.messages.scrollHeight;
+  }
+
+  /** Add a message to the log; returns its parts so a streamed answer can grow. */
+  function addMessage(role, content, createdAt) {
+    const label = role === "user" ? "You" : role === "assistant" ? "Assistant" : asText(role);
+    const text = document.createTextNode(asText(content));
+    const body = el("div", { cls: "message-text" }, text);
+    const meta = el("p", { cls: "message-meta" }, el("span", { cls: "role", text: label }));
+    if (createdAt) meta.append(el("time", { text: formatTime(createdAt), attrs: { datetime: asText(createdAt) } }));
+    const item = el("li", { cls: `message ${role === "user" ? "from-user" : "from-assistant"}` }, meta, body);
+    item.dataset.role = asText(role);
+    const stick = nearBottom();
+    ui.messages.append(item);
+    updateEmptyChat();
+    if (stick || role === "user") scrollToEnd();
+    return { item, body, text, meta };
+  }
+
+  function addNote(message, cls) {
+    return el("p", { cls: `note ${cls || ""}`, text: message, attrs: { role: cls === "error" ? "alert" : "status" } });
+  }
+
+  function renderRecalled(target, recalled) {
+    if (!Array.isArray(recalled)) return;
+    if (recalled.length === 0) {
+      target.item.append(el("p", { cls: "recalled-none", text: "No memories recalled for this answer." }));
+      return;
+    }
+    const list = el("ol", { cls: "recalled-list" });
+    for (const memory of recalled) {
+      const m = memory && typeof memory === "object" ? memory : { text: memory };
+      const bits = [];
+      if (m.source) bits.push(asText(m.source));
+      if (m.created_at) bits.push(formatTime(m.created_at));
+      if (typeof m.score === "number") bits.push(`score ${m.score.toFixed(3)}`);
+      if (Array.isArray(m.retrievers) && m.retrievers.length) bits.push(`via ${m.retrievers.map(asText).join(" + ")}`);
+      list.append(
+        el("li", { cls: "memory" }, el("p", { cls: "memory-text", text: asText(m.text) }),
+          bits.length ? el("p", { cls: "memory-meta", text: bits.join(" · ") }) : null),
+      );
+    }
+    const n = recalled.length;
+    const summary = el("summary", { text: `Recalled ${n} ${n === 1 ? "memory" : "memories"}` });
+    target.item.append(el("details", { cls: "recalled" }, summary, list));
+  }
+
+  function setBusy(busy) {
+    ui.send.disabled = busy;
+    ui.stop.hidden = !busy;
+    ui.composer.setAttribute("aria-busy", busy ? "true" : "false");
+  }
+
+  async function sendMessage(content) {
+    if (state.abort) return;
+    const controller = new AbortController();
+    state.abort = controller;
+    setBusy(true);
+    addMessage("user", content);
+    const answer = addMessage("assistant", "");
+    answer.item.classList.add("streaming");
+    answer.item.setAttribute("aria-busy", "true");
+    const payload = { messages: [{ role: "user", content }], stream: true };
+    if (state.conversationId) payload.conversation_id = state.conversationId;
+    let finish = null;
+    try {
+      const response = await api("/v1/chat/completions", { method: "POST", body: payload, signal: controller.signal });
+      if (!response.ok) throw new ApiError(response.status, await errorMessage(response));
+      const returnedId = response.headers.get("X-Conversation-Id");
+      if (returnedId) setConversation(returnedId);
+      let first = true;
+      for await (const event of readEvents(response)) {
+        if (event.data === "[DONE]") break;
+        let chunk;
+        try {
+          chunk = JSON.parse(event.data);
+        } catch {
+          continue;
+        }
+        if (chunk && chunk.error) throw new ApiError(500, asText(chunk.error.message || chunk.error));
+        if (chunk.conversation_id) setConversation(asText(chunk.conversation_id));
+        if (first) {
+          first = false;
+          renderRecalled(answer, chunk.recalled);
+        }
+        const choice = Array.isArray(chunk.choices) ? chunk.choices[0] : null;
+        if (!choice) continue;
+        const piece = choice.delta && choice.delta.content;
+        if (typeof piece === "string" && piece) {
+          const stick = nearBottom();
+          answer.text.appendData(piece);
+          if (stick) scrollToEnd();
+        }
+        if (choice.finish_reason) finish = choice.finish_reason;
+      }
+      if (finish === "length") answer.item.append(addNote("The answer was cut at the length limit.", "warn"));
+      else if (!finish) answer.item.append(addNote("The answer stopped before it was complete.", "warn"));
+    } catch (err) {
+      if (controller.signal.aborted) {
+        answer.item.append(addNote("Stopped. An answer stopped early is not kept in the conversation.", "warn"));
+      } else {
+        answer.item.classList.add("failed");
+        answer.item.append(addNote(`Error: ${err && err.message ? err.message : asText(err)}`, "error"));
+      }
+    } finally {
+      answer.item.classList.remove("streaming");
+      answer.item.setAttribute("aria-busy", "false");
+      if (!answer.text.data && !answer.item.classList.contains("failed")) answer.text.data = "(no answer)";
+      state.abort = null;
+      setBusy(false);
+    }
+  }
+
+  async function loadConversation() {
+    const id = state.conversationId;
+    if (!id) return;
+    let response;
+    try {
+      response = await api(`/api/conversations/${encodeURIComponent(id)}`);
+    } catch (err) {
+      ui.messages.append(el("li", { cls: "note error", text: `Could not load the conversation: ${err.message}` }));
+      return;
+    }
+    if (response.status === 404 || response.status === 400) {
+      setConversation(""); // it was deleted, or never stored
+      return;
+    }
+    if (!response.ok) {
+      const message = await errorMessage(response);
+      ui.messages.append(el("li", { cls: "note error", text: `Could not load the conversation: ${message}` }));
+      return;
+    }
+    const body = await response.json();
+    if (state.conversationId !== id || ui.messages.childElementCount > 0) return; // the user moved on
+    for (const m of asList(body, ["messages"])) {
+      if (m && typeof m === "object") addMessage(asText(m.role), m.content, m.created_at);
+    }
+    scrollToEnd();
+  }
+
+  function newConversation() {
+    if (state.abort) state.abort.abort();
+    setConversation("");
+    ui.messages.replaceChildren();
+    updateEmptyChat();
+    ui.message.focus();
+  }
+
+  // ---------- notifications ----------
+
+  function toast(title, body, urgent) {
+    const item = el("div", { cls: `toast${urgent ? " urgent" : ""}` },
+      el("strong", { text: title }), body ? el("span", { text: body }) : null);
+    ui.toasts.append(item);
+    window.setTimeout(() => item.remove(), urgent ? 15000 : 8000);
+  }
+
+  function showNotification(n, { live }) {
+    if (!n || typeof n !== "object") return;
+    const key = n.id !== undefined && n.id !== null ? asText(n.id) : null;
+    if (key !== null) {
+      if (state.seenNotifications.has(key)) return;
+      state.seenNotifications.add(key);
+    }
+    const title = asText(n.title) || "(untitled)";
+    const bits = [];
+    if (n.source) bits.push(asText(n.source));
+    if (n.created_at) bits.push(formatTime(n.created_at));
+    const item = el("li", { cls: `notification${n.urgent ? " urgent" : ""}${live ? " new" : ""}` },
+      el("p", { cls: "notification-title" }, n.urgent ? el("span", { cls: "urgent-label", text: "Urgent: " }) : null,
+        document.createTextNode(title)),
+      n.body ? el("p", { cls: "notification-body", text: asText(n.body) }) : null,
+      bits.length ? el("p", { cls: "notification-meta", text: bits.join(" · ") }) : null);
+    if (key !== null) item.dataset.id = key;
+    ui.notifications.prepend(item);
+    while (ui.notifications.childElementCount > MAX_NOTIFICATIONS) ui.notifications.lastElementChild.remove();
+    ui.notificationsEmpty.hidden = true;
+    if (live) toast(title, asText(n.body), Boolean(n.urgent));
+  }
+
+  async function loadRecentNotifications() {
+    try {
+      const response = await api("/api/notifications?limit=20");
+      if (!response.ok) return; // no history endpoint: the live stream is enough
+      const list = asList(await response.json(), ["data", "notifications", "items"]);
+      // oldest first, so the newest ends on top
+      const sorted = [...list].sort((a, b) => String(a && a.created_at).localeCompare(String(b && b.created_at)));
+      for (const n of sorted) showNotification(n, { live: false });
+    } catch {
+      // history is a nicety; the stream below is what matters
+    }
+  }
+
+  function setStreamState(text) {
+    ui.notificationsState.textContent = text;
+  }
+
+  /** Why did the stream close? EventSource cannot tell, so ask once with fetch (headers only). */
+  async function probeStream() {
+    const controller = new AbortController();
+    try {
+      const response = await api("/api/notifications/stream", { signal: controller.signal });
+      return response.status;
+    } catch (err) {
+      return err instanceof ApiError ? err.status : 0;
+    } finally {
+      controller.abort();
+    }
+  }
+
+  function startNotifications() {
+    if (state.events) state.events.close();
+    const url = "/api/notifications/stream" + (state.token ? `?token=${encodeURIComponent(state.token)}` : "");
+    const events = new EventSource(url);
+    state.events = events;
+    setStreamState("connecting");
+    events.addEventListener("open", () => {
+      state.retryMs = 2000;
+      setStreamState("live");
+    });
+    events.addEventListener("notification", (event) => {
+      try {
+        showNotification(JSON.parse(event.data), { live: true });
+      } catch {
+        // a malformed event is skipped, the stream goes on
+      }
+    });
+    events.addEventListener("error", async () => {
+      if (state.events !== events) return;
+      if (events.readyState !== EventSource.CLOSED) {
+        setStreamState("reconnecting");
+        return; // the browser reconnects by itself
+      }
+      events.close();
+      const status = await probeStream();
+      if (state.events !== events) return; // a new token started a new stream meanwhile
+      if (status === 404) {
+        ui.notificationsSection.hidden = true;
+        return;
+      }
+      if (status === 200) {
+        startNotifications();
+        return;
+      }
+      setStreamState("offline");
+      window.setTimeout(() => {
+        if (state.events === events) startNotifications();
+      }, state.retryMs);
+      state.retryMs = Math.min(state.retryMs * 2, 60000);
+    });
+  }
+
+  // ---------- skills and schedules ----------
+
+  function describeResult(body) {
+    if (typeof body === "string") return body;
+    if (body && typeof body === "object") {
+      const nested = body.result && typeof body.result === "object" ? body.result : null;
+      const text = firstText(body, ["text", "message", "answer"]) || firstText(nested, ["text", "message"]);
+      if (text) return text;
+      if (typeof body.result === "string") return body.result;
+    }
+    return JSON.stringify(body, null, 2);
+  }
+
+  async function runSkill(name, button, output) {
+    button.disabled = true;
+    output.hidden = false;
+    output.classList.remove("error");
+    output.textContent = "Running…";
+    try {
+      const response = await api(`/api/skills/${encodeURIComponent(name)}/run`, { method: "POST", body: {} });
+      if (!response.ok) throw new ApiError(response.status, await errorMessage(response));
+      const type = response.headers.get("Content-Type") || "";
+      const body = type.includes("json") ? await response.json() : await response.text();
+      output.textContent = describeResult(body);
+    } catch (err) {
+      output.classList.add("error");
+      output.textContent = `Error: ${err && err.message ? err.message : asText(err)}`;
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  async function loadSection(path, section, status, listKeys) {
+    status.textContent = "Loading…";
+    let response;
+    try {
+      response = await api(path);
+    } catch (err) {
+      status.textContent = `Could not load: ${err.message}`;
+      return null;
+    }
+    if (response.status === 404) {
+      section.hidden = true; // this daemon runs without that part
+      return null;
+    }
+    if (!response.ok) {
+      status.textContent = `Could not load: ${await errorMessage(response)}`;
+      return null;
+    }
+    section.hidden = false;
+    status.textContent = "";
+    return asList(await response.json(), listKeys);
+  }
+
+  async function loadSkills() {
+    const skills = await loadSection("/api/skills", ui.skillsSection, ui.skillsStatus, ["data", "skills", "items"]);
+    if (skills === null) return;
+    ui.skills.replaceChildren();
+    if (skills.length === 0) ui.skillsStatus.textContent = "No skills are registered.";
+    for (const s of skills) {
+      const skill = typeof s === "string" ? { name: s } : s || {};
+      const name = firstText(skill, ["name", "id"]);
+      if (!name) continue;
+      const output = el("pre", { cls: "skill-output", attrs: { "aria-live": "polite" } });
+      output.hidden = true;
+      const button = el("button", { cls: "small", text: "Run now", attrs: { type: "button", "aria-label": `Run skill ${name} now` } });
+      button.addEventListener("click", () => runSkill(name, button, output));
+      const details = el("div", { cls: "skill-info" }, el("p", { cls: "skill-name", text: name }));
+      const description = firstText(skill, ["description", "summary"]);
+      if (description) details.append(el("p", { cls: "skill-description", text: description }));
+      const schedule = firstText(skill, ["schedule", "trigger"]);
+      if (schedule) details.append(el("p", { cls: "skill-schedule", text: `Schedule: ${schedule}` }));
+      const item = el("li", { cls: "skill" }, el("div", { cls: "skill-row" }, details, button), output);
+      item.dataset.skill = name;
+      ui.skills.append(item);
+    }
+  }
+
+  const SCHEDULE_LABEL_KEYS = ["skill", "name", "id"];
+  const SCHEDULE_FIELDS = [
+    ["trigger", "Trigger"], ["schedule", "Schedule"], ["cron", "Cron"], ["next_run_time", "Next run"],
+    ["next_run", "Next run"], ["next_fire_time", "Next run"], ["last_run", "Last run"], ["paused", "Paused"],
+    ["enabled", "Enabled"], ["timezone", "Time zone"],
+  ];
+
+  async function loadSchedules() {
+    const schedules = await loadSection("/api/schedules", ui.schedulesSection, ui.schedulesStatus,
+      ["data", "schedules", "jobs", "items"]);
+    if (schedules === null) return;
+    ui.schedules.replaceChildren();
+    if (schedules.length === 0) ui.schedulesStatus.textContent = "Nothing is scheduled.";
+    for (const s of schedules) {
+      const job = s && typeof s === "object" ? s : { name: s };
+      const label = firstText(job, SCHEDULE_LABEL_KEYS) || "(unnamed)";
+      const list = el("dl", { cls: "schedule-fields" });
+      for (const [key, title] of SCHEDULE_FIELDS) {
+        if (!(key in job) || job[key] === null || job[key] === "") continue;
+        const value = key.includes("run") || key.includes("fire") ? formatTime(job[key]) : asText(job[key]);
+        list.append(el("dt", { text: title }), el("dd", { text: value }));
+      }
+      ui.schedules.append(el("li", { cls: "schedule" }, el("p", { cls: "schedule-name", text: label }), list));
+    }
+  }
+
+  async function loadModel() {
+    try {
+      const response = await fetch("/healthz", { cache: "no-store" });
+      const body = await response.json();
+      ui.model.textContent = body && body.model ? `Model: ${asText(body.model)}` : "";
+    } catch {
+      ui.model.textContent = "The daemon is not answering.";
+    }
+  }
+
+  // ---------- wiring ----------
+
+  ui.composer.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const content = ui.message.value.trim();
+    if (!content || state.abort) return;
+    ui.message.value = "";
+    sendMessage(content);
+  });
+  ui.message.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      ui.composer.requestSubmit();
+    }
+  });
+  ui.stop.addEventListener("click", () => state.abort && state.abort.abort());
+  ui.newConversation.addEventListener("click", newConversation);
+  ui.setToken.addEventListener("click", () => {
+    askToken("Enter the daemon's API token (server.api_token), or leave it empty to clear it.")
+      .then(() => Promise.all([loadSkills(), loadSchedules()]))
+      .catch(() => {});
+  });
+  ui.refreshSchedules.addEventListener("click", () => {
+    loadSchedules();
+  });
+
+  updateEmptyChat();
+  loadModel();
+  // The conversation first: if it asks for the token, the other calls reuse the answer.
+  loadConversation()
+    .catch(() => {})
+    .finally(() => {
+      loadSkills().catch(() => {});
+      loadSchedules().catch(() => {});
+      loadRecentNotifications().finally(startNotifications);
+    });
+})();

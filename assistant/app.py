@@ -74,7 +74,10 @@ def create_app(services: Services) -> FastAPI:
     # Optional parts add their routers below, each line owned by its part.
     # [memory routes]
     # [feeds routes]
-    # [notifications routes]
+    if services.notifier is not None:  # [notifications routes]
+        from assistant.routes import notifications
+
+        app.include_router(notifications.router, dependencies=protected)
     # [skills+schedules routes]
     from assistant.routes import web
 

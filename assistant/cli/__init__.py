@@ -19,7 +19,9 @@ COMMAND_MODULES = [
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="assistant", description="A personal LLM assistant daemon.")
-    parser.add_argument("--config", help="TOML config file (default: $ASSISTANT_CONFIG or ~/.config/assistant/config.toml)")
+    parser.add_argument(
+        "--config", help="TOML config file (default: $ASSISTANT_CONFIG or ~/.config/assistant/config.toml)"
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:

@@ -37,8 +37,12 @@ def run(args: argparse.Namespace) -> int:
 
     services = build_services(settings)
     app = create_app(services)
-    log.info("listening on http://%s:%d (model %s)", settings.server.host, settings.server.port, services.llm.name)
-    uvicorn.run(app, host=settings.server.host, port=settings.server.port, log_level="warning", access_log=False)
+    log.info(
+        "listening on http://%s:%d (model %s)", settings.server.host, settings.server.port, services.llm.name
+    )
+    uvicorn.run(
+        app, host=settings.server.host, port=settings.server.port, log_level="warning", access_log=False
+    )
     return 0
 
 

@@ -51,7 +51,9 @@ class MessageIn(BaseModel):
         texts = []
         for part in self.content:
             if part.type != "text":
-                raise BadRequest(f"content part type {part.type!r} is not supported; send text", code="content")
+                raise BadRequest(
+                    f"content part type {part.type!r} is not supported; send text", code="content"
+                )
             texts.append(part.text or "")
         return "".join(texts)
 
@@ -213,5 +215,9 @@ async def _sse(
     services.chat.finish(prepared, "".join(parts), usage)
     yield {"data": _chunk(meta, {}, finish, usage=_usage(usage))}
     if include_usage:
-        yield {"data": json.dumps({**meta, "object": "chat.completion.chunk", "choices": [], "usage": _usage(usage)})}
+        yield {
+            "data": json.dumps(
+                {**meta, "object": "chat.completion.chunk", "choices": [], "usage": _usage(usage)}
+            )
+        }
     yield {"data": "[DONE]"}

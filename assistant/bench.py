@@ -1,0 +1,161 @@
+"""`assistant bench`: generation speed through the daemon's HTTP streaming endpoint vs. llama-cpp-python
+called directly, on the same prompt, model and threads, in one run; time to first token for both; the
+daemon's peak RSS.
+
+Runs alternate (direct, daemon, direct, daemon, ...) so drift on a noisy machine hits both alike; the
+median of each is reported. Decode speed is (tokens - 1) / (time of last token - time of first token).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import httpx
+
+from assistant.config import Settings
+from assistant.llm import ChatMessage
+
+PROMPT = "Write a long, detailed story about a lighthouse keeper who finds a message in a bottle."
+
+
+@dataclass
+class Run:
+    tokens: int
+    ttft_s: float
+    decode_tok_s: float
+
+
+def _summarise(runs: list[Run]) -> dict[str, float]:
+    return {
+        "tokens": statistics.median(r.tokens for r in runs),
+        "ttft_s": statistics.median(r.ttft_s for r in runs),
+        "decode_tok_s": statistics.median(r.decode_tok_s for r in runs),
+    }
+
+
+def _run(stamps: list[float], start: float, tokens: int) -> Run:
+    decode = (tokens - 1) / (stamps[-1] - stamps[0]) if tokens > 1 and stamps[-1] > stamps[0] else 0.0
+    return Run(tokens, stamps[0] - start, decode)
+
+
+def bench_direct(llm: object, prompt: str, max_tokens: int, repeat_penalty: float) -> Run:
+    """llama-cpp-python's own streaming completion, as a user of the binding would call it."""
+    stamps: list[float] = []
+    start = time.perf_counter()
+    n = 0
+    for chunk in llm.create_completion(  # type: ignore[attr-defined]
+        prompt, max_tokens=max_tokens, temperature=0.0, repeat_penalty=repeat_penalty, stream=True
+    ):
+        stamps.append(time.perf_counter())
+        n += 1
+        _ = chunk["choices"][0]["text"]
+    return _run(stamps, start, n)
+
+
+def bench_http(url: str, max_tokens: int) -> Run:
+    body = {
+        "messages": [{"role": "user", "content": PROMPT}],
+        "stream": True,
+        "max_tokens": max_tokens,
+        "temperature": 0.0,
+        "stream_options": {"include_usage": True},
+    }
+    stamps: list[float] = []
+    tokens = 0
+    start = time.perf_counter()
+    with httpx.stream("POST", url + "/v1/chat/completions", json=body, timeout=600) as resp:
+        resp.raise_for_status()
+        for line in resp.iter_lines():
+            if not line.startswith("data:") or line.endswith("[DONE]"):
+                continue
+            chunk = json.loads(line[5:])
+            if chunk.get("usage"):
+                tokens = chunk["usage"]["completion_tokens"]
+            for choice in chunk.get("choices") or []:
+                if (choice.get("delta") or {}).get("content"):
+                    stamps.append(time.perf_counter())
+    return _run(stamps, start, tokens or len(stamps))
+
+
+def peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _daemon(settings: Settings, model_path: Path, data_dir: Path):  # type: ignore[no-untyped-def]
+    from assistant.daemon_process import start_daemon
+
+    toml = (
+        f'[model]\npath = "{model_path}"\nn_threads = {settings.model.n_threads}\nn_ctx = {settings.model.n_ctx}\n'
+        f"prompt_cache_mb = 0\n[memory]\nenabled = false\n[scheduler]\nenabled = false\n"
+    )
+    return start_daemon(data_dir, config_toml=toml)
+
+
+def main_bench(settings: Settings, rounds: int, max_tokens: int, as_json: bool) -> int:
+    from llama_cpp import Llama
+
+    from assistant.llm_llama import LlamaBackend
+    from assistant.model_file import resolve_model_path
+
+    model_path = resolve_model_path(settings)
+    ms = settings.model
+    # The daemon formats the chat prompt; the direct run gets exactly the same prompt text.
+    backend = LlamaBackend.load(model_path, ms.model_copy(update={"prompt_cache_mb": 0}))
+    system = "You are a helpful personal assistant running privately on the user's own device. Answer briefly and plainly."
+    prompt = backend.formatter([ChatMessage("system", system), ChatMessage("user", PROMPT)]).text
+    backend.close()
+    llm = Llama(
+        model_path=str(model_path),
+        n_ctx=ms.n_ctx,
+        n_threads=ms.n_threads,
+        n_threads_batch=ms.n_threads,
+        n_batch=ms.n_batch,
+        verbose=False,
+    )
+    direct: list[Run] = []
+    http: list[Run] = []
+    with tempfile.TemporaryDirectory() as tmp, _daemon(settings, model_path, Path(tmp)) as daemon:
+        bench_http(daemon.url, 8)  # warm up both
+        bench_direct(llm, prompt, 8, ms.repeat_penalty)
+        for _ in range(rounds):
+            direct.append(bench_direct(llm, prompt, max_tokens, ms.repeat_penalty))
+            http.append(bench_http(daemon.url, max_tokens))
+        rss = peak_rss_mib(daemon.proc.pid)
+    d, h = _summarise(direct), _summarise(http)
+    result = {
+        "model": model_path.name,
+        "threads": ms.n_threads,
+        "max_tokens": max_tokens,
+        "rounds": rounds,
+        "direct": d,
+        "http": h,
+        "ratio_decode_http_over_direct": h["decode_tok_s"] / d["decode_tok_s"] if d["decode_tok_s"] else None,
+        "daemon_peak_rss_mib": rss,
+        "runs": {"direct": [asdict(r) for r in direct], "http": [asdict(r) for r in http]},
+    }
+    if as_json:
+        print(json.dumps(result, indent=2))
+    else:
+        out = sys.stdout
+        out.write(
+            f"model {result['model']}, {ms.n_threads} threads, {max_tokens} tokens, median of {rounds}\n"
+        )
+        out.write(f"{'path':<26}{'decode tok/s':>14}{'TTFT ms':>10}{'tokens':>8}\n")
+        out.write(
+            f"{'llama-cpp-python direct':<26}{d['decode_tok_s']:>14.1f}{d['ttft_s'] * 1000:>10.0f}{d['tokens']:>8.0f}\n"
+        )
+        out.write(
+            f"{'daemon HTTP stream':<26}{h['decode_tok_s']:>14.1f}{h['ttft_s'] * 1000:>10.0f}{h['tokens']:>8.0f}\n"
+        )
+        out.write(f"ratio (HTTP / direct): {result['ratio_decode_http_over_direct']:.3f}\n")
+        out.write(f"daemon peak RSS: {rss:.0f} MiB\n")
+    return 0

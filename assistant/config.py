@@ -102,10 +102,34 @@ class SchedulerSettings(Section):
 
 
 class NotifySettings(Section):
-    webhook_url: str | None = None
-    ntfy_url: str | None = None
-    desktop: bool = True
+    enabled: bool = True
+    webhook_url: str | None = Field(None, description="POST each notification as JSON here")
+    ntfy_url: str | None = Field(None, description="ntfy topic URL, e.g. https://ntfy.sh/my-topic")
+    ntfy_token: str | None = Field(None, description="Bearer token for a protected ntfy topic")
+    desktop: bool = Field(True, description="notify-send popups when notify-send is on PATH")
     quiet_hours: str | None = Field(None, description='"22:00-07:00" holds non-urgent notifications')
+    timeout: float = Field(10.0, gt=0, description="seconds per webhook/ntfy/notify-send attempt")
+    retry_base_seconds: float = Field(2.0, gt=0, description="first retry wait; doubles per failure")
+    retry_max_seconds: float = Field(900.0, gt=0, description="longest wait between retries")
+    max_attempts: int = Field(0, ge=0, description="webhook/ntfy attempts per notification; 0 = keep trying")
+    poll_seconds: float = Field(1.0, gt=0, description="delivery thread wake-up interval")
+    retention_days: int = Field(90, ge=0, description="days to keep delivered notifications; 0 = forever")
+
+    @field_validator("webhook_url", "ntfy_url")
+    @classmethod
+    def _http_url(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return v
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet_hours(cls, v: str | None) -> str | None:
+        if v:
+            from assistant.notify.quiet import parse_quiet_hours
+
+            parse_quiet_hours(v)
+        return v or None
 
 
 class VoiceSettings(Section):

@@ -73,7 +73,12 @@ def build_services(settings: Settings, *, clock: Clock | None = None, llm: LLMBa
     services = Services(settings, clock, llm, worker, conversations, chat)
     # Optional parts plug in below, in this order; each block is owned by its part.
     # [memory]
-    # [notifier]
+    if settings.notify.enabled:  # [notifier]
+        from assistant.notify import build_notifier
+
+        services.notifier = build_notifier(settings, clock)
+        services.on_start.append(services.notifier.start)
+        services.on_close.append(services.notifier.close)
     # [feeds]
     # [skills+scheduler]
     return services

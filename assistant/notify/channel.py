@@ -1,0 +1,53 @@
+"""What a delivery channel is, how its failures are classified, and the retry schedule."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Protocol
+
+import httpx
+
+from assistant.notify.models import Notification
+
+# The receiver says this particular message is bad: retrying the same bytes cannot help.
+PERMANENT_HTTP_STATUSES = frozenset({400, 413, 415, 422})
+
+
+class DeliveryError(Exception):
+    """A delivery attempt failed. ``permanent`` means retrying the same notification cannot succeed."""
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+class Channel(Protocol):
+    name: str
+    max_attempts: int  # 0 = keep trying
+
+    def send(self, notification: Notification) -> None:
+        """Deliver or raise DeliveryError."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def backoff_delay(failures: int, base: float, cap: float) -> timedelta:
+    """Wait after the ``failures``-th consecutive failure: base, 2*base, 4*base, ... capped at ``cap``."""
+    if failures <= 0:
+        return timedelta(0)
+    return timedelta(seconds=min(cap, base * 2 ** min(failures - 1, 60)))
+
+
+def post_checked(client: httpx.Client, url: str, **kwargs: object) -> None:
+    """POST; every failure becomes a DeliveryError (transient unless the receiver refused the message)."""
+    try:
+        response = client.post(url, **kwargs)  # type: ignore[arg-type]
+    except httpx.HTTPError as exc:
+        raise DeliveryError(f"{type(exc).__name__}: {exc}") from exc
+    if response.status_code >= 300:
+        detail = response.text[:200].strip()
+        raise DeliveryError(
+            f"HTTP {response.status_code} from {url}" + (f": {detail}" if detail else ""),
+            permanent=response.status_code in PERMANENT_HTTP_STATUSES,
+        )

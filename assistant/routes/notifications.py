@@ -1,0 +1,142 @@
+"""/api/notifications: history, posting by hand, and the live SSE stream with Last-Event-ID replay."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.concurrency import run_in_threadpool
+
+from assistant.errors import BadRequest, NotFound
+from assistant.notify.models import BODY_MAX, SOURCE_MAX, TITLE_MAX, Notification
+from assistant.notify.service import Notifier
+from assistant.routes.deps import get_services
+from assistant.services import Services
+
+router = APIRouter(prefix="/api/notifications")
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+REPLAY_PAGE = 200
+PING_SECONDS = 15
+
+
+class NotificationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = Field(min_length=1, max_length=TITLE_MAX)
+    body: str = Field("", max_length=BODY_MAX)
+    source: str = Field("api", min_length=1, max_length=SOURCE_MAX)
+    urgent: bool = False
+    data: dict[str, Any] | None = None
+
+
+def _notifier(services: Services) -> Notifier:
+    if services.notifier is None:  # pragma: no cover - the router is only mounted with a notifier
+        raise NotFound("notifications are disabled (notify.enabled = false)")
+    return services.notifier
+
+
+def parse_last_event_id(header: str | None, query: str | None) -> int | None:
+    raw = header if header not in (None, "") else query
+    if raw in (None, ""):
+        return None
+    try:
+        value = int(str(raw).strip())
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise BadRequest(
+            f"Last-Event-ID must be a notification id (an integer >= 0), got {raw!r}",
+            code="invalid_last_event_id",
+        )
+    return value
+
+
+def _event(notification: Notification) -> ServerSentEvent:
+    return ServerSentEvent(
+        data=json.dumps(notification.to_json(), ensure_ascii=False),
+        event="notification",
+        id=str(notification.id),
+    )
+
+
+@router.get("")
+def list_notifications(
+    services: ServicesDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    notifier = _notifier(services)
+    items = notifier.history(limit, offset)
+    return {
+        "data": [s.to_json() for s in items],
+        "total": notifier.outbox.count(),
+        "limit": limit,
+        "offset": offset,
+        "channels": {
+            name: {
+                "pending": notifier.outbox.pending_count(name),
+                "retry_at": (r.isoformat() if (r := notifier.retry_at(name)) else None),
+            }
+            for name in notifier.channel_names
+        },
+    }
+
+
+@router.post("", status_code=201)
+def post_notification(payload: NotificationIn, services: ServicesDep) -> dict[str, Any]:
+    notification = _notifier(services).notify(
+        payload.title, payload.body, source=payload.source, urgent=payload.urgent, data=payload.data
+    )
+    return notification.to_json()
+
+
+@router.get("/stream")
+async def stream_notifications(
+    request: Request,
+    services: ServicesDep,
+    last_event_id: Annotated[str | None, Query(description="for clients that cannot send the header")] = None,
+) -> EventSourceResponse:
+    notifier = _notifier(services)
+    last_id = parse_last_event_id(request.headers.get("last-event-id"), last_event_id)
+
+    async def events() -> AsyncIterator[ServerSentEvent]:
+        # Subscribe before reading the outbox, so nothing released in between is missed; the sequence
+        # number drops what both the replay and the live queue carry.
+        subscription = notifier.broadcaster.subscribe()
+        try:
+            seen = 0
+            if last_id is not None:
+                seen = await run_in_threadpool(notifier.outbox.seq_after_id, last_id)
+                while True:
+                    page = await run_in_threadpool(notifier.outbox.released_after, seen, REPLAY_PAGE)
+                    for notification, seq in page:
+                        yield _event(notification)
+                        seen = seq
+                    if len(page) < REPLAY_PAGE:
+                        break
+            while True:
+                item = await subscription.get()
+                if item is None:
+                    return  # server closing, or this client fell behind: it reconnects and replays
+                notification, seq = item
+                if seq <= seen:
+                    continue
+                seen = seq
+                yield _event(notification)
+        finally:
+            notifier.broadcaster.unsubscribe(subscription)
+
+    return EventSourceResponse(events(), ping=PING_SECONDS)
+
+
+@router.get("/{notification_id}")
+def get_notification(notification_id: int, services: ServicesDep) -> dict[str, Any]:
+    status = _notifier(services).get(notification_id)
+    if status is None:
+        raise NotFound(f"no notification {notification_id}")
+    return status.to_json()

@@ -83,7 +83,20 @@ class MemorySettings(Section):
     collection: str = "memories"
     recall_k: int = Field(5, ge=0)
     recall_token_budget: int = Field(512, ge=0)
+    recall_min_similarity: float = Field(
+        0.25, ge=-1, le=1, description="a memory found only by the dense retriever needs this cosine to be recalled"
+    )
     recency: bool = True
+    recency_weight: float = Field(0.1, ge=0, description="share of the fused-score spread given to recency")
+    recency_half_life_days: float = Field(30.0, gt=0)
+    fusion: Literal["rrf", "minmax", "zscore"] = "zscore"
+    dense_weight: float = Field(1.0, ge=0)
+    keyword_weight: float = Field(1.0, ge=0)
+    rrf_k: float = Field(60.0, gt=0)
+    candidates: int = Field(100, ge=1, le=1000, description="results taken from each retriever before fusion")
+    duplicate_threshold: float = Field(0.85, gt=0, le=1, description="word-set Jaccard that hides a near-copy")
+    max_chars: int = Field(20_000, ge=100, description="longest memory text accepted (413 above)")
+    embed_threads: int = Field(1, ge=1, description="torch threads for the embedder (1 is fastest on a busy CPU)")
 
 
 class FeedSettings(Section):

@@ -73,7 +73,10 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(conversations.router, dependencies=protected)
     # Optional parts add their routers below, each line owned by its part.
     # [memory routes]
-    # [feeds routes]
+    if services.feeds is not None:  # [feeds routes]
+        from assistant.routes import feeds
+
+        app.include_router(feeds.router, dependencies=protected)
     if services.notifier is not None:  # [notifications routes]
         from assistant.routes import notifications
 

@@ -80,5 +80,9 @@ def build_services(settings: Settings, *, clock: Clock | None = None, llm: LLMBa
         services.on_start.append(services.notifier.start)
         services.on_close.append(services.notifier.close)
     # [feeds]
+    from assistant.feeds import build_feeds
+
+    services.feeds = build_feeds(settings, clock)
+    services.on_close.append(services.feeds.close)
     # [skills+scheduler]
     return services

@@ -14,6 +14,7 @@ COMMAND_MODULES = [
     "serve",
     "client",
     "bench",
+    "feeds",
 ]
 
 

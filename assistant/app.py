@@ -73,6 +73,10 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(conversations.router, dependencies=protected)
     # Optional parts add their routers below, each line owned by its part.
     # [memory routes]
+    if services.memory is not None:
+        from assistant.routes import memories
+
+        app.include_router(memories.router, dependencies=protected)
     if services.feeds is not None:  # [feeds routes]
         from assistant.routes import feeds
 
@@ -81,7 +85,12 @@ def create_app(services: Services) -> FastAPI:
         from assistant.routes import notifications
 
         app.include_router(notifications.router, dependencies=protected)
-    # [skills+schedules routes]
+    if services.skills is not None:  # [skills+schedules routes]
+        from assistant.routes import schedules, skills
+
+        app.include_router(skills.router, dependencies=protected)
+        if services.scheduler is not None:
+            app.include_router(schedules.router, dependencies=protected)
     from assistant.routes import web
 
     app.include_router(web.router)  # the page needs no token; the API calls it makes do

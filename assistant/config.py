@@ -110,8 +110,23 @@ class FeedSettings(Section):
 
 class SchedulerSettings(Section):
     enabled: bool = True
-    timezone: str = "UTC"
-    misfire_grace_seconds: int = Field(3600, ge=1)
+    timezone: str | None = Field(None, description="default zone of new schedules; None = top-level timezone")
+    misfire_grace_seconds: int = Field(
+        43200, ge=1, description="a run missed (asleep, stopped) by less than this still runs, once"
+    )
+    max_workers: int = Field(2, ge=1, description="schedules that may run at the same time")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str | None) -> str | None:
+        from zoneinfo import ZoneInfo
+
+        if v is not None:
+            try:
+                ZoneInfo(v)
+            except (KeyError, ValueError):
+                raise ValueError(f"unknown time zone {v!r} (use an IANA name like 'Europe/Berlin')") from None
+        return v
 
 
 class NotifySettings(Section):

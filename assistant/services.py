@@ -73,6 +73,14 @@ def build_services(settings: Settings, *, clock: Clock | None = None, llm: LLMBa
     services = Services(settings, clock, llm, worker, conversations, chat)
     # Optional parts plug in below, in this order; each block is owned by its part.
     # [memory]
+    if settings.memory.enabled:
+        from memory.recall import build_recall
+        from memory.service import build_memory
+
+        services.memory = build_memory(settings, clock)
+        chat.memory = build_recall(services.memory, settings)
+        services.on_start.append(services.memory.warm_up)
+        services.on_close.append(services.memory.close)
     if settings.notify.enabled:  # [notifier]
         from assistant.notify import build_notifier
 
@@ -85,4 +93,13 @@ def build_services(settings: Settings, *, clock: Clock | None = None, llm: LLMBa
     services.feeds = build_feeds(settings, clock)
     services.on_close.append(services.feeds.close)
     # [skills+scheduler]
+    from assistant.shortcuts import SkillShortcuts
+    from assistant.skills_registry import build_skills
+
+    services.skills = build_skills(services)
+    chat.shortcuts = SkillShortcuts(services.skills)
+    if settings.scheduler.enabled:
+        from assistant.scheduler import build_scheduler
+
+        services.scheduler = build_scheduler(services)
     return services

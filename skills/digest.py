@@ -1,0 +1,152 @@
+"""`digest`: new feed items since the last digest, grouped by feed.
+
+Every line of the digest is built by code from a real entry (its title and link); items are marked
+reported only after the digest was delivered, so none is repeated and none is lost. The model may add a
+one-sentence overview, which is kept only if it names nothing (no proper name, no number, no link) that
+is not in the titles.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from assistant.errors import BadRequest
+from assistant.llm import ChatMessage, GenerationParams
+from assistant.skill_api import Param, SkillContext, SkillResult, skill
+from assistant.untrusted import clean_text, data_rule, quoted_block, safe_link
+
+CONSUMER = "digest"
+_TOKEN = re.compile(r"[\w'-]+")
+_ALLOWED_CAPS = {
+    "the",
+    "a",
+    "an",
+    "today",
+    "your",
+    "feeds",
+    "news",
+    "this",
+    "these",
+    "new",
+    "in",
+    "and",
+    "also",
+    "there",
+    "here",
+    "it",
+    "i",
+    "overview",
+    "several",
+    "some",
+    "other",
+    "many",
+}
+
+
+def overview_is_grounded(text: str, titles: Sequence[str]) -> bool:
+    """No link, at most two sentences and 300 characters, and every capitalized word or number in it
+    (a name, a figure: what a model invents) appears in the titles; a few common words excepted."""
+    if not text or len(text) > 300 or "http" in text or "www." in text:
+        return False
+    if len(re.findall(r"[.!?](?:\s|$)", text)) > 2:
+        return False
+    known = {t.lower().strip("'-") for t in _TOKEN.findall(" ".join(titles))}
+    for token in _TOKEN.findall(text):
+        token = token.strip("'-")
+        if not token or not (token[0].isupper() or token[0].isdigit()):
+            continue
+        if token.lower() not in known and token.lower() not in _ALLOWED_CAPS:
+            return False
+    return True
+
+
+def write_overview(ctx: SkillContext, titles: list[str]) -> str | None:
+    if ctx.worker is None or not titles:
+        return None
+    block = quoted_block("TITLES", titles[:20])
+    system = (
+        "You summarize news titles for a daily digest. "
+        f"{data_rule(block.marker)} Write one short sentence saying what the titles are about overall. "
+        "Mention only things named in the titles."
+    )
+    completion = ctx.worker.generate_text(
+        [ChatMessage("system", system), ChatMessage("user", f"{block.text}\n\nOne-sentence overview:\n")],
+        GenerationParams(max_tokens=int(ctx.args.get("max_tokens") or 60), temperature=0.3),
+    )
+    text = clean_text(completion.text.strip().split("\n", 1)[0], limit=400)
+    if block.marker.split("-")[-1] in text:
+        return None
+    return text if overview_is_grounded(text, titles) else None
+
+
+@skill(
+    "digest",
+    "Summarize new items from subscribed feeds since the last digest, grouped by feed",
+    params={
+        "limit": Param(int, 50, "at most this many items (the rest wait for the next digest)"),
+        "overview": Param(bool, True, "let the model add a checked one-sentence overview"),
+        "max_tokens": Param(int, 60, "length limit of the overview, in tokens"),
+    },
+    schedule="every day at 18:00",
+)
+def digest(ctx: SkillContext) -> SkillResult:
+    feeds = ctx.feeds
+    if feeds is None:
+        raise BadRequest(
+            "the digest skill needs feeds, which are not enabled in this daemon", code="no_feeds"
+        )
+    limit = int(ctx.args.get("limit") or 50)
+    if limit < 1:
+        raise BadRequest("digest: limit must be at least 1", code="bad_skill_args")
+    entries = list(feeds.unreported_entries(CONSUMER, limit=limit))
+    if not entries:
+        return SkillResult(
+            "No new feed items since the last digest.",
+            title="Digest: nothing new",
+            data={"groups": [], "count": 0},
+            notify=False,
+        )
+
+    groups: dict[Any, dict[str, Any]] = {}
+    for entry in entries:
+        group = groups.setdefault(
+            entry.feed_id,
+            {
+                "feed_id": entry.feed_id,
+                "feed": clean_text(entry.feed_title, 80) or clean_text(entry.feed_url, 120),
+                "items": [],
+            },
+        )
+        group["items"].append(
+            {
+                "key": entry.key,
+                "title": clean_text(entry.title) or "(untitled)",
+                "link": safe_link(entry.link, entry.feed_url),
+                "published": entry.published.isoformat() if entry.published else None,
+            }
+        )
+
+    lines: list[str] = []
+    titles = [item["title"] for g in groups.values() for item in g["items"]]
+    overview = write_overview(ctx, titles) if ctx.args.get("overview", True) else None
+    if overview:
+        lines += [overview, ""]
+    for group in groups.values():
+        n = len(group["items"])
+        lines.append(f"{group['feed']} ({n} new)")
+        lines += [f"- {item['title']} — {item['link'] or '(no link)'}" for item in group["items"]]
+        lines.append("")
+    keys = [e.key for e in entries]
+
+    def mark_reported() -> None:
+        feeds.mark_reported(CONSUMER, keys)
+
+    return SkillResult(
+        "\n".join(lines).strip(),
+        title=f"Digest: {len(entries)} new item{'s' if len(entries) != 1 else ''} from {len(groups)} "
+        f"feed{'s' if len(groups) != 1 else ''}",
+        data={"groups": list(groups.values()), "count": len(entries), "overview": overview},
+        on_delivered=mark_reported,
+    )

@@ -1,0 +1,148 @@
+"""`seuss`: the latest headlines explained in the style of Dr. Seuss, one short verse per headline.
+
+Headlines are untrusted: each goes to the model alone, as a quoted JSON string inside a delimited block,
+and the model's verse is cleaned (no links, no fake "Source:" lines, at most four short lines). The
+structure of the answer (which headlines, one verse each, their source links) is built by code, so an
+instruction hidden in a headline cannot change what the skill does.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from assistant.errors import BadRequest
+from assistant.llm import ChatMessage, GenerationParams
+from assistant.skill_api import Param, SkillContext, SkillResult, skill
+from assistant.untrusted import clean_text, data_rule, quoted_block, safe_link, strip_links
+
+MAX_LINES = 4
+MAX_LINE_CHARS = 90
+_STOP = {
+    "this",
+    "that",
+    "with",
+    "from",
+    "have",
+    "will",
+    "they",
+    "their",
+    "about",
+    "after",
+    "over",
+    "into",
+    "more",
+    "than",
+    "what",
+    "when",
+    "were",
+    "been",
+    "says",
+    "said",
+    "your",
+    "just",
+    "make",
+    "like",
+}
+_WORD = re.compile(r"[a-z0-9']{4,}")
+_BAD_LINE = re.compile(r"^\s*(source|link|headline|verse|note|<<<|---|\d+[.)])", re.IGNORECASE)
+
+
+def content_words(text: str) -> set[str]:
+    return {w.strip("'") for w in _WORD.findall(text.lower())} - _STOP
+
+
+def clean_verse(raw: str, title: str) -> str | None:
+    """The model's verse made safe to show, or None when nothing usable is left."""
+    lines: list[str] = []
+    for line in strip_links(raw).splitlines():
+        line = clean_text(line, limit=MAX_LINE_CHARS * 2).strip(' -*•#"')
+        if not line:
+            if lines:
+                break  # one stanza only
+            continue
+        if _BAD_LINE.match(line) or len(line) > MAX_LINE_CHARS:
+            return None
+        lines.append(line)
+        if len(lines) == MAX_LINES:
+            break
+    if not lines:
+        return None
+    verse = "\n".join(lines)
+    # It must be about the headline: share at least one content word with it.
+    if not content_words(verse) & content_words(title):
+        return None
+    return verse
+
+
+def fallback_verse(title: str) -> str:
+    return f'A headline came in, and here is the news,\nit says "{title}" (you may pick your own views).'
+
+
+def write_verse(ctx: SkillContext, title: str) -> tuple[str, bool]:
+    """A verse for one headline: the model's when it passes the checks, else a template."""
+    if ctx.worker is None:
+        return fallback_verse(title), False
+    block = quoted_block("HEADLINE", [title])
+    system = (
+        "You write short, playful rhyming verses in the style of Dr. Seuss about news headlines. "
+        f"{data_rule(block.marker)} Write two to four short rhyming lines about the headline. "
+        "No title, no links, no notes."
+    )
+    user = f"{block.text}\n\nA Dr. Seuss verse about this headline:\n"
+    completion = ctx.worker.generate_text(
+        [ChatMessage("system", system), ChatMessage("user", user)],
+        GenerationParams(max_tokens=int(ctx.args.get("max_tokens") or 64), temperature=0.8),
+    )
+    verse = clean_verse(completion.text, title)
+    if verse is None or block.marker.split("-")[-1] in verse:
+        return fallback_verse(title), False
+    return verse, True
+
+
+@skill(
+    "seuss",
+    "Explain the latest headlines in the style of Dr. Seuss, one short verse per headline with its link",
+    params={
+        "count": Param(int, 3, "how many headlines (1-10)"),
+        "max_tokens": Param(int, 64, "length limit of each verse, in tokens"),
+    },
+    schedule="every day at 8:00",
+)
+def seuss(ctx: SkillContext) -> SkillResult:
+    if ctx.feeds is None:
+        raise BadRequest("the seuss skill needs feeds, which are not enabled in this daemon", code="no_feeds")
+    count = int(ctx.args.get("count") or 3)
+    if not 1 <= count <= 10:
+        raise BadRequest("seuss: count must be between 1 and 10", code="bad_skill_args")
+    entries = ctx.feeds.latest_entries(limit=count)[:count]
+    if not entries:
+        return SkillResult(
+            "No headlines yet: subscribe to a news feed first (assistant feeds add URL).",
+            title="Seuss: no headlines",
+            data={"headlines": []},
+            notify=False,
+        )
+    blocks: list[str] = []
+    items: list[dict[str, Any]] = []
+    for i, entry in enumerate(entries, 1):
+        title = clean_text(entry.title) or "(untitled)"
+        link = safe_link(entry.link, entry.feed_url)
+        verse, by_model = write_verse(ctx, title)
+        source = clean_text(entry.feed_title, 80) or clean_text(entry.feed_url, 80)
+        blocks.append(f'{i}. "{title}" ({source})\n{verse}\nSource: {link or "(no link)"}')
+        items.append(
+            {
+                "key": entry.key,
+                "title": title,
+                "link": link,
+                "feed": source,
+                "verse": verse,
+                "by_model": by_model,
+            }
+        )
+    return SkillResult(
+        "\n\n".join(blocks),
+        title=f"Seuss: {len(entries)} headline{'s' if len(entries) != 1 else ''}",
+        data={"headlines": items},
+    )

@@ -39,7 +39,9 @@ class Receiver:
                     failing = len(receiver.requests) < receiver.fail_first
                     status = receiver.fail_status if failing else 200
                     receiver.requests.append(
-                        Received("POST", self.path, {k.lower(): v for k, v in self.headers.items()}, body, status)
+                        Received(
+                            "POST", self.path, {k.lower(): v for k, v in self.headers.items()}, body, status
+                        )
                     )
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -55,7 +57,7 @@ class Receiver:
         self.server.daemon_threads = True
         self.port = int(self.server.server_address[1])
         self.url = f"http://127.0.0.1:{self.port}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
 
     def __enter__(self) -> Receiver:
         self._thread.start()

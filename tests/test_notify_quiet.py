@@ -36,7 +36,9 @@ class ListChannel:
         pass
 
 
-@pytest.mark.parametrize("bad", ["22-07", "25:00-07:00", "22:00-07:60", "22:00", "07:00-07:00", "ab:cd-ef:gh"])
+@pytest.mark.parametrize(
+    "bad", ["22-07", "25:00-07:00", "22:00-07:60", "22:00", "07:00-07:00", "ab:cd-ef:gh"]
+)
 def test_bad_quiet_hours_are_rejected_naming_the_key(bad: str, tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         parse_quiet_hours(bad)

@@ -103,22 +103,28 @@ async def stream_notifications(
 ) -> EventSourceResponse:
     notifier = _notifier(services)
     last_id = parse_last_event_id(request.headers.get("last-event-id"), last_event_id)
+    # Where this client stands in release order: after its last event, or (a new client) after everything
+    # released before it connected. Fixing it here, before the response starts, means nothing released
+    # while the stream is being set up is missed.
+    outbox = notifier.outbox
+    if last_id is None:
+        start = await run_in_threadpool(outbox.last_seq)
+    else:
+        start = await run_in_threadpool(outbox.seq_after_id, last_id)
 
     async def events() -> AsyncIterator[ServerSentEvent]:
-        # Subscribe before reading the outbox, so nothing released in between is missed; the sequence
-        # number drops what both the replay and the live queue carry.
+        # Subscribe before reading the outbox; the sequence number drops what both the replay and the
+        # live queue carry.
         subscription = notifier.broadcaster.subscribe()
         try:
-            seen = 0
-            if last_id is not None:
-                seen = await run_in_threadpool(notifier.outbox.seq_after_id, last_id)
-                while True:
-                    page = await run_in_threadpool(notifier.outbox.released_after, seen, REPLAY_PAGE)
-                    for notification, seq in page:
-                        yield _event(notification)
-                        seen = seq
-                    if len(page) < REPLAY_PAGE:
-                        break
+            seen = start
+            while True:
+                page = await run_in_threadpool(outbox.released_after, seen, REPLAY_PAGE)
+                for notification, seq in page:
+                    yield _event(notification)
+                    seen = seq
+                if len(page) < REPLAY_PAGE:
+                    break
             while True:
                 item = await subscription.get()
                 if item is None:

@@ -33,7 +33,7 @@ class Reply:
     hold: threading.Event | None = None  # wait for this before answering (a slow server)
 
 
-Route = Callable[["Handler"], Reply]
+Route = Callable[["Handler"], "Reply | None"]  # None: the route wrote its own response
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -50,6 +50,8 @@ class Handler(BaseHTTPRequestHandler):
         self.server.requests.append((path, {k.lower(): v for k, v in self.headers.items()}))
         route = self.server.routes.get(path)
         reply = route(self) if route else self.server.file_reply(path)
+        if reply is None:
+            return
         if reply.hold is not None:
             reply.hold.wait(30)
         self.send_response(reply.status)
@@ -104,7 +106,7 @@ class FeedServer(ThreadingHTTPServer):
 @contextmanager
 def serve(root: Path | None = None) -> Iterator[FeedServer]:
     server = FeedServer(root)
-    thread = threading.Thread(target=server.serve_forever, name="feed-server", daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="feed-server", daemon=True)
     thread.start()
     try:
         yield server

@@ -16,7 +16,6 @@ ACCEPT = (
     "application/xml;q=0.9, text/xml;q=0.9, application/json;q=0.8, */*;q=0.5"
 )
 URL_MAX = 2048
-CHUNK = 64 * 1024
 
 
 class FetchError(Exception):
@@ -138,7 +137,7 @@ class FeedFetcher:
         chunks: list[bytes] = []
         size = 0
         try:
-            for chunk in resp.iter_bytes(CHUNK):
+            for chunk in resp.iter_bytes():
                 chunks.append(chunk)
                 size += len(chunk)
                 if size > self.max_bytes:

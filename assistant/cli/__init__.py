@@ -15,6 +15,8 @@ COMMAND_MODULES = [
     "client",
     "bench",
     "feeds",
+    "memory",
+    "eval",
 ]
 
 

@@ -1,0 +1,173 @@
+"""`assistant memory add|search|list|forget|import`: talk to the running daemon's /api/memories."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from assistant.errors import AssistantError, BadRequest
+
+IMPORT_SUFFIXES = (".md", ".markdown", ".txt", ".text", ".rst")
+BATCH = 64
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("memory", help="add, search, list, forget or import memories (daemon must run)")
+    msub = p.add_subparsers(dest="memory_command", metavar="ACTION", required=True)
+
+    a = msub.add_parser("add", help="add a note ('-' reads standard input)")
+    a.add_argument("text", nargs="+")
+    a.add_argument("--source", default="note", help="note (default), user, skill:<name>, feed:<url>")
+    a.set_defaults(func=cmd_add)
+
+    s = msub.add_parser("search", help="hybrid search")
+    s.add_argument("query", nargs="+")
+    s.add_argument("-k", type=int, default=5)
+    s.add_argument("--mode", choices=["hybrid", "dense", "keyword"], default="hybrid")
+    s.add_argument("--source", action="append", help="only this source (repeatable; 'feed:' for a prefix)")
+    s.add_argument("--conversation", help="only this conversation id")
+    s.add_argument("--since", help="ISO date-time with zone, e.g. 2026-01-01T00:00:00Z")
+    s.add_argument("--until")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_search)
+
+    ls = msub.add_parser("list", help="newest memories first")
+    ls.add_argument("--limit", type=int, default=20)
+    ls.add_argument("--offset", type=int, default=0)
+    ls.set_defaults(func=cmd_list)
+
+    f = msub.add_parser("forget", help="delete memories by id")
+    f.add_argument("ids", nargs="+")
+    f.set_defaults(func=cmd_forget)
+
+    i = msub.add_parser("import", help="import a folder of text/Markdown files as notes (chunked)")
+    i.add_argument("directory", type=Path)
+    i.add_argument("--max-chars", type=int, default=1500, help="longest chunk (default 1500 characters)")
+    i.set_defaults(func=cmd_import)
+
+
+def _client(args: argparse.Namespace) -> Any:
+    import httpx
+
+    from assistant.config import load_settings
+
+    settings = load_settings(args.config)
+    host = settings.server.host
+    if host in ("0.0.0.0", "::"):
+        host = "127.0.0.1"
+    headers = {"Authorization": f"Bearer {settings.server.api_token}"} if settings.server.api_token else {}
+    return httpx.Client(base_url=f"http://{host}:{settings.server.port}", headers=headers, timeout=120.0)
+
+
+def _call(client: Any, method: str, url: str, **kw: Any) -> Any:
+    import httpx
+
+    try:
+        r = client.request(method, url, **kw)
+    except httpx.ConnectError:
+        raise AssistantError(f"cannot reach the daemon at {client.base_url}; start it with `assistant serve`") from None
+    if r.status_code >= 400:
+        try:
+            msg = r.json()["error"]["message"]
+        except Exception:  # noqa: BLE001
+            msg = r.text
+        raise AssistantError(f"{r.status_code}: {msg}")
+    return r.json()
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    text = sys.stdin.read() if args.text == ["-"] else " ".join(args.text)
+    with _client(args) as c:
+        got = _call(c, "POST", "/api/memories", json={"text": text, "source": args.source})
+    print(got["id"])
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    params: list[tuple[str, Any]] = [("q", " ".join(args.query)), ("k", args.k), ("mode", args.mode)]
+    params += [("source", s) for s in args.source or []]
+    for key, value in (("conversation_id", args.conversation), ("since", args.since), ("until", args.until)):
+        if value:
+            params.append((key, value))
+    with _client(args) as c:
+        got = _call(c, "GET", "/api/memories/search", params=params)
+    if args.json:
+        import json
+
+        print(json.dumps(got, indent=2))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("score", "date", "source", "found by", "text", "id", show_lines=False)
+    for h in got["data"]:
+        table.add_row(f"{h['score']:.3f}", h["created_at"][:10], h["source"], "+".join(h["retrievers"]),
+                      h["text"][:200], h["id"])
+    Console().print(table)
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    with _client(args) as c:
+        got = _call(c, "GET", "/api/memories", params={"limit": args.limit, "offset": args.offset})
+    for m in got["data"]:
+        print(f"{m['id']}  {m['created_at'][:16]}  {m['source']:<10} {m['text'][:100]!r}")
+    print(f"({len(got['data'])} of {got['total']})")
+    return 0
+
+
+def cmd_forget(args: argparse.Namespace) -> int:
+    failed = 0
+    with _client(args) as c:
+        for memory_id in args.ids:
+            try:
+                _call(c, "DELETE", f"/api/memories/{memory_id}")
+                print(f"forgot {memory_id}")
+            except AssistantError as exc:
+                print(f"{memory_id}: {exc.message}", file=sys.stderr)
+                failed += 1
+    return 1 if failed else 0
+
+
+def files_to_import(directory: Path) -> list[Path]:
+    if not directory.is_dir():
+        raise BadRequest(f"{directory} is not a directory")
+    return sorted(p for p in directory.rglob("*") if p.is_file() and p.suffix.lower() in IMPORT_SUFFIXES)
+
+
+def import_items(directory: Path, max_chars: int) -> Iterator[dict[str, Any]]:
+    from memory.chunking import chunk_document
+
+    for path in files_to_import(directory):
+        raw = path.read_bytes()
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            print(f"skipped {path}: not UTF-8 text", file=sys.stderr)
+            continue
+        rel = str(path.relative_to(directory))
+        for n, chunk in enumerate(chunk_document(text, max_chars)):
+            yield {"text": chunk, "source": "note", "metadata": {"file": rel, "chunk": n}}
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    items = list(import_items(args.directory, args.max_chars))
+    if not items:
+        print(f"nothing to import in {args.directory} (looked for {', '.join(IMPORT_SUFFIXES)})")
+        return 0
+    files = len({i["metadata"]["file"] for i in items})
+    with _client(args) as c, Progress(
+        TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()
+    ) as progress:
+        task = progress.add_task("import", total=len(items))
+        for start in range(0, len(items), BATCH):
+            batch = items[start : start + BATCH]
+            _call(c, "POST", "/api/memories/batch", json={"memories": batch})
+            progress.advance(task, len(batch))
+    print(f"imported {len(items)} notes from {files} files")
+    return 0

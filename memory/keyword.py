@@ -1,0 +1,248 @@
+"""The durable memory record and its BM25 keyword index: SQLite with an FTS5 table (Porter stemming).
+
+This database is the journal of truth: a memory is written here first (WAL, synchronous=FULL) and
+marked ``embedded`` once its vectors are in Chroma; deletes are queued in ``pending_deletes`` until
+Chroma has dropped them. On start, ``MemoryService`` replays both, so the two indexes agree after a
+kill -9 at any point. Why FTS5 and not bm25s: see docs/memory.md (same quality, incremental writes).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS memories (
+    rowid INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    text TEXT NOT NULL,
+    source TEXT NOT NULL,
+    conversation_id TEXT,
+    created_at REAL NOT NULL,
+    metadata TEXT NOT NULL DEFAULT '{}',
+    chunks INTEGER NOT NULL DEFAULT 0,
+    embedded INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS memories_by_created ON memories(created_at);
+CREATE INDEX IF NOT EXISTS memories_by_conversation ON memories(conversation_id, created_at);
+CREATE INDEX IF NOT EXISTS memories_pending ON memories(embedded) WHERE embedded = 0;
+CREATE VIRTUAL TABLE IF NOT EXISTS memories_fts USING fts5(
+    text, content='memories', content_rowid='rowid', tokenize='porter unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER IF NOT EXISTS memories_ai AFTER INSERT ON memories BEGIN
+    INSERT INTO memories_fts(rowid, text) VALUES (new.rowid, new.text);
+END;
+CREATE TRIGGER IF NOT EXISTS memories_ad AFTER DELETE ON memories BEGIN
+    INSERT INTO memories_fts(memories_fts, rowid, text) VALUES ('delete', old.rowid, old.text);
+END;
+CREATE TABLE IF NOT EXISTS pending_deletes (id TEXT PRIMARY KEY);
+"""
+
+_WORD_RE = re.compile(r"\w+", re.UNICODE)
+
+
+@dataclass(frozen=True)
+class MemoryRecord:
+    id: str
+    text: str
+    source: str
+    conversation_id: str | None
+    created_at: float  # unix seconds, UTC
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What a search may return. ``where`` matches user metadata keys exactly (e.g. a user or group id)."""
+
+    sources: tuple[str, ...] = ()
+    source_prefix: str | None = None  # e.g. "skill:" or "feed:"
+    conversation_id: str | None = None
+    since: float | None = None
+    until: float | None = None
+    where: tuple[tuple[str, str | int | float | bool], ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return self == Filters()
+
+
+NO_FILTERS = Filters()
+
+
+def _stopwords() -> frozenset[str]:
+    from bm25s.stopwords import STOPWORDS_EN
+
+    return frozenset(STOPWORDS_EN)
+
+
+def match_expression(query: str, stopwords: frozenset[str]) -> str | None:
+    """An FTS5 MATCH expression: the query's words, each quoted (no operator injection), OR-ed."""
+    words = [w.lower() for w in _WORD_RE.findall(query)]
+    terms = [w for w in words if w not in stopwords] or words
+    unique = list(dict.fromkeys(terms))[:64]
+    if not unique:
+        return None
+    return " OR ".join('"' + w.replace('"', '""') + '"' for w in unique)
+
+
+class KeywordIndex:
+    """Thread-safe (one connection, one lock): the daemon adds from request and job threads."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+        self._lock = threading.Lock()
+        self._stop = _stopwords()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- writes ---------------------------------------------------------------------------------
+
+    def insert(self, records: Sequence[MemoryRecord], chunks: Sequence[int]) -> None:
+        """Commit the records (not yet embedded) in one durable transaction."""
+        rows = [
+            (r.id, r.text, r.source, r.conversation_id, r.created_at, json.dumps(r.metadata), n)
+            for r, n in zip(records, chunks, strict=True)
+        ]
+        with self._lock, self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany(
+                "INSERT INTO memories(id, text, source, conversation_id, created_at, metadata, chunks) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+
+    def mark_embedded(self, ids: Iterable[str]) -> None:
+        with self._lock, self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany("UPDATE memories SET embedded = 1 WHERE id = ?", [(i,) for i in ids])
+
+    def delete(self, memory_id: str) -> bool:
+        """Remove the record and queue the id for Chroma, atomically. False when there is none."""
+        with self._lock, self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            cur = self._db.execute("DELETE FROM memories WHERE id = ?", (memory_id,))
+            if cur.rowcount == 0:
+                return False
+            self._db.execute("INSERT OR IGNORE INTO pending_deletes(id) VALUES (?)", (memory_id,))
+            return True
+
+    def done_deleting(self, ids: Iterable[str]) -> None:
+        with self._lock, self._db:
+            self._db.executemany("DELETE FROM pending_deletes WHERE id = ?", [(i,) for i in ids])
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    def pending_deletes(self) -> list[str]:
+        with self._lock:
+            return [r[0] for r in self._db.execute("SELECT id FROM pending_deletes")]
+
+    def not_embedded(self, limit: int = 1000) -> list[MemoryRecord]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, text, source, conversation_id, created_at, metadata FROM memories "
+                "WHERE embedded = 0 LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [_record(r) for r in rows]
+
+    def expected_chunks(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COALESCE(SUM(chunks), 0) FROM memories").fetchone()[0])
+
+    def all_ids(self) -> set[str]:
+        with self._lock:
+            return {r[0] for r in self._db.execute("SELECT id FROM memories")}
+
+    def get(self, ids: Sequence[str]) -> dict[str, MemoryRecord]:
+        out: dict[str, MemoryRecord] = {}
+        with self._lock:
+            for start in range(0, len(ids), 500):
+                part = list(ids[start : start + 500])
+                marks = ",".join("?" * len(part))
+                for r in self._db.execute(
+                    "SELECT id, text, source, conversation_id, created_at, metadata FROM memories "
+                    f"WHERE id IN ({marks})",
+                    part,
+                ):
+                    out[r[0]] = _record(r)
+        return out
+
+    def count(self, filters: Filters = NO_FILTERS) -> int:
+        where, params = _where_sql(filters)
+        with self._lock:
+            return int(self._db.execute(f"SELECT COUNT(*) FROM memories m {where}", params).fetchone()[0])
+
+    def list(self, filters: Filters, limit: int, offset: int) -> list[MemoryRecord]:
+        """Newest first."""
+        where, params = _where_sql(filters)
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, text, source, conversation_id, created_at, metadata FROM memories m "
+                f"{where} ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?",
+                [*params, limit, offset],
+            ).fetchall()
+        return [_record(r) for r in rows]
+
+    def search(self, query: str, limit: int, filters: Filters = NO_FILTERS) -> list[tuple[str, float]]:
+        """(id, score) best first; score is FTS5 bm25 negated so that higher is better."""
+        expr = match_expression(query, self._stop)
+        if expr is None:
+            return []
+        where, params = _where_sql(filters, prefix="AND")
+        sql = (
+            "SELECT m.id, -bm25(memories_fts) AS score FROM memories_fts "
+            "JOIN memories m ON m.rowid = memories_fts.rowid "
+            f"WHERE memories_fts MATCH ? {where} ORDER BY bm25(memories_fts) LIMIT ?"
+        )
+        with self._lock:
+            rows = self._db.execute(sql, [expr, *params, limit]).fetchall()
+        return [(r[0], float(r[1])) for r in rows]
+
+
+def _record(row: Sequence[Any]) -> MemoryRecord:
+    return MemoryRecord(row[0], row[1], row[2], row[3], float(row[4]), json.loads(row[5] or "{}"))
+
+
+_KEY_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+def _where_sql(filters: Filters, prefix: str = "WHERE") -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if filters.sources:
+        clauses.append(f"m.source IN ({','.join('?' * len(filters.sources))})")
+        params.extend(filters.sources)
+    if filters.source_prefix:
+        clauses.append("substr(m.source, 1, ?) = ?")
+        params.extend([len(filters.source_prefix), filters.source_prefix])
+    if filters.conversation_id:
+        clauses.append("m.conversation_id = ?")
+        params.append(filters.conversation_id)
+    if filters.since is not None:
+        clauses.append("m.created_at >= ?")
+        params.append(filters.since)
+    if filters.until is not None:
+        clauses.append("m.created_at < ?")
+        params.append(filters.until)
+    for key, value in filters.where:
+        if not _KEY_RE.match(key):
+            raise ValueError(f"bad metadata key {key!r}")
+        clauses.append(f"json_extract(m.metadata, '$.\"{key}\"') = ?")
+        params.append(value)
+    if not clauses:
+        return "", []
+    return f"{prefix} " + " AND ".join(clauses), params

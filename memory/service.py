@@ -1,0 +1,320 @@
+"""MemoryService: add, search (dense, keyword or hybrid), list, delete; keeps Chroma and FTS5 in step.
+
+Write order (what makes an acknowledged add survive kill -9 in both indexes):
+1. the record is committed to SQLite (FTS5 updated by trigger in the same transaction), ``embedded = 0``;
+2. its chunk vectors are upserted into Chroma;
+3. the record is marked ``embedded = 1``.
+A delete commits "row gone + id queued" in SQLite, then deletes from Chroma, then unqueues. ``recover()``
+(run at start) re-embeds rows left at ``embedded = 0`` and replays queued deletes; both are idempotent.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from assistant.clock import Clock
+from memory.hybrid import FusionMethod, apply_recency, fuse, suppress_near_duplicates
+from memory.keyword import NO_FILTERS, Filters, KeywordIndex, MemoryRecord
+from memory.validate import check_metadata, check_source, check_text
+
+if TYPE_CHECKING:
+    from assistant.config import Settings
+    from memory.embedder import SentenceTransformerEmbedder
+    from memory.store import VectorStore
+
+log = logging.getLogger(__name__)
+
+Mode = Literal["hybrid", "dense", "keyword"]
+MODES: tuple[str, ...] = ("hybrid", "dense", "keyword")
+
+
+@dataclass(frozen=True)
+class NewMemory:
+    text: str
+    source: str = "note"
+    conversation_id: str | None = None
+    metadata: Mapping[str, Any] | None = None
+    created_at: datetime | None = None
+
+
+@dataclass
+class Hit:
+    record: MemoryRecord
+    score: float
+    retrievers: dict[str, dict[str, float]] = field(default_factory=dict)
+    duplicates: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**record_dict(self.record), "score": round(self.score, 6), "retrievers": self.retrievers,
+                "duplicates": self.duplicates}
+
+
+def record_dict(r: MemoryRecord) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "text": r.text,
+        "source": r.source,
+        "conversation_id": r.conversation_id,
+        "created_at": datetime.fromtimestamp(r.created_at, UTC).isoformat().replace("+00:00", "Z"),
+        "metadata": r.metadata,
+    }
+
+
+@dataclass
+class SearchConfig:
+    fusion: FusionMethod = "zscore"
+    dense_weight: float = 1.0
+    keyword_weight: float = 1.0
+    rrf_k: float = 60.0
+    candidates: int = 100
+    recency_weight: float = 0.1
+    recency_half_life_days: float = 30.0
+    duplicate_threshold: float = 0.85
+
+
+def new_memory_id() -> str:
+    return "mem-" + uuid.uuid4().hex[:20]
+
+
+class MemoryService:
+    def __init__(
+        self,
+        keyword: KeywordIndex,
+        vectors: VectorStore,
+        embedder: SentenceTransformerEmbedder,
+        clock: Clock,
+        *,
+        config: SearchConfig | None = None,
+        max_chars: int = 20_000,
+        recency: bool = True,
+    ) -> None:
+        self.keyword = keyword
+        self.vectors = vectors
+        self.embedder = embedder
+        self.clock = clock
+        self.config = config or SearchConfig()
+        self.max_chars = max_chars
+        self.recency = recency
+        self._write_lock = threading.Lock()
+        self._query_cache: OrderedDict[str, list[float]] = OrderedDict()
+
+    # -- writes ---------------------------------------------------------------------------------
+
+    def add(
+        self,
+        text: str,
+        source: str = "note",
+        conversation_id: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        *,
+        created_at: datetime | None = None,
+    ) -> str:
+        """Store one memory; returns its id once it is durable in both indexes."""
+        return self.add_many([NewMemory(text, source, conversation_id, metadata, created_at)])[0]
+
+    def add_many(self, items: Sequence[NewMemory]) -> list[str]:
+        now = self.clock.now().timestamp()
+        records = [
+            MemoryRecord(
+                new_memory_id(),
+                check_text(it.text, self.max_chars),
+                check_source(it.source),
+                it.conversation_id,
+                it.created_at.timestamp() if it.created_at else now,
+                check_metadata(it.metadata),
+            )
+            for it in items
+        ]
+        if not records:
+            return []
+        chunks = [self._chunks(r.text) for r in records]
+        vectors = self._embed_chunks(chunks)
+        with self._write_lock:
+            self.keyword.insert(records, [len(c) for c in chunks])
+            self.vectors.upsert(records, vectors)
+            self.keyword.mark_embedded(r.id for r in records)
+        return [r.id for r in records]
+
+    def delete(self, memory_id: str) -> bool:
+        with self._write_lock:
+            if not self.keyword.delete(memory_id):
+                return False
+            self.vectors.delete([memory_id])
+            self.keyword.done_deleting([memory_id])
+            return True
+
+    def recover(self) -> dict[str, int]:
+        """Bring Chroma in step with the SQLite record after a crash; cheap when nothing is pending."""
+        stats = {"reembedded": 0, "deleted": 0, "orphans": 0}
+        with self._write_lock:
+            pending = self.keyword.pending_deletes()
+            if pending:
+                self.vectors.delete(pending)
+                self.keyword.done_deleting(pending)
+                stats["deleted"] = len(pending)
+            while batch := self.keyword.not_embedded(500):
+                chunks = [self._chunks(r.text) for r in batch]
+                self.vectors.upsert(batch, self._embed_chunks(chunks))
+                self.keyword.mark_embedded(r.id for r in batch)
+                stats["reembedded"] += len(batch)
+            if self.vectors.count() != self.keyword.expected_chunks():
+                # Chroma holds something SQLite does not (e.g. a shared Chroma server): full comparison.
+                orphans = self.vectors.memory_ids() - self.keyword.all_ids()
+                self.vectors.delete(sorted(orphans))
+                stats["orphans"] = len(orphans)
+        if any(stats.values()):
+            log.info("memory recovery: %s", stats)
+        return stats
+
+    def _chunks(self, text: str) -> list[str]:
+        if len(text) < 250:  # can't exceed the 256-wordpiece window: skip tokenising
+            return [text]
+        return self.embedder.chunk(text)
+
+    def _embed_chunks(self, chunks: Sequence[Sequence[str]]) -> list[list[list[float]]]:
+        flat = [c for cs in chunks for c in cs]
+        vecs = self.embedder.embed(flat)
+        out: list[list[list[float]]] = []
+        i = 0
+        for cs in chunks:
+            out.append(vecs[i : i + len(cs)])
+            i += len(cs)
+        return out
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    def get(self, memory_id: str) -> MemoryRecord | None:
+        return self.keyword.get([memory_id]).get(memory_id)
+
+    def list(self, filters: Filters = NO_FILTERS, limit: int = 50, offset: int = 0) -> tuple[list[MemoryRecord], int]:
+        return self.keyword.list(filters, limit, offset), self.keyword.count(filters)
+
+    def count(self) -> int:
+        return self.keyword.count()
+
+    def query_vector(self, query: str) -> list[float]:
+        vec = self._query_cache.get(query)
+        if vec is None:
+            vec = self.embedder.embed([query])[0]
+            self._query_cache[query] = vec
+            if len(self._query_cache) > 256:
+                self._query_cache.popitem(last=False)
+        return vec
+
+    def rankings(self, query: str, filters: Filters, mode: Mode, depth: int) -> dict[str, list[tuple[str, float]]]:
+        """The raw candidate lists of each retriever the mode uses."""
+        out: dict[str, list[tuple[str, float]]] = {}
+        if mode in ("hybrid", "dense"):
+            out["dense"] = self.vectors.query(self.query_vector(query), depth, filters)
+        if mode in ("hybrid", "keyword"):
+            out["keyword"] = self.keyword.search(query, depth, filters)
+        return out
+
+    def search(
+        self,
+        query: str,
+        k: int = 10,
+        filters: Filters = NO_FILTERS,
+        *,
+        mode: Mode = "hybrid",
+        recency: bool | None = None,
+        dedupe: bool = True,
+    ) -> list[Hit]:
+        """The ``k`` best memories for ``query``: the function the daemon, the API and the eval all use."""
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}")
+        if not query.strip() or k <= 0:
+            return []
+        cfg = self.config
+        ranks = self.rankings(query, filters, mode, max(cfg.candidates, k))
+        fused = fuse(
+            ranks, {"dense": cfg.dense_weight, "keyword": cfg.keyword_weight}, cfg.fusion, cfg.rrf_k
+        )
+        fused = fused[: max(cfg.candidates, 3 * k)]
+        records = self.keyword.get([f.id for f in fused])
+        fused = [f for f in fused if f.id in records]  # deleted between the two reads
+        if self.recency if recency is None else recency:
+            fused = apply_recency(
+                fused,
+                {i: r.created_at for i, r in records.items()},
+                self.clock.now().timestamp(),
+                cfg.recency_weight,
+                cfg.recency_half_life_days,
+            )
+        if dedupe:
+            kept, hidden = suppress_near_duplicates(fused, lambda i: records[i].text, k, cfg.duplicate_threshold)
+        else:
+            kept, hidden = fused[:k], {}
+        return [Hit(records[f.id], f.score, f.retrievers, hidden.get(f.id, 0)) for f in kept]
+
+    def warm_up(self) -> None:
+        """Load the embedding model now (daemon start) rather than on the first search."""
+        self.query_vector("warm up")
+
+    def close(self) -> None:
+        self.keyword.close()
+
+
+def search_config(settings: Settings) -> SearchConfig:
+    m = settings.memory
+    return SearchConfig(
+        fusion=m.fusion,
+        dense_weight=m.dense_weight,
+        keyword_weight=m.keyword_weight,
+        rrf_k=m.rrf_k,
+        candidates=m.candidates,
+        recency_weight=m.recency_weight,
+        recency_half_life_days=m.recency_half_life_days,
+        duplicate_threshold=m.duplicate_threshold,
+    )
+
+
+def open_memory(
+    directory: Path,
+    clock: Clock,
+    *,
+    chroma_url: str | None = None,
+    collection: str = "memories",
+    config: SearchConfig | None = None,
+    max_chars: int = 20_000,
+    recency: bool = True,
+    embedder: SentenceTransformerEmbedder | None = None,
+) -> MemoryService:
+    """Open (or create) a memory under ``directory``: keyword.sqlite3 and chroma/ (unless chroma_url)."""
+    from memory.embedder import SentenceTransformerEmbedder
+    from memory.store import VectorStore, make_client
+
+    directory.mkdir(parents=True, exist_ok=True)
+    keyword = KeywordIndex(directory / "keyword.sqlite3")
+    client = make_client(None if chroma_url else directory / "chroma", chroma_url)
+    vectors = VectorStore(client, collection)
+    service = MemoryService(
+        keyword, vectors, embedder or SentenceTransformerEmbedder(), clock,
+        config=config, max_chars=max_chars, recency=recency,
+    )
+    service.recover()
+    return service
+
+
+def build_memory(settings: Settings, clock: Clock) -> MemoryService:
+    from memory.embedder import SentenceTransformerEmbedder
+
+    m = settings.memory
+    return open_memory(
+        settings.data_dir / "memory",
+        clock,
+        chroma_url=m.chroma_url,
+        collection=m.collection,
+        config=search_config(settings),
+        max_chars=m.max_chars,
+        recency=m.recency,
+        embedder=SentenceTransformerEmbedder(threads=m.embed_threads),
+    )

@@ -1,0 +1,48 @@
+"""A fast stand-in for the sentence-transformers embedder (the real one is tested in test_memory_real.py)."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+from memory.embedder import split_by_tokens
+from memory.service import MemoryService, open_memory
+
+_WORD = re.compile(r"\w+")
+
+
+class HashingEmbedder:
+    """Bag of words hashed into 384 dimensions, unit length: texts sharing words are similar."""
+
+    dim = 384
+    loaded = True
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def _vec(self, text: str) -> list[float]:
+        v = [0.0] * self.dim
+        for w in _WORD.findall(text.lower()):
+            h = int.from_bytes(hashlib.blake2b(w.encode(), digest_size=4).digest(), "little")
+            v[h % self.dim] += 1.0
+        n = math.sqrt(sum(x * x for x in v)) or 1.0
+        if n == 1.0 and not any(v):
+            v[0] = 1.0
+        return [x / n for x in v]
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        self.calls += 1
+        return [self._vec(t) for t in texts]
+
+    def token_count(self, text: str) -> int:
+        return len(text.split())
+
+    def chunk(self, text: str, max_tokens: int | None = None, overlap: int = 8) -> list[str]:
+        return split_by_tokens(text, lambda s: len(s.split()), max_tokens or 64, overlap)
+
+
+def fake_memory(directory: Path, clock: object, **kw: object) -> MemoryService:
+    return open_memory(directory, clock, embedder=HashingEmbedder(), **kw)  # type: ignore[arg-type]

@@ -37,6 +37,11 @@ def clean_text(text: str | None, limit: int = 200) -> str:
     return s
 
 
+def clean_title(text: str | None, limit: int = 200) -> str:
+    """A headline to show or quote: ``clean_text`` without any URL in it (links come from code only)."""
+    return clean_text(strip_links(clean_text(text, limit * 2)), limit)
+
+
 def safe_link(url: str | None, fallback: str | None = None) -> str | None:
     """``url`` when it is an absolute http(s) URL (never javascript:, data:, ...), else ``fallback``'s."""
     for candidate in (url, fallback):

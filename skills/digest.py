@@ -15,7 +15,7 @@ from typing import Any
 from assistant.errors import BadRequest
 from assistant.llm import ChatMessage, GenerationParams
 from assistant.skill_api import Param, SkillContext, SkillResult, skill
-from assistant.untrusted import clean_text, data_rule, quoted_block, safe_link
+from assistant.untrusted import clean_text, clean_title, data_rule, quoted_block, safe_link
 
 CONSUMER = "digest"
 _TOKEN = re.compile(r"[\w'-]+")
@@ -122,7 +122,7 @@ def digest(ctx: SkillContext) -> SkillResult:
         group["items"].append(
             {
                 "key": entry.key,
-                "title": clean_text(entry.title) or "(untitled)",
+                "title": clean_title(entry.title) or "(untitled)",
                 "link": safe_link(entry.link, entry.feed_url),
                 "published": entry.published.isoformat() if entry.published else None,
             }

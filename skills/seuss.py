@@ -14,7 +14,7 @@ from typing import Any
 from assistant.errors import BadRequest
 from assistant.llm import ChatMessage, GenerationParams
 from assistant.skill_api import Param, SkillContext, SkillResult, skill
-from assistant.untrusted import clean_text, data_rule, quoted_block, safe_link, strip_links
+from assistant.untrusted import clean_text, clean_title, data_rule, quoted_block, safe_link, strip_links
 
 MAX_LINES = 4
 MAX_LINE_CHARS = 90
@@ -53,9 +53,12 @@ def content_words(text: str) -> set[str]:
 
 
 def clean_verse(raw: str, title: str) -> str | None:
-    """The model's verse made safe to show, or None when nothing usable is left."""
+    """The model's verse, or None when it breaks the rules (links, labels, long lines) or is not about
+    the headline. Only the first stanza is kept."""
+    if strip_links(raw) != raw:
+        return None  # it was told not to write links: a link means it followed something else
     lines: list[str] = []
-    for line in strip_links(raw).splitlines():
+    for line in raw.splitlines():
         line = clean_text(line, limit=MAX_LINE_CHARS * 2).strip(' -*•#"')
         if not line:
             if lines:
@@ -76,7 +79,8 @@ def clean_verse(raw: str, title: str) -> str | None:
 
 
 def fallback_verse(title: str) -> str:
-    return f'A headline came in, and here is the news,\nit says "{title}" (you may pick your own views).'
+    """Used when the model's verse fails the checks (the headline is shown above it anyway)."""
+    return "A headline came in from far away,\nread it above: that's the news of the day!"
 
 
 def write_verse(ctx: SkillContext, title: str) -> tuple[str, bool]:
@@ -126,7 +130,7 @@ def seuss(ctx: SkillContext) -> SkillResult:
     blocks: list[str] = []
     items: list[dict[str, Any]] = []
     for i, entry in enumerate(entries, 1):
-        title = clean_text(entry.title) or "(untitled)"
+        title = clean_title(entry.title) or "(untitled)"
         link = safe_link(entry.link, entry.feed_url)
         verse, by_model = write_verse(ctx, title)
         source = clean_text(entry.feed_title, 80) or clean_text(entry.feed_url, 80)

@@ -1,0 +1,54 @@
+"""Fakes for skill and scheduler tests: a feed service with the FeedService contract, and helpers."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+
+from assistant.feeds.models import FeedEntry
+
+
+def entry(n: int, title: str, *, feed_id: int = 1, feed_title: str = "Example News", link: str | None = None,
+          published: datetime | None = None) -> FeedEntry:  # fmt: skip
+    return FeedEntry(
+        key=f"k{feed_id}-{n}",
+        feed_id=feed_id,
+        feed_url=f"https://feeds{feed_id}.example/rss.xml",
+        feed_title=feed_title,
+        title=title,
+        link=link if link is not None else f"https://news{feed_id}.example/story/{n}",
+        summary=f"summary of {title}",
+        published=published or datetime(2026, 1, 15, 6, 0, tzinfo=UTC) + timedelta(minutes=n),
+    )
+
+
+class FakeFeeds:
+    """The part of assistant.feeds.FeedService that skills use, in memory."""
+
+    def __init__(self, entries: Iterable[FeedEntry] = ()) -> None:
+        self.entries = list(entries)
+        self.reported: dict[str, set[str]] = {}
+        self.mark_calls: list[tuple[str, list[str]]] = []
+        self._lock = threading.Lock()
+
+    def add(self, *entries: FeedEntry) -> None:
+        self.entries.extend(entries)
+
+    def _newest_first(self) -> list[FeedEntry]:
+        return sorted(
+            self.entries, key=lambda e: e.published or datetime.min.replace(tzinfo=UTC), reverse=True
+        )
+
+    def latest_entries(self, limit: int = 10) -> list[FeedEntry]:
+        return self._newest_first()[:limit]
+
+    def unreported_entries(self, consumer: str, limit: int | None = None) -> list[FeedEntry]:
+        done = self.reported.get(consumer, set())
+        fresh = [e for e in self._newest_first() if e.key not in done]
+        return fresh if limit is None else fresh[:limit]
+
+    def mark_reported(self, consumer: str, keys: list[str]) -> None:
+        with self._lock:
+            self.mark_calls.append((consumer, list(keys)))
+            self.reported.setdefault(consumer, set()).update(keys)

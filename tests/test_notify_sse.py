@@ -120,3 +120,28 @@ def test_replay_includes_a_notification_released_after_newer_ones(tmp_path: Path
             assert [e["data"]["id"] for e in next_events(lines, 1)] == [held]
             later = post(url, "after")
             assert [e["data"]["id"] for e in next_events(lines, 1)] == [later]
+
+
+def test_concurrent_posts_reach_a_subscriber_once_each_in_release_order(tmp_path: Path) -> None:
+    import threading
+
+    with running(tmp_path, FixedClock()) as (url, services):
+        with stream(url, headers=AUTH) as lines:
+            posted: list[int] = []
+            lock = threading.Lock()
+
+            def worker(k: int) -> None:
+                for i in range(15):
+                    nid = services.notifier.notify(f"w{k}-{i}", "b", source="test").id
+                    with lock:
+                        posted.append(nid)
+
+            threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            got = [e["data"]["id"] for e in next_events(lines, 60)]
+        assert sorted(got) == sorted(posted) and len(set(got)) == 60
+        order = [n.id for n, _ in services.notifier.outbox.released_after(0, 1000)]
+        assert got == order

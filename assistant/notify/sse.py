@@ -19,20 +19,18 @@ QUEUE_MAX = 1000
 @dataclass(eq=False)
 class Subscription:
     loop: asyncio.AbstractEventLoop
-    queue: asyncio.Queue[tuple[Notification, int] | None] = field(
-        default_factory=lambda: asyncio.Queue(QUEUE_MAX)
-    )
+    queue: asyncio.Queue[tuple[Notification, int] | None] = field(default_factory=asyncio.Queue)
     overflowed: bool = False
 
     def _put(self, item: tuple[Notification, int] | None) -> None:
         if self.overflowed:
             return
-        try:
-            self.queue.put_nowait(item)
-        except asyncio.QueueFull:
+        if item is not None and self.queue.qsize() >= QUEUE_MAX:
+            # Keep what is queued (a contiguous run), end the stream after it: the client reconnects with
+            # the last id it got and the outbox replays the rest.
             self.overflowed = True
-            self.queue.get_nowait()  # make room for the end marker
-            self.queue.put_nowait(None)
+            item = None
+        self.queue.put_nowait(item)
 
     async def get(self) -> tuple[Notification, int] | None:
         """The next (notification, seq), or None when the stream should end."""

@@ -521,7 +521,8 @@
     if (body && typeof body === "object") {
       const nested = body.result && typeof body.result === "object" ? body.result : null;
       const text = firstText(body, ["text", "message", "answer"]) || firstText(nested, ["text", "message"]);
-      if (text) return text;
+      const title = firstText(body, ["title"]);
+      if (text) return title && !text.startsWith(title) ? `${title}\n${text}` : text;
       if (typeof body.result === "string") return body.result;
     }
     return JSON.stringify(body, null, 2);
@@ -592,12 +593,28 @@
     }
   }
 
-  const SCHEDULE_LABEL_KEYS = ["skill", "name", "id"];
-  const SCHEDULE_FIELDS = [
-    ["trigger", "Trigger"], ["schedule", "Schedule"], ["cron", "Cron"], ["next_run_time", "Next run"],
-    ["next_run", "Next run"], ["next_fire_time", "Next run"], ["last_run", "Last run"], ["paused", "Paused"],
-    ["enabled", "Enabled"], ["timezone", "Time zone"],
-  ];
+  function describeRun(run) {
+    if (!run || typeof run !== "object") return asText(run);
+    const status = firstText(run, ["status", "outcome", "result"]);
+    const when = firstText(run, ["finished_at", "ended_at", "started_at", "at", "time"]);
+    const error = firstText(run, ["error"]);
+    return [status, when ? formatTime(when) : "", error].filter(Boolean).join(" · ") || asText(run);
+  }
+
+  /** One schedule as (title, value) rows, from whichever of the usual fields it has. */
+  function scheduleRows(job) {
+    const rows = [];
+    const when = firstText(job, ["schedule", "description", "trigger", "cron"]);
+    if (when) rows.push(["When", when]);
+    const next = firstText(job, ["next_run_time", "next_run", "next_fire_time"]);
+    if (job.paused === true) rows.push(["Next run", "paused"]);
+    else if (next) rows.push(["Next run", formatTime(next)]);
+    if (job.last_run) rows.push(["Last run", describeRun(job.last_run)]);
+    if (job.args && typeof job.args === "object" && Object.keys(job.args).length) rows.push(["Arguments", asText(job.args)]);
+    const zone = firstText(job, ["timezone"]);
+    if (zone) rows.push(["Time zone", zone]);
+    return rows;
+  }
 
   async function loadSchedules() {
     const schedules = await loadSection("/api/schedules", ui.schedulesSection, ui.schedulesStatus,
@@ -607,14 +624,12 @@
     if (schedules.length === 0) ui.schedulesStatus.textContent = "Nothing is scheduled.";
     for (const s of schedules) {
       const job = s && typeof s === "object" ? s : { name: s };
-      const label = firstText(job, SCHEDULE_LABEL_KEYS) || "(unnamed)";
+      const label = firstText(job, ["skill", "name", "id"]) || "(unnamed)";
       const list = el("dl", { cls: "schedule-fields" });
-      for (const [key, title] of SCHEDULE_FIELDS) {
-        if (!(key in job) || job[key] === null || job[key] === "") continue;
-        const value = key.includes("run") || key.includes("fire") ? formatTime(job[key]) : asText(job[key]);
-        list.append(el("dt", { text: title }), el("dd", { text: value }));
-      }
-      ui.schedules.append(el("li", { cls: "schedule" }, el("p", { cls: "schedule-name", text: label }), list));
+      for (const [title, value] of scheduleRows(job)) list.append(el("dt", { text: title }), el("dd", { text: value }));
+      const item = el("li", { cls: "schedule" }, el("p", { cls: "schedule-name", text: label }), list);
+      if (job.id !== undefined) item.dataset.id = asText(job.id);
+      ui.schedules.append(item);
     }
   }
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
+import anyio
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sse_starlette import EventSourceResponse, ServerSentEvent
@@ -14,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from assistant.errors import BadRequest, NotFound
 from assistant.notify.models import BODY_MAX, SOURCE_MAX, TITLE_MAX, Notification
 from assistant.notify.service import Notifier
+from assistant.notify.sse import Subscription
 from assistant.routes.deps import get_services
 from assistant.services import Services
 
@@ -22,6 +25,7 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 
 REPLAY_PAGE = 200
 PING_SECONDS = 15
+SHUTDOWN_GRACE_SECONDS = 1.0
 
 
 class NotificationIn(BaseModel):
@@ -54,6 +58,21 @@ def parse_last_event_id(header: str | None, query: str | None) -> int | None:
             code="invalid_last_event_id",
         )
     return value
+
+
+async def _next_or_shutdown(
+    subscription: Subscription, shutdown: anyio.Event
+) -> tuple[Notification, int] | None:
+    """The next live item, or None when the stream should end (server shutdown, client too slow)."""
+    getter = asyncio.ensure_future(subscription.get())
+    stopper = asyncio.ensure_future(shutdown.wait())
+    try:
+        await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for future in (getter, stopper):
+            if not future.done():
+                future.cancel()
+    return getter.result() if getter.done() and not getter.cancelled() else None
 
 
 def _event(notification: Notification) -> ServerSentEvent:
@@ -126,7 +145,7 @@ async def stream_notifications(
                 if len(page) < REPLAY_PAGE:
                     break
             while True:
-                item = await subscription.get()
+                item = await _next_or_shutdown(subscription, shutdown)
                 if item is None:
                     return  # server closing, or this client fell behind: it reconnects and replays
                 notification, seq = item
@@ -137,7 +156,12 @@ async def stream_notifications(
         finally:
             notifier.broadcaster.unsubscribe(subscription)
 
-    return EventSourceResponse(events(), ping=PING_SECONDS)
+    # On server shutdown sse-starlette sets ``shutdown``; the stream then ends cleanly instead of being
+    # cancelled mid-response.
+    shutdown = anyio.Event()
+    return EventSourceResponse(
+        events(), ping=PING_SECONDS, shutdown_event=shutdown, shutdown_grace_period=SHUTDOWN_GRACE_SECONDS
+    )
 
 
 @router.get("/{notification_id}")

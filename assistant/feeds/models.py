@@ -75,6 +75,7 @@ class ParsedEntry:
     link: str
     summary: str
     published: datetime | None
+    position: int = 0  # index in the document's entry list (feeds list newest first)
 
 
 @dataclass

@@ -90,9 +90,9 @@ def _parse_xml_feed(body: bytes, url: str, headers: dict[str, str], max_entries:
     title = plain(feed.get("title"), detail.get("type"), FEED_TITLE_MAX)
     parsed = ParsedFeed(title=title, format=result.get("version") or "")
     base = passed["content-location"]
-    parsed.entries = _unique(
-        e for e in (_xml_entry(raw, base) for raw in result.get("entries", [])[: max_entries * 2]) if e
-    )[:max_entries]
+    raw_entries = result.get("entries", [])[: max_entries * 2]
+    parsed.entries = _unique(e for e in (_xml_entry(raw, base, i) for i, raw in enumerate(raw_entries)) if e)
+    parsed.entries = parsed.entries[:max_entries]
     if result.get("bozo"):
         exc = result.get("bozo_exception")
         text = f"{type(exc).__name__}: {exc}" if exc else "malformed feed"
@@ -139,16 +139,15 @@ def _feed_links(body: bytes) -> list[str]:
     return [clean_text(h, LINK_MAX) for h in finder.hrefs]
 
 
-def _xml_entry(raw: Mapping[str, Any], base: str) -> ParsedEntry | None:
+def _xml_entry(raw: Mapping[str, Any], base: str, position: int) -> ParsedEntry | None:
     title_detail = raw.get("title_detail") or {}
     title = plain(raw.get("title"), title_detail.get("type"), TITLE_MAX)
-    link = _safe_link(raw.get("link"), base)
-    if not link:
-        for candidate in raw.get("links") or []:
-            if candidate.get("rel", "alternate") == "alternate":
-                link = _safe_link(candidate.get("href"), base)
-                if link:
-                    break
+    # The rel="alternate" link is the entry's page; feedparser's "link" can be an enclosure when that
+    # came first in the document.
+    alternates = [c.get("href") for c in raw.get("links") or [] if c.get("rel", "alternate") == "alternate"]
+    link = next(filter(None, (_safe_link(href, base) for href in alternates)), "") or _safe_link(
+        raw.get("link"), base
+    )
     summary = ""
     if raw.get("summary"):
         summary = plain(raw.get("summary"), (raw.get("summary_detail") or {}).get("type"), SUMMARY_MAX)
@@ -158,7 +157,7 @@ def _xml_entry(raw: Mapping[str, Any], base: str) -> ParsedEntry | None:
     published = None
     date_raw = ""
     for key in ("published", "updated", "created"):
-        parsed_time = raw.get(f"{key}_parsed")
+        parsed_time = dict.get(raw, f"{key}_parsed")  # plain get: no feedparser fallback (and its warning)
         if parsed_time:
             published = _struct_to_datetime(parsed_time)
             date_raw = str(raw.get(key) or "")
@@ -173,6 +172,7 @@ def _xml_entry(raw: Mapping[str, Any], base: str) -> ParsedEntry | None:
         link=link,
         summary=summary,
         published=published,
+        position=position,
     )
 
 
@@ -212,9 +212,9 @@ def _parse_json_feed(body: bytes, url: str, max_entries: int) -> ParsedFeed:
         parsed.problem = "JSON Feed without a jsonfeed.org version; read its items anyway"
     base = _safe_link(doc.get("home_page_url"), url) or url
     entries = []
-    for item in doc["items"][: max_entries * 2]:
+    for position, item in enumerate(doc["items"][: max_entries * 2]):
         if isinstance(item, dict):
-            entry = _json_entry(item, base)
+            entry = _json_entry(item, base, position)
             if entry:
                 entries.append(entry)
     parsed.entries = _unique(entries)[:max_entries]
@@ -232,7 +232,7 @@ def _str(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
-def _json_entry(item: Mapping[str, Any], base: str) -> ParsedEntry | None:
+def _json_entry(item: Mapping[str, Any], base: str, position: int) -> ParsedEntry | None:
     title = plain(_str(item.get("title")), "text/plain", TITLE_MAX)
     link = _safe_link(item.get("url"), base) or _safe_link(item.get("external_url"), base)
     summary = ""
@@ -252,6 +252,7 @@ def _json_entry(item: Mapping[str, Any], base: str) -> ParsedEntry | None:
         link=link,
         summary=summary,
         published=published,
+        position=position,
     )
 
 

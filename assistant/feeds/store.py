@@ -173,7 +173,9 @@ class FeedStore:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                for entry in entries:
+                # Last first: undated entries tie on sort_at and then sort by rowid, so the document's first
+                # (usually newest) entry must get the highest rowid.
+                for entry in reversed(list(entries)):
                     new += self._upsert_entry(feed_id, feed_url, entry, now)
                 self._db.execute(
                     "DELETE FROM entries WHERE feed_id=? AND key NOT IN "

@@ -132,9 +132,11 @@ def make_server(settings: Settings) -> Iterator[Callable[..., LiveServer]]:
         memories: list[dict[str, Any]] | None = None,
         token: str | None = None,
         scheduler: bool = False,
+        notify: bool = True,
     ) -> LiveServer:
         settings.server.api_token = token
         settings.scheduler.enabled = scheduler
+        settings.notify.enabled = notify
         services = build_services(settings, llm=llm)
         if memories is not None:
             services.chat.memory = FixedRecall(memories)
@@ -403,9 +405,15 @@ def test_token_is_asked_for_on_401_and_kept(page: Any, watch: Watch, make_server
 def test_phone_sized_screen_has_no_sideways_scroll(
     page: Any, watch: Watch, make_server: Callable[..., LiveServer]
 ) -> None:
-    server = make_server(FakeLLM("A long answer " + "word " * 80 + "https://example.invalid/" + "x" * 200))
+    server = make_server(
+        FakeLLM("A long answer " + "word " * 80 + "https://example.invalid/" + "x" * 200), notify=False
+    )
     page.set_viewport_size({"width": 390, "height": 844})
     open_page(page, server)
+    # parts this daemon runs without (their endpoints are 404) are hidden, not shown broken
+    expect(page.locator("#notifications-section")).to_be_hidden()
+    expect(page.locator("#schedules-section")).to_be_hidden()
+    expect(page.locator("#skills-section")).to_be_visible()
     send(page, "tell me something long")
     wait_answered(page, 1)
     width = page.evaluate("document.documentElement.scrollWidth")
@@ -430,19 +438,25 @@ def test_notification_arrives_while_the_page_is_open(
 ) -> None:
     server = make_server(FakeLLM())
     _require(server, "/api/notifications/stream")
+    earlier = {"title": "Sent before the page opened", "body": "from the history", "source": "test"}
+    assert httpx.post(server.url + "/api/notifications", json=earlier, timeout=10).status_code == 201
     open_page(page, server)
     expect(page.locator("#notifications-state")).to_have_text("live")
+    history = page.locator("#notifications .notification")
+    expect(history).to_have_count(1)
+    expect(history.locator(".notification-title")).to_have_text("Sent before the page opened")
     r = httpx.post(
         server.url + "/api/notifications",
         json={"title": "Train <b>leaves</b> at 18:05", "body": "Platform 4 <img src=/pixel>", "source": "test"},
         timeout=10,
     )
     assert r.status_code in (200, 201, 202), r.text
-    item = page.locator("#notifications .notification")
-    expect(item).to_have_count(1)
+    expect(history).to_have_count(2)
+    item = page.locator("#notifications .notification").first  # the newest on top
     expect(item.locator(".notification-title")).to_have_text("Train <b>leaves</b> at 18:05")
     expect(item.locator(".notification-body")).to_have_text("Platform 4 <img src=/pixel>")
     expect(item.locator(".notification-meta")).to_contain_text("test")
+    expect(page.locator("#toasts .toast")).to_have_count(1)  # only the live one pops up
     expect(page.locator("#toasts .toast")).to_contain_text("Train <b>leaves</b> at 18:05")
     assert page.locator("#notifications img, #notifications b").count() == 0
     assert not [u for u in watch.requests if "/pixel" in u]
@@ -507,4 +521,25 @@ def test_screenshot_of_the_page_in_use(page: Any, watch: Watch, make_server: Cal
     path = ARTIFACTS / "web-desktop.png"
     page.screenshot(path=str(path))
     assert path.stat().st_size > 10_000
+    assert_clean(watch)
+
+
+def test_controls_have_names_and_work_from_the_keyboard(
+    page: Any, watch: Watch, make_server: Callable[..., LiveServer]
+) -> None:
+    server = make_server(FakeLLM("Typed without a mouse."))
+    open_page(page, server)
+    expect(page.locator("#skills .skill").first).to_be_visible()
+    for button in page.get_by_role("button").all():
+        if button.is_visible():
+            name = button.get_attribute("aria-label") or button.text_content() or ""
+            assert name.strip(), f"a button without a name: {button}"
+    expect(page.get_by_role("textbox", name="Message", exact=True)).to_be_visible()
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Skip to the message box")).to_be_focused()
+    page.keyboard.press("Enter")
+    page.keyboard.type("typed question")
+    page.keyboard.press("Enter")
+    wait_answered(page, 1)
+    expect(answers(page)).to_have_text("Typed without a mouse.")
     assert_clean(watch)

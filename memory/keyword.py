@@ -77,9 +77,9 @@ NO_FILTERS = Filters()
 
 
 def _stopwords() -> frozenset[str]:
-    from bm25s.stopwords import STOPWORDS_EN
+    from bm25s.stopwords import STOPWORDS_EN_PLUS
 
-    return frozenset(STOPWORDS_EN)
+    return frozenset(STOPWORDS_EN_PLUS)  # NLTK list: chat questions are full of "my", "what", "where"
 
 
 def match_expression(query: str, stopwords: frozenset[str]) -> str | None:

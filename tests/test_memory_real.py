@@ -1,0 +1,144 @@
+"""Memory against the real parts: the bundled MiniLM embedder, a Chroma directory, a `chroma run` server,
+and `assistant eval retrieval` on a tiny BEIR folder. Slow-marked; the embedder is loaded once."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from memory.embedder import SentenceTransformerEmbedder
+from memory.recall import MemoryRecall
+from memory.service import open_memory
+from tests.daemon import free_port
+from tests.fakes import FixedClock
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def embedder() -> SentenceTransformerEmbedder:
+    e = SentenceTransformerEmbedder()
+    e.load()
+    return e
+
+
+def test_real_embedder_finds_a_paraphrase_without_shared_words(
+    tmp_path: Path, clock: FixedClock, embedder: SentenceTransformerEmbedder
+) -> None:
+    assert not SentenceTransformerEmbedder().loaded  # building one loads nothing
+    m = open_memory(tmp_path / "mem", clock, embedder=embedder)
+    target = m.add("My sister Alice lives in Lisbon.", source="user", conversation_id="c1")
+    for text in ["The car needs new tyres before winter.", "Dentist appointment on Friday at 3pm.",
+                 "Pasta recipe: garlic, olive oil, chilli.", "The wifi router is in the hallway cupboard."]:
+        m.add(text, source="note")
+    hits = m.search("Which city is my sibling in?", k=3)
+    assert hits[0].record.id == target
+    assert list(hits[0].retrievers) == ["dense"]  # no shared word: only the embedder could find it
+    m.close()
+    again = open_memory(tmp_path / "mem", clock, embedder=embedder)  # persisted across a restart
+    assert again.count() == 5 and again.search("sibling's city", k=1)[0].record.id == target
+    again.close()
+
+
+def test_chat_recall_across_conversations_with_real_embeddings(
+    tmp_path: Path, clock: FixedClock, embedder: SentenceTransformerEmbedder
+) -> None:
+    m = open_memory(tmp_path / "mem", clock, embedder=embedder)
+    recall = MemoryRecall(m, k=3, token_budget=300, min_similarity=0.25)
+    recall.remember_turns("conv-a", [("user", "I'm allergic to peanuts."), ("assistant", "Noted, I'll keep that in mind.")], clock.now())
+    recall.remember_turns("conv-b", [("user", "The dog's vet is Dr. Moreau."), ("assistant", "Got it.")], clock.now())
+    r = recall.recall("Can you suggest a snack for me?", conversation_id="conv-c",
+                      exclude_texts=["Can you suggest a snack for me?"])
+    assert r.block and "allergic to peanuts" in r.block
+    assert r.items[0]["conversation_id"] == "conv-a"
+    m.close()
+
+
+@pytest.fixture
+def chroma_server(tmp_path: Path) -> Iterator[str]:
+    port = free_port()
+    exe = Path(sys.executable).with_name("chroma")
+    env = {**os.environ, "ANONYMIZED_TELEMETRY": "False"}
+    log = (tmp_path / "chroma.log").open("wb")
+    proc = subprocess.Popen([str(exe), "run", "--path", str(tmp_path / "chroma-server"), "--host", "127.0.0.1",
+                             "--port", str(port)], stdout=log, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):  # polling a starting process
+            if proc.poll() is not None:
+                raise RuntimeError((tmp_path / "chroma.log").read_text())
+            try:
+                if httpx.get(url + "/api/v2/heartbeat", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
+
+
+def test_chroma_server_through_http_client(
+    tmp_path: Path, clock: FixedClock, embedder: SentenceTransformerEmbedder, chroma_server: str
+) -> None:
+    m = open_memory(tmp_path / "mem", clock, chroma_url=chroma_server, embedder=embedder)
+    a = m.add("The spare key is under the blue flowerpot.", source="note")
+    b = m.add("Bin day is Tuesday.", source="note")
+    assert m.search("where is the spare key hidden", k=1)[0].record.id == a
+    assert m.delete(b)
+    assert m.vectors.memory_ids() == {a}
+    m.close()
+    # A vector left on the server that the local record does not know is cleaned up at open.
+    m2 = open_memory(tmp_path / "mem2", clock, chroma_url=chroma_server, embedder=embedder)
+    assert m2.vectors.memory_ids() == set()
+    m2.close()
+
+
+def _tiny_beir(folder: Path) -> None:
+    docs = {
+        "d1": ("Tomato care", "Tomatoes need full sun, deep watering and a stake to climb.", "alice"),
+        "d2": ("Sourdough", "Feed the starter with flour and water every day before baking bread.", "alice"),
+        "d3": ("Cycling", "Check tyre pressure and oil the chain before a long bike ride.", "bob"),
+        "d4": ("Tomato soup", "Roast tomatoes with garlic, then blend with stock for soup.", "bob"),
+        "d5": ("Sleep", "A dark, cool bedroom and a fixed bedtime improve sleep quality.", "alice"),
+    }
+    queries = {
+        "q1": ("how do I grow tomatoes", "alice", {"d1": 1}),
+        "q2": ("making bread at home", "alice", {"d2": 1}),
+        "q3": ("bicycle maintenance", "bob", {"d3": 1}),
+        "q4": ("tomato recipe", "bob", {"d4": 1}),
+        "q5": ("tips to fall asleep", "alice", {"d5": 1}),
+    }
+    (folder / "qrels").mkdir(parents=True)
+    (folder / "corpus.jsonl").write_text("".join(
+        json.dumps({"_id": k, "title": t, "text": x, "metadata": {"user": u}}) + "\n" for k, (t, x, u) in docs.items()))
+    (folder / "queries.jsonl").write_text("".join(
+        json.dumps({"_id": k, "text": t, "metadata": {"user": u}}) + "\n" for k, (t, u, _) in queries.items()))
+    (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n" + "".join(
+        f"{q}\t{d}\t{s}\n" for q, (_, _, rel) in queries.items() for d, s in rel.items()))
+
+
+def test_eval_retrieval_command_on_a_tiny_beir_folder(tmp_path: Path) -> None:
+    _tiny_beir(tmp_path / "beir")
+    env = {**os.environ, "HOME": str(tmp_path / "home")}
+    run = subprocess.run([sys.executable, "-m", "assistant", "eval", "retrieval", str(tmp_path / "beir"),
+                          "--group-by", "user", "--json"], capture_output=True, text=True, env=env, timeout=300)
+    assert run.returncode == 0, run.stderr
+    out = json.loads(run.stdout)
+    assert out["queries"] == 5 and out["group_by"] == "user"
+    assert set(out["metrics"]) == {"dense", "keyword", "hybrid"}
+    assert out["metrics"]["hybrid"]["ndcg@10"] > 0.9
+    assert out["metrics"]["hybrid"]["recall@5"] == 1.0
+    table = subprocess.run([sys.executable, "-m", "assistant", "eval", "retrieval", str(tmp_path / "beir"),
+                            "--split", "dev"], capture_output=True, text=True, env=env, timeout=300)
+    assert table.returncode == 2 and "splits here: test" in table.stderr

@@ -145,3 +145,56 @@ def test_concurrent_posts_reach_a_subscriber_once_each_in_release_order(tmp_path
         assert sorted(got) == sorted(posted) and len(set(got)) == 60
         order = [n.id for n, _ in services.notifier.outbox.released_after(0, 1000)]
         assert got == order
+
+
+SERVER_CHILD = r"""
+import sys, uvicorn
+from assistant.app import create_app
+from assistant.config import load_settings
+from assistant.services import build_services
+from tests.fakes import FakeLLM
+s = load_settings(None, data_dir=sys.argv[1], memory={"enabled": False}, scheduler={"enabled": False},
+                  notify={"desktop": False})
+uvicorn.run(create_app(build_services(s, llm=FakeLLM())), host="127.0.0.1", port=int(sys.argv[2]),
+            log_level="warning")
+"""
+
+
+def test_sigterm_with_a_client_connected_ends_the_stream_cleanly(tmp_path: Path) -> None:
+    """The daemon stops promptly on SIGTERM while a client is subscribed, and the stream ends properly."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from assistant.daemon_process import free_port, wait_healthy
+
+    port = free_port()
+    log_path = tmp_path / "server.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ASSISTANT_")}
+    repo = Path(__file__).resolve().parents[1]
+    env["PYTHONPATH"] = str(repo)
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", SERVER_CHILD, str(tmp_path / "data"), str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=repo,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, proc, log_path, timeout=60)
+        with httpx.Client(timeout=15) as client, client.stream("GET", url + "/api/notifications/stream") as r:
+            lines = r.iter_lines()
+            client.post(url + "/api/notifications", json={"title": "before shutdown"})
+            assert next_events(lines, 1)[0]["data"]["title"] == "before shutdown"
+            proc.send_signal(signal.SIGTERM)
+            rest = list(lines)  # the server ends the stream: iteration stops instead of hanging
+        assert proc.wait(timeout=20) in (0, -signal.SIGTERM)
+        assert not [line for line in rest if line.startswith("data:")]
+        assert "ASGI callable returned without completing response" not in log_path.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -91,8 +91,8 @@ def _parse_xml_feed(body: bytes, url: str, headers: dict[str, str], max_entries:
     parsed = ParsedFeed(title=title, format=result.get("version") or "")
     base = passed["content-location"]
     raw_entries = result.get("entries", [])[: max_entries * 2]
-    parsed.entries = _unique(e for e in (_xml_entry(raw, base, i) for i, raw in enumerate(raw_entries)) if e)
-    parsed.entries = parsed.entries[:max_entries]
+    entries = _unique(e for e in (_xml_entry(raw, base, i) for i, raw in enumerate(raw_entries)) if e)
+    parsed.entries = _newest(entries, max_entries)
     if result.get("bozo"):
         exc = result.get("bozo_exception")
         text = f"{type(exc).__name__}: {exc}" if exc else "malformed feed"
@@ -183,6 +183,15 @@ def _struct_to_datetime(value: Any) -> datetime | None:
         return None
 
 
+def _newest(entries: list[ParsedEntry], limit: int) -> list[ParsedEntry]:
+    """At most ``limit`` entries, the newest by date (undated ones count as new), in document order."""
+    if len(entries) <= limit:
+        return entries
+    latest = datetime.max.replace(tzinfo=UTC)
+    ranked = sorted(entries, key=lambda e: e.published or latest, reverse=True)[:limit]
+    return sorted(ranked, key=lambda e: e.position)
+
+
 def _unique(entries: Iterable[ParsedEntry]) -> list[ParsedEntry]:
     seen: set[str] = set()
     out = []
@@ -217,7 +226,7 @@ def _parse_json_feed(body: bytes, url: str, max_entries: int) -> ParsedFeed:
             entry = _json_entry(item, base, position)
             if entry:
                 entries.append(entry)
-    parsed.entries = _unique(entries)[:max_entries]
+    parsed.entries = _newest(_unique(entries), max_entries)
     return parsed
 
 

@@ -234,6 +234,26 @@ def _dow_values(field: str) -> set[int]:
     return result
 
 
+class CronOncePerWallTime(CronTrigger):
+    """A CronTrigger that fires once at a wall-clock time that happens twice when the clocks go back
+    (02:30 on the night DST ends), as cron does. A time skipped when the clocks go forward (02:30 on
+    the night DST starts) still fires that day, once, shifted by the size of the gap (03:30)."""
+
+    def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime | None:
+        nxt = super().get_next_fire_time(previous_fire_time, now)
+        while (
+            nxt is not None
+            and previous_fire_time is not None
+            and _wall(nxt, self.timezone) == _wall(previous_fire_time, self.timezone)
+        ):
+            nxt = super().get_next_fire_time(nxt, nxt)  # the next one strictly after it
+        return nxt
+
+
+def _wall(when: datetime, tz: tzinfo) -> datetime:
+    return when.astimezone(tz).replace(tzinfo=None, fold=0)
+
+
 def _build_cron(cron: str, tz: tzinfo) -> CronTrigger:
     """A trigger for a standard cron expression; ValueError saying what is wrong."""
     minute, hour, day, month, dow = cron.split(" ")
@@ -244,7 +264,9 @@ def _build_cron(cron: str, tz: tzinfo) -> CronTrigger:
             raise ValueError("restricting both day of month and day of week is not supported")
         ordered = [d for d in (1, 2, 3, 4, 5, 6, 0) if d in days]
         aps_dow = ",".join(_DOW_NAMES[d] for d in ordered) if len(ordered) < 7 else "*"
-    return CronTrigger(minute=minute, hour=hour, day=day, month=month, day_of_week=aps_dow, timezone=tz)
+    return CronOncePerWallTime(
+        minute=minute, hour=hour, day=day, month=month, day_of_week=aps_dow, timezone=tz
+    )
 
 
 def cron_trigger(cron: str, tz: tzinfo) -> CronTrigger:

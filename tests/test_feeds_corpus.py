@@ -261,6 +261,37 @@ def test_claim_extraction_is_conservative() -> None:
     assert simple_claims("len(entries[0]['title']) == 3") == []
 
 
+# -- fastfeedparser's expected output ------------------------------------------------------------------------
+
+
+def test_fastfeedparser_expected_titles_and_links(corpus: Corpus) -> None:
+    """fastfeedparser ships the parse it expects (feed.xml -> feed.json): our titles and links agree."""
+    import json
+
+    suite = corpus.root / "fastfeedparser" / "tests" / "integration"
+    checked = agreed = 0
+    disagreements = []
+    for path in sorted(suite.glob("*.xml")):
+        expected = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
+        parsed = corpus.outcomes[path].parsed
+        assert parsed is not None
+        by_position = {e.position: e for e in parsed.entries}
+        for index, entry in enumerate(expected["entries"]):
+            for name in ("title", "link"):
+                if not isinstance(entry.get(name), str):
+                    continue
+                want = plain(entry[name], "text/html", TITLE_MAX) if name == "title" else entry[name]
+                got = getattr(by_position[index], name) if index in by_position else None
+                checked += 1
+                if got == want:
+                    agreed += 1
+                else:
+                    disagreements.append((path.name, index, name, want, got))
+    print(f"\nfastfeedparser expected titles/links checked: {checked}, agreed: {agreed}")
+    assert checked > 300
+    assert disagreements == []
+
+
 # -- the same corpus through the service (fetch -> parse -> SQLite) --------------------------------------------
 
 

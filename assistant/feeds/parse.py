@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 import logging
+import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from html.parser import HTMLParser
@@ -75,6 +76,21 @@ def _identity(guid: str, link: str, title: str, date_raw: str, summary: str) -> 
 
 
 def _parse_xml_feed(body: bytes, url: str, headers: dict[str, str], max_entries: int) -> ParsedFeed:
+    parsed = _feedparser_parse(body, url, headers, max_entries)
+    if not parsed.entries and _PREFIXED_ITEM_RE.search(body[:200_000]):
+        # Some generators write <rss:item> without declaring the prefix; feedparser then finds nothing.
+        retry = _feedparser_parse(_PREFIX_RE.sub(rb"<\1", body), url, headers, max_entries)
+        if retry.entries:
+            retry.problem = _problem(f"read after dropping undeclared 'rss:'/'atom:' prefixes; {parsed.problem}")
+            return retry
+    return parsed
+
+
+_PREFIXED_ITEM_RE = re.compile(rb"<(?:rss|atom):(?:item|entry)\b")
+_PREFIX_RE = re.compile(rb"<(/?)(?:rss|atom):")
+
+
+def _feedparser_parse(body: bytes, url: str, headers: dict[str, str], max_entries: int) -> ParsedFeed:
     import feedparser
 
     passed = {k: headers[k] for k in _PASSED_HEADERS if k in headers}

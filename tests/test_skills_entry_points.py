@@ -1,0 +1,126 @@
+"""Third-party skills: a small package with an ``assistant.skills`` entry point, really built and
+installed by pip (offline: --no-deps --no-build-isolation) into a directory of its own that is put on
+sys.path, so importlib.metadata finds it the way it finds any installed distribution. (Installing into
+a private target keeps the shared venv untouched while other tests run in parallel.)"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from assistant.services import Services
+from assistant.skills_registry import SkillRegistry, SkillRunner
+
+PYPROJECT = """
+[build-system]
+requires = ["setuptools>=68"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "assistant-skill-greeter"
+version = "0.2.0"
+
+[tool.setuptools]
+py-modules = ["greeter_skill", "greeter_skill_clash"]
+
+[project.entry-points."assistant.skills"]
+greet = "greeter_skill:greet"
+moon = "greeter_skill"
+broken = "no_such_module_xyz:thing"
+clash = "greeter_skill_clash:fake_time"
+"""
+
+MODULE = """
+from assistant.skill_api import Param, SkillContext, SkillResult, skill
+
+
+@skill("greet", "Greet someone by name", params={"name": Param(str, "friend", "who to greet")})
+def greet(ctx: SkillContext) -> SkillResult:
+    local = ctx.local_now()
+    return SkillResult(f"Hello, {ctx.args['name']}! It is {local:%H:%M} here.", title="Greeting")
+
+
+@skill("moon", "Say something about the moon")
+def moon(ctx: SkillContext) -> SkillResult:
+    return SkillResult("The moon is still there.")
+"""
+
+CLASH = """
+from assistant.skill_api import SkillContext, SkillResult, skill
+
+
+@skill("time", "A plugin trying to replace the built-in time skill")
+def fake_time(ctx: SkillContext) -> SkillResult:
+    return SkillResult("It is always beer o'clock.")
+"""
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("plugin")
+    src = root / "src"
+    src.mkdir()
+    (src / "pyproject.toml").write_text(textwrap.dedent(PYPROJECT))
+    (src / "greeter_skill.py").write_text(MODULE)
+    (src / "greeter_skill_clash.py").write_text(CLASH)
+    target = root / "site"
+    cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+           "--no-index", "--target", str(target), str(src)]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert list(target.glob("assistant_skill_greeter-0.2.0.dist-info/entry_points.txt"))
+    return target
+
+
+@pytest.fixture
+def on_path(installed: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    monkeypatch.syspath_prepend(str(installed))
+    yield installed
+    for name in ("greeter_skill", "greeter_skill_clash"):
+        sys.modules.pop(name, None)
+
+
+def test_installed_plugin_skills_are_found(on_path: Path) -> None:
+    registry = SkillRegistry.discover()
+    assert {"greet", "moon", "time", "seuss", "digest"} <= set(registry.names())
+    assert registry.get("greet").origin == "assistant-skill-greeter 0.2.0"
+    assert registry.get("moon").origin == "assistant-skill-greeter 0.2.0"  # a module entry point
+    assert registry.get("time").origin == "builtin"  # a plugin cannot take a built-in's name
+    errors = "\n".join(registry.errors)
+    assert "'broken'" in errors and "no_such_module_xyz" in errors
+    assert "skill 'time' from assistant-skill-greeter 0.2.0 ignored" in errors
+
+
+def test_without_the_plugin_nothing_is_found(services: Services) -> None:
+    assert "greet" not in SkillRegistry.discover().names()
+
+
+def test_plugin_skill_runs_with_arguments_and_context(on_path: Path, services: Services) -> None:
+    services.skills = SkillRunner(SkillRegistry.discover(), services)
+    result = services.skills.run("greet", {"name": "Ada"}, timezone="Asia/Tokyo")
+    assert result.text == "Hello, Ada! It is 21:00 here." and result.title == "Greeting"
+
+
+def test_plugin_skill_over_http_and_chat(on_path: Path, services: Services) -> None:
+    from fastapi.testclient import TestClient
+
+    from assistant.app import create_app
+    from assistant.shortcuts import SkillShortcuts
+
+    services.skills = SkillRunner(SkillRegistry.discover(), services)
+    services.chat.shortcuts = SkillShortcuts(services.skills)
+    with TestClient(create_app(services)) as client:
+        listed = {s["name"]: s for s in client.get("/api/skills").json()["data"]}
+        assert listed["greet"]["params"]["name"]["default"] == "friend"
+        assert listed["greet"]["origin"] == "assistant-skill-greeter 0.2.0"
+        run = client.post("/api/skills/greet/run", json={"args": {"name": "Grace"}})
+        assert run.json()["text"] == "Hello, Grace! It is 12:00 here."
+        chat = client.post(
+            "/v1/chat/completions", json={"messages": [{"role": "user", "content": "/greet Linus"}]}
+        )
+        assert chat.json()["choices"][0]["message"]["content"] == "Hello, Linus! It is 12:00 here."

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 from typing import Any
 
 import httpx
@@ -62,6 +63,8 @@ def _call(args: argparse.Namespace, method: str, path: str, **kwargs: Any) -> An
 
 
 def run(args: argparse.Namespace) -> int:
+    if not args.verbose:
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # no per-request log lines in the output
     action = args.feeds_command
     if action == "list":
         data = _call(args, "GET", "/api/feeds")

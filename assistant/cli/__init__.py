@@ -17,6 +17,8 @@ COMMAND_MODULES = [
     "feeds",
     "memory",
     "eval",
+    "skills",
+    "schedule",
 ]
 
 

@@ -1,0 +1,70 @@
+"""`assistant schedule list|add SKILL "every weekday at 7:30" [--tz ZONE] [--arg k=v]|pause ID|resume ID|
+remove ID|run ID|runs ID`: talks to the running daemon."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from assistant.cli.skills import add_arg_options, daemon_call, parse_kv
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("schedule", help="run skills on schedules (via the running daemon)")
+    parser.add_argument("--json", action="store_true", help="print the daemon's JSON answer")
+    actions = parser.add_subparsers(dest="schedule_command", metavar="ACTION", required=True)
+    actions.add_parser("list", help="schedules with their cron, zone and next run")
+    add = actions.add_parser("add", help='add one: SKILL "every weekday at 7:30" (or a cron expression)')
+    add.add_argument("skill")
+    add.add_argument("when", help='"every day at 8", "every 15 minutes", "hourly", "30 7 * * 1-5", ...')
+    add_arg_options(add)
+    for name, text in [
+        ("pause", "stop running it until resumed"),
+        ("resume", "run it again"),
+        ("remove", "delete it"),
+        ("run", "run it now (delivered as a notification)"),
+        ("runs", "its recent runs"),
+    ]:
+        actions.add_parser(name, help=text).add_argument("id")
+    parser.set_defaults(func=run)
+
+
+def describe(s: dict[str, Any]) -> str:
+    when = f"{s['schedule']!r} = {s['description']} ({s['timezone']})"
+    state = "paused" if s["paused"] else f"next {s['next_run_time']}"
+    last = s.get("last_run")
+    tail = f", last {last['status']} {last['started_at']}" if last else ""
+    args = " " + " ".join(f"{k}={v}" for k, v in s["args"].items()) if s["args"] else ""
+    return f"{s['id']}  {s['skill']}{args}  {when}  {state}{tail}"
+
+
+def run(args: argparse.Namespace) -> int:
+    action = args.schedule_command
+    cfg = args.config
+    if action == "list":
+        data = daemon_call(cfg, "GET", "/api/schedules")
+        lines = [describe(s) for s in data["data"]] or [
+            "no schedules (add one: assistant schedule add time 'every day at 8')"
+        ]
+    elif action == "add":
+        body = {"skill": args.skill, "schedule": args.when, "args": parse_kv(args.arg), "timezone": args.tz}
+        data = daemon_call(cfg, "POST", "/api/schedules", json=body)
+        lines = [f"added {describe(data)}"]
+    elif action in ("pause", "resume"):
+        data = daemon_call(cfg, "POST", f"/api/schedules/{args.id}/{action}")
+        lines = [describe(data)]
+    elif action == "remove":
+        data = daemon_call(cfg, "DELETE", f"/api/schedules/{args.id}")
+        lines = [f"removed {data['id']}"]
+    elif action == "run":
+        data = daemon_call(cfg, "POST", f"/api/schedules/{args.id}/run")
+        lines = [data["result"]["text"]]
+    else:  # runs
+        data = daemon_call(cfg, "GET", f"/api/schedules/{args.id}/runs")
+        lines = [
+            f"{r['started_at']}  {r['status']:<7} {r['trigger']:<8} {r['title'] or r['error'] or ''}"
+            for r in data["data"]
+        ] or ["no runs yet"]
+    print(json.dumps(data, indent=2, ensure_ascii=False) if args.json else "\n".join(lines))
+    return 0

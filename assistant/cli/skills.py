@@ -1,0 +1,91 @@
+"""`assistant skills list|run NAME [--arg k=v] [--tz ZONE]`: talks to the running daemon."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+import httpx
+
+from assistant.config import load_settings
+from assistant.errors import AssistantError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("skills", help="list skills or run one now (via the running daemon)")
+    parser.add_argument("--json", action="store_true", help="print the daemon's JSON answer")
+    actions = parser.add_subparsers(dest="skills_command", metavar="ACTION", required=True)
+    actions.add_parser("list", help="the skills the daemon knows, with their parameters")
+    run_p = actions.add_parser("run", help="run a skill now and print its answer")
+    run_p.add_argument("name")
+    add_arg_options(run_p)
+    parser.set_defaults(func=run)
+
+
+def add_arg_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--arg", action="append", default=[], metavar="KEY=VALUE", help="a skill argument (repeatable)"
+    )
+    p.add_argument("--tz", help="IANA time zone, e.g. Europe/Berlin (default: the configured one)")
+
+
+def parse_kv(pairs: list[str]) -> dict[str, str]:
+    args: dict[str, str] = {}
+    for pair in pairs:
+        key, eq, value = pair.partition("=")
+        if not eq or not key.strip():
+            raise AssistantError(f"--arg {pair!r}: expected KEY=VALUE")
+        args[key.strip()] = value
+    return args
+
+
+def daemon_call(config: str | None, method: str, path: str, *, timeout: float = 600.0, **kwargs: Any) -> Any:
+    """One request to the daemon (URL and token from the config); AssistantError with its message."""
+    settings = load_settings(config)
+    host = settings.server.host
+    if host in ("0.0.0.0", "::", "[::]", ""):
+        host = "127.0.0.1"
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    base = f"http://{host}:{settings.server.port}"
+    headers = {"Authorization": f"Bearer {settings.server.api_token}"} if settings.server.api_token else {}
+    try:
+        resp = httpx.request(method, base + path, headers=headers, timeout=timeout, **kwargs)
+    except httpx.ConnectError:
+        raise AssistantError(
+            f"the daemon is not running at {base} (start it with `assistant serve`)"
+        ) from None
+    except httpx.HTTPError as exc:
+        raise AssistantError(f"talking to the daemon at {base} failed: {exc}") from None
+    try:
+        data = resp.json()
+    except ValueError:
+        data = None
+    if resp.status_code >= 400:
+        message = data.get("error", {}).get("message") if isinstance(data, dict) else None
+        raise AssistantError(message or f"HTTP {resp.status_code} from the daemon")
+    return data
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.skills_command == "list":
+        data = daemon_call(args.config, "GET", "/api/skills")
+        if args.json:
+            print(json.dumps(data, indent=2, ensure_ascii=False))
+            return 0
+        for s in data["data"]:
+            params = " ".join(
+                f"{k}={p['default'] if p['default'] is not None else '…'}" for k, p in s["params"].items()
+            )
+            origin = "" if s["origin"] == "builtin" else f"  [{s['origin']}]"
+            print(f"{s['name']:<10} {s['description']}{origin}")
+            if params:
+                print(f"{'':<10} args: {params}")
+        for err in data.get("errors", []):
+            print(f"warning: {err}")
+        return 0
+    body = {"args": parse_kv(args.arg), "timezone": args.tz}
+    data = daemon_call(args.config, "POST", f"/api/skills/{args.name}/run", json=body)
+    print(json.dumps(data, indent=2, ensure_ascii=False) if args.json else data["text"])
+    return 0

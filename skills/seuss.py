@@ -44,6 +44,7 @@ _STOP = {
     "make",
     "like",
 }
+_GENERIC = {"headline", "headlines", "news", "verse", "verses", "rhyme", "rhymes", "story", "stories"}
 _WORD = re.compile(r"[a-z0-9']{4,}")
 _BAD_LINE = re.compile(r"^\s*(source|link|headline|verse|note|<<<|---|\d+[.)])", re.IGNORECASE)
 
@@ -52,7 +53,12 @@ def content_words(text: str) -> set[str]:
     return {w.strip("'") for w in _WORD.findall(text.lower())} - _STOP
 
 
-def clean_verse(raw: str, title: str) -> str | None:
+def _ngrams(text: str, n: int = 4) -> set[tuple[str, ...]]:
+    words = re.findall(r"[a-z0-9']+", text.lower())
+    return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
+
+
+def clean_verse(raw: str, title: str, instructions: str = "") -> str | None:
     """The model's verse, or None when it breaks the rules (links, labels, long lines) or is not about
     the headline. Only the first stanza is kept."""
     if strip_links(raw) != raw:
@@ -72,8 +78,12 @@ def clean_verse(raw: str, title: str) -> str | None:
     if not lines:
         return None
     verse = "\n".join(lines)
+    if "<" in verse or ">" in verse:
+        return None  # markup or pieces of the prompt's delimiters
+    if instructions and _ngrams(verse) & _ngrams(instructions):
+        return None  # it repeats the instructions instead of writing a verse
     # It must be about the headline: share at least one content word with it.
-    if not content_words(verse) & content_words(title):
+    if not content_words(verse) & (content_words(title) - _GENERIC):
         return None
     return verse
 
@@ -98,7 +108,7 @@ def write_verse(ctx: SkillContext, title: str) -> tuple[str, bool]:
         [ChatMessage("system", system), ChatMessage("user", user)],
         GenerationParams(max_tokens=int(ctx.args.get("max_tokens") or 64), temperature=0.8),
     )
-    verse = clean_verse(completion.text, title)
+    verse = clean_verse(completion.text, title, instructions=f"{system}\n{user.rsplit(block.text, 1)[-1]}")
     if verse is None or block.marker.split("-")[-1] in verse:
         return fallback_verse(title), False
     return verse, True

@@ -130,7 +130,7 @@ def tell_time(ctx: SkillContext) -> SkillResult:
             ),
             ChatMessage("user", f"Facts: {plain}\nOne friendly sentence:"),
         ]
-        completion = ctx.worker.generate_text(messages, GenerationParams(max_tokens=48, temperature=0.7))
+        completion = ctx.worker.generate_text(messages, GenerationParams(max_tokens=40, temperature=0.7))
         candidate = _first_sentence(completion.text)
         if phrasing_is_right(candidate, local):
             text, phrased = candidate, True

@@ -127,3 +127,24 @@ def test_no_headlines_and_no_feeds(services: Services, feeds: FakeFeeds) -> None
     with pytest.raises(BadRequest, match="between 1 and 10"):
         services.feeds = feeds
         services.skills.run("seuss", {"count": 50})
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "You write short, playful rhyming verses in the style of Dr. Seuss about news headlines.",  # the prompt
+        ">> and <headline about the bikes",  # pieces of the delimiters
+        "Source: the bikes",
+        "Oh what a day, hooray hooray!",  # not about the headline
+        "Some news headline\nwith a headline",  # only generic words in common
+        "",
+    ],
+)
+def test_a_bad_verse_falls_back_to_the_template(
+    services: Services, fake_llm: FakeLLM, feeds: FakeFeeds, reply: str
+) -> None:
+    fake_llm.reply = reply
+    feeds.add(entry(1, "City adds bikes lanes to every headline street"))
+    result = services.skills.run("seuss", {"count": 1})
+    assert result.data["headlines"][0]["by_model"] is False
+    assert "that's the news of the day!" in result.text

@@ -207,8 +207,8 @@ class SkillScheduler:
     ) -> SkillResult:
         """Run the skill and deliver its result: a notification (outbox) and, if wanted, a memory."""
         services = self.runner.services
-        remember = self.runner.registry.get(skill).remember
         run_id = self._runs.start(schedule_id, skill, trigger)
+        remember = skill in self.runner.registry and self.runner.registry.get(skill).remember
 
         def deliver(result: SkillResult) -> None:
             notifier = services.notifier

@@ -271,3 +271,12 @@ def test_unknown_schedule_is_404(api: TestClient) -> None:
     ]:
         r = getattr(api, method)(f"/api/schedules/0123456789ab{path}")
         assert r.status_code == 404 and "no schedule" in r.json()["error"]["message"]
+
+
+def test_a_schedule_whose_skill_is_gone_records_the_error(scheduler: SkillScheduler, parts: Services) -> None:
+    s = scheduler.add("time", "hourly")
+    parts.skills.registry._specs.pop("time")  # e.g. the plugin that provided it was uninstalled
+    with pytest.raises(NotFound, match="no skill named 'time'"):
+        scheduler.run_now(s["id"])
+    assert scheduler.runs(s["id"])[0]["status"] == "error"
+    assert parts.notifier.sent == []

@@ -45,6 +45,8 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 str(port),
                 "--n_ctx",
                 "1024",
+                "--chat_format",
+                "gemma",
                 "--model_alias",
                 "gemma-remote",
             ],

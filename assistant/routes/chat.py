@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sse_starlette.sse import EventSourceResponse
 
@@ -130,7 +131,9 @@ async def chat_completions(
     services: Annotated[Services, Depends(get_services)],
     x_conversation_id: Annotated[str | None, Header()] = None,
 ) -> Any:
-    prepared = services.chat.prepare(
+    # prepare() may embed the query for recall or run a skill (which waits for the model): off the loop.
+    prepared = await run_in_threadpool(
+        services.chat.prepare,
         _to_messages(req),
         _params(req, services.settings.model.max_tokens),
         req.conversation_id or x_conversation_id,
@@ -164,7 +167,7 @@ async def chat_completions(
         text, finish, usage = completion.text, completion.finish_reason, completion.usage
         if finish == "cancelled":
             raise BadRequest("generation was cancelled", code="cancelled")
-    services.chat.finish(prepared, text, usage)
+    await run_in_threadpool(services.chat.finish, prepared, text, usage)
     body = {
         **meta,
         "object": "chat.completion",
@@ -212,7 +215,7 @@ async def _sse(
         return
     if finish in (None, "cancelled"):
         return  # the client went away; nothing is stored
-    services.chat.finish(prepared, "".join(parts), usage)
+    await run_in_threadpool(services.chat.finish, prepared, "".join(parts), usage)
     yield {"data": _chunk(meta, {}, finish, usage=_usage(usage))}
     if include_usage:
         yield {

@@ -161,9 +161,23 @@ class NotifySettings(Section):
 
 
 class VoiceSettings(Section):
-    stt: str = "pocketsphinx"
-    tts: str = "espeak-ng"
-    daemon_url: str = "http://127.0.0.1:8765"
+    stt: str = Field("pocketsphinx", description='"pocketsphinx", "command" or "package.module:Class"')
+    tts: str = Field("espeak-ng", description='"espeak-ng", "command" or "package.module:Class"')
+    daemon_url: str | None = Field(None, description="the daemon to talk to; None means server.host:port")
+    stt_command: str | None = Field(None, description="for stt = command: a program run on {wav}, printing text")
+    tts_command: str | None = Field(None, description="for tts = command: reads text on stdin, writes {wav}")
+    phrases: list[str] = Field(default_factory=list, description="extra command phrases for the grammar")
+    dictation: bool = Field(True, description="fall back to the general language model off the grammar")
+    wake_word: str | None = Field(None, description="hands-free mode: only utterances starting with it")
+    espeak_voice: str = "en-us"
+    espeak_speed: int = Field(160, ge=80, le=450, description="words per minute")
+    input_device: str | None = None
+    output_device: str | None = None
+    hangover: float = Field(0.8, gt=0, le=5, description="seconds of silence that end an utterance")
+    max_seconds: float = Field(15.0, gt=0, le=120, description="longest utterance recorded")
+    answer_max_tokens: int = Field(200, ge=1, description="max_tokens asked of the daemon for a spoken answer")
+    timeout: float = Field(180.0, gt=0, description="seconds to wait for an answer")
+    mute: bool = Field(False, description="do not speak notifications")
 
 
 class Settings(BaseSettings):

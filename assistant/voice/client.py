@@ -1,0 +1,122 @@
+"""The voice loop: listen -> transcribe -> ask the daemon -> speak; and speak notifications as they arrive."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TextIO
+
+from assistant.voice.audio import Audio, VoiceError
+from assistant.voice.daemon_client import DaemonClient, Notification
+from assistant.voice.stt import SpeechToText, Transcript
+from assistant.voice.tts import TextToSpeech
+
+log = logging.getLogger(__name__)
+
+Speaker = Callable[[Audio], None]
+
+# Commands the voice front end answers itself, without a round trip to the model.
+NEW_CONVERSATION = {"new conversation"}
+REPEAT = {"repeat that", "say that again"}
+SILENCE = {"stop", "cancel"}
+
+
+@dataclass(frozen=True)
+class Turn:
+    transcript: Transcript
+    answer: str
+    speech: Audio | None
+
+
+def notification_text(n: Notification) -> str:
+    head = "Urgent notification" if n.urgent else "Notification"
+    parts = [p.strip().rstrip(".") for p in (n.title, n.body) if p.strip()]
+    return f"{head}: " + ". ".join(parts) + "." if parts else head + "."
+
+
+class VoiceAssistant:
+    """One voice session. ``speaker`` plays or writes audio; only one thing is spoken at a time."""
+
+    def __init__(
+        self,
+        stt: SpeechToText,
+        tts: TextToSpeech,
+        daemon: DaemonClient,
+        speaker: Speaker,
+        *,
+        out: TextIO | None = None,
+    ) -> None:
+        self.stt = stt
+        self.tts = tts
+        self.daemon = daemon
+        self.speaker = speaker
+        self.out = out
+        self._speaking = threading.Lock()
+        self._last_answer = ""
+        self._stop = threading.Event()
+        self._listener: threading.Thread | None = None
+        self.spoken_notifications: list[Notification] = []
+
+    def _print(self, line: str) -> None:
+        if self.out is not None:
+            print(line, file=self.out, flush=True)
+
+    def say(self, text: str) -> Audio | None:
+        if not text.strip():
+            return None
+        audio = self.tts.synthesize(text)
+        with self._speaking:
+            self.speaker(audio)
+        return audio
+
+    def answer_text(self, text: str) -> str:
+        """The daemon's answer to ``text``, or a local one for the few voice-control commands."""
+        if text in NEW_CONVERSATION:
+            self.daemon.new_conversation()
+            return "Starting a new conversation."
+        if text in REPEAT:
+            return self._last_answer or "I have not said anything yet."
+        if text in SILENCE:
+            return ""
+        return self.daemon.ask(text)
+
+    def turn(self, audio: Audio) -> Turn:
+        transcript = self.stt.transcribe(audio)
+        if not transcript:
+            self._print("you: (nothing recognised)")
+            return Turn(transcript, "", None)
+        self._print(f"you: {transcript.text}   [{transcript.source}]")
+        answer = self.answer_text(transcript.text)
+        self._print(f"assistant: {answer}")
+        speech = self.say(answer)
+        if answer and transcript.text not in REPEAT:
+            self._last_answer = answer
+        return Turn(transcript, answer, speech)
+
+    # notifications -------------------------------------------------------------------------------------
+
+    def speak_notification(self, n: Notification) -> None:
+        text = notification_text(n)
+        self._print(f"notification: {text}")
+        try:
+            self.say(text)
+        except VoiceError as exc:
+            log.warning("could not speak a notification: %s", exc.message)
+        self.spoken_notifications.append(n)
+
+    def start_notifications(self) -> None:
+        """Speak notifications from the daemon's stream, in a background thread, until :meth:`close`."""
+
+        def run() -> None:
+            for n in self.daemon.notifications(self._stop):
+                self.speak_notification(n)
+
+        self._listener = threading.Thread(target=run, name="voice-notifications", daemon=True)
+        self._listener.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._listener is not None:
+            self._listener.join(timeout=5)

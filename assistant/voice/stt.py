@@ -1,0 +1,205 @@
+"""Speech-to-text engines behind one small protocol; the default is PocketSphinx with a command grammar.
+
+``PocketSphinxSTT`` decodes an utterance twice at most: first against a JSGF grammar of command phrases
+(:mod:`assistant.voice.phrases`), accepted only when the decoder reaches the end of a whole phrase; else with
+the general en-US language model for free dictation. Other engines plug in by config (``voice.stt``):
+``command`` runs an external program on a WAV file (whisper.cpp), ``package.module:Class`` loads a class.
+"""
+
+from __future__ import annotations
+
+import logging
+import shlex
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from assistant.voice.audio import STT_RATE, Audio, VoiceError, resample, write_wav
+from assistant.voice.phrases import DEFAULT_PHRASES, normalize, strip_optional, to_jsgf, unique_phrases
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Transcript:
+    text: str
+    source: Literal["grammar", "dictation", "engine", "none"]
+
+    def __bool__(self) -> bool:
+        return bool(self.text)
+
+
+class SpeechToText(Protocol):
+    def transcribe(self, audio: Audio) -> Transcript: ...
+
+
+class PocketSphinxSTT:
+    """PocketSphinx (pip ``pocketsphinx``, which carries the en-US acoustic model, dictionary and LM)."""
+
+    GRAMMAR = "commands"
+    PAD_SECONDS = 0.3
+    # Faint noise under the whole utterance. Measured on espeak-ng speech (benchmarks/bench_voice_wer.py):
+    # with digital silence the grammar matched 12 of 20 commands, with noise at RMS 30-100 all 20, and the
+    # general model's dictation went from nearly nothing right to mostly right.
+    DITHER_RMS = 100.0
+    PHONES = "phones"
+
+
+    def __init__(
+        self,
+        phrases: list[str] | None = None,
+        *,
+        wake_word: str | None = None,
+        dictation: bool = True,
+        model_dir: str | None = None,
+        grammar_margin: float = 0.0,
+    ) -> None:
+        self.wanted = unique_phrases(phrases if phrases is not None else DEFAULT_PHRASES)
+        self.wake_word = wake_word
+        self.dictation = dictation
+        self.model_dir = model_dir
+        self.grammar_margin = grammar_margin
+        self.phrases: list[str] = []  # the wanted phrases whose words are all in the dictionary
+        self._decoder: Any = None
+        self._lm_search: str = ""
+
+    def _load(self) -> Any:
+        if self._decoder is not None:
+            return self._decoder
+        try:
+            from pocketsphinx import Decoder
+        except ImportError as exc:
+            raise VoiceError(f"pocketsphinx is not installed ({exc}); pip install pocketsphinx") from None
+        kwargs: dict[str, Any] = {"loglevel": "FATAL"}
+        from pocketsphinx import get_model_path
+
+        base = Path(self.model_dir or get_model_path("en-us"))
+        kwargs.update(hmm=str(base / "en-us"), lm=str(base / "en-us.lm.bin"), dict=str(base / "cmudict-en-us.dict"))
+        decoder = Decoder(**kwargs)
+        self._lm_search = decoder.current_search()
+        decoder.add_allphone_file(self.PHONES, str(base / "en-us-phone.lm.bin"))
+        missing: set[str] = set()
+        for phrase in self.wanted:
+            oov = [w for w in phrase.split() if decoder.lookup_word(w) is None]
+            if oov:
+                missing.update(oov)
+            else:
+                self.phrases.append(phrase)
+        if missing:
+            log.warning("left out of the voice grammar, not in the dictionary: %s", ", ".join(sorted(missing)))
+        if self.wake_word and any(decoder.lookup_word(w) is None for w in normalize(self.wake_word).split()):
+            raise VoiceError(f"wake word {self.wake_word!r} is not in the speech dictionary; choose another")
+        if self.phrases:
+            decoder.add_jsgf_string(self.GRAMMAR, to_jsgf(self.phrases, self.wake_word))
+        self._decoder = decoder
+        return decoder
+
+    def _prepare(self, audio: Audio) -> bytes:
+        return resample(audio, STT_RATE).padded(self.PAD_SECONDS).dithered(self.DITHER_RMS).pcm()
+
+    def _decode_scored(self, search: str, pcm: bytes) -> tuple[str, float]:
+        """(hypothesis, path score in log units per frame); ("", -inf) when the search found no path."""
+        d = self._decoder
+        d.activate_search(search)
+        d.start_utt()
+        d.process_raw(pcm, full_utt=True)
+        d.end_utt()
+        hyp = d.hyp()
+        if hyp is None:
+            return "", float("-inf")
+        return hyp.hypstr, d.get_logmath().log(hyp.best_score) / max(1, d.n_frames())
+
+    def _decode(self, search: str, pcm: bytes) -> str:
+        return self._decode_scored(search, pcm)[0]
+
+    def match_grammar(self, audio: Audio) -> str | None:
+        """The command phrase heard, or None when none fits.
+
+        Accepted only when the grammar search ends on a whole phrase AND that path scores at least
+        ``grammar_margin`` per frame better than a free phone loop over the same audio: a grammar forces
+        any speech onto some phrase, so out-of-grammar speech ("how are you doing today") scores far below
+        the phone loop (about -5 to -14 per frame on espeak-ng speech) while real commands score above it
+        (+2 to +10).
+        """
+        self._load()
+        if not self.phrases:
+            return None
+        pcm = self._prepare(audio)
+        hyp, score = self._decode_scored(self.GRAMMAR, pcm)
+        command = strip_optional(hyp, self.wake_word)
+        if command not in self.phrases:
+            return None
+        _, phone_score = self._decode_scored(self.PHONES, pcm)
+        margin = score - phone_score
+        log.debug("grammar %r margin %.1f per frame", command, margin)
+        return command if margin >= self.grammar_margin else None
+
+    def transcribe(self, audio: Audio) -> Transcript:
+        self._load()
+        if len(audio.samples) == 0:
+            return Transcript("", "none")
+        command = self.match_grammar(audio)
+        if command is not None:
+            return Transcript(command, "grammar")
+        if not self.dictation:
+            return Transcript("", "none")
+        pcm = self._prepare(audio)
+        text = normalize(self._decode(self._lm_search, pcm))
+        if self.wake_word:  # speech not addressed to the assistant is ignored
+            wake = normalize(self.wake_word)
+            text = strip_optional(text, wake) if (text + " ").startswith(wake + " ") else ""
+        return Transcript(text, "dictation" if text else "none")
+
+
+class CommandSTT:
+    """Any speech-to-text program that reads a 16 kHz mono WAV and prints the text, e.g. whisper.cpp:
+    ``whisper-cli -m /opt/models/ggml-base.en.bin -f {wav} -nt -np``. ``{wav}`` is replaced by the file."""
+
+    def __init__(self, command: str, timeout: float = 120.0) -> None:
+        if "{wav}" not in command:
+            raise VoiceError("voice.stt_command must contain {wav}, the place of the audio file")
+        self.argv = shlex.split(command)
+        self.timeout = timeout
+
+    def transcribe(self, audio: Audio) -> Transcript:
+        with tempfile.TemporaryDirectory(prefix="assistant-stt-") as tmp:
+            wav = Path(tmp) / "utterance.wav"
+            write_wav(wav, resample(audio, STT_RATE))
+            argv = [a.replace("{wav}", str(wav)) for a in self.argv]
+            try:
+                done = subprocess.run(argv, capture_output=True, timeout=self.timeout, check=False)
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                raise VoiceError(f"speech-to-text command {argv[0]!r} failed: {exc}") from None
+        if done.returncode != 0:
+            err = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or [""]
+            raise VoiceError(f"speech-to-text command exited with {done.returncode}: {err[0]}")
+        text = " ".join(done.stdout.decode(errors="replace").split())
+        return Transcript(text, "engine" if text else "none")
+
+
+def load_plugin(spec: str, what: str) -> type:
+    """``package.module:Class`` -> the class."""
+    import importlib
+
+    module_name, _, attr = spec.partition(":")
+    try:
+        return getattr(importlib.import_module(module_name), attr)  # type: ignore[no-any-return]
+    except (ImportError, AttributeError) as exc:
+        raise VoiceError(f"voice.{what} = {spec!r}: cannot load it ({exc})") from None
+
+
+def build_stt(voice: Any, extra_phrases: list[str] | None = None) -> SpeechToText:
+    """The engine named by ``voice.stt`` (a VoiceSettings): pocketsphinx, command, or package.module:Class."""
+    name = voice.stt
+    if name == "pocketsphinx":
+        phrases = [*DEFAULT_PHRASES, *voice.phrases, *(extra_phrases or [])]
+        return PocketSphinxSTT(phrases, wake_word=voice.wake_word, dictation=voice.dictation)
+    if name == "command":
+        if not voice.stt_command:
+            raise VoiceError("voice.stt = 'command' needs voice.stt_command")
+        return CommandSTT(voice.stt_command)
+    if ":" in name:
+        return load_plugin(name, "stt")(voice)  # type: ignore[no-any-return]
+    raise VoiceError(f"voice.stt = {name!r}: choose pocketsphinx, command, or package.module:Class")

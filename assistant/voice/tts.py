@@ -1,0 +1,99 @@
+"""Text-to-speech engines behind one small protocol; the default is espeak-ng (Debian package ``espeak-ng``).
+
+Other engines plug in by config (``voice.tts``): ``command`` runs any program that reads text on stdin and
+writes a WAV file (Piper: ``piper --model en_US-lessac-medium.onnx --output_file {wav}``), and
+``package.module:Class`` loads a class taking the VoiceSettings.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any, Protocol
+
+from assistant.voice.audio import Audio, VoiceError, read_wav
+from assistant.voice.stt import load_plugin
+
+MAX_SPOKEN_CHARS = 2_000
+
+
+class TextToSpeech(Protocol):
+    def synthesize(self, text: str) -> Audio: ...
+
+
+def speakable(text: str, limit: int = MAX_SPOKEN_CHARS) -> str:
+    """Text fit to be read aloud: markdown marks, URLs and control characters out, one line, bounded length."""
+    text = re.sub(r"https?://\S+", "a link", text)
+    text = re.sub(r"[`*_#>|~\[\]{}<>\\]", " ", text)
+    text = re.sub(r"[\x00-\x1f\x7f]", " ", text)
+    text = " ".join(text.split())
+    if len(text) > limit:
+        cut = text[:limit]
+        end = max(cut.rfind(". "), cut.rfind("? "), cut.rfind("! "))
+        text = cut[: end + 1] if end > limit // 2 else cut
+    return text
+
+
+def _run_to_wav(argv: list[str], text: str, wav: Path, timeout: float, what: str) -> Audio:
+    try:
+        done = subprocess.run(argv, input=text.encode(), capture_output=True, timeout=timeout, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise VoiceError(f"{what} failed: {exc}") from None
+    if done.returncode != 0 or not wav.exists():
+        err = (done.stderr.decode(errors="replace").strip().splitlines() or [""])[-1]
+        raise VoiceError(f"{what} exited with {done.returncode}: {err}")
+    return read_wav(wav)
+
+
+class EspeakTTS:
+    """``espeak-ng -v VOICE -s WPM -w out.wav`` with the text on stdin (never on the command line, so a text
+    starting with '-' cannot turn into an option)."""
+
+    def __init__(self, voice: str = "en-us", speed: int = 160, binary: str = "espeak-ng", timeout: float = 60) -> None:
+        self.voice = voice
+        self.speed = speed
+        self.binary = binary
+        self.timeout = timeout
+
+    def synthesize(self, text: str) -> Audio:
+        exe = shutil.which(self.binary)
+        if exe is None:
+            raise VoiceError(f"{self.binary} is not installed (sudo apt-get install espeak-ng)")
+        with tempfile.TemporaryDirectory(prefix="assistant-tts-") as tmp:
+            wav = Path(tmp) / "speech.wav"
+            argv = [exe, "-v", self.voice, "-s", str(self.speed), "-w", str(wav), "--stdin"]
+            return _run_to_wav(argv, speakable(text), wav, self.timeout, "espeak-ng")
+
+
+class CommandTTS:
+    """Any program that reads text on stdin and writes a WAV to ``{wav}`` (Piper, Mimic, a cloud CLI...)."""
+
+    def __init__(self, command: str, timeout: float = 120.0) -> None:
+        if "{wav}" not in command:
+            raise VoiceError("voice.tts_command must contain {wav}, the place of the output file")
+        self.argv = shlex.split(command)
+        self.timeout = timeout
+
+    def synthesize(self, text: str) -> Audio:
+        with tempfile.TemporaryDirectory(prefix="assistant-tts-") as tmp:
+            wav = Path(tmp) / "speech.wav"
+            argv = [a.replace("{wav}", str(wav)) for a in self.argv]
+            return _run_to_wav(argv, speakable(text), wav, self.timeout, f"text-to-speech command {argv[0]!r}")
+
+
+def build_tts(voice: Any) -> TextToSpeech:
+    """The engine named by ``voice.tts`` (a VoiceSettings): espeak-ng, command, or package.module:Class."""
+    name = voice.tts
+    if name == "espeak-ng":
+        return EspeakTTS(voice.espeak_voice, voice.espeak_speed)
+    if name == "command":
+        if not voice.tts_command:
+            raise VoiceError("voice.tts = 'command' needs voice.tts_command")
+        return CommandTTS(voice.tts_command)
+    if ":" in name:
+        return load_plugin(name, "tts")(voice)  # type: ignore[no-any-return]
+    raise VoiceError(f"voice.tts = {name!r}: choose espeak-ng, command, or package.module:Class")

@@ -113,7 +113,7 @@ def _listen(args: argparse.Namespace, va: VoiceAssistant, voice: VoiceSettings) 
     while True:
         if args.push_to_talk and sys.stdin.readline() == "":
             return 0
-        detector = audio.EndOfSpeechDetector(hangover=voice.hangover)
+        detector = audio.EndOfSpeechDetector(hangover=voice.hangover, calibration=0.3)
         heard = audio.record_utterance(
             device=_device(args.device or voice.input_device),
             max_seconds=voice.max_seconds,

@@ -129,7 +129,8 @@ class EndOfSpeechDetector:
     Speech starts when ``start_frames`` frames in a row are louder than the noise floor by ``ratio`` (and
     above ``min_rms``); it ends after ``hangover`` seconds below that level, so short pauses between words
     do not cut an utterance. The noise floor follows the quietest recent frames, so a fan or a hum raises
-    the bar instead of counting as speech. Feed frames with :meth:`push`; it returns True once speech ended.
+    the bar instead of counting as speech; ``calibration`` seconds at the start (a microphone just opened)
+    only measure that floor. Feed frames with :meth:`push`; it returns True once speech ended.
     """
 
     def __init__(
@@ -141,6 +142,7 @@ class EndOfSpeechDetector:
         min_rms: float = 300.0,
         start_frames: int = 3,
         pre_roll: float = 0.3,
+        calibration: float = 0.0,
     ) -> None:
         self.rate = rate
         self.frame_seconds = frame_seconds
@@ -150,6 +152,8 @@ class EndOfSpeechDetector:
         self.start_frames = start_frames
         self.pre_roll_frames = max(0, round(pre_roll / frame_seconds))
         self.noise = min_rms / ratio
+        self._calibration_left = round(calibration / frame_seconds)
+        self._calibration_levels: list[float] = []
         self.in_speech = False
         self.ended = False
         self._loud_run = 0
@@ -164,6 +168,12 @@ class EndOfSpeechDetector:
         if self.ended:
             return True
         level = float(np.sqrt(np.mean(frame.astype(np.float64) ** 2))) if len(frame) else 0.0
+        if self._calibration_left > 0:
+            self._calibration_left -= 1
+            self._calibration_levels.append(level)
+            self.noise = float(np.median(self._calibration_levels))
+            self._pending = [*self._pending[-self.pre_roll_frames :], frame] if self.pre_roll_frames else []
+            return False
         loud = level >= self._threshold()
         if not self.in_speech:
             if not loud:  # track the noise floor only outside speech
@@ -222,7 +232,7 @@ def record_utterance(
 ) -> Audio | None:
     """Listen on the microphone until end of speech (or ``max_seconds`` of speech); None if stopped first."""
     sd = _sounddevice()
-    det = detector or EndOfSpeechDetector()
+    det = detector or EndOfSpeechDetector(calibration=0.3)
     block = int(det.rate * det.frame_seconds)
     limit = int(max_seconds / det.frame_seconds)
     heard = 0

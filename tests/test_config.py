@@ -90,3 +90,10 @@ def test_listening_beyond_loopback_needs_a_token(host: str) -> None:
     with pytest.raises(ConfigError, match="without an API token"):
         check_listen_policy(host, None)
     check_listen_policy(host, "s3cret")
+
+
+def test_example_config_loads() -> None:
+    example = Path(__file__).resolve().parents[1] / "deploy" / "config.example.toml"
+    s = load_settings(example)
+    assert s.server.host == "127.0.0.1"
+    assert s.timezone == "Europe/Berlin"

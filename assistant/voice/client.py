@@ -117,6 +117,6 @@ class VoiceAssistant:
         self._listener.start()
 
     def close(self) -> None:
+        """Stop speaking notifications. The listener thread (a daemon thread) ends at the stream's next
+        event or keep-alive ping; nothing waits for it."""
         self._stop.set()
-        if self._listener is not None:
-            self._listener.join(timeout=5)

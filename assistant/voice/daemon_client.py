@@ -119,6 +119,7 @@ class DaemonClient:
         """Notifications from ``GET /api/notifications/stream`` (SSE) until ``stop`` is set.
 
         Reconnects after a dropped connection with ``Last-Event-ID`` so nothing sent meanwhile is missed.
+        A read blocks until the next event or keep-alive ping; ``stop`` is checked after each.
         """
         last_id: str | None = None
         while not stop.is_set():
@@ -147,7 +148,9 @@ class DaemonClient:
                                 continue
                             if isinstance(payload, dict):
                                 yield Notification.from_json(event_id, payload)
-            except httpx.HTTPError as exc:
+            except (httpx.HTTPError, httpx.StreamError, RuntimeError) as exc:
+                if stop.is_set():
+                    return
                 log.info("notification stream dropped (%s); reconnecting", exc)
             stop.wait(retry)
 

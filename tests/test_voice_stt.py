@@ -13,6 +13,7 @@ from assistant.voice.audio import Audio, VoiceError, read_wav
 from assistant.voice.phrases import (
     DEFAULT_PHRASES,
     normalize,
+    skill_for,
     skill_phrases,
     strip_optional,
     to_jsgf,
@@ -42,6 +43,16 @@ def test_skill_phrases_from_the_daemon_listing() -> None:
     got = skill_phrases(items)
     assert "run seuss story" in got and "run the seuss story skill" in got and "seuss story" in got
     assert "give me the news digest" in got and "run digest" in got
+
+
+def test_recognised_commands_map_to_the_daemons_skills() -> None:
+    names = {"digest", "seuss", "time", "weather_report"}
+    assert skill_for("read me the headlines", names) == "digest"
+    assert skill_for("tell me a seuss story", names) == "seuss"
+    assert skill_for("what day is it", names) == "time"
+    assert skill_for("run the weather report skill", names) == "weather_report"
+    assert skill_for("read me the headlines", {"time"}) is None  # the daemon has no digest skill
+    assert skill_for("tell me a joke", names) is None
 
 
 # --- PocketSphinx on speech made by espeak-ng ------------------------------------------------------------

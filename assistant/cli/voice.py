@@ -62,6 +62,8 @@ def run(args: argparse.Namespace) -> int:
     if args.list_devices:
         print(audio.list_devices())
         return 0
+    if not args.verbose:
+        logging.getLogger("httpx").setLevel(logging.WARNING)
     settings = load_settings(args.config)
     voice = settings.voice
     if args.wake_word:
@@ -72,14 +74,15 @@ def run(args: argparse.Namespace) -> int:
         timeout=voice.timeout,
         max_tokens=voice.answer_max_tokens,
     )
-    extra = [] if args.transcribe_only else skill_phrases(daemon.skills())
-    stt = build_stt(voice, extra)
+    skills = [] if args.transcribe_only else daemon.skills()
+    stt = build_stt(voice, skill_phrases(skills))
     tts = build_tts(voice)
     if args.output:
         speaker = partial(audio.write_wav, args.output)
     else:
         speaker = partial(audio.play, device=_device(voice.output_device))
-    va = VoiceAssistant(stt, tts, daemon, speaker, out=sys.stdout)
+    names = frozenset(str(s["name"]) for s in skills if isinstance(s.get("name"), str))
+    va = VoiceAssistant(stt, tts, daemon, speaker, out=sys.stdout, skill_names=names)
     try:
         if args.text is not None:
             va.say(va.answer_text(args.text))

@@ -10,6 +10,7 @@ from typing import TextIO
 
 from assistant.voice.audio import Audio, VoiceError
 from assistant.voice.daemon_client import DaemonClient, Notification
+from assistant.voice.phrases import skill_for
 from assistant.voice.stt import SpeechToText, Transcript
 from assistant.voice.tts import TextToSpeech
 
@@ -47,12 +48,14 @@ class VoiceAssistant:
         speaker: Speaker,
         *,
         out: TextIO | None = None,
+        skill_names: frozenset[str] = frozenset(),
     ) -> None:
         self.stt = stt
         self.tts = tts
         self.daemon = daemon
         self.speaker = speaker
         self.out = out
+        self.skill_names = skill_names
         self._speaking = threading.Lock()
         self._last_answer = ""
         self._stop = threading.Event()
@@ -80,14 +83,16 @@ class VoiceAssistant:
             return self._last_answer or "I have not said anything yet."
         if text in SILENCE:
             return ""
-        return self.daemon.ask(text)
+        skill = skill_for(text, self.skill_names)
+        return self.daemon.ask(f"/{skill}" if skill else text)
 
     def turn(self, audio: Audio) -> Turn:
         transcript = self.stt.transcribe(audio)
         if not transcript:
             self._print("you: (nothing recognised)")
             return Turn(transcript, "", None)
-        self._print(f"you: {transcript.text}   [{transcript.source}]")
+        skill = skill_for(transcript.text, self.skill_names) if transcript.source == "grammar" else None
+        self._print(f"you: {transcript.text}   [{transcript.source}{' -> /' + skill if skill else ''}]")
         answer = self.answer_text(transcript.text)
         self._print(f"assistant: {answer}")
         speech = self.say(answer)

@@ -51,6 +51,21 @@ DEFAULT_PHRASES: tuple[str, ...] = (
     "goodbye",
 )
 
+# Recognised phrases that run a built-in skill directly (as its chat slash command), when the daemon has it.
+SKILL_PHRASES: dict[str, tuple[str, ...]] = {
+    "time": ("what time is it", "what's the time", "tell me the time", "what day is it", "what is the date today"),
+    "digest": (
+        "give me the digest",
+        "read me the digest",
+        "give me my daily digest",
+        "read me the headlines",
+        "what are the headlines",
+        "what's in the news",
+        "read the news",
+    ),
+    "seuss": ("tell me a seuss story",),
+}
+
 OPTIONAL_LEADING = ("please", "hey")
 OPTIONAL_TRAILING = ("please", "now")
 
@@ -78,6 +93,20 @@ def skill_phrases(skills: Iterable[dict[str, object]]) -> list[str]:
             if words:
                 out += [f"run {words}", f"run the {words} skill", words]
     return out
+
+
+def skill_for(command: str, skill_names: Iterable[str]) -> str | None:
+    """The skill a recognised command runs ("read me the headlines" -> "digest", "run the seuss skill" ->
+    "seuss"), among the daemon's skills; None for anything else (it goes to the model as text)."""
+    names = set(skill_names)
+    for name, phrases in SKILL_PHRASES.items():
+        if name in names and command in phrases:
+            return name
+    for name in names:
+        words = normalize(name.replace("_", " ").replace("-", " "))
+        if words and command in (f"run {words}", f"run the {words} skill"):
+            return name
+    return None
 
 
 def unique_phrases(phrases: Iterable[str]) -> list[str]:

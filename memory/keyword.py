@@ -82,14 +82,18 @@ def _stopwords() -> frozenset[str]:
     return frozenset(STOPWORDS_EN_PLUS)  # NLTK list: chat questions are full of "my", "what", "where"
 
 
-def match_expression(query: str, stopwords: frozenset[str]) -> str | None:
-    """An FTS5 MATCH expression: the query's words, each quoted (no operator injection), OR-ed."""
+def query_terms(query: str, stopwords: frozenset[str]) -> list[str]:
     words = [w.lower() for w in _WORD_RE.findall(query)]
     terms = [w for w in words if w not in stopwords] or words
-    unique = list(dict.fromkeys(terms))[:64]
-    if not unique:
+    return list(dict.fromkeys(terms))[:64]
+
+
+def match_expression(query: str | Sequence[str], stopwords: frozenset[str] = frozenset()) -> str | None:
+    """An FTS5 MATCH expression: the query's words, each quoted (no operator injection), OR-ed."""
+    terms = query_terms(query, stopwords) if isinstance(query, str) else list(query)
+    if not terms:
         return None
-    return " OR ".join('"' + w.replace('"', '""') + '"' for w in unique)
+    return " OR ".join('"' + w.replace('"', '""') + '"' for w in terms)
 
 
 class KeywordIndex:

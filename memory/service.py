@@ -105,6 +105,8 @@ class MemoryService:
         self.recency = recency
         self._write_lock = threading.Lock()
         self._query_cache: OrderedDict[str, list[float]] = OrderedDict()
+        self._ratio = 1.0
+        self._ratio_age = 0
 
     # -- writes ---------------------------------------------------------------------------------
 
@@ -200,6 +202,15 @@ class MemoryService:
     def count(self) -> int:
         return self.keyword.count()
 
+    def _chunk_ratio(self) -> float:
+        """Chunk vectors per memory (1.0 for chat-length memories), refreshed every 1000 queries."""
+        self._ratio_age -= 1
+        if self._ratio_age <= 0:
+            memories = self.keyword.count()
+            self._ratio = self.keyword.expected_chunks() / memories if memories else 1.0
+            self._ratio_age = 1000
+        return self._ratio
+
     def query_vector(self, query: str) -> list[float]:
         vec = self._query_cache.get(query)
         if vec is None:
@@ -213,7 +224,7 @@ class MemoryService:
         """The raw candidate lists of each retriever the mode uses."""
         out: dict[str, list[tuple[str, float]]] = {}
         if mode in ("hybrid", "dense"):
-            out["dense"] = self.vectors.query(self.query_vector(query), depth, filters)
+            out["dense"] = self.vectors.query(self.query_vector(query), depth, filters, self._chunk_ratio())
         if mode in ("hybrid", "keyword"):
             out["keyword"] = self.keyword.search(query, depth, filters)
         return out

@@ -6,6 +6,7 @@ whole by the 256-token embedder; a query takes the best chunk of each memory.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -113,18 +114,22 @@ class VectorStore:
             out.update(str(m["memory_id"]) for m in got["metadatas"])
             offset += len(got["ids"])
 
-    def query(self, vector: Sequence[float], limit: int, filters: Filters) -> list[tuple[str, float]]:
-        """(memory id, cosine similarity of its best chunk), best first."""
-        n = min(limit * 3, max(self.count(), 1)) if limit else 0
-        if n == 0:
+    def query(
+        self, vector: Sequence[float], limit: int, filters: Filters, chunks_per_memory: float = 1.0
+    ) -> list[tuple[str, float]]:
+        """(memory id, cosine similarity of its best chunk), best first.
+
+        Asks Chroma for enough chunks to cover ``limit`` memories and reads only ids and distances (the
+        memory id is the chunk id's prefix), which keeps the query cheap at 100k memories."""
+        if limit <= 0:
             return []
+        n = max(limit, math.ceil(limit * min(3.0, chunks_per_memory * 1.2)))
         got = self.collection.query(
-            query_embeddings=[list(vector)], n_results=n, where=chroma_where(filters), include=["metadatas",
-                                                                                                 "distances"]
+            query_embeddings=[list(vector)], n_results=n, where=chroma_where(filters), include=["distances"]
         )
         best: dict[str, float] = {}
-        for meta, dist in zip(got["metadatas"][0], got["distances"][0], strict=True):
-            mid = str(meta["memory_id"])
+        for chunk_id, dist in zip(got["ids"][0], got["distances"][0], strict=True):
+            mid = chunk_id.rpartition("#")[0]
             sim = 1.0 - float(dist)
             if sim > best.get(mid, -2.0):
                 best[mid] = sim

@@ -1,0 +1,130 @@
+"""Memory benchmark through the real daemon's HTTP API: ingest memories/s, hybrid search p50/p95, RSS.
+
+    .venv/bin/python benchmarks/bench_memory.py --sizes 1000,10000,100000 [--data-dir DIR] [--real-model]
+
+Starts `assistant serve` on a free loopback port with a fresh data dir. By default the model backend is
+the remote one pointed at a closed port, so no language model is loaded and the RSS is the daemon with
+memory (embedder + Chroma + FTS5); --real-model loads the bundled GGUF too. Memories are synthetic
+chat-length sentences (10-40 words, a 5,000-word vocabulary plus names, places and numbers), seeded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+
+from assistant.daemon_process import free_port, start_daemon
+
+SUBJECTS = ["I", "My sister", "My brother", "Mum", "Dad", "The landlord", "My boss", "Alice", "Bob", "The kids",
+            "Our neighbour", "The dentist", "My friend Sam", "The plumber", "Grandma", "The vet"]
+VERBS = ["needs", "wants", "booked", "forgot", "bought", "cancelled", "moved", "fixed", "asked about",
+         "recommended", "hates", "loves", "is worried about", "paid for", "borrowed", "returned"]
+PLACES = ["Lisbon", "Berlin", "the office", "the garden", "the cottage", "Porto", "the gym", "the station",
+          "the school", "the clinic", "the market", "Madrid", "the lake", "the library", "the garage"]
+WHEN = ["on Monday", "next week", "tomorrow at 9", "in March", "before the holidays", "every Friday",
+        "last night", "this weekend", "at 3pm", "after lunch", "in two weeks", "on the 14th"]
+
+
+def vocabulary(rng: random.Random, n: int = 5000) -> list[str]:
+    syll = ["ka", "lo", "mi", "ten", "sar", "vo", "ri", "pel", "dun", "ga", "sho", "bre", "ul", "nix", "tor",
+            "fa", "zen", "qui", "ma", "des"]
+    words: set[str] = set()
+    while len(words) < n:
+        words.add("".join(rng.choice(syll) for _ in range(rng.randint(2, 4))))
+    return sorted(words)
+
+
+def memory_text(rng: random.Random, vocab: list[str]) -> str:
+    extra = " ".join(vocab[min(int(rng.paretovariate(1.1)) - 1, len(vocab) - 1) * 7 % len(vocab)]
+                     for _ in range(rng.randint(4, 28)))
+    return (f"{rng.choice(SUBJECTS)} {rng.choice(VERBS)} the {rng.choice(vocab)} at {rng.choice(PLACES)} "
+            f"{rng.choice(WHEN)}, {extra}. Ref {rng.randint(100, 99999)}.")
+
+
+def query_text(rng: random.Random, vocab: list[str]) -> str:
+    return rng.choice([
+        f"what did {rng.choice(SUBJECTS).lower()} say about the {rng.choice(vocab)}",
+        f"when is the {rng.choice(vocab)} at {rng.choice(PLACES)}",
+        f"{rng.choice(vocab)} {rng.choice(vocab)} {rng.choice(WHEN)}",
+        f"who {rng.choice(VERBS)} something at {rng.choice(PLACES)}",
+    ])
+
+
+def percentile(values: list[float], p: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, max(0, round(p / 100 * (len(values) - 1))))]
+
+
+def run(sizes: list[int], data_dir: Path, real_model: bool, searches: int, batch: int) -> list[dict]:
+    rng = random.Random(7)
+    vocab = vocabulary(rng)
+    config = "" if real_model else (
+        f'[model]\nbackend = "openai"\nbase_url = "http://127.0.0.1:{free_port()}/v1"\nremote_model = "none"\n'
+    )
+    rows = []
+    with start_daemon(data_dir, config_toml=config) as d, httpx.Client(base_url=d.url, timeout=300) as c:
+        proc = psutil.Process(d.proc.pid)
+        have = 0
+        for size in sizes:
+            started = time.perf_counter()
+            while have < size:
+                n = min(batch, size - have)
+                r = c.post("/api/memories/batch", json={"memories": [
+                    {"text": memory_text(rng, vocab), "source": rng.choice(["user", "assistant", "note"])}
+                    for _ in range(n)]})
+                r.raise_for_status()
+                have += n
+            ingest_s = time.perf_counter() - started
+            added = size - (rows[-1]["memories"] if rows else 0)
+            single = []
+            for _ in range(20):  # one memory per request, as chat turns and notes arrive
+                t = time.perf_counter()
+                c.post("/api/memories", json={"text": memory_text(rng, vocab)}).raise_for_status()
+                single.append(time.perf_counter() - t)
+            have += 20
+            latencies = []
+            for i in range(searches + 5):
+                t = time.perf_counter()
+                c.get("/api/memories/search", params={"q": query_text(rng, vocab), "k": 5}).raise_for_status()
+                if i >= 5:  # the first few warm caches
+                    latencies.append((time.perf_counter() - t) * 1000)
+            row = {
+                "memories": have,
+                "ingest_per_s_batched": round(added / ingest_s, 1),
+                "ingest_per_s_single": round(len(single) / sum(single), 1),
+                "search_p50_ms": round(statistics.median(latencies), 1),
+                "search_p95_ms": round(percentile(latencies, 95), 1),
+                "rss_mb": round(proc.memory_info().rss / 2**20),
+            }
+            print(json.dumps(row), flush=True)
+            rows.append(row)
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="1000,10000,100000")
+    ap.add_argument("--data-dir", type=Path)
+    ap.add_argument("--real-model", action="store_true")
+    ap.add_argument("--searches", type=int, default=200)
+    ap.add_argument("--batch", type=int, default=256)
+    args = ap.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp:
+        rows = run(sizes, args.data_dir or Path(tmp), args.real_model, args.searches, args.batch)
+    print(f"{'memories':>9} {'ingest/s (batch)':>17} {'ingest/s (single)':>18} {'p50 ms':>7} {'p95 ms':>7} {'RSS MB':>7}")
+    for r in rows:
+        print(f"{r['memories']:>9} {r['ingest_per_s_batched']:>17} {r['ingest_per_s_single']:>18} "
+              f"{r['search_p50_ms']:>7} {r['search_p95_ms']:>7} {r['rss_mb']:>7}")
+
+
+if __name__ == "__main__":
+    main()

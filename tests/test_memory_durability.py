@@ -6,6 +6,10 @@ pointed at a closed loopback port, so no language model is loaded: this test is 
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -60,5 +64,39 @@ def test_acknowledged_memories_survive_kill_9_in_both_indexes(tmp_path: Path) ->
             else:
                 assert keyword[:1] == [memory_id], text
                 assert dense[:1] == [memory_id], text
+        _cli_round_trip(d.url, d.port, tmp_path)
         log = d.log()
     assert "Traceback" not in log
+
+
+def _cli(cfg: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ASSISTANT_")}
+    return subprocess.run([sys.executable, "-m", "assistant", "--config", str(cfg), "memory", *args],
+                          capture_output=True, text=True, env=env, timeout=120)
+
+
+def _cli_round_trip(url: str, port: int, tmp_path: Path) -> None:
+    """`assistant memory add|search|forget|import` against the restarted daemon (same process, saves a start)."""
+    cfg = tmp_path / "cli.toml"
+    cfg.write_text(f"[server]\nport = {port}\n")
+    notes = tmp_path / "notes"
+    (notes / "sub").mkdir(parents=True)
+    (notes / "garden.md").write_text("# Garden\n\n## Roses\n\nPrune the roses in February.\n")
+    (notes / "sub" / "bikes.txt").write_text("The bike lock combination is 4711.\n")
+    (notes / "photo.jpg").write_bytes(b"\xff\xd8\xff not a note")
+    run = _cli(cfg, "import", str(notes))
+    assert run.returncode == 0, run.stderr
+    assert "imported 2 notes from 2 files" in run.stdout
+    run = _cli(cfg, "add", "The", "passport", "expires", "in", "2031")
+    assert run.returncode == 0, run.stderr
+    new_id = run.stdout.strip()
+    run = _cli(cfg, "search", "when", "do", "I", "prune", "roses", "--json")
+    assert run.returncode == 0, run.stderr
+    top = json.loads(run.stdout)["data"][0]
+    assert top["text"] == "Garden > Roses\nPrune the roses in February." and top["metadata"]["file"] == "garden.md"
+    assert _cli(cfg, "forget", new_id).returncode == 0
+    assert httpx.get(f"{url}/api/memories/{new_id}").status_code == 404
+    run = _cli(cfg, "forget", new_id)
+    assert run.returncode == 1 and "no memory" in run.stderr
+    run = _cli(cfg, "add", "")
+    assert run.returncode == 2 and "empty" in run.stderr

@@ -543,3 +543,39 @@ def test_controls_have_names_and_work_from_the_keyboard(
     wait_answered(page, 1)
     expect(answers(page)).to_have_text("Typed without a mouse.")
     assert_clean(watch)
+
+
+def test_a_busy_model_gets_a_clear_message_and_the_text_back(
+    page: Any, watch: Watch, settings: Settings, make_server: Callable[..., LiveServer]
+) -> None:
+    from assistant.llm import ChatMessage, GenerationParams
+
+    settings.server.queue_size = 1
+    gate = threading.Semaphore(0)
+    llm = FakeLLM("busy", gate=gate)
+    server = make_server(llm)
+    worker = server.services.worker
+    held = [
+        threading.Thread(target=worker.generate_text, args=([ChatMessage("user", "x")], GenerationParams()))
+        for _ in range(2)
+    ]
+    try:
+        held[0].start()
+        assert llm.started.wait(10)  # one generating ...
+        held[1].start()
+        deadline = time.monotonic() + 10
+        while worker.waiting < 1:  # ... and one waiting: the queue is full
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        open_page(page, server)
+        send(page, "are you there?")
+        note = page.locator("#messages .from-assistant .note.error")
+        expect(note).to_contain_text("the model is busy")
+        expect(note).to_contain_text("try again in 2 s")  # from Retry-After
+        expect(page.locator("#message")).to_have_value("are you there?")
+        expect(page.locator("#send")).to_be_enabled()
+    finally:
+        gate.release(100)
+        for t in held:
+            t.join(timeout=10)
+    assert_clean(watch)

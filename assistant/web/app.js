@@ -188,17 +188,17 @@
   }
 
   async function errorMessage(response) {
+    const retry = response.headers.get("Retry-After");
+    const suffix = retry ? ` (try again in ${retry} s)` : "";
     let text = "";
     try {
       text = await response.text();
       const body = JSON.parse(text);
       const message = (body && body.error && body.error.message) || (body && body.detail);
-      if (message) return asText(message);
+      if (message) return asText(message) + suffix;
     } catch {
       // not JSON: fall through to the raw text
     }
-    const retry = response.headers.get("Retry-After");
-    const suffix = retry ? ` (try again in ${retry} s)` : "";
     return (text.trim().slice(0, 300) || `HTTP ${response.status}`) + suffix;
   }
 
@@ -365,6 +365,8 @@
       } else {
         answer.item.classList.add("failed");
         answer.item.append(addNote(`Error: ${err && err.message ? err.message : asText(err)}`, "error"));
+        // Nothing was answered: give the message back, so sending it again is one key.
+        if (!answer.text.data && !ui.message.value) ui.message.value = content;
       }
     } finally {
       answer.item.classList.remove("streaming");

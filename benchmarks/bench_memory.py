@@ -5,7 +5,8 @@
 Starts `assistant serve` on a free loopback port with a fresh data dir. By default the model backend is
 the remote one pointed at a closed port, so no language model is loaded and the RSS is the daemon with
 memory (embedder + Chroma + FTS5); --real-model loads the bundled GGUF too. Memories are synthetic
-chat-length sentences (10-40 words, a 5,000-word vocabulary plus names, places and numbers), seeded.
+chat-length sentences (10-40 words: 5,000 English words drawn from the embedder's vocabulary, Zipf-like,
+plus names, places, times and numbers), seeded.
 """
 
 from __future__ import annotations
@@ -34,12 +35,12 @@ WHEN = ["on Monday", "next week", "tomorrow at 9", "in March", "before the holid
 
 
 def vocabulary(rng: random.Random, n: int = 5000) -> list[str]:
-    syll = ["ka", "lo", "mi", "ten", "sar", "vo", "ri", "pel", "dun", "ga", "sho", "bre", "ul", "nix", "tor",
-            "fa", "zen", "qui", "ma", "des"]
-    words: set[str] = set()
-    while len(words) < n:
-        words.add("".join(rng.choice(syll) for _ in range(rng.randint(2, 4))))
-    return sorted(words)
+    """Real English words (whole words of the embedder's vocabulary), so texts tokenise like chat does."""
+    from memory.embedder import bundled_model_path
+
+    lines = (bundled_model_path() / "vocab.txt").read_text(encoding="utf-8").split()
+    words = sorted({w for w in lines if w.isalpha() and w.islower() and len(w) >= 3})
+    return rng.sample(words, n)
 
 
 def memory_text(rng: random.Random, vocab: list[str]) -> str:

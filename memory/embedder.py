@@ -32,7 +32,7 @@ class SentenceTransformerEmbedder:
 
     dim = 384
 
-    def __init__(self, model_path: Path | None = None, batch_size: int = 64, threads: int = 1) -> None:
+    def __init__(self, model_path: Path | None = None, batch_size: int = 16, threads: int = 1) -> None:
         self.model_path = model_path
         self.batch_size = batch_size
         self.threads = threads

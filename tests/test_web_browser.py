@@ -155,6 +155,7 @@ def make_server(settings: Settings) -> Iterator[Callable[..., LiveServer]]:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     # Playwright gives every launch() a fresh, empty user-data dir of its own, removed on close.
+    expect.set_options(timeout=15_000)  # room for a busy 2-core CI machine; a passing check returns at once
     with sync_api.sync_playwright() as p:
         b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS)
         yield b

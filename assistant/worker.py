@@ -47,14 +47,24 @@ class Job:
 
     async def _aiter(self) -> AsyncIterator[Delta]:
         assert self._aqueue is not None, "job was submitted for a thread consumer"
+        queue = self._aqueue
+        pending: object = None
         try:
             while True:
-                item = await self._aqueue.get()
+                item, pending = (pending, None) if pending is not None else (await queue.get(), None)
                 if item is _END:
                     return
                 if isinstance(item, BaseException):
                     raise item
                 assert isinstance(item, Delta)
+                # When the consumer fell behind, join the text deltas already waiting into one.
+                while item.finish_reason is None and not queue.empty():
+                    nxt = queue.get_nowait()
+                    if isinstance(nxt, Delta) and nxt.finish_reason is None:
+                        item = Delta(item.text + nxt.text)
+                    else:
+                        pending = nxt
+                        break
                 yield item
         finally:
             # Normal end, client disconnect (GeneratorExit / CancelledError) or error: stop the model.

@@ -16,9 +16,9 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sse_starlette.sse import EventSourceResponse
+from starlette.concurrency import run_in_threadpool
 
 from assistant.app import error_body
 from assistant.chat import Prepared
@@ -188,6 +188,17 @@ def _chunk(meta: dict[str, Any], delta: dict[str, Any], finish: str | None, **ex
     return json.dumps(body, ensure_ascii=False)
 
 
+def _content_chunk_encoder(meta: dict[str, Any]) -> Any:
+    """A fast encoder for the per-token chunks: the constant JSON around the text is built once."""
+    marker = "\u0000TEXT\u0000"
+    before, after = _chunk(meta, {"content": marker}, None).split(json.dumps(marker, ensure_ascii=False))
+
+    def encode(text: str) -> str:
+        return before + json.dumps(text, ensure_ascii=False) + after
+
+    return encode
+
+
 async def _sse(
     services: Services, prepared: Prepared, job: Job | None, meta: dict[str, Any], include_usage: bool
 ) -> AsyncIterator[dict[str, str]]:
@@ -203,10 +214,11 @@ async def _sse(
             yield {"data": _chunk(meta, {"content": text}, None)}
             finish, usage = "stop", Usage()
         else:
+            encode = _content_chunk_encoder(meta)
             async for d in job:
                 if d.text:
                     parts.append(d.text)
-                    yield {"data": _chunk(meta, {"content": d.text}, None)}
+                    yield {"data": encode(d.text)}
                 if d.finish_reason:
                     finish, usage = d.finish_reason, d.usage
     except AssistantError as exc:

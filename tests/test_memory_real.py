@@ -48,18 +48,30 @@ def test_real_embedder_finds_a_paraphrase_without_shared_words(
     again.close()
 
 
-def test_chat_recall_across_conversations_with_real_embeddings(
-    tmp_path: Path, clock: FixedClock, embedder: SentenceTransformerEmbedder
-) -> None:
-    m = open_memory(tmp_path / "mem", clock, embedder=embedder)
-    recall = MemoryRecall(m, k=3, token_budget=300, min_similarity=0.25)
-    recall.remember_turns("conv-a", [("user", "I'm allergic to peanuts."), ("assistant", "Noted, I'll keep that in mind.")], clock.now())
-    recall.remember_turns("conv-b", [("user", "The dog's vet is Dr. Moreau."), ("assistant", "Got it.")], clock.now())
-    r = recall.recall("Can you suggest a snack for me?", conversation_id="conv-c",
-                      exclude_texts=["Can you suggest a snack for me?"])
-    assert r.block and "allergic to peanuts" in r.block
-    assert r.items[0]["conversation_id"] == "conv-a"
-    m.close()
+def test_chat_recall_across_conversations_through_the_real_services(tmp_path: Path, clock: FixedClock) -> None:
+    """build_services with memory on (real embedder, Chroma dir, FTS5) and FakeLLM recording prompts."""
+    from fastapi.testclient import TestClient
+
+    from assistant.app import create_app
+    from assistant.config import load_settings
+    from assistant.services import build_services
+    from tests.fakes import FakeLLM
+
+    settings = load_settings(None, data_dir=tmp_path / "data", memory={"enabled": True},
+                             scheduler={"enabled": False})
+    llm = FakeLLM("Noted.")
+    services = build_services(settings, clock=clock, llm=llm)
+    assert isinstance(services.chat.memory, MemoryRecall)
+    with TestClient(create_app(services)) as c:
+        first = c.post("/v1/chat/completions", json={"messages": [
+            {"role": "user", "content": "I'm allergic to peanuts."}]}).json()["conversation_id"]
+        c.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "The dog's vet is Dr. Moreau."}]})
+        body = c.post("/v1/chat/completions", json={"messages": [
+            {"role": "user", "content": "Can you suggest a snack for me?"}]}).json()
+    system = llm.prompts[-1][0].content
+    assert "allergic to peanuts" in system
+    assert body["recalled"][0]["conversation_id"] == first
+    assert body["recalled"][0]["text"] == "I'm allergic to peanuts."
 
 
 @pytest.fixture

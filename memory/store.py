@@ -108,10 +108,10 @@ class VectorStore:
         out: set[str] = set()
         offset = 0
         while True:
-            got = self.collection.get(include=["metadatas"], limit=5000, offset=offset)
+            got = self.collection.get(include=[], limit=5000, offset=offset)
             if not got["ids"]:
                 return out
-            out.update(str(m["memory_id"]) for m in got["metadatas"])
+            out.update(chunk_id.rpartition("#")[0] for chunk_id in got["ids"])
             offset += len(got["ids"])
 
     def query(

@@ -271,3 +271,22 @@ def test_ndcg_and_recall() -> None:
     assert ndcg_at(["x", "d1"], {"d1": 1}, 10) == pytest.approx(1 / 1.5849625, rel=1e-6)
     assert recall_at(["d1", "x", "y", "z", "w", "d2"], rels, 5) == 0.5
     assert recall_at(["d1", "x", "y", "z", "w", "d2"], rels, 10) == 1.0
+
+
+def test_eval_group_by_searches_only_the_querys_group(mem: MemoryService) -> None:
+    from memory.eval import Dataset, evaluate, ingest, query_filters
+
+    corpus = {
+        "a1": {"_id": "a1", "title": "Bike", "text": "alice bike tyre pressure", "metadata": {"user": "alice"}},
+        "b1": {"_id": "b1", "title": "Bike", "text": "bob bike tyre pressure chain", "metadata": {"user": "bob"}},
+        "b2": {"_id": "b2", "title": "Soup", "text": "bob tomato soup", "metadata": {"user": "bob"}},
+    }
+    queries = {"q": {"_id": "q", "text": "bike tyre pressure chain", "metadata": {"user": "alice"}}}
+    ingest(mem, corpus)
+    hits = mem.search("bike tyre pressure chain", k=3, filters=query_filters(queries["q"], "user"))
+    assert [h.record.metadata["doc_id"] for h in hits] == ["a1"]
+    data = Dataset(corpus, queries, {"q": {"a1": 1}})
+    grouped = evaluate(mem, data, "test", group_by="user")
+    ungrouped = evaluate(mem, data, "test")
+    assert grouped.metrics["hybrid"]["ndcg@10"] == pytest.approx(1.0)
+    assert ungrouped.metrics["hybrid"]["ndcg@10"] < 1.0  # bob's closer document wins without grouping

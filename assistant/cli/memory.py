@@ -50,7 +50,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _client(args: argparse.Namespace) -> Any:
+    import logging
+
     import httpx
+
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # no request log lines in command output
 
     from assistant.config import load_settings
 
@@ -102,10 +106,16 @@ def cmd_search(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("score", "date", "source", "found by", "text", "id", show_lines=False)
+    table = Table(show_lines=False)
+    table.add_column("id", no_wrap=True)
+    table.add_column("score", no_wrap=True)
+    table.add_column("date", no_wrap=True)
+    table.add_column("source", max_width=24)
+    table.add_column("found by", no_wrap=True)
+    table.add_column("text", ratio=1)
     for h in got["data"]:
-        table.add_row(f"{h['score']:.3f}", h["created_at"][:10], h["source"], "+".join(h["retrievers"]),
-                      h["text"][:200], h["id"])
+        table.add_row(h["id"], f"{h['score']:.3f}", h["created_at"][:10], h["source"],
+                      "+".join(h["retrievers"]), h["text"][:300])
     Console().print(table)
     return 0
 

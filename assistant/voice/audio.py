@@ -247,7 +247,7 @@ def record_utterance(
                     if heard >= limit:
                         break
     except sd.PortAudioError as exc:
-        raise VoiceError(f"microphone: {exc}") from None
+        raise VoiceError(f"microphone: {exc} (is there an input device? see --list-devices)") from None
     return det.utterance() if det.in_speech else None
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from assistant.cli.daemon_http import daemon_base_url, error_message
 from assistant.config import Settings, load_settings
 
 
@@ -32,10 +33,7 @@ class DaemonClient:
 
     @classmethod
     def from_settings(cls, settings: Settings, url: str | None = None) -> DaemonClient:
-        host = settings.server.host
-        if host in ("0.0.0.0", "::", "[::]"):
-            host = "127.0.0.1"
-        return cls(url or f"http://{host}:{settings.server.port}", settings.server.api_token)
+        return cls(url or daemon_base_url(settings), settings.server.api_token)
 
     def stream(self, text: str, *, max_tokens: int | None = None) -> Iterator[str]:
         """Send one user message (continuing the conversation) and yield the answer's pieces."""
@@ -49,7 +47,7 @@ class DaemonClient:
         ) as resp:
             if resp.status_code >= 400:
                 resp.read()
-                raise ClientError(_error_message(resp))
+                raise ClientError(error_message(resp))
             for line in resp.iter_lines():
                 if not line.startswith("data:"):
                     continue
@@ -95,13 +93,6 @@ class DaemonClient:
 
 class ClientError(Exception):
     pass
-
-
-def _error_message(resp: httpx.Response) -> str:
-    try:
-        return str(resp.json()["error"]["message"])
-    except (ValueError, KeyError, TypeError):
-        return f"HTTP {resp.status_code}: {resp.text[:200]}"
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -7,10 +7,8 @@ import json
 import logging
 from typing import Any
 
-import httpx
-
+from assistant.cli.daemon_http import daemon_call
 from assistant.config import load_settings
-from assistant.errors import AssistantError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -32,34 +30,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _daemon(args: argparse.Namespace) -> tuple[str, dict[str, str], float]:
-    settings = load_settings(args.config)
-    host = settings.server.host
-    if host in ("0.0.0.0", "::", ""):
-        host = "127.0.0.1"
-    if ":" in host and not host.startswith("["):
-        host = f"[{host}]"
-    headers = {"Authorization": f"Bearer {settings.server.api_token}"} if settings.server.api_token else {}
-    # A refresh fetches every feed; leave room for several slow ones.
-    return f"http://{host}:{settings.server.port}", headers, settings.feeds.timeout * 6 + 10
-
-
 def _call(args: argparse.Namespace, method: str, path: str, **kwargs: Any) -> Any:
-    base, headers, timeout = _daemon(args)
-    try:
-        resp = httpx.request(method, base + path, headers=headers, timeout=timeout, **kwargs)
-    except httpx.ConnectError:
-        raise AssistantError(f"the daemon is not running at {base} (start it with `assistant serve`)") from None
-    except httpx.HTTPError as exc:
-        raise AssistantError(f"talking to the daemon at {base} failed: {exc}") from None
-    try:
-        data = resp.json()
-    except ValueError:
-        data = None
-    if resp.status_code >= 400:
-        message = (data or {}).get("error", {}).get("message") if isinstance(data, dict) else None
-        raise AssistantError(message or f"HTTP {resp.status_code} from the daemon")
-    return data
+    settings = load_settings(args.config)
+    # A refresh fetches every feed; leave room for several slow ones.
+    return daemon_call(settings, method, path, timeout=settings.feeds.timeout * 6 + 10, **kwargs)
 
 
 def run(args: argparse.Namespace) -> int:

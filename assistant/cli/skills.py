@@ -6,8 +6,7 @@ import argparse
 import json
 from typing import Any
 
-import httpx
-
+from assistant.cli.daemon_http import daemon_call as shared_daemon_call
 from assistant.config import load_settings
 from assistant.errors import AssistantError
 
@@ -42,30 +41,7 @@ def parse_kv(pairs: list[str]) -> dict[str, str]:
 
 def daemon_call(config: str | None, method: str, path: str, *, timeout: float = 600.0, **kwargs: Any) -> Any:
     """One request to the daemon (URL and token from the config); AssistantError with its message."""
-    settings = load_settings(config)
-    host = settings.server.host
-    if host in ("0.0.0.0", "::", "[::]", ""):
-        host = "127.0.0.1"
-    if ":" in host and not host.startswith("["):
-        host = f"[{host}]"
-    base = f"http://{host}:{settings.server.port}"
-    headers = {"Authorization": f"Bearer {settings.server.api_token}"} if settings.server.api_token else {}
-    try:
-        resp = httpx.request(method, base + path, headers=headers, timeout=timeout, **kwargs)
-    except httpx.ConnectError:
-        raise AssistantError(
-            f"the daemon is not running at {base} (start it with `assistant serve`)"
-        ) from None
-    except httpx.HTTPError as exc:
-        raise AssistantError(f"talking to the daemon at {base} failed: {exc}") from None
-    try:
-        data = resp.json()
-    except ValueError:
-        data = None
-    if resp.status_code >= 400:
-        message = data.get("error", {}).get("message") if isinstance(data, dict) else None
-        raise AssistantError(message or f"HTTP {resp.status_code} from the daemon")
-    return data
+    return shared_daemon_call(load_settings(config), method, path, timeout=timeout, **kwargs)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ import sys
 from functools import partial
 from typing import TYPE_CHECKING
 
+from assistant.cli.daemon_http import daemon_base_url
 from assistant.config import Settings, VoiceSettings, load_settings
 
 if TYPE_CHECKING:
@@ -42,9 +43,7 @@ def daemon_url(settings: Settings, explicit: str | None) -> str:
         return explicit
     if settings.voice.daemon_url:
         return settings.voice.daemon_url
-    host = settings.server.host
-    host = "127.0.0.1" if host in ("0.0.0.0", "") else ("[::1]" if host == "::" else host)
-    return f"http://{host}:{settings.server.port}"
+    return daemon_base_url(settings)
 
 
 def _device(value: str | None) -> int | str | None:

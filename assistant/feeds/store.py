@@ -6,13 +6,13 @@ Times are stored as fixed-width UTC ISO strings so they sort as text.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from assistant.feeds.models import Feed, FeedEntry, ParsedEntry, entry_key
+from assistant.sqlite_db import open_durable
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS feeds (
@@ -96,12 +96,7 @@ def _entry(row: Sequence[object]) -> FeedEntry:
 
 class FeedStore:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.executescript(_SCHEMA)
+        self._db = open_durable(path, _SCHEMA)
         self._lock = threading.Lock()
 
     def close(self) -> None:

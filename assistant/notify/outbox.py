@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.notify.models import ChannelState, Notification, NotificationStatus
+from assistant.sqlite_db import open_durable
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS notifications (
@@ -64,13 +65,8 @@ def _row_to_notification(row: tuple[Any, ...]) -> Notification:
 
 class Outbox:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.executescript(_SCHEMA)
+        self._db = open_durable(path, _SCHEMA)
         self._lock = threading.Lock()
 
     def close(self) -> None:

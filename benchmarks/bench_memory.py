@@ -73,9 +73,12 @@ def run(sizes: list[int], data_dir: Path, real_model: bool, searches: int, batch
     rows = []
     with start_daemon(data_dir, config_toml=config) as d, httpx.Client(base_url=d.url, timeout=300) as c:
         proc = psutil.Process(d.proc.pid)
-        have = 0
+        have = c.get("/api/memories", params={"limit": 1}).json()["total"]  # --data-dir may be reused
+        if have:
+            print(f"reusing {have} memories in {data_dir}", flush=True)
         for size in sizes:
             started = time.perf_counter()
+            before = have
             while have < size:
                 n = min(batch, size - have)
                 r = c.post("/api/memories/batch", json={"memories": [
@@ -84,7 +87,7 @@ def run(sizes: list[int], data_dir: Path, real_model: bool, searches: int, batch
                 r.raise_for_status()
                 have += n
             ingest_s = time.perf_counter() - started
-            added = size - (rows[-1]["memories"] if rows else 0)
+            added = have - before
             single = []
             for _ in range(20):  # one memory per request, as chat turns and notes arrive
                 t = time.perf_counter()
@@ -99,7 +102,7 @@ def run(sizes: list[int], data_dir: Path, real_model: bool, searches: int, batch
                     latencies.append((time.perf_counter() - t) * 1000)
             row = {
                 "memories": have,
-                "ingest_per_s_batched": round(added / ingest_s, 1),
+                "ingest_per_s_batched": round(added / ingest_s, 1) if added and ingest_s else None,
                 "ingest_per_s_single": round(len(single) / sum(single), 1),
                 "search_p50_ms": round(statistics.median(latencies), 1),
                 "search_p95_ms": round(percentile(latencies, 95), 1),
@@ -123,7 +126,7 @@ def main() -> None:
         rows = run(sizes, args.data_dir or Path(tmp), args.real_model, args.searches, args.batch)
     print(f"{'memories':>9} {'ingest/s (batch)':>17} {'ingest/s (single)':>18} {'p50 ms':>7} {'p95 ms':>7} {'RSS MB':>7}")
     for r in rows:
-        print(f"{r['memories']:>9} {r['ingest_per_s_batched']:>17} {r['ingest_per_s_single']:>18} "
+        print(f"{r['memories']:>9} {str(r['ingest_per_s_batched']):>17} {r['ingest_per_s_single']:>18} "
               f"{r['search_p50_ms']:>7} {r['search_p95_ms']:>7} {r['rss_mb']:>7}")
 
 

@@ -107,11 +107,28 @@ class KeywordIndex:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
         self._lock = threading.Lock()
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
         self._stop = _stopwords()
+
+    def _reader(self) -> sqlite3.Connection:
+        """This thread's read-only connection: searches run in parallel (WAL) and never wait for a write's
+        fsync; they see every committed write."""
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            db.execute("PRAGMA query_only=1")
+            self._local.db = db
+            with self._lock:
+                self._readers.append(db)
+        return db
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
+            for db in self._readers:
+                db.close()
+            self._readers.clear()
 
     # -- writes ---------------------------------------------------------------------------------
 
@@ -173,32 +190,32 @@ class KeywordIndex:
 
     def get(self, ids: Sequence[str]) -> dict[str, MemoryRecord]:
         out: dict[str, MemoryRecord] = {}
-        with self._lock:
-            for start in range(0, len(ids), 500):
-                part = list(ids[start : start + 500])
-                marks = ",".join("?" * len(part))
-                for r in self._db.execute(
-                    "SELECT id, text, source, conversation_id, created_at, metadata FROM memories "
-                    f"WHERE id IN ({marks})",
-                    part,
-                ):
-                    out[r[0]] = _record(r)
+        db = self._reader()
+        for start in range(0, len(ids), 500):
+            part = list(ids[start : start + 500])
+            marks = ",".join("?" * len(part))
+            for r in db.execute(
+                "SELECT id, text, source, conversation_id, created_at, metadata FROM memories "
+                f"WHERE id IN ({marks})",
+                part,
+            ):
+                out[r[0]] = _record(r)
         return out
 
     def count(self, filters: Filters = NO_FILTERS) -> int:
         where, params = _where_sql(filters)
-        with self._lock:
-            return int(self._db.execute(f"SELECT COUNT(*) FROM memories m {where}", params).fetchone()[0])
+        db = self._reader()
+        return int(db.execute(f"SELECT COUNT(*) FROM memories m {where}", params).fetchone()[0])
 
     def list(self, filters: Filters, limit: int, offset: int) -> list[MemoryRecord]:
         """Newest first."""
         where, params = _where_sql(filters)
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT id, text, source, conversation_id, created_at, metadata FROM memories m "
-                f"{where} ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?",
-                [*params, limit, offset],
-            ).fetchall()
+        db = self._reader()
+        rows = db.execute(
+            "SELECT id, text, source, conversation_id, created_at, metadata FROM memories m "
+            f"{where} ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?",
+            [*params, limit, offset],
+        ).fetchall()
         return [_record(r) for r in rows]
 
     def search(self, query: str, limit: int, filters: Filters = NO_FILTERS) -> list[tuple[str, float]]:
@@ -212,8 +229,8 @@ class KeywordIndex:
             "JOIN memories m ON m.rowid = memories_fts.rowid "
             f"WHERE memories_fts MATCH ? {where} ORDER BY bm25(memories_fts) LIMIT ?"
         )
-        with self._lock:
-            rows = self._db.execute(sql, [expr, *params, limit]).fetchall()
+        db = self._reader()
+        rows = db.execute(sql, [expr, *params, limit]).fetchall()
         return [(r[0], float(r[1])) for r in rows]
 
 

@@ -57,7 +57,13 @@ class SentenceTransformerEmbedder:
                 torch.set_num_threads(self.threads)
                 hf_logging.disable_progress_bar()
                 path = self.model_path or bundled_model_path()
-                self._model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
+                model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
+                # chunk() counts tokens of long texts on purpose (to split them): mark transformers'
+                # "sequence longer than the maximum" warning as given. encode() still truncates to 256.
+                warned = getattr(model.tokenizer, "deprecation_warnings", None)
+                if isinstance(warned, dict):
+                    warned["sequence-length-is-longer-than-the-specified-maximum"] = True
+                self._model = model
             return self._model
 
     @property

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -49,43 +50,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     i.set_defaults(func=cmd_import)
 
 
-def _client(args: argparse.Namespace) -> Any:
-    import logging
-
-    import httpx
-
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # no request log lines in command output
-
+def _call(args: argparse.Namespace, method: str, path: str, **kw: Any) -> Any:
+    from assistant.cli.daemon_http import daemon_call
     from assistant.config import load_settings
 
-    settings = load_settings(args.config)
-    host = settings.server.host
-    if host in ("0.0.0.0", "::"):
-        host = "127.0.0.1"
-    headers = {"Authorization": f"Bearer {settings.server.api_token}"} if settings.server.api_token else {}
-    return httpx.Client(base_url=f"http://{host}:{settings.server.port}", headers=headers, timeout=120.0)
-
-
-def _call(client: Any, method: str, url: str, **kw: Any) -> Any:
-    import httpx
-
-    try:
-        r = client.request(method, url, **kw)
-    except httpx.ConnectError:
-        raise AssistantError(f"cannot reach the daemon at {client.base_url}; start it with `assistant serve`") from None
-    if r.status_code >= 400:
-        try:
-            msg = r.json()["error"]["message"]
-        except Exception:  # noqa: BLE001
-            msg = r.text
-        raise AssistantError(f"{r.status_code}: {msg}")
-    return r.json()
+    if not hasattr(args, "_settings"):
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # no request log lines in command output
+        args._settings = load_settings(args.config)
+    return daemon_call(args._settings, method, path, timeout=120.0, **kw)
 
 
 def cmd_add(args: argparse.Namespace) -> int:
     text = sys.stdin.read() if args.text == ["-"] else " ".join(args.text)
-    with _client(args) as c:
-        got = _call(c, "POST", "/api/memories", json={"text": text, "source": args.source})
+    got = _call(args, "POST", "/api/memories", json={"text": text, "source": args.source})
     print(got["id"])
     return 0
 
@@ -96,8 +73,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     for key, value in (("conversation_id", args.conversation), ("since", args.since), ("until", args.until)):
         if value:
             params.append((key, value))
-    with _client(args) as c:
-        got = _call(c, "GET", "/api/memories/search", params=params)
+    got = _call(args, "GET", "/api/memories/search", params=params)
     if args.json:
         import json
 
@@ -121,8 +97,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    with _client(args) as c:
-        got = _call(c, "GET", "/api/memories", params={"limit": args.limit, "offset": args.offset})
+    got = _call(args, "GET", "/api/memories", params={"limit": args.limit, "offset": args.offset})
     for m in got["data"]:
         print(f"{m['id']}  {m['created_at'][:16]}  {m['source']:<10} {m['text'][:100]!r}")
     print(f"({len(got['data'])} of {got['total']})")
@@ -131,14 +106,13 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_forget(args: argparse.Namespace) -> int:
     failed = 0
-    with _client(args) as c:
-        for memory_id in args.ids:
-            try:
-                _call(c, "DELETE", f"/api/memories/{memory_id}")
-                print(f"forgot {memory_id}")
-            except AssistantError as exc:
-                print(f"{memory_id}: {exc.message}", file=sys.stderr)
-                failed += 1
+    for memory_id in args.ids:
+        try:
+            _call(args, "DELETE", f"/api/memories/{memory_id}")
+            print(f"forgot {memory_id}")
+        except AssistantError as exc:
+            print(f"{memory_id}: {exc.message}", file=sys.stderr)
+            failed += 1
     return 1 if failed else 0
 
 
@@ -171,13 +145,11 @@ def cmd_import(args: argparse.Namespace) -> int:
         print(f"nothing to import in {args.directory} (looked for {', '.join(IMPORT_SUFFIXES)})")
         return 0
     files = len({i["metadata"]["file"] for i in items})
-    with _client(args) as c, Progress(
-        TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()
-    ) as progress:
+    with Progress(TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()) as progress:
         task = progress.add_task("import", total=len(items))
         for start in range(0, len(items), BATCH):
             batch = items[start : start + BATCH]
-            _call(c, "POST", "/api/memories/batch", json={"memories": batch})
+            _call(args, "POST", "/api/memories/batch", json={"memories": batch})
             progress.advance(task, len(batch))
     print(f"imported {len(items)} notes from {files} files")
     return 0

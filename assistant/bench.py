@@ -21,6 +21,7 @@ import httpx
 
 from assistant.config import Settings
 from assistant.llm import ChatMessage
+from assistant.openai_stream import delta_text, iter_chunks
 
 PROMPT = "Write a long, detailed story about a lighthouse keeper who finds a message in a bottle."
 
@@ -88,15 +89,11 @@ def bench_http(url: str, max_tokens: int) -> Run:
     start = time.perf_counter()
     with httpx.stream("POST", url + "/v1/chat/completions", json=body, timeout=600) as resp:
         resp.raise_for_status()
-        for line in resp.iter_lines():
-            if not line.startswith("data:") or line.endswith("[DONE]"):
-                continue
-            chunk = json.loads(line[5:])
+        for chunk in iter_chunks(resp.iter_lines()):
             if chunk.get("usage"):
                 tokens = chunk["usage"]["completion_tokens"]
-            for choice in chunk.get("choices") or []:
-                if (choice.get("delta") or {}).get("content"):
-                    stamps.append(time.perf_counter())
+            if delta_text(chunk):
+                stamps.append(time.perf_counter())
     return _run(stamps, start, tokens or len(stamps))
 
 
@@ -120,7 +117,7 @@ def _daemon(settings: Settings, model_path: Path, data_dir: Path):  # type: igno
 def main_bench(settings: Settings, rounds: int, max_tokens: int, as_json: bool) -> int:
     from llama_cpp import Llama
 
-    from assistant.llm_llama import LlamaBackend
+    from assistant.llm_llama import LlamaBackend, llama_kwargs
     from assistant.model_file import resolve_model_path
 
     model_path = resolve_model_path(settings)
@@ -130,14 +127,7 @@ def main_bench(settings: Settings, rounds: int, max_tokens: int, as_json: bool) 
     system = "You are a helpful personal assistant running privately on the user's own device. Answer briefly and plainly."
     prompt = backend.formatter([ChatMessage("system", system), ChatMessage("user", PROMPT)]).text
     backend.close()
-    llm = Llama(
-        model_path=str(model_path),
-        n_ctx=ms.n_ctx,
-        n_threads=ms.n_threads,
-        n_threads_batch=ms.n_threads,
-        n_batch=ms.n_batch,
-        verbose=False,
-    )
+    llm = Llama(**llama_kwargs(model_path, ms))  # the same arguments the daemon uses
     direct: list[Run] = []
     http: list[Run] = []
     floor: list[Run] = []

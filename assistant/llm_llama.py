@@ -91,16 +91,7 @@ class LlamaBackend:
         from llama_cpp import Llama
 
         try:
-            llm = Llama(
-                model_path=str(path),
-                n_ctx=ms.n_ctx,
-                n_threads=ms.n_threads,
-                n_threads_batch=ms.n_threads,
-                n_batch=ms.n_batch,
-                use_mmap=ms.use_mmap,
-                seed=ms.seed if ms.seed >= 0 else 0xFFFFFFFF,
-                verbose=False,
-            )
+            llm = Llama(**llama_kwargs(path, ms))
         except (ValueError, RuntimeError, OSError) as exc:
             raise ModelFileError(
                 f"llama.cpp could not load {path}: the file is truncated, corrupt or of an unsupported "
@@ -220,6 +211,20 @@ class LlamaBackend:
             except Exception:  # noqa: BLE001 - the cache is an optimisation
                 log.debug("could not save the prompt state", exc_info=True)
         yield Delta("", finish, Usage(len(tokens), len(completion)))  # type: ignore[arg-type]
+
+
+def llama_kwargs(path: Path, ms: ModelSettings) -> dict[str, Any]:
+    """The ``Llama(...)`` arguments for a model file and the model settings."""
+    return {
+        "model_path": str(path),
+        "n_ctx": ms.n_ctx,
+        "n_threads": ms.n_threads,
+        "n_threads_batch": ms.n_threads,
+        "n_batch": ms.n_batch,
+        "use_mmap": ms.use_mmap,
+        "seed": ms.seed if ms.seed >= 0 else 0xFFFFFFFF,
+        "verbose": False,
+    }
 
 
 def _token_text(llm: Any, token: int) -> str:

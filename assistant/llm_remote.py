@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -12,6 +11,7 @@ import httpx
 from assistant.config import ModelSettings
 from assistant.errors import BackendError, ConfigError
 from assistant.llm import ChatMessage, Delta, GenerationParams, Usage
+from assistant.openai_stream import delta_text, iter_chunks
 
 
 class RemoteBackend:
@@ -70,26 +70,19 @@ class RemoteBackend:
                     raise BackendError(
                         f"the model server at {self.base_url} answered {resp.status_code}: {resp.text[:300]}"
                     )
-                for line in resp.iter_lines():
+                for chunk in iter_chunks(resp.iter_lines()):
                     if cancel.is_set():
                         finish = "cancelled"
                         break
-                    if not line.startswith("data:"):
-                        continue
-                    data = line[5:].strip()
-                    if data == "[DONE]":
-                        break
-                    chunk = json.loads(data)
                     if chunk.get("usage"):
                         u = chunk["usage"]
                         usage = Usage(int(u.get("prompt_tokens", 0)), int(u.get("completion_tokens", 0)))
+                    text = delta_text(chunk)
+                    if text:
+                        pieces += 1
+                        yield Delta(text)
                     for choice in chunk.get("choices") or []:
-                        text = (choice.get("delta") or {}).get("content") or ""
-                        if text:
-                            pieces += 1
-                            yield Delta(text)
-                        if choice.get("finish_reason"):
-                            finish = choice["finish_reason"]
+                        finish = choice.get("finish_reason") or finish
         except httpx.HTTPError as exc:
             raise BackendError(f"cannot reach the model server at {self.base_url}: {exc}") from None
         except ValueError as exc:

@@ -16,6 +16,7 @@ import httpx
 
 from assistant.cli.daemon_http import daemon_base_url, error_message
 from assistant.config import Settings, load_settings
+from assistant.openai_stream import delta_text, iter_chunks
 
 
 @dataclass
@@ -48,20 +49,13 @@ class DaemonClient:
             if resp.status_code >= 400:
                 resp.read()
                 raise ClientError(error_message(resp))
-            for line in resp.iter_lines():
-                if not line.startswith("data:"):
-                    continue
-                data = line[5:].strip()
-                if data == "[DONE]":
-                    return
-                chunk = json.loads(data)
+            for chunk in iter_chunks(resp.iter_lines()):
                 if "error" in chunk:
                     raise ClientError(chunk["error"].get("message", "error"))
                 self.conversation_id = chunk.get("conversation_id", self.conversation_id)
-                for choice in chunk.get("choices") or []:
-                    piece = (choice.get("delta") or {}).get("content")
-                    if piece:
-                        yield piece
+                piece = delta_text(chunk)
+                if piece:
+                    yield piece
 
     def notifications(self, on_event: Callable[[dict], None], stop: threading.Event) -> None:
         """Follow /api/notifications/stream until ``stop`` is set (reconnects with Last-Event-ID)."""

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MISSED
@@ -187,7 +188,10 @@ def test_a_run_missed_by_more_than_the_grace_time_is_skipped_and_recorded(
 ) -> None:
     sched = make_scheduler(parts, tmp_path, misfire_grace_seconds=3600)
     try:
-        s = sched.add("time", "every day at 7:00", args={"phrase": False})
+        # The daily time is two hours ago (Berlin), so even the latest missed run is past the 1 h grace,
+        # whatever the wall clock says when the test runs.
+        two_hours_ago = (datetime.now(UTC) - timedelta(hours=2)).astimezone(ZoneInfo("Europe/Berlin"))
+        s = sched.add("time", f"every day at {two_hours_ago:%H:%M}", args={"phrase": False})
         _slept_through(sched, s["id"], timedelta(hours=3))
         events = Events(sched)
         sched.start()

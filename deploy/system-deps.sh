@@ -3,7 +3,7 @@
 # libportaudio2 (microphone). Idempotent: installs only what is missing, and only as root with apt-get;
 # otherwise it prints what to install and carries on (the tests that need a package skip with a reason).
 set -u
-PKGS=(espeak-ng chromium libportaudio2 sox)
+PKGS=(espeak-ng chromium libportaudio2 sox tmux)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -104,6 +105,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.set_defaults(func=run_chat)
 
 
+def _quiet_http_logs() -> None:
+    """No per-request log lines in a client's output."""
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
 def _client(args: argparse.Namespace) -> DaemonClient:
     settings = load_settings(args.config)
     client = DaemonClient.from_settings(settings, args.url)
@@ -112,6 +118,7 @@ def _client(args: argparse.Namespace) -> DaemonClient:
 
 
 def run_ask(args: argparse.Namespace) -> int:
+    _quiet_http_logs()
     client = _client(args)
     try:
         for piece in client.stream(" ".join(args.question), max_tokens=args.max_tokens):
@@ -135,7 +142,9 @@ def run_chat(args: argparse.Namespace) -> int:
     from prompt_toolkit.history import FileHistory
     from prompt_toolkit.patch_stdout import patch_stdout
     from rich.console import Console
+    from rich.markup import escape
 
+    _quiet_http_logs()
     settings = load_settings(args.config)
     client = DaemonClient.from_settings(settings, args.url)
     client.conversation_id = args.conversation
@@ -153,7 +162,7 @@ def run_chat(args: argparse.Namespace) -> int:
 
     def show(note: dict) -> None:
         title = note.get("title", "notification")
-        console.print(f"\n[bold magenta]🔔 {title}[/]\n{note.get('body', '')}", markup=False)
+        console.print(f"\n[bold magenta]🔔 {escape(str(title))}[/]\n{escape(str(note.get('body', '')))}")
 
     if not args.no_notifications:
         threading.Thread(target=client.notifications, args=(show, stop), daemon=True).start()

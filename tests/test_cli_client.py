@@ -1,0 +1,112 @@
+"""The terminal clients against a real server on 127.0.0.1 (fake model): `assistant chat` driven in tmux as a
+person would use it, and the DaemonClient they share."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from assistant.app import create_app
+from assistant.cli.client import DaemonClient
+from assistant.config import load_settings
+from assistant.services import build_services
+from tests.fakes import FakeLLM, FixedClock
+from tests.server import serve_app
+
+
+@pytest.fixture
+def daemon_url(tmp_path: Path) -> Iterator[str]:
+    settings = load_settings(
+        None,
+        data_dir=tmp_path / "data",
+        memory={"enabled": False},
+        scheduler={"enabled": False},
+        notify={"desktop": False},
+    )
+    llm = FakeLLM(lambda msgs: f"You said: {msgs[-1].content}")
+    with serve_app(create_app(build_services(settings, clock=FixedClock(), llm=llm))) as url:
+        yield url
+
+
+def test_daemon_client_streams_and_keeps_the_conversation(daemon_url: str) -> None:
+    client = DaemonClient(daemon_url)
+    assert "".join(client.stream("first")) == "You said: first"
+    cid = client.conversation_id
+    assert cid
+    assert "".join(client.stream("second")) == "You said: second"
+    assert client.conversation_id == cid
+    turns = httpx.get(f"{daemon_url}/api/conversations/{cid}").json()["messages"]
+    assert [t["content"] for t in turns] == ["first", "You said: first", "second", "You said: second"]
+
+
+def test_daemon_client_follows_notifications(daemon_url: str) -> None:
+    got: list[dict] = []
+    arrived = threading.Event()
+
+    def on_event(note: dict) -> None:
+        got.append(note)
+        arrived.set()
+
+    stop = threading.Event()
+    t = threading.Thread(target=DaemonClient(daemon_url).notifications, args=(on_event, stop), daemon=True)
+    t.start()
+    # Post until the follower (which connects asynchronously) has seen one.
+    for _ in range(100):
+        httpx.post(
+            f"{daemon_url}/api/notifications",
+            json={"title": "Tea", "body": "Kettle boiled", "source": "test"},
+        )
+        if arrived.wait(0.2):
+            break
+    stop.set()
+    assert got and got[0]["title"] == "Tea"
+
+
+def _pane(session: str) -> str:
+    return subprocess.run(
+        ["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True
+    ).stdout
+
+
+def _wait_for(session: str, text: str, timeout: float = 30.0, count: int = 1) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        screen = _pane(session)
+        if screen.count(text) >= count:
+            return screen
+        time.sleep(0.1)  # polling the terminal, not waiting for time to pass
+    raise AssertionError(f"{text!r} never appeared:\n{_pane(session)}")
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed (apt-get install tmux)")
+def test_assistant_chat_in_a_terminal(daemon_url: str, tmp_path: Path) -> None:
+    session = "assistant-chat-" + uuid.uuid4().hex[:8]
+    cmd = f"HOME={tmp_path} {sys.executable} -m assistant chat --url {daemon_url}"
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "30", cmd], check=True)
+    try:
+        _wait_for(session, "you>")
+        subprocess.run(["tmux", "send-keys", "-t", session, "hello there", "Enter"], check=True)
+        _wait_for(session, "You said: hello there")
+        httpx.post(
+            f"{daemon_url}/api/notifications",
+            json={"title": "Digest ready", "body": "3 new items", "source": "t"},
+        )
+        _wait_for(session, "Digest ready")
+        # History at the prompt: Up recalls the last line.
+        subprocess.run(["tmux", "send-keys", "-t", session, "Up", "Enter"], check=True)
+        screen = _wait_for(session, "You said: hello there", count=2)
+        assert "HTTP Request" not in screen  # no log noise in the conversation
+        assert "[bold" not in screen  # markup is rendered, not shown
+        subprocess.run(["tmux", "send-keys", "-t", session, "/quit", "Enter"], check=True)
+        _wait_for(session, "conversation id: conv-")
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)

@@ -19,7 +19,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from assistant.errors import ConfigError
+from assistant.core.errors import ConfigError
+from assistant.core.localtime import check_zone_name, parse_quiet_hours
 
 
 def default_threads() -> int:
@@ -100,12 +101,17 @@ class MemorySettings(Section):
 
 
 class FeedSettings(Section):
+    enabled: bool = Field(True, description="feed subscriptions and /api/feeds; off also hides feeds from skills")
     timeout: float = Field(10.0, gt=0, description="seconds for one whole fetch (connect, headers and body)")
     max_bytes: int = Field(5_000_000, ge=1024, description="a body larger than this is cut off and recorded")
     max_redirects: int = Field(5, ge=0, le=20)
     max_entries_per_feed: int = Field(500, ge=1, description="entries kept per feed, newest first")
     refresh_workers: int = Field(4, ge=1, le=32, description="feeds fetched at once by refresh_all")
     user_agent: str = "assistant-feeds/0.1"
+
+
+class SkillSettings(Section):
+    enabled: bool = Field(True, description="skills (/api/skills, chat shortcuts); the scheduler needs them")
 
 
 class SchedulerSettings(Section):
@@ -119,14 +125,7 @@ class SchedulerSettings(Section):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, v: str | None) -> str | None:
-        from zoneinfo import ZoneInfo
-
-        if v is not None:
-            try:
-                ZoneInfo(v)
-            except (KeyError, ValueError):
-                raise ValueError(f"unknown time zone {v!r} (use an IANA name like 'Europe/Berlin')") from None
-        return v
+        return None if v is None else check_zone_name(v)
 
 
 class NotifySettings(Section):
@@ -154,8 +153,6 @@ class NotifySettings(Section):
     @classmethod
     def _quiet_hours(cls, v: str | None) -> str | None:
         if v:
-            from assistant.notify.quiet import parse_quiet_hours
-
             parse_quiet_hours(v)
         return v or None
 
@@ -193,6 +190,7 @@ class Settings(BaseSettings):
     model: ModelSettings = Field(default_factory=ModelSettings)
     memory: MemorySettings = Field(default_factory=MemorySettings)
     feeds: FeedSettings = Field(default_factory=FeedSettings)
+    skills: SkillSettings = Field(default_factory=SkillSettings)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
     voice: VoiceSettings = Field(default_factory=VoiceSettings)
@@ -207,6 +205,11 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings, _TomlSource(settings_cls))
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        return check_zone_name(v)
 
     @field_validator("data_dir")
     @classmethod

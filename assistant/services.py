@@ -1,63 +1,170 @@
-"""Every service the daemon runs, built once by build_services() and passed to create_app()."""
+"""The one composition root: every part of the daemon is listed once in ``PARTS`` and built here.
+
+``build_services(settings)`` builds the core (model, worker, conversations, chat) and then each part whose
+config section has ``enabled = true``, in the order of ``PARTS``. ``create_app`` mounts each part's routers
+from the same list; a part that is turned off is ``None`` on ``Services`` and its routes answer 503 with a
+message naming the setting that turns it on. ``Services.start``/``close`` start the parts in list order
+and close them in reverse (the scheduler stops before the notifier and memory it uses are closed).
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from assistant.chat import ChatService
-from assistant.clock import Clock, SystemClock
+from assistant.chat.conversations import ConversationStore
+from assistant.chat.orchestrator import ChatService
 from assistant.config import Settings
-from assistant.conversations import ConversationStore
-from assistant.llm import LLMBackend
-from assistant.worker import GenerationWorker
+from assistant.core.clock import Clock, SystemClock
+from assistant.core.errors import PartDisabled
+from assistant.llm.types import LLMBackend
+from assistant.llm.worker import GenerationWorker
+
+if TYPE_CHECKING:
+    from assistant.feeds.service import FeedService
+    from assistant.notify.service import Notifier
+    from assistant.skillkit.registry import SkillRunner
+    from assistant.skillkit.scheduler import SkillScheduler
+    from memory.service import MemoryService
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass
 class Services:
+    """The core of the daemon plus each part; a part is None when it is turned off in config."""
+
     settings: Settings
     clock: Clock
     llm: LLMBackend
     worker: GenerationWorker
     conversations: ConversationStore
     chat: ChatService
-    # Optional parts: None when disabled or not built (tests build only what they need).
-    memory: Any | None = None  # memory.service.MemoryService
-    feeds: Any | None = None  # assistant.feeds.FeedService
-    skills: Any | None = None  # skills registry / runner
-    scheduler: Any | None = None  # assistant.scheduler.SkillScheduler
-    notifier: Any | None = None  # assistant.notify.Notifier
-    # Called by start() and close(), in order, for parts that run in the background.
-    on_start: list[Callable[[], None]] = field(default_factory=list)
-    on_close: list[Callable[[], None]] = field(default_factory=list)
+    memory: MemoryService | None = None
+    notifier: Notifier | None = None
+    feeds: FeedService | None = None
+    skills: SkillRunner | None = None
+    scheduler: SkillScheduler | None = None
+
+    def require(self, name: str, part: T | None) -> T:
+        """``part`` itself, or PartDisabled naming the setting that turns ``name`` on."""
+        if part is None:
+            raise PartDisabled(disabled_message(name))
+        return part
 
     def start(self) -> None:
         self.worker.start()
-        for fn in self.on_start:
-            fn()
+        for spec in PARTS:
+            part = getattr(self, spec.name)
+            if part is not None and spec.start is not None:
+                spec.start(part)
 
     def close(self) -> None:
-        for fn in reversed(self.on_close):
+        for spec in reversed(PARTS):
+            part = getattr(self, spec.name)
+            if part is None or spec.close is None:
+                continue
             try:
-                fn()
+                spec.close(part)
             except Exception:  # noqa: BLE001 - close the rest anyway
-                log.exception("closing a service failed")
+                log.exception("closing %s failed", spec.name)
         self.worker.close()
         self.conversations.close()
         self.llm.close()
 
 
+@dataclass(frozen=True)
+class PartSpec:
+    """One optional part: the ``Services`` attribute it fills, the setting that turns it on, how it is
+    built from the services built before it, how it starts and stops, and the API routers it serves."""
+
+    name: str
+    setting: str  # the dotted config key, e.g. "memory.enabled"
+    build: Callable[[Services], Any]
+    routers: tuple[str, ...] = ()  # modules under assistant.api, each with a ``router``
+    start: Callable[[Any], None] | None = None
+    close: Callable[[Any], None] | None = None
+
+    def enabled(self, settings: Settings) -> bool:
+        section, key = self.setting.split(".")
+        return bool(getattr(getattr(settings, section), key))
+
+
+def _build_memory(services: Services) -> MemoryService:
+    from memory.recall import build_recall
+    from memory.service import build_memory
+
+    memory = build_memory(services.settings, services.clock)
+    services.chat.memory = build_recall(memory, services.settings)
+    return memory
+
+
+def _build_notifier(services: Services) -> Notifier:
+    from assistant.notify.service import build_notifier
+
+    return build_notifier(services.settings, services.clock)
+
+
+def _build_feeds(services: Services) -> FeedService:
+    from assistant.feeds.service import build_feeds
+
+    return build_feeds(services.settings, services.clock)
+
+
+def _build_skills(services: Services) -> SkillRunner:
+    from assistant.skillkit.registry import build_skills
+    from assistant.skillkit.shortcuts import SkillShortcuts
+
+    runner = build_skills(services)
+    services.chat.shortcuts = SkillShortcuts(runner)
+    return runner
+
+
+def _build_scheduler(services: Services) -> SkillScheduler | None:
+    from assistant.skillkit.scheduler import build_scheduler
+
+    if services.skills is None:
+        log.warning("the scheduler is off because skills are turned off (skills.enabled = false)")
+        return None
+    return build_scheduler(services.settings, services.skills)
+
+
+PARTS: tuple[PartSpec, ...] = (
+    PartSpec(
+        "memory", "memory.enabled", _build_memory, ("memories",),
+        start=lambda m: m.warm_up(), close=lambda m: m.close(),
+    ),
+    PartSpec(
+        "notifier", "notify.enabled", _build_notifier, ("notifications",),
+        start=lambda n: n.start(), close=lambda n: n.close(),
+    ),
+    PartSpec("feeds", "feeds.enabled", _build_feeds, ("feeds",), close=lambda f: f.close()),
+    PartSpec("skills", "skills.enabled", _build_skills, ("skills",)),
+    PartSpec(
+        "scheduler", "scheduler.enabled", _build_scheduler, ("schedules",),
+        start=lambda s: s.start(), close=lambda s: s.shutdown(),
+    ),
+)  # fmt: skip
+CORE_ROUTERS = ("health", "models", "chat", "conversations")
+
+
+def disabled_message(name: str) -> str:
+    spec = next(s for s in PARTS if s.name == name)
+    section = spec.setting.split(".")[0]
+    hint = " (and skills.enabled = true)" if name == "scheduler" else ""
+    return f"{name} is turned off in config: set [{section}] enabled = true{hint} and restart the daemon"
+
+
 def build_llm(settings: Settings) -> LLMBackend:
     if settings.model.backend == "openai":
-        from assistant.llm_remote import RemoteBackend
+        from assistant.llm.remote import RemoteBackend
 
         return RemoteBackend.from_settings(settings.model)
-    from assistant.llm_llama import LlamaBackend
-    from assistant.model_file import resolve_model_path
+    from assistant.llm.llama import LlamaBackend
+    from assistant.llm.model_file import resolve_model_path
 
     return LlamaBackend.load(resolve_model_path(settings), settings.model)
 
@@ -71,35 +178,7 @@ def build_services(settings: Settings, *, clock: Clock | None = None, llm: LLMBa
     conversations = ConversationStore(settings.data_dir / "conversations.sqlite3")
     chat = ChatService(worker, conversations, clock)
     services = Services(settings, clock, llm, worker, conversations, chat)
-    # Optional parts plug in below, in this order; each block is owned by its part.
-    # [memory]
-    if settings.memory.enabled:
-        from memory.recall import build_recall
-        from memory.service import build_memory
-
-        services.memory = build_memory(settings, clock)
-        chat.memory = build_recall(services.memory, settings)
-        services.on_start.append(services.memory.warm_up)
-        services.on_close.append(services.memory.close)
-    if settings.notify.enabled:  # [notifier]
-        from assistant.notify import build_notifier
-
-        services.notifier = build_notifier(settings, clock)
-        services.on_start.append(services.notifier.start)
-        services.on_close.append(services.notifier.close)
-    # [feeds]
-    from assistant.feeds import build_feeds
-
-    services.feeds = build_feeds(settings, clock)
-    services.on_close.append(services.feeds.close)
-    # [skills+scheduler]
-    from assistant.shortcuts import SkillShortcuts
-    from assistant.skills_registry import build_skills
-
-    services.skills = build_skills(services)
-    chat.shortcuts = SkillShortcuts(services.skills)
-    if settings.scheduler.enabled:
-        from assistant.scheduler import build_scheduler
-
-        services.scheduler = build_scheduler(services)
+    for spec in PARTS:
+        if spec.enabled(settings):
+            setattr(services, spec.name, spec.build(services))
     return services

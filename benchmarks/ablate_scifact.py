@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 import memory.keyword as kw
-from assistant.clock import SystemClock
+from assistant.core.clock import SystemClock
 from memory.eval import doc_text, load_beir, score_runs
 from memory.hybrid import fuse
 from memory.keyword import KeywordIndex, MemoryRecord

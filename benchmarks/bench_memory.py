@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from assistant.daemon_process import free_port, start_daemon
+from tests.daemon import free_port, start_daemon
 
 SUBJECTS = ["I", "My sister", "My brother", "Mum", "Dad", "The landlord", "My boss", "Alice", "Bob", "The kids",
             "Our neighbour", "The dentist", "My friend Sam", "The plumber", "Grandma", "The vet"]

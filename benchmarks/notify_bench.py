@@ -49,7 +49,7 @@ def start_receiver() -> tuple[ThreadingHTTPServer, list[int]]:
 
 
 def bench_outbox_and_webhook(data_dir: Path, n: int) -> None:
-    from assistant.clock import SystemClock
+    from assistant.core.clock import SystemClock
     from assistant.config import load_settings
     from assistant.notify import build_notifier
 
@@ -82,7 +82,7 @@ def bench_sse(data_dir: Path, n: int) -> None:
     import uvicorn
 
     from assistant.app import create_app
-    from assistant.clock import SystemClock
+    from assistant.core.clock import SystemClock
     from assistant.config import load_settings
     from assistant.services import build_services
 

@@ -14,7 +14,7 @@ import json
 import time
 from pathlib import Path
 
-from assistant.clock import SystemClock
+from assistant.core.clock import SystemClock
 from memory.eval import ingest, load_beir, query_filters, score_runs
 from memory.hybrid import fuse
 from memory.service import open_memory

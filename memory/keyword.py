@@ -100,7 +100,7 @@ class KeywordIndex:
     """Thread-safe (one connection, one lock): the daemon adds from request and job threads."""
 
     def __init__(self, path: Path) -> None:
-        from assistant.sqlite_db import open_durable
+        from assistant.core.sqlite_db import open_durable
 
         self.path = path
         self._db = open_durable(path, _SCHEMA)

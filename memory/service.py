@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from assistant.clock import Clock
+from assistant.core.clock import Clock
 from memory.hybrid import FusionMethod, apply_recency, fuse, suppress_near_duplicates
 from memory.keyword import NO_FILTERS, Filters, KeywordIndex, MemoryRecord
 from memory.validate import check_metadata, check_source, check_text

@@ -7,7 +7,7 @@ import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
-from assistant.errors import BadRequest, PayloadTooLarge
+from assistant.core.errors import BadRequest, PayloadTooLarge
 
 _SOURCE_RE = re.compile(r"^(user|assistant|note|skill:[A-Za-z0-9_.-]{1,64}|feed:\S{1,2000})$")
 _KEY_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")

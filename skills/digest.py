@@ -12,10 +12,10 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from assistant.errors import BadRequest
-from assistant.llm import ChatMessage, GenerationParams
-from assistant.skill_api import Param, SkillContext, SkillResult, skill
-from assistant.untrusted import clean_text, clean_title, data_rule, quoted_block, safe_link
+from assistant.core.errors import BadRequest
+from assistant.llm.types import ChatMessage, GenerationParams
+from assistant.skillkit.api import Param, SkillContext, SkillResult, skill
+from assistant.core.text import clean_text, clean_title, data_rule, quoted_block, safe_link
 
 CONSUMER = "digest"
 _TOKEN = re.compile(r"[\w'-]+")

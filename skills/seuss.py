@@ -11,10 +11,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from assistant.errors import BadRequest
-from assistant.llm import ChatMessage, GenerationParams
-from assistant.skill_api import Param, SkillContext, SkillResult, skill
-from assistant.untrusted import clean_text, clean_title, data_rule, quoted_block, safe_link, strip_links
+from assistant.core.errors import BadRequest
+from assistant.llm.types import ChatMessage, GenerationParams
+from assistant.skillkit.api import Param, SkillContext, SkillResult, skill
+from assistant.core.text import clean_text, clean_title, data_rule, quoted_block, safe_link, strip_links
 
 MAX_LINES = 4
 MAX_LINE_CHARS = 90

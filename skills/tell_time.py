@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from assistant.llm import ChatMessage, GenerationParams
-from assistant.skill_api import Param, SkillContext, SkillResult, skill
-from assistant.zones import get_zone
+from assistant.llm.types import ChatMessage, GenerationParams
+from assistant.skillkit.api import Param, SkillContext, SkillResult, skill
+from assistant.core.localtime import get_zone
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 MONTHS = (

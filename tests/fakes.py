@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from assistant.llm import ChatMessage, Delta, GenerationParams, Usage
+from assistant.llm.types import ChatMessage, Delta, GenerationParams, Usage
 
 if TYPE_CHECKING:
     from assistant.notify.models import Notification

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 
 import uvicorn
 
-from assistant.daemon_process import free_port
+from tests.daemon import free_port
 
 
 @contextmanager

@@ -6,7 +6,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from assistant.app import create_app
-from assistant.auth import token_matches
+from assistant.api.auth import token_matches
 from assistant.config import load_settings
 from assistant.services import build_services
 from tests.fakes import FakeLLM, FixedClock

@@ -6,7 +6,7 @@ import pytest
 
 from assistant.cli.serve import check_listen_policy
 from assistant.config import is_loopback_host, load_settings
-from assistant.errors import ConfigError
+from assistant.core.errors import ConfigError
 
 
 def test_defaults(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from assistant.errors import BadRequest
+from assistant.core.errors import BadRequest
 from assistant.feeds.fetch import FeedFetcher, FetchError, check_feed_url
 from assistant.feeds.service import FeedService
 from assistant.feeds.store import FeedStore

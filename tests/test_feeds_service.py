@@ -13,7 +13,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from assistant.errors import BadRequest, NotFound
+from assistant.core.errors import BadRequest, NotFound
 from assistant.feeds import FeedEntry, FeedService
 from assistant.feeds.fetch import FeedFetcher
 from assistant.feeds.store import FeedStore

@@ -21,7 +21,6 @@ def mem_services(settings: Settings, clock: FixedClock, fake_llm: FakeLLM, tmp_p
     services = build_services(settings, clock=clock, llm=fake_llm)
     services.memory = fake_memory(tmp_path / "mem", clock, max_chars=1000)
     services.chat.memory = MemoryRecall(services.memory, k=5, token_budget=512, min_similarity=0.0)
-    services.on_close.append(services.memory.close)
     return services
 
 

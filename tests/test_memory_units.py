@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.errors import BadRequest, PayloadTooLarge
+from assistant.core.errors import BadRequest, PayloadTooLarge
 from memory.chunking import chunk_document
 from memory.eval import ndcg_at, recall_at
 from memory.hybrid import Fused, apply_recency, fuse, suppress_near_duplicates

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from assistant.config import load_settings
-from assistant.errors import ModelFileError
-from assistant.model_file import bundled_model_path, check_gguf, resolve_model_path
+from assistant.core.errors import ModelFileError
+from assistant.llm.model_file import bundled_model_path, check_gguf, resolve_model_path
 
 
 def test_missing_file(tmp_path: Path) -> None:
@@ -57,7 +57,7 @@ def test_bundled_model_is_assembled_once_and_reused(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_truncated_real_model_gives_clear_error(tmp_path: Path) -> None:
     from assistant.config import ModelSettings
-    from assistant.llm_llama import LlamaBackend
+    from assistant.llm.llama import LlamaBackend
 
     whole = bundled_model_path(tmp_path / "data")
     cut = tmp_path / "cut.gguf"

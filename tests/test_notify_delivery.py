@@ -293,7 +293,7 @@ def test_a_broken_channel_does_not_stop_the_others(
 
 def test_background_thread_delivers_without_being_called(tmp_path: Path, receiver: Receiver) -> None:
     """The real thread with the system clock: notify() wakes it; we wait for the receiver, not for time."""
-    from assistant.clock import SystemClock
+    from assistant.core.clock import SystemClock
 
     notifier: Notifier = build_notifier(make_settings(tmp_path, webhook_url=receiver.url), SystemClock())
     notifier.start()

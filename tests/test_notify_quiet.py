@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 
 from assistant.config import load_settings
-from assistant.errors import ConfigError
+from assistant.core.errors import ConfigError
 from assistant.notify.models import Notification
 from assistant.notify.outbox import Outbox
-from assistant.notify.quiet import QuietHours, parse_quiet_hours
+from assistant.core.localtime import parse_quiet_hours
+from assistant.notify.quiet import QuietHours
 from assistant.notify.service import Notifier
 from tests.fakes import FixedClock
 

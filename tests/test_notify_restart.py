@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.clock import SystemClock
+from assistant.core.clock import SystemClock
 from assistant.config import load_settings
 from assistant.notify import build_notifier
 from tests.notify_receiver import Receiver
@@ -23,8 +23,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 CHILD = r"""
 import json, sys
-from assistant.clock import SystemClock
-from assistant.clock import SystemClock
+from assistant.core.clock import SystemClock
+from assistant.core.clock import SystemClock
 from assistant.config import load_settings
 from assistant.notify import build_notifier
 

@@ -167,7 +167,7 @@ def test_sigterm_with_a_client_connected_ends_the_stream_cleanly(tmp_path: Path)
     import subprocess
     import sys
 
-    from assistant.daemon_process import free_port, wait_healthy
+    from tests.daemon import free_port, wait_healthy
 
     port = free_port()
     log_path = tmp_path / "server.log"

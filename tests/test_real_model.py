@@ -11,8 +11,8 @@ import openai
 import pytest
 
 from assistant.config import ModelSettings
-from assistant.llm import ChatMessage, GenerationParams, collect
-from assistant.model_file import bundled_model_path
+from assistant.llm.types import ChatMessage, GenerationParams, collect
+from assistant.llm.model_file import bundled_model_path
 from tests.daemon import free_port, start_daemon
 
 pytestmark = pytest.mark.slow
@@ -27,7 +27,7 @@ def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def backend(model_path: Path):  # type: ignore[no-untyped-def]
-    from assistant.llm_llama import LlamaBackend
+    from assistant.llm.llama import LlamaBackend
 
     b = LlamaBackend.load(model_path, ModelSettings(n_ctx=1024, prompt_cache_mb=64))
     yield b
@@ -91,7 +91,7 @@ def test_cancel_stops_generation(backend) -> None:  # type: ignore[no-untyped-de
 
 
 def test_prompt_longer_than_context_is_trimmed_or_refused(backend) -> None:  # type: ignore[no-untyped-def]
-    from assistant.errors import BadRequest
+    from assistant.core.errors import BadRequest
 
     long_history = [SYSTEM] + [
         ChatMessage("user" if i % 2 == 0 else "assistant", "word " * 100) for i in range(20)

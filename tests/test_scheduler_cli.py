@@ -74,7 +74,7 @@ def test_schedule_cli(config: str, capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_cli_without_a_daemon(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from assistant.daemon_process import free_port
+    from tests.daemon import free_port
 
     cfg = tmp_path / "c.toml"
     cfg.write_text(f"[server]\nport = {free_port()}\n")

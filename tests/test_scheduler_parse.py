@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from assistant.errors import BadRequest
-from assistant.schedule_parse import parse_schedule
+from assistant.core.errors import BadRequest
+from assistant.skillkit.schedule_parse import parse_schedule
 
 
 @pytest.mark.parametrize(

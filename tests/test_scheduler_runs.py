@@ -15,8 +15,8 @@ from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MI
 from fastapi.testclient import TestClient
 
 from assistant.app import create_app
-from assistant.errors import BadRequest, NotFound
-from assistant.scheduler import SkillScheduler
+from assistant.core.errors import BadRequest, NotFound
+from assistant.skillkit.scheduler import SkillScheduler
 from assistant.services import Services
 from tests.fakes import RecordingNotifier
 from tests.skill_fakes import FakeFeeds, entry
@@ -224,8 +224,6 @@ def test_schedules_persist_across_a_clean_restart(parts: Services, tmp_path: Pat
 @pytest.fixture
 def api(parts: Services, tmp_path: Path) -> Iterator[TestClient]:
     parts.scheduler = make_scheduler(parts, tmp_path)
-    parts.on_start.append(parts.scheduler.start)
-    parts.on_close.append(parts.scheduler.shutdown)
     with TestClient(create_app(parts)) as client:
         yield client
 

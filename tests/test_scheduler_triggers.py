@@ -7,7 +7,7 @@ import pickle
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from assistant.schedule_parse import parse_schedule
+from assistant.skillkit.schedule_parse import parse_schedule
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")

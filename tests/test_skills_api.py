@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from assistant.errors import AssistantError, BadRequest, NotFound
+from assistant.core.errors import AssistantError, BadRequest, NotFound
 from assistant.services import Services
-from assistant.shortcuts import SkillShortcuts
-from assistant.skill_api import Param, SkillContext, SkillResult, skill
-from assistant.skills_registry import SkillRegistry, SkillRunner, parse_args, specs_in
+from assistant.skillkit.shortcuts import SkillShortcuts
+from assistant.skillkit.api import Param, SkillContext, SkillResult, skill
+from assistant.skillkit.registry import SkillRegistry, SkillRunner, parse_args, specs_in
 from tests.fakes import FakeLLM
 from tests.skill_fakes import FakeFeeds, entry
 

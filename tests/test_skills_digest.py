@@ -8,7 +8,7 @@ import pytest
 
 from assistant.feeds.models import FeedEntry
 from assistant.services import Services
-from assistant.untrusted import clean_title
+from assistant.core.text import clean_title
 from skills.digest import overview_is_grounded
 from tests.fakes import FakeLLM, RecordingNotifier
 from tests.feeds_server import Reply, serve

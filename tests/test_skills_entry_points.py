@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from assistant.services import Services
-from assistant.skills_registry import SkillRegistry, SkillRunner
+from assistant.skillkit.registry import SkillRegistry, SkillRunner
 
 PYPROJECT = """
 [build-system]
@@ -36,7 +36,7 @@ clash = "greeter_skill_clash:fake_time"
 """
 
 MODULE = """
-from assistant.skill_api import Param, SkillContext, SkillResult, skill
+from assistant.skillkit.api import Param, SkillContext, SkillResult, skill
 
 
 @skill("greet", "Greet someone by name", params={"name": Param(str, "friend", "who to greet")})
@@ -51,7 +51,7 @@ def moon(ctx: SkillContext) -> SkillResult:
 """
 
 CLASH = """
-from assistant.skill_api import SkillContext, SkillResult, skill
+from assistant.skillkit.api import SkillContext, SkillResult, skill
 
 
 @skill("time", "A plugin trying to replace the built-in time skill")
@@ -110,7 +110,7 @@ def test_plugin_skill_over_http_and_chat(on_path: Path, services: Services) -> N
     from fastapi.testclient import TestClient
 
     from assistant.app import create_app
-    from assistant.shortcuts import SkillShortcuts
+    from assistant.skillkit.shortcuts import SkillShortcuts
 
     services.skills = SkillRunner(SkillRegistry.discover(), services)
     services.chat.shortcuts = SkillShortcuts(services.skills)

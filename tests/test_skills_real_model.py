@@ -15,9 +15,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from assistant.config import ModelSettings, Settings
-from assistant.llm import ChatMessage, Delta, GenerationParams
-from assistant.model_file import bundled_model_path
-from assistant.scheduler import SkillScheduler
+from assistant.llm.types import ChatMessage, Delta, GenerationParams
+from assistant.llm.model_file import bundled_model_path
+from assistant.skillkit.scheduler import SkillScheduler
 from assistant.services import Services, build_services
 from skills.tell_time import phrasing_is_right
 from tests.fakes import FixedClock, RecordingNotifier
@@ -47,7 +47,7 @@ class SharedBackend:
 
 @pytest.fixture(scope="module")
 def backend(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    from assistant.llm_llama import LlamaBackend
+    from assistant.llm.llama import LlamaBackend
 
     b = LlamaBackend.load(bundled_model_path(tmp_path_factory.mktemp("models")), ModelSettings(n_ctx=1024))
     yield b

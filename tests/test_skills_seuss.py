@@ -7,10 +7,10 @@ import re
 
 import pytest
 
-from assistant.errors import BadRequest
-from assistant.llm import ChatMessage
+from assistant.core.errors import BadRequest
+from assistant.llm.types import ChatMessage
 from assistant.services import Services
-from assistant.untrusted import clean_title
+from assistant.core.text import clean_title
 from tests.fakes import FakeLLM, RecordingNotifier
 from tests.skill_fakes import FakeFeeds, entry
 

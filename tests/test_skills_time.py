@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from assistant.errors import BadRequest
+from assistant.core.errors import BadRequest
 from assistant.services import Services
 from skills.tell_time import phrasing_is_right
 from tests.fakes import FakeLLM, FixedClock

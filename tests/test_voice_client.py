@@ -13,7 +13,7 @@ import pytest
 from assistant.app import create_app
 from assistant.cli import main
 from assistant.config import Settings, load_settings
-from assistant.llm import ChatMessage
+from assistant.llm.types import ChatMessage
 from assistant.services import build_services
 from assistant.voice.audio import Audio, VoiceError, read_wav
 from assistant.voice.client import VoiceAssistant, notification_text

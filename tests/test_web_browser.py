@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from assistant.app import create_app
-from assistant.chat import Recall
+from assistant.chat.orchestrator import Recall
 from assistant.config import Settings
 from assistant.services import Services, build_services
 from tests.fakes import FakeLLM
@@ -549,7 +549,7 @@ def test_controls_have_names_and_work_from_the_keyboard(
 def test_a_busy_model_gets_a_clear_message_and_the_text_back(
     page: Any, watch: Watch, settings: Settings, make_server: Callable[..., LiveServer]
 ) -> None:
-    from assistant.llm import ChatMessage, GenerationParams
+    from assistant.llm.types import ChatMessage, GenerationParams
 
     settings.server.queue_size = 1
     gate = threading.Semaphore(0)

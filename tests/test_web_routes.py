@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from assistant.app import create_app
 from assistant.config import Settings
-from assistant.routes.web import web_dir
+from assistant.api.web import web_dir
 from assistant.services import build_services
 from tests.fakes import FakeLLM, FixedClock
 

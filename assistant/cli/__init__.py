@@ -7,7 +7,7 @@ import importlib
 import logging
 import sys
 
-from assistant.errors import AssistantError
+from assistant.core.errors import AssistantError
 
 # Modules under assistant.cli that add subcommands. Add a module name here to add its commands.
 COMMAND_MODULES = [

@@ -18,6 +18,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from assistant.bench import main_bench
+    from benchmarks.bench_chat import main_bench
 
     return main_bench(load_settings(args.config), args.rounds, args.max_tokens, args.json)

@@ -17,7 +17,7 @@ import httpx
 
 from assistant.cli.daemon_http import daemon_base_url, error_message
 from assistant.config import Settings, load_settings
-from assistant.openai_stream import delta_text, iter_chunks
+from assistant.core.openai_stream import delta_text, iter_chunks
 
 
 @dataclass

@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 
 from assistant.config import Settings
-from assistant.errors import AssistantError
+from assistant.core.errors import AssistantError
 
 _WILDCARDS = ("", "0.0.0.0", "::", "[::]")
 

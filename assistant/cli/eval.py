@@ -8,7 +8,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from assistant.errors import BadRequest
+from assistant.core.errors import BadRequest
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_retrieval(args: argparse.Namespace) -> int:
-    from assistant.clock import SystemClock
+    from assistant.core.clock import SystemClock
     from assistant.config import load_settings
     from memory.eval import DatasetError, evaluate, format_table, ingest, load_beir
     from memory.service import open_memory, search_config

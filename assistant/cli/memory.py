@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from assistant.errors import AssistantError, BadRequest
+from assistant.core.errors import AssistantError, BadRequest
 
 IMPORT_SUFFIXES = (".md", ".markdown", ".txt", ".text", ".rst")
 BATCH = 64

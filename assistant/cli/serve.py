@@ -6,7 +6,7 @@ import argparse
 import logging
 
 from assistant.config import is_loopback_host, load_settings
-from assistant.errors import ConfigError
+from assistant.core.errors import ConfigError
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from assistant.cli.daemon_http import daemon_call as shared_daemon_call
 from assistant.config import load_settings
-from assistant.errors import AssistantError
+from assistant.core.errors import AssistantError
 
 
 def register(sub: argparse._SubParsersAction) -> None:

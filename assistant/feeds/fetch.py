@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from assistant.errors import BadRequest
+from assistant.core.errors import BadRequest
 
 ACCEPT = (
     "application/rss+xml, application/atom+xml, application/feed+json, application/rdf+xml;q=0.9, "

@@ -8,8 +8,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
-from assistant.clock import Clock
-from assistant.errors import BadRequest, NotFound
+from assistant.core.clock import Clock
+from assistant.core.errors import BadRequest, NotFound
 from assistant.feeds.fetch import FeedFetcher, FetchError, check_feed_url
 from assistant.feeds.models import Feed, FeedEntry, FetchResult
 from assistant.feeds.parse import parse_document

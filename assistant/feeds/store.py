@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from assistant.feeds.models import Feed, FeedEntry, ParsedEntry, entry_key
-from assistant.sqlite_db import open_durable
+from assistant.core.sqlite_db import open_durable
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS feeds (

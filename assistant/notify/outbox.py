@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.notify.models import ChannelState, Notification, NotificationStatus
-from assistant.sqlite_db import open_durable
+from assistant.core.sqlite_db import open_durable
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS notifications (

@@ -8,34 +8,11 @@ the clocks jump past it.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-_RANGE_RE = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
-
-
-def parse_quiet_hours(text: str) -> tuple[time, time]:
-    """ "22:00-07:00" -> (time(22, 0), time(7, 0)); ValueError with the reason otherwise."""
-    m = _RANGE_RE.match(text)
-    if not m:
-        raise ValueError(f'quiet hours must look like "22:00-07:00" (HH:MM-HH:MM), got {text!r}')
-    h1, m1, h2, m2 = (int(g) for g in m.groups())
-    if not (0 <= h1 <= 23 and 0 <= h2 <= 23 and 0 <= m1 <= 59 and 0 <= m2 <= 59):
-        raise ValueError(f"quiet hours {text!r}: hours must be 00-23 and minutes 00-59")
-    start, end = time(h1, m1), time(h2, m2)
-    if start == end:
-        raise ValueError(f"quiet hours {text!r}: start and end are the same time")
-    return start, end
-
-
-def zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"unknown timezone {name!r} (use a zoneinfo name like 'Europe/Berlin')") from exc
-
+from assistant.core.localtime import get_zone, parse_quiet_hours
 
 def _exists(naive: datetime, tz: ZoneInfo) -> bool:
     """False when the wall-clock time falls in a DST gap (the clocks skip it)."""
@@ -65,7 +42,7 @@ class QuietHours:
     @classmethod
     def parse(cls, text: str, tz_name: str) -> QuietHours:
         start, end = parse_quiet_hours(text)
-        return cls(start, end, zone(tz_name))
+        return cls(start, end, get_zone(tz_name))
 
     def _in_window(self, t: time) -> bool:
         if self.start < self.end:

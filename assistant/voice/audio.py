@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.errors import AssistantError
+from assistant.core.errors import AssistantError
 
 STT_RATE = 16_000  # what pocketsphinx's en-US model (and Vosk, whisper.cpp) expect
 

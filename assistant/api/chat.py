@@ -1,0 +1,238 @@
+"""POST /v1/chat/completions: OpenAI-compatible, non-streaming and server-sent events.
+
+Extension: ``conversation_id`` in the body (or the ``X-Conversation-Id`` header) continues a stored
+conversation, so a client sends only its new message. Every response carries the id back, in the body
+and in the ``X-Conversation-Id`` header.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Header, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sse_starlette.sse import EventSourceResponse
+from starlette.concurrency import run_in_threadpool
+
+from assistant.api.errors import error_body
+from assistant.chat.orchestrator import Prepared
+from assistant.core.errors import AssistantError, BadRequest
+from assistant.llm.types import ChatMessage, GenerationParams, Usage
+from assistant.api.deps import ServicesDep
+from assistant.services import Services
+from assistant.llm.worker import Job
+
+router = APIRouter()
+
+MAX_MESSAGE_CHARS = 200_000
+
+
+class ContentPart(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    type: str
+    text: str | None = None
+
+
+class MessageIn(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    role: Literal["system", "developer", "user", "assistant"]
+    content: str | list[ContentPart] | None = None
+
+    def text(self) -> str:
+        if self.content is None:
+            return ""
+        if isinstance(self.content, str):
+            return self.content
+        texts = []
+        for part in self.content:
+            if part.type != "text":
+                raise BadRequest(
+                    f"content part type {part.type!r} is not supported; send text", code="content"
+                )
+            texts.append(part.text or "")
+        return "".join(texts)
+
+
+class StreamOptions(BaseModel):
+    include_usage: bool = False
+
+
+class ChatRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    model: str | None = None
+    messages: list[MessageIn] = Field(min_length=1)
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    max_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1)
+    temperature: float = Field(0.7, ge=0, le=2)
+    top_p: float = Field(0.95, gt=0, le=1)
+    stop: str | list[str] | None = None
+    seed: int | None = None
+    n: int = 1
+    conversation_id: str | None = None
+
+    @field_validator("n")
+    @classmethod
+    def _one_choice(cls, v: int) -> int:
+        if v != 1:
+            raise ValueError("only n=1 is supported")
+        return v
+
+    @field_validator("stop")
+    @classmethod
+    def _stops(cls, v: str | list[str] | None) -> str | list[str] | None:
+        if isinstance(v, list) and len(v) > 4:
+            raise ValueError("at most 4 stop sequences")
+        return v
+
+
+def _to_messages(req: ChatRequest) -> list[ChatMessage]:
+    out = []
+    for m in req.messages:
+        text = m.text()
+        if len(text) > MAX_MESSAGE_CHARS:
+            raise BadRequest(f"a message is longer than {MAX_MESSAGE_CHARS} characters", code="too_long")
+        role = "system" if m.role == "developer" else m.role
+        out.append(ChatMessage(role, text))  # type: ignore[arg-type]
+    return out
+
+
+def _params(req: ChatRequest, default_max: int) -> GenerationParams:
+    stop = (req.stop,) if isinstance(req.stop, str) else tuple(req.stop or ())
+    return GenerationParams(
+        max_tokens=req.max_completion_tokens or req.max_tokens or default_max,
+        temperature=req.temperature,
+        top_p=req.top_p,
+        stop=stop,
+        seed=req.seed,
+    )
+
+
+def _usage(u: Usage | None) -> dict[str, int]:
+    u = u or Usage()
+    return {
+        "prompt_tokens": u.prompt_tokens,
+        "completion_tokens": u.completion_tokens,
+        "total_tokens": u.total_tokens,
+    }
+
+
+@router.post("/v1/chat/completions")
+async def chat_completions(
+    req: ChatRequest,
+    request: Request,
+    services: ServicesDep,
+    x_conversation_id: Annotated[str | None, Header()] = None,
+) -> Any:
+    # prepare() may embed the query for recall or run a skill (which waits for the model): off the loop.
+    prepared = await run_in_threadpool(
+        services.chat.prepare,
+        _to_messages(req),
+        _params(req, services.settings.model.max_tokens),
+        req.conversation_id or x_conversation_id,
+    )
+    meta = {
+        "id": "chatcmpl-" + uuid.uuid4().hex[:24],
+        "created": int(time.time()),
+        "model": services.llm.name,
+        "conversation_id": prepared.conversation_id,
+    }
+    headers = {"X-Conversation-Id": prepared.conversation_id}
+    # Queue the job before any byte is sent, so a full queue is a clean 429.
+    job = services.chat.start(prepared) if prepared.shortcut is None else None
+    if req.stream:
+        include_usage = bool(req.stream_options and req.stream_options.include_usage)
+        stream = _sse(services, prepared, job, meta, include_usage)
+        return EventSourceResponse(stream, headers=headers, ping=15, sep="\n")
+
+    if job is None:
+        text, finish, usage = prepared.shortcut or "", "stop", Usage()
+    else:
+        task = asyncio.ensure_future(job.complete())
+        # Watch for a client that goes away while the model works, and stop the generation then.
+        while not task.done():
+            done, _ = await asyncio.wait({task}, timeout=0.25)
+            if not done and await request.is_disconnected():
+                job.cancel.set()
+                task.cancel()
+                return None
+        completion = task.result()
+        text, finish, usage = completion.text, completion.finish_reason, completion.usage
+        if finish == "cancelled":
+            raise BadRequest("generation was cancelled", code="cancelled")
+    await run_in_threadpool(services.chat.finish, prepared, text, usage)
+    body = {
+        **meta,
+        "object": "chat.completion",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}],
+        "usage": _usage(usage),
+        "recalled": prepared.recall.items,
+    }
+    return JSONResponse(body, headers=headers)
+
+
+def _chunk(meta: dict[str, Any], delta: dict[str, Any], finish: str | None, **extra: Any) -> str:
+    body = {
+        **meta,
+        "object": "chat.completion.chunk",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        **extra,
+    }
+    return json.dumps(body, ensure_ascii=False)
+
+
+def _content_chunk_encoder(meta: dict[str, Any]) -> Any:
+    """A fast encoder for the per-token chunks: the constant JSON around the text is built once."""
+    marker = "\u0000TEXT\u0000"
+    before, after = _chunk(meta, {"content": marker}, None).split(json.dumps(marker, ensure_ascii=False))
+
+    def encode(text: str) -> str:
+        return before + json.dumps(text, ensure_ascii=False) + after
+
+    return encode
+
+
+async def _sse(
+    services: Services, prepared: Prepared, job: Job | None, meta: dict[str, Any], include_usage: bool
+) -> AsyncIterator[dict[str, str]]:
+    first = {"role": "assistant", "content": ""}
+    yield {"data": _chunk(meta, first, None, recalled=prepared.recall.items)}
+    parts: list[str] = []
+    usage: Usage | None = None
+    finish: str | None = None
+    try:
+        if job is None:
+            text = prepared.shortcut or ""
+            parts.append(text)
+            yield {"data": _chunk(meta, {"content": text}, None)}
+            finish, usage = "stop", Usage()
+        else:
+            encode = _content_chunk_encoder(meta)
+            async for d in job:
+                if d.text:
+                    parts.append(d.text)
+                    yield {"data": encode(d.text)}
+                if d.finish_reason:
+                    finish, usage = d.finish_reason, d.usage
+    except AssistantError as exc:
+        yield {"data": json.dumps(error_body(exc.message, exc.type, exc.code))}
+        yield {"data": "[DONE]"}
+        return
+    if finish in (None, "cancelled"):
+        return  # the client went away; nothing is stored
+    await run_in_threadpool(services.chat.finish, prepared, "".join(parts), usage)
+    yield {"data": _chunk(meta, {}, finish, usage=_usage(usage))}
+    if include_usage:
+        yield {
+            "data": json.dumps(
+                {**meta, "object": "chat.completion.chunk", "choices": [], "usage": _usage(usage)}
+            )
+        }
+    yield {"data": "[DONE]"}

@@ -1,0 +1,132 @@
+"""/api/memories: add a note, hybrid search, paged list, get and delete."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, ConfigDict, Field
+
+from assistant.core.errors import BadRequest, NotFound
+from assistant.api.deps import MemoryDep
+
+router = APIRouter(prefix="/api/memories")
+MAX_BATCH = 512
+
+
+class MemoryIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str
+    source: str = "note"
+    conversation_id: str | None = Field(None, max_length=64)
+    metadata: dict[str, str | int | float | bool | None] | None = None
+
+
+class MemoryBatchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    memories: list[MemoryIn] = Field(min_length=1)
+
+
+
+def _filters(
+    source: list[str] | None, conversation_id: str | None, since: datetime | None, until: datetime | None,
+    where: list[str] | None = None,
+) -> Any:
+    from memory.keyword import Filters
+
+    sources = tuple(s for s in (source or []) if not s.endswith(":"))
+    prefixes = [s for s in (source or []) if s.endswith(":")]
+    if len(prefixes) > 1 or (prefixes and sources):
+        raise BadRequest("give either exact sources or one source prefix such as 'feed:'", code="filter")
+    pairs = []
+    for item in where or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise BadRequest(f"where must be key=value, got {item!r}", code="filter")
+        pairs.append((key, value))
+    for name, value in (("since", since), ("until", until)):
+        if value is not None and value.tzinfo is None:
+            raise BadRequest(f"{name} needs a timezone, e.g. 2026-01-15T00:00:00Z", code="filter")
+    return Filters(
+        sources=sources,
+        source_prefix=prefixes[0] if prefixes else None,
+        conversation_id=conversation_id,
+        since=since.timestamp() if since else None,
+        until=until.timestamp() if until else None,
+        where=tuple(pairs),
+    )
+
+
+@router.post("", status_code=201)
+async def add_memory(body: MemoryIn, memory: MemoryDep) -> dict[str, Any]:
+    memory_id = await run_in_threadpool(
+        memory.add, body.text, body.source, body.conversation_id, body.metadata
+    )
+    from memory.service import record_dict
+
+    return record_dict(memory.get(memory_id))
+
+
+@router.post("/batch", status_code=201)
+async def add_memories(body: MemoryBatchIn, memory: MemoryDep) -> dict[str, Any]:
+    """Add up to 512 memories at once (used by `assistant memory import`); all or none are stored."""
+    from memory.service import NewMemory
+
+    if len(body.memories) > MAX_BATCH:
+        raise BadRequest(f"at most {MAX_BATCH} memories per batch", code="batch_too_large")
+    items = [NewMemory(m.text, m.source, m.conversation_id, m.metadata) for m in body.memories]
+    ids = await run_in_threadpool(memory.add_many, items)
+    return {"ids": ids}
+
+
+@router.get("/search")
+async def search_memories(
+    memory: MemoryDep,
+    q: Annotated[str, Query(min_length=1, max_length=2000)],
+    k: Annotated[int, Query(ge=1, le=100)] = 10,
+    mode: Literal["hybrid", "dense", "keyword"] = "hybrid",
+    source: Annotated[list[str] | None, Query(description="user, assistant, note, skill:x, or a prefix 'feed:'")] = None,
+    conversation_id: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    where: Annotated[list[str] | None, Query(description="metadata key=value")] = None,
+    recency: bool | None = None,
+) -> dict[str, Any]:
+    filters = _filters(source, conversation_id, since, until, where)
+    hits = await run_in_threadpool(memory.search, q, k, filters, mode=mode, recency=recency)
+    return {"query": q, "mode": mode, "data": [h.as_dict() for h in hits]}
+
+
+@router.get("")
+def list_memories(
+    memory: MemoryDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    source: Annotated[list[str] | None, Query()] = None,
+    conversation_id: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> dict[str, Any]:
+    from memory.service import record_dict
+
+    records, total = memory.list(_filters(source, conversation_id, since, until), limit, offset)
+    return {"data": [record_dict(r) for r in records], "total": total, "limit": limit, "offset": offset}
+
+
+@router.get("/{memory_id}")
+def get_memory(memory_id: str, memory: MemoryDep) -> dict[str, Any]:
+    from memory.service import record_dict
+
+    record = memory.get(memory_id)
+    if record is None:
+        raise NotFound(f"no memory {memory_id!r}")
+    return record_dict(record)
+
+
+@router.delete("/{memory_id}")
+async def delete_memory(memory_id: str, memory: MemoryDep) -> dict[str, Any]:
+    if not await run_in_threadpool(memory.delete, memory_id):
+        raise NotFound(f"no memory {memory_id!r}")
+    return {"id": memory_id, "deleted": True}

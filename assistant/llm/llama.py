@@ -1,0 +1,234 @@
+"""The embedded backend: llama.cpp through llama-cpp-python, driven token by token.
+
+We format the prompt ourselves (assistant.llm.chat_templates), tokenize, and run ``Llama.generate`` directly
+instead of ``create_chat_completion``: that skips the binding's per-token bookkeeping (logprob and stop
+handling over whole strings, chunk dicts), gives exact token counts, and lets us stop at the next token
+when a client goes away. Prompt reuse: llama.cpp keeps the KV cache of the last prompt (``generate``
+re-evaluates only the new suffix), and a RAM cache of saved states serves other conversations.
+"""
+
+from __future__ import annotations
+
+import codecs
+import logging
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from assistant.llm.chat_templates import Formatter, choose_formatter
+from assistant.config import ModelSettings
+from assistant.core.errors import BadRequest, ConfigError, ModelFileError
+from assistant.llm.types import ChatMessage, Delta, GenerationParams, Usage
+
+log = logging.getLogger(__name__)
+
+
+def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+class StopScanner:
+    """Streams text while holding back any tail that could be the start of a stop string."""
+
+    def __init__(self, stops: Sequence[str]) -> None:
+        self.stops = [s for s in stops if s]
+        self.hold = max((len(s) for s in self.stops), default=1) - 1
+        self.buf = ""
+
+    def feed(self, text: str) -> tuple[str, bool]:
+        """(text safe to emit, stopped)."""
+        self.buf += text
+        if not self.stops:
+            out, self.buf = self.buf, ""
+            return out, False
+        cut = min((i for i in (self.buf.find(s) for s in self.stops) if i >= 0), default=-1)
+        if cut >= 0:
+            out, self.buf = self.buf[:cut], ""
+            return out, True
+        # Emit all but a tail that is a proper prefix of some stop string.
+        keep = 0
+        for n in range(min(self.hold, len(self.buf)), 0, -1):
+            tail = self.buf[-n:]
+            if any(s.startswith(tail) for s in self.stops):
+                keep = n
+                break
+        out = self.buf[: len(self.buf) - keep]
+        self.buf = self.buf[len(self.buf) - keep :]
+        return out, False
+
+    def flush(self) -> str:
+        out, self.buf = self.buf, ""
+        return out
+
+
+class LlamaBackend:
+    def __init__(self, llm: Any, name: str, formatter: Formatter, template: str, ms: ModelSettings) -> None:
+        self.llm = llm
+        self.name = name
+        self.formatter = formatter
+        self.template = template
+        self.settings = ms
+        self.n_ctx = int(llm.n_ctx())
+        self._lock = threading.Lock()  # llama.cpp contexts are not thread-safe
+        self.cache: Any = None
+        if ms.prompt_cache_mb > 0:
+            from llama_cpp import LlamaRAMCache
+
+            self.cache = LlamaRAMCache(capacity_bytes=ms.prompt_cache_mb << 20)
+        self.last_reused_tokens = 0  # prompt tokens not recomputed on the last call (for tests/metrics)
+
+    @classmethod
+    def load(cls, path: Path, ms: ModelSettings) -> LlamaBackend:
+        from assistant.llm.model_file import check_gguf
+
+        check_gguf(path)
+        from llama_cpp import Llama
+
+        try:
+            llm = Llama(**llama_kwargs(path, ms))
+        except (ValueError, RuntimeError, OSError) as exc:
+            raise ModelFileError(
+                f"llama.cpp could not load {path}: the file is truncated, corrupt or of an unsupported "
+                f"architecture ({exc})"
+            ) from None
+        metadata = dict(llm.metadata or {})
+        bos = _token_text(llm, llm.token_bos())
+        eos = _token_text(llm, llm.token_eos())
+        try:
+            template, formatter = choose_formatter(metadata, ms.chat_format, bos, eos)
+        except ValueError as exc:
+            raise ConfigError(f"model.chat_format: {exc}") from None
+        name = path.stem
+        log.info(
+            "loaded %s (%s, chat template %s, n_ctx %d)",
+            path,
+            metadata.get("general.architecture"),
+            template,
+            ms.n_ctx,
+        )
+        return cls(llm, name, formatter, template, ms)
+
+    def close(self) -> None:
+        close = getattr(self.llm, "close", None)
+        if close:
+            close()
+
+    # -- prompt --
+    def _tokens(self, messages: Sequence[ChatMessage], max_tokens: int) -> tuple[list[int], tuple[str, ...]]:
+        """Tokenize; drop the oldest turns (never the system text or the last message) until it fits."""
+        msgs = list(messages)
+        while True:
+            prompt = self.formatter(msgs)
+            tokens = self.llm.tokenize(prompt.text.encode("utf-8"), add_bos=True, special=True)
+            if len(tokens) + min(max_tokens, 64) <= self.n_ctx:
+                return tokens, prompt.stop
+            droppable = [i for i, m in enumerate(msgs[:-1]) if m.role != "system"]
+            if not droppable:
+                raise BadRequest(
+                    f"the prompt is {len(tokens)} tokens; the model's context is {self.n_ctx} tokens "
+                    "(shorten the message or raise model.n_ctx)",
+                    code="context_length_exceeded",
+                )
+            del msgs[droppable[0]]
+
+    def _restore_prefix(self, tokens: list[int]) -> None:
+        """Load a saved state when it shares a longer prefix with ``tokens`` than the live context."""
+        live = _common_prefix(self.llm._input_ids.tolist(), tokens)
+        if self.cache is not None:
+            try:
+                state = self.cache[tokens]
+            except KeyError:
+                state = None
+            if state is not None and _common_prefix(state.input_ids.tolist(), tokens) > live:
+                self.llm.load_state(state)
+                live = _common_prefix(state.input_ids.tolist(), tokens)
+        self.last_reused_tokens = min(live, len(tokens) - 1) if live else 0
+
+    # -- generation --
+    def stream_chat(
+        self, messages: list[ChatMessage], params: GenerationParams, cancel: threading.Event
+    ) -> Iterator[Delta]:
+        with self._lock:
+            yield from self._stream(messages, params, cancel)
+
+    def _stream(
+        self, messages: list[ChatMessage], params: GenerationParams, cancel: threading.Event
+    ) -> Iterator[Delta]:
+        from llama_cpp import llama_vocab_is_eog
+
+        llm = self.llm
+        tokens, template_stops = self._tokens(messages, params.max_tokens)
+        max_tokens = min(params.max_tokens, self.n_ctx - len(tokens))
+        self._restore_prefix(tokens)
+        if params.seed is not None:
+            llm.set_seed(params.seed)
+        vocab = llm._model.vocab
+        scanner = StopScanner((*template_stops, *params.stop))
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        completion: list[int] = []
+        finish = "length"
+        gen = llm.generate(
+            tokens,
+            temp=params.temperature,
+            top_p=params.top_p,
+            top_k=40,
+            min_p=0.05,
+            repeat_penalty=self.settings.repeat_penalty,
+        )
+        try:
+            for tok in gen:
+                if cancel.is_set():
+                    finish = "cancelled"
+                    break
+                if llama_vocab_is_eog(vocab, tok):
+                    finish = "stop"
+                    break
+                completion.append(tok)
+                text = decoder.decode(llm.detokenize([tok]))
+                out, stopped = scanner.feed(text) if text else ("", False)
+                if out:
+                    yield Delta(out)
+                if stopped:
+                    finish = "stop"
+                    break
+                if len(completion) >= max_tokens:
+                    break
+        finally:
+            gen.close()
+        if finish != "stop":
+            tail = scanner.flush() + decoder.decode(b"", final=True)
+            if tail and finish != "cancelled":
+                yield Delta(tail)
+        if self.cache is not None and finish != "cancelled":
+            try:
+                self.cache[tokens + completion] = llm.save_state()
+            except Exception:  # noqa: BLE001 - the cache is an optimisation
+                log.debug("could not save the prompt state", exc_info=True)
+        yield Delta("", finish, Usage(len(tokens), len(completion)))  # type: ignore[arg-type]
+
+
+def llama_kwargs(path: Path, ms: ModelSettings) -> dict[str, Any]:
+    """The ``Llama(...)`` arguments for a model file and the model settings."""
+    return {
+        "model_path": str(path),
+        "n_ctx": ms.n_ctx,
+        "n_threads": ms.n_threads,
+        "n_threads_batch": ms.n_threads,
+        "n_batch": ms.n_batch,
+        "use_mmap": ms.use_mmap,
+        "seed": ms.seed if ms.seed >= 0 else 0xFFFFFFFF,
+        "verbose": False,
+    }
+
+
+def _token_text(llm: Any, token: int) -> str:
+    try:
+        return llm._model.token_get_text(token)
+    except Exception:  # noqa: BLE001
+        return ""

@@ -1,0 +1,84 @@
+"""The LLM backend protocol and the types that cross it.
+
+A backend turns chat messages into a stream of text deltas. It is called from one worker thread at a
+time (see assistant.llm.worker), blocks while it generates, and checks ``cancel`` between tokens.
+Implementations: assistant.llm.llama.LlamaBackend (embedded llama.cpp) and
+assistant.llm.remote.RemoteBackend (any OpenAI-compatible server).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+Role = Literal["system", "user", "assistant"]
+FinishReason = Literal["stop", "length", "cancelled"]
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    max_tokens: int = 512
+    temperature: float = 0.7
+    top_p: float = 0.95
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+
+
+@dataclass
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass
+class Delta:
+    """A piece of generated text. The last delta of a stream has finish_reason and usage set."""
+
+    text: str = ""
+    finish_reason: FinishReason | None = None
+    usage: Usage | None = None
+
+
+@dataclass
+class Completion:
+    text: str
+    finish_reason: FinishReason
+    usage: Usage = field(default_factory=Usage)
+
+
+class LLMBackend(Protocol):
+    name: str
+
+    def stream_chat(
+        self, messages: list[ChatMessage], params: GenerationParams, cancel: threading.Event
+    ) -> Iterator[Delta]:
+        """Yield deltas; the final one carries finish_reason and usage. Stops early when cancel is set."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def collect(deltas: Iterator[Delta]) -> Completion:
+    """Join a delta stream into one completion."""
+    parts: list[str] = []
+    finish: FinishReason = "stop"
+    usage = Usage()
+    for d in deltas:
+        parts.append(d.text)
+        if d.finish_reason:
+            finish = d.finish_reason
+        if d.usage:
+            usage = d.usage
+    return Completion("".join(parts), finish, usage)

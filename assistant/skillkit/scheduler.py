@@ -1,0 +1,368 @@
+"""Skills on schedules: APScheduler 3 with a persistent SQLAlchemy job store (SQLite in the data dir).
+
+- Schedules survive restarts and ``kill -9``: each add/pause/resume/remove is committed to SQLite before
+  the API answers.
+- ``coalesce`` + ``misfire_grace_time``: a laptop waking from sleep runs a missed job once (when it was
+  missed by less than the grace time), not once per missed run.
+- Each schedule has its own time zone; cron schedules follow that zone across DST changes.
+- The stored job function is the module-level ``run_scheduled_skill`` (referenced by its textual path,
+  so jobs pickle). It finds the running ``SkillScheduler`` by the job store it came from.
+- A scheduled run produces a SkillResult -> ``services.notifier.notify(...)`` and, for skills that
+  want it, ``services.memory.add(text, source="skill:<name>")``. Every run is recorded in ``runs``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+import uuid
+from collections.abc import Mapping
+from datetime import UTC
+from pathlib import Path
+from typing import Any
+
+from assistant.config import Settings
+from assistant.core.clock import Clock
+from assistant.core.errors import AssistantError, BadRequest, NotFound, QueueFull
+from assistant.skillkit.schedule_parse import parse_schedule
+from assistant.skillkit.api import SkillResult
+from assistant.skillkit.registry import SkillRunner, parse_args
+from assistant.core.localtime import get_zone
+
+log = logging.getLogger(__name__)
+
+JOB_FUNC = "assistant.skillkit.scheduler:run_scheduled_skill"
+DB_NAME = "schedules.sqlite3"
+QUEUE_RETRIES = 5
+NOTIFICATION_DATA_MAX = 32_000
+
+# Running schedulers by job store URL. Stored jobs name their store; this is the one lookup a pickled
+# job can make to reach the live services (APScheduler 3 offers no other context to a job function).
+_ACTIVE: dict[str, SkillScheduler] = {}
+_ACTIVE_LOCK = threading.Lock()
+
+
+def run_scheduled_skill(
+    *, store: str, schedule_id: str, skill: str, args: dict[str, Any], timezone: str, **_meta: Any
+) -> None:
+    """The job function APScheduler calls (in its thread pool) for every scheduled run."""
+    with _ACTIVE_LOCK:
+        scheduler = _ACTIVE.get(store)
+        if scheduler is None and len(_ACTIVE) == 1:  # the data dir was moved: one daemon, one scheduler
+            scheduler = next(iter(_ACTIVE.values()))
+    if scheduler is None:
+        raise RuntimeError(f"no running scheduler for job store {store}")
+    scheduler.run_schedule(schedule_id, skill, args, timezone)
+
+
+class SkillScheduler:
+    def __init__(
+        self,
+        runner: SkillRunner,
+        db_path: Path,
+        *,
+        timezone: str = "UTC",
+        misfire_grace_seconds: int = 43200,
+        max_workers: int = 2,
+        coalesce: bool = True,
+    ) -> None:
+        from apscheduler.executors.pool import ThreadPoolExecutor
+        from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+        from apscheduler.schedulers.background import BackgroundScheduler
+
+        self.runner = runner
+        self.db_path = Path(db_path)
+        self.db_path.parent.mkdir(parents=True, exist_ok=True)
+        self.store_url = f"sqlite:///{self.db_path.resolve()}"
+        self.default_timezone = get_zone(timezone).key
+        self._stopping = threading.Event()
+        self._aps = BackgroundScheduler(
+            jobstores={"default": SQLAlchemyJobStore(url=self.store_url, tablename="schedules")},
+            executors={"default": ThreadPoolExecutor(max_workers)},
+            job_defaults={
+                "coalesce": coalesce,
+                "misfire_grace_time": misfire_grace_seconds,
+                "max_instances": 1,
+            },
+            timezone=get_zone(timezone),
+        )
+        self._runs = _RunLog(self.db_path, runner.services.clock)
+        from apscheduler.events import EVENT_JOB_MISSED
+
+        self._aps.add_listener(self._on_missed, EVENT_JOB_MISSED)
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        from apscheduler.schedulers.base import STATE_RUNNING
+
+        return self._aps.state == STATE_RUNNING
+
+    def _ensure_open(self) -> None:
+        """Open the job store without running jobs (CLI tools, API calls before start())."""
+        from apscheduler.schedulers.base import STATE_STOPPED
+
+        if self._aps.state == STATE_STOPPED:
+            self._aps.start(paused=True)
+
+    def start(self) -> None:
+        """Open the store and start running due jobs (missed ones once, when within the grace time)."""
+        self._stopping.clear()
+        with _ACTIVE_LOCK:
+            _ACTIVE[self.store_url] = self
+        self._ensure_open()
+        self._aps.resume()
+        log.info("scheduler running %d schedule(s) from %s", len(self._aps.get_jobs()), self.db_path)
+
+    def shutdown(self) -> None:
+        from apscheduler.schedulers.base import STATE_STOPPED
+
+        self._stopping.set()
+        if self._aps.state != STATE_STOPPED:
+            self._aps.shutdown(wait=False)
+        with _ACTIVE_LOCK:
+            if _ACTIVE.get(self.store_url) is self:
+                del _ACTIVE[self.store_url]
+        self._runs.close()
+
+    # -- schedules ---------------------------------------------------------------------------------
+
+    def add(
+        self,
+        skill: str,
+        schedule: str,
+        *,
+        args: Mapping[str, Any] | None = None,
+        timezone: str | None = None,
+    ) -> dict[str, Any]:
+        """Add a schedule; BadRequest for an unknown skill's arguments, a bad schedule or time zone."""
+        if skill not in self.runner.registry:
+            known = ", ".join(self.runner.registry.names()) or "none"
+            raise BadRequest(f"no skill named {skill!r} (known skills: {known})", code="unknown_skill")
+        spec = self.runner.registry.get(skill)
+        checked = parse_args(spec, args)  # fail now, not at 7:30 tomorrow
+        stored_args = {k: v for k, v in dict(args or {}).items() if k in checked}
+        parsed = parse_schedule(schedule)
+        zone = get_zone(timezone or self.default_timezone)
+        trigger = parsed.trigger(zone)
+        self._ensure_open()
+        schedule_id = uuid.uuid4().hex[:12]
+        job = self._aps.add_job(
+            JOB_FUNC,
+            trigger=trigger,
+            id=schedule_id,
+            name=f"{skill}: {parsed.text}",
+            kwargs={
+                "store": self.store_url,
+                "schedule_id": schedule_id,
+                "skill": skill,
+                "args": stored_args,
+                "timezone": zone.key,
+                "schedule": parsed.to_dict(),
+            },
+        )
+        log.info("added schedule %s: %s %s (%s)", schedule_id, skill, parsed.describe(), zone.key)
+        return self._describe(job)
+
+    def list(self) -> list[dict[str, Any]]:
+        self._ensure_open()
+        jobs = self._aps.get_jobs()
+        return [self._describe(j) for j in sorted(jobs, key=lambda j: (j.kwargs.get("skill", ""), j.id))]
+
+    def get(self, schedule_id: str) -> dict[str, Any]:
+        return self._describe(self._job(schedule_id))
+
+    def pause(self, schedule_id: str) -> dict[str, Any]:
+        self._job(schedule_id)
+        return self._describe(self._aps.pause_job(schedule_id))
+
+    def resume(self, schedule_id: str) -> dict[str, Any]:
+        self._job(schedule_id)
+        return self._describe(self._aps.resume_job(schedule_id))
+
+    def remove(self, schedule_id: str) -> None:
+        self._job(schedule_id)
+        self._aps.remove_job(schedule_id)
+
+    def run_now(self, schedule_id: str) -> SkillResult:
+        """Run a schedule's skill now, delivered like a scheduled run; the schedule itself is unchanged."""
+        kw = self._job(schedule_id).kwargs
+        return self.run_schedule(schedule_id, kw["skill"], kw["args"], kw["timezone"], trigger="run-now")
+
+    def runs(self, schedule_id: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+        return self._runs.recent(schedule_id, limit)
+
+    # -- running -----------------------------------------------------------------------------------
+
+    def run_schedule(
+        self,
+        schedule_id: str,
+        skill: str,
+        args: Mapping[str, Any],
+        timezone: str,
+        *,
+        trigger: str = "schedule",
+    ) -> SkillResult:
+        """Run the skill and deliver its result: a notification (outbox) and, if wanted, a memory."""
+        services = self.runner.services
+        run_id = self._runs.start(schedule_id, skill, trigger)
+        remember = skill in self.runner.registry and self.runner.registry.get(skill).remember
+
+        def deliver(result: SkillResult) -> None:
+            notifier = services.notifier
+            if notifier is not None and result.notify:
+                notifier.notify(
+                    result.title,
+                    result.text,
+                    source=f"skill:{skill}",
+                    urgent=result.urgent,
+                    data=_notification_data(schedule_id, skill, result),
+                )
+            memory = services.memory
+            if memory is not None and remember and result.notify and result.text:
+                try:
+                    memory.add(
+                        result.text,
+                        source=f"skill:{skill}",
+                        metadata={"schedule_id": schedule_id, "title": result.title},
+                    )
+                except Exception:  # noqa: BLE001 - the notification went out; memory is a bonus
+                    log.exception("storing the result of schedule %s in memory failed", schedule_id)
+
+        try:
+            result = self._run_with_retries(skill, args, timezone, f"schedule:{schedule_id}", deliver)
+        except Exception as exc:
+            message = exc.message if isinstance(exc, AssistantError) else str(exc)
+            self._runs.finish(run_id, "error", error=message)
+            log.error("schedule %s (%s) failed: %s", schedule_id, skill, message)
+            raise
+        self._runs.finish(run_id, "ok", title=result.title, notified=result.notify)
+        return result
+
+    def _run_with_retries(
+        self, skill: str, args: Mapping[str, Any], timezone: str, trigger: str, deliver: Any
+    ):
+        """The model may be busy with chats: wait for a slot a few times instead of failing the run."""
+        attempt = 0
+        while True:
+            try:
+                return self.runner.run(skill, args, timezone=timezone, trigger=trigger, deliver=deliver)
+            except QueueFull as exc:
+                attempt += 1
+                if attempt > QUEUE_RETRIES or self._stopping.wait(exc.retry_after * attempt):
+                    raise
+
+    def _on_missed(self, event: Any) -> None:
+        job = self._aps.get_job(event.job_id)
+        skill = job.kwargs.get("skill", "?") if job else "?"
+        run_id = self._runs.start(event.job_id, skill, "schedule")
+        self._runs.finish(
+            run_id, "missed", error=f"missed its run time {event.scheduled_run_time.isoformat()}"
+        )
+
+    # -- helpers -----------------------------------------------------------------------------------
+
+    def _job(self, schedule_id: str) -> Any:
+        self._ensure_open()
+        job = self._aps.get_job(schedule_id)
+        if job is None:
+            raise NotFound(f"no schedule {schedule_id!r}", code="unknown_schedule")
+        return job
+
+    def _describe(self, job: Any) -> dict[str, Any]:
+        kw = job.kwargs
+        sched = kw.get("schedule", {})
+        next_run = job.next_run_time
+        last = self._runs.recent(job.id, 1)
+        return {
+            "id": job.id,
+            "skill": kw.get("skill"),
+            "args": kw.get("args", {}),
+            "schedule": sched.get("schedule"),
+            "kind": sched.get("kind"),
+            "cron": sched.get("cron"),
+            "interval_seconds": sched.get("interval_seconds"),
+            "description": sched.get("description"),
+            "timezone": kw.get("timezone"),
+            "paused": next_run is None,
+            "next_run_time": next_run.isoformat() if next_run else None,
+            "last_run": last[0] if last else None,
+        }
+
+
+def _notification_data(schedule_id: str, skill: str, result: SkillResult) -> dict[str, Any]:
+    data: dict[str, Any] = {"schedule_id": schedule_id, "skill": skill, "result": result.data}
+    if len(json.dumps(data, ensure_ascii=False, default=str)) > NOTIFICATION_DATA_MAX:
+        data["result"] = None  # the body has the whole text; keep the outbox row small
+    return data
+
+
+class _RunLog:
+    """One row per run (ok / error / missed) in the schedules database, for `assistant schedule list`."""
+
+    def __init__(self, path: Path, clock: Clock) -> None:
+        self._clock = clock
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._lock = threading.Lock()
+        self._db.execute("PRAGMA busy_timeout = 5000")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS schedule_runs (id INTEGER PRIMARY KEY, schedule_id TEXT NOT NULL, "
+            "skill TEXT NOT NULL, trigger TEXT NOT NULL, started_at TEXT NOT NULL, finished_at TEXT, "
+            "status TEXT NOT NULL, title TEXT, notified INTEGER, error TEXT)"
+        )
+        self._db.execute(
+            "CREATE INDEX IF NOT EXISTS schedule_runs_by_schedule ON schedule_runs (schedule_id, id)"
+        )
+
+    def start(self, schedule_id: str, skill: str, trigger: str) -> int:
+        with self._lock:
+            cur = self._db.execute(
+                "INSERT INTO schedule_runs (schedule_id, skill, trigger, started_at, status) "
+                "VALUES (?, ?, ?, ?, 'running')",
+                (schedule_id, skill, trigger, self._now()),
+            )
+            return int(cur.lastrowid or 0)
+
+    def finish(
+        self, run_id: int, status: str, *, title: str | None = None, notified: bool | None = None,
+        error: str | None = None,
+    ) -> None:  # fmt: skip
+        with self._lock:
+            self._db.execute(
+                "UPDATE schedule_runs SET finished_at = ?, status = ?, title = ?, notified = ?, error = ? "
+                "WHERE id = ?",
+                (self._now(), status, title, None if notified is None else int(notified), error, run_id),
+            )
+
+    def recent(self, schedule_id: str | None, limit: int) -> list[dict[str, Any]]:
+        where, params = ("WHERE schedule_id = ?", (schedule_id,)) if schedule_id else ("", ())
+        with self._lock:
+            cur = self._db.execute(
+                "SELECT id, schedule_id, skill, trigger, started_at, finished_at, status, title, notified, error "
+                f"FROM schedule_runs {where} ORDER BY id DESC LIMIT ?",
+                (*params, limit),
+            )
+            cols = [c[0] for c in cur.description]
+            return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+
+    def _now(self) -> str:
+        return self._clock.now().astimezone(UTC).isoformat(timespec="seconds")
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def build_scheduler(settings: Settings, skills: SkillRunner) -> SkillScheduler:
+    """The scheduler of a daemon; ``Services`` starts and stops it with the other parts."""
+    cfg = settings.scheduler
+    return SkillScheduler(
+        skills,
+        settings.data_dir / DB_NAME,
+        timezone=cfg.timezone or settings.timezone,
+        misfire_grace_seconds=cfg.misfire_grace_seconds,
+        max_workers=cfg.max_workers,
+    )

@@ -30,7 +30,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 bench: $(STAMP)
-	$(BIN)/assistant bench
+	$(BIN)/python -m benchmarks.bench_chat $(ARGS)
 
 clean:
 	rm -rf $(VENV)

@@ -1,4 +1,4 @@
-"""`assistant bench`: generation speed through the daemon's HTTP streaming endpoint vs. llama-cpp-python
+"""`make bench` (`python -m benchmarks.bench_chat`): generation speed through the daemon's HTTP streaming endpoint vs. llama-cpp-python
 called directly, on the same prompt, model and threads, in one run; time to first token for both; the
 daemon's peak RSS.
 
@@ -20,8 +20,8 @@ from pathlib import Path
 import httpx
 
 from assistant.config import Settings
-from assistant.llm.types import ChatMessage
 from assistant.core.openai_stream import delta_text, iter_chunks
+from assistant.llm.types import ChatMessage
 
 PROMPT = "Write a long, detailed story about a lighthouse keeper who finds a message in a bottle."
 
@@ -182,3 +182,24 @@ def main_bench(settings: Settings, rounds: int, max_tokens: int, as_json: bool) 
         )
         out.write(f"daemon peak RSS: {rss:.0f} MiB\n")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    from assistant.config import load_settings
+
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.bench_chat",
+        description="tokens/s through the daemon's HTTP stream vs. llama-cpp-python direct, in one run",
+    )
+    parser.add_argument("--config", help="TOML config file (default: $ASSISTANT_CONFIG)")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--max-tokens", type=int, default=128)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    return main_bench(load_settings(args.config), args.rounds, args.max_tokens, args.json)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

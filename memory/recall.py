@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from assistant.core.recall import Recall
 from assistant.core.errors import AssistantError
+from assistant.core.recall import Recall
 from memory.service import Hit, MemoryService, NewMemory
 from memory.validate import looks_binary
 

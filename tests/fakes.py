@@ -101,3 +101,9 @@ class RecordingNotifier:
             n = Notification(len(self.sent) + 1, title, body, source, urgent, data, created_at)
             self.sent.append(n)
         return n
+
+    def start(self) -> None:  # started and closed with the services, like the real Notifier
+        pass
+
+    def close(self) -> None:
+        pass

@@ -113,7 +113,10 @@ def test_token_required_and_query_token_only_for_get(tmp_path: Path) -> None:
         assert r.status_code == 201
 
 
-def test_disabled_notifier_has_no_routes(tmp_path: Path) -> None:
+def test_disabled_notifier_answers_503_naming_the_setting(tmp_path: Path) -> None:
     with make_client(tmp_path, notify={"enabled": False}) as api:
         assert api.app.state.services.notifier is None  # type: ignore[attr-defined]
-        assert api.get("/api/notifications").status_code == 404
+        r = api.get("/api/notifications")
+        assert r.status_code == 503
+        assert r.json()["error"]["code"] == "part_disabled"
+        assert "[notify] enabled = true" in r.json()["error"]["message"]

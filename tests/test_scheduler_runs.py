@@ -31,6 +31,12 @@ class FakeMemory:
         self.added.append({"text": text, "source": source, "metadata": metadata})
         return str(len(self.added))
 
+    def warm_up(self) -> None:  # started and closed with the services, like the real MemoryService
+        pass
+
+    def close(self) -> None:
+        pass
+
 
 class FailingNotifier:
     def notify(self, *args: Any, **kwargs: Any) -> None:

@@ -14,19 +14,19 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sse_starlette.sse import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
+from assistant.api.deps import ServicesDep
 from assistant.api.errors import error_body
 from assistant.chat.orchestrator import Prepared
 from assistant.core.errors import AssistantError, BadRequest
 from assistant.llm.types import ChatMessage, GenerationParams, Usage
-from assistant.api.deps import ServicesDep
-from assistant.services import Services
 from assistant.llm.worker import Job
+from assistant.services import Services
 
 router = APIRouter()
 

@@ -2,12 +2,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 
+from assistant.api.deps import ServicesDep
 from assistant.chat.conversations import check_conversation_id
 from assistant.core.errors import NotFound
-from assistant.api.deps import ServicesDep
-from assistant.services import Services
 
 router = APIRouter(prefix="/api/conversations")
 

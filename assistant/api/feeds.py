@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from assistant.core.errors import NotFound
 from assistant.api.deps import FeedsDep
 
 router = APIRouter(prefix="/api/feeds")

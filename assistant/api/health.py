@@ -1,11 +1,10 @@
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 
 from assistant.api.deps import ServicesDep
-from assistant.services import Services
 
 router = APIRouter()
 

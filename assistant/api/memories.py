@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
-from assistant.core.errors import BadRequest, NotFound
 from assistant.api.deps import MemoryDep
+from assistant.core.errors import BadRequest, NotFound
 
 router = APIRouter(prefix="/api/memories")
 MAX_BATCH = 512

@@ -1,17 +1,16 @@
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 
 from assistant.api.deps import ServicesDep
-from assistant.services import Services
 
 router = APIRouter()
 
 
 @router.get("/v1/models")
-def list_models(services: Annotated[Services, Depends(get_services)]) -> dict[str, Any]:
+def list_models(services: ServicesDep) -> dict[str, Any]:
     return {
         "object": "list",
         "data": [{"id": services.llm.name, "object": "model", "created": 0, "owned_by": "local"}],

@@ -8,16 +8,15 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
+from assistant.api.deps import NotifierDep
 from assistant.core.errors import BadRequest, NotFound
 from assistant.notify.models import BODY_MAX, SOURCE_MAX, TITLE_MAX, Notification
-from assistant.notify.service import Notifier
 from assistant.notify.sse import Subscription
-from assistant.api.deps import NotifierDep
 
 router = APIRouter(prefix="/api/notifications")
 

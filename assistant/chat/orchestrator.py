@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from assistant.core.clock import Clock
 from assistant.chat.conversations import ConversationStore, check_conversation_id, new_conversation_id
+from assistant.core.clock import Clock
 from assistant.core.errors import BadRequest
 from assistant.core.recall import Recall
 from assistant.llm.types import ChatMessage, GenerationParams, Usage

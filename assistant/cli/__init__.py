@@ -13,7 +13,6 @@ from assistant.core.errors import AssistantError
 COMMAND_MODULES = [
     "serve",
     "client",
-    "bench",
     "feeds",
     "memory",
     "eval",

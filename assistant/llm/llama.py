@@ -16,9 +16,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from assistant.llm.chat_templates import Formatter, choose_formatter
 from assistant.config import ModelSettings
 from assistant.core.errors import BadRequest, ConfigError, ModelFileError
+from assistant.llm.chat_templates import Formatter, choose_formatter
 from assistant.llm.types import ChatMessage, Delta, GenerationParams, Usage
 
 log = logging.getLogger(__name__)

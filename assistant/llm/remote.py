@@ -10,8 +10,8 @@ import httpx
 
 from assistant.config import ModelSettings
 from assistant.core.errors import BackendError, ConfigError
-from assistant.llm.types import ChatMessage, Delta, GenerationParams, Usage
 from assistant.core.openai_stream import delta_text, iter_chunks
+from assistant.llm.types import ChatMessage, Delta, GenerationParams, Usage
 
 
 class RemoteBackend:

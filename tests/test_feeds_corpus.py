@@ -22,12 +22,12 @@ from urllib.parse import urljoin
 
 import pytest
 
+from assistant.core.text import FEED_TITLE_MAX, LINK_MAX, TITLE_MAX, plain
 from assistant.feeds.fetch import FeedFetcher, FetchedDocument, FetchError
 from assistant.feeds.models import ParsedEntry, ParsedFeed
 from assistant.feeds.parse import _xml_entry, parse_document
 from assistant.feeds.service import FeedService
 from assistant.feeds.store import FeedStore
-from assistant.feeds.text import FEED_TITLE_MAX, LINK_MAX, TITLE_MAX, plain
 from tests.conftest import shared_data
 from tests.fakes import FixedClock
 from tests.feeds_server import FeedServer, serve

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+from assistant.core.text import SUMMARY_MAX, TITLE_MAX, clean_text, html_to_text, plain
 from assistant.feeds.models import entry_key
 from assistant.feeds.parse import parse_document
-from assistant.feeds.text import SUMMARY_MAX, TITLE_MAX, clean_text, html_to_text, plain
 
 URL = "http://127.0.0.1:9/feed.xml"
 

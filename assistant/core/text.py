@@ -1,9 +1,34 @@
-"""Handling text from outside (feed titles, summaries): it is data for the model, never instructions.
+"""Text from outside (feed titles, summaries, links, error messages, model output) is data, never instructions.
 
-- ``clean_text`` makes it one short plain line (no markup, no control characters, no fake delimiters).
+One module for all of it:
+
+- ``clean_text`` makes any such text one short, plain, visible line. It is the only text cleaner: feeds
+  use it before storing, skills before quoting text in a prompt or showing it.
+- ``plain`` / ``html_to_text`` turn feed fields of a declared type (HTML or plain text) into plain text.
 - ``quoted_block`` puts items into the prompt as JSON strings between delimiters carrying a random
   nonce, so a headline cannot close the block and talk to the model "from outside" it.
 - ``strip_links`` removes any URL the model wrote: links shown to the user are added by code only.
+
+What ``clean_text`` removes, always (the union of what the feed cleaner and the prompt cleaner did):
+
+- control characters (Unicode category Cc: C0 including NUL and ESC, DEL, C1) and lone surrogates
+  (Cs, which SQLite and UTF-8 encoders reject): each becomes a space, so it cannot glue two words;
+- invisible format characters (category Cf): zero-width space/joiners, LRM/RLM, bidi embeddings,
+  overrides and isolates (text that displays differently from what is stored), word joiner, BOM,
+  soft hyphen, interlinear annotation marks and the Unicode "tag" characters (which can smuggle
+  invisible ASCII to a model); also supplementary variation selectors (U+E0100..E01EF), runs of two
+  or more variation selectors, and noncharacters (U+FDD0..FDEF, U+FFFE, U+FFFF). These are deleted:
+  they have no width, so deleting them leaves the text as it looked. The price: emoji joined by
+  ZWJ (family, profession emoji) show as their parts, and flag tag sequences as a black flag;
+- whitespace runs (including newlines, tabs, U+2028/2029) become one space; the ends are trimmed;
+- anything past ``limit`` characters (cut with an ellipsis); at most ``INPUT_MAX`` characters of input
+  are looked at.
+
+With ``markup=True`` (the default: text going into a prompt or an answer) it also drops HTML tags,
+decodes HTML entities and removes prompt delimiters (``<<<``, ``>>>``, fences, ``[INST]``,
+``<|...|>`` chat-template tokens). With ``markup=False`` the text is taken as plain already and kept
+as written (``<b>`` and ``&amp;`` stay): feeds decode HTML by the field's declared type (``plain``)
+and store identifiers and links byte-for-byte apart from the characters above.
 """
 
 from __future__ import annotations
@@ -14,27 +39,58 @@ import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
+TITLE_MAX = 300
+SUMMARY_MAX = 1000
+LINK_MAX = 2048
+FEED_TITLE_MAX = 200
+MARKUP_MAX = 100_000  # markup looked at for one field
+INPUT_MAX = MARKUP_MAX  # characters of input clean_text looks at
+
+# Cc controls and lone surrogates: replaced by a space.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+# Cf format characters as of Unicode 15 (tests/test_text_clean.py checks this against unicodedata),
+# supplementary variation selectors, noncharacters, and runs of variation selectors: deleted.
+_INVISIBLE = re.compile(
+    r"[\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b-\u200f\u202a-\u202e"
+    r"\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\ufdd0-\ufdef\ufffe\uffff"
+    r"\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a"
+    r"\U000e0001\U000e0020-\U000e007f\U000e0100-\U000e01ef]"
+    r"|[\ufe00-\ufe0f]{2,}"
+)
 _TAG = re.compile(r"<[^>]{0,500}>")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 _SPACE = re.compile(r"\s+")
 _FENCES = re.compile(r"(<<<|>>>|```|\[/?INST\]|<\|[^|]{0,40}\|>|<(?:start|end)_of_turn>)", re.IGNORECASE)
 _URL = re.compile(r"(?:https?://|www\.)\S+|\[([^\]]*)\]\([^)]*\)", re.IGNORECASE)
 
 
-def clean_text(text: str | None, limit: int = 200) -> str:
-    """One plain line: HTML tags and entities resolved, control and bidi characters and block markers
-    removed, whitespace collapsed, cut to ``limit`` characters (with an ellipsis)."""
+def clean_text(text: str | None, limit: int = 200, *, markup: bool = True) -> str:
+    """One plain visible line of at most ``limit`` characters (an ellipsis marks a cut).
+
+    Controls become spaces, invisible format characters go, whitespace is collapsed (see the module
+    docstring for the exact set). ``markup=True`` also drops HTML tags, decodes entities and removes
+    prompt delimiters; ``markup=False`` keeps the text's characters as written otherwise.
+    """
     if not text:
         return ""
-    s = html.unescape(_TAG.sub(" ", str(text)))
-    s = _CONTROL.sub("", s)
-    s = _FENCES.sub(" ", s)
+    s = str(text)[:INPUT_MAX]
+    if markup:
+        s = html.unescape(_TAG.sub(" ", s))
+    s = _CONTROL.sub(" ", s)
+    s = _INVISIBLE.sub("", s)
+    if markup:  # after the invisible characters are gone: "<<\u200b<" is a delimiter too
+        s = _FENCES.sub(" ", s)
     s = _SPACE.sub(" ", s).strip()
     if len(s) > limit:
-        s = s[: limit - 1].rstrip() + "…"
+        s = s[: limit - 1].rstrip() + "\u2026"
     return s
+
+
+def has_hidden_characters(text: str) -> bool:
+    """True when ``text`` holds a control (tab and newline too) or an invisible format character."""
+    return bool(_CONTROL.search(text) or _INVISIBLE.search(text))
 
 
 def clean_title(text: str | None, limit: int = 200) -> str:
@@ -52,7 +108,7 @@ def safe_link(url: str | None, fallback: str | None = None) -> str | None:
         if (
             parts.scheme in ("http", "https")
             and parts.netloc
-            and not _CONTROL.search(candidate)
+            and not has_hidden_characters(candidate)
             and " " not in candidate
         ):
             return candidate
@@ -62,6 +118,67 @@ def safe_link(url: str | None, fallback: str | None = None) -> str | None:
 def strip_links(text: str) -> str:
     """Remove URLs and markdown links (keeping a markdown link's words)."""
     return _URL.sub(lambda m: m.group(1) or "", text)
+
+
+# -- feed fields ------------------------------------------------------------------------------------------
+
+_SKIP_CONTENT = {"script", "style", "head", "template", "noscript", "iframe", "object", "svg", "math"}
+_BLOCK = {
+    "p", "div", "br", "li", "ul", "ol", "tr", "td", "th", "h1", "h2", "h3", "h4", "h5", "h6",
+    "blockquote", "pre", "section", "article", "header", "footer", "table", "hr", "dd", "dt", "figure",
+}  # fmt: skip
+
+
+class _TextExtractor(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _SKIP_CONTENT:
+            self._skip += 1
+        elif tag in _BLOCK:
+            self.parts.append(" ")
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _BLOCK:
+            self.parts.append(" ")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _SKIP_CONTENT:
+            self._skip = max(0, self._skip - 1)
+        elif tag in _BLOCK:
+            self.parts.append(" ")
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self.parts.append(data)
+
+
+def html_to_text(markup: str) -> str:
+    """Visible text of an HTML fragment, entities decoded (script/style dropped)."""
+    if "<" not in markup and "&" not in markup:
+        return markup
+    parser = _TextExtractor()
+    try:
+        parser.feed(markup)
+        parser.close()
+    except Exception:  # noqa: BLE001 - html.parser is lenient; fall back to a crude strip on anything odd
+        return html.unescape(re.sub(r"<[^>]*>", " ", markup))
+    return "".join(parser.parts)
+
+
+def plain(value: str | None, content_type: str | None, limit: int) -> str:
+    """Feed text of a declared type ("text/html", "text/plain"...) as capped plain text."""
+    if not value:
+        return ""
+    if content_type is None or "html" in content_type or "xml" in content_type:
+        value = html_to_text(value[:MARKUP_MAX])
+    return clean_text(value, limit, markup=False)
+
+
+# -- untrusted text in prompts ----------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,8 @@ from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+from assistant.core.text import FEED_TITLE_MAX, LINK_MAX, SUMMARY_MAX, TITLE_MAX, clean_text, plain
 from assistant.feeds.models import ParsedEntry, ParsedFeed
-from assistant.feeds.text import FEED_TITLE_MAX, LINK_MAX, SUMMARY_MAX, TITLE_MAX, clean_text, plain
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def _looks_like_json(body: bytes) -> bool:
 
 
 def _problem(text: str) -> str:
-    return clean_text(text, PROBLEM_MAX)
+    return clean_text(text, PROBLEM_MAX, markup=False)
 
 
 def _safe_link(value: Any, base: str) -> str:
@@ -152,7 +152,7 @@ def _feed_links(body: bytes) -> list[str]:
         finder.feed(body.decode("utf-8", "replace"))
     except Exception:  # noqa: BLE001 - lenient parser on hostile input
         pass
-    return [clean_text(h, LINK_MAX) for h in finder.hrefs]
+    return [clean_text(h, LINK_MAX, markup=False) for h in finder.hrefs]
 
 
 def _xml_entry(raw: Mapping[str, Any], base: str, position: int) -> ParsedEntry | None:
@@ -181,7 +181,7 @@ def _xml_entry(raw: Mapping[str, Any], base: str, position: int) -> ParsedEntry 
                 break
     if not (title or link or summary):
         return None
-    guid = clean_text(str(raw.get("id") or ""), LINK_MAX)
+    guid = clean_text(str(raw.get("id") or ""), LINK_MAX, markup=False)
     return ParsedEntry(
         identity=_identity(guid, link, title, date_raw, summary),
         title=title,
@@ -270,7 +270,7 @@ def _json_entry(item: Mapping[str, Any], base: str, position: int) -> ParsedEntr
     if not (title or link or summary):
         return None
     raw_id = item.get("id")
-    guid = clean_text(str(raw_id), LINK_MAX) if type(raw_id) in (str, int) else ""
+    guid = clean_text(str(raw_id), LINK_MAX, markup=False) if type(raw_id) in (str, int) else ""
     return ParsedEntry(
         identity=_identity(guid, link, title, date_raw, summary),
         title=title,

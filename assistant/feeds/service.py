@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING
 
 from assistant.core.clock import Clock
 from assistant.core.errors import BadRequest, NotFound
+from assistant.core.text import FEED_TITLE_MAX, clean_text
 from assistant.feeds.fetch import FeedFetcher, FetchError, check_feed_url
 from assistant.feeds.models import Feed, FeedEntry, FetchResult
 from assistant.feeds.parse import parse_document
 from assistant.feeds.store import FeedStore
-from assistant.feeds.text import FEED_TITLE_MAX, clean_text
 
 if TYPE_CHECKING:
     from assistant.config import Settings
@@ -50,7 +50,7 @@ class FeedService:
     def subscribe(self, url: str, title: str | None = None) -> Feed:
         """Add a feed (no network here; call refresh). Subscribing to a known URL returns that feed."""
         url = check_feed_url(url)
-        clean_title = clean_text(title, FEED_TITLE_MAX) if title else None
+        clean_title = clean_text(title, FEED_TITLE_MAX, markup=False) if title else None
         feed_id, _ = self.store.add_feed(url, clean_title or None, self.clock.now())
         return self.get(feed_id)
 
@@ -89,7 +89,8 @@ class FeedService:
         except Exception as exc:  # noqa: BLE001 - one bad feed must not stop the others
             log.exception("refreshing feed %s failed", feed.url)
             result.ok = False
-            result.error = clean_text(f"internal error: {type(exc).__name__}: {exc}", ERROR_MAX)
+            message = f"internal error: {type(exc).__name__}: {exc}"
+            result.error = clean_text(message, ERROR_MAX, markup=False)
             try:
                 self.store.record_failure(feed.id, self.clock.now(), result.error)
             except Exception:  # noqa: BLE001 - e.g. the feed was deleted meanwhile
@@ -102,7 +103,7 @@ class FeedService:
             doc = self.fetcher.fetch(feed.url, etag=feed.etag, last_modified=feed.last_modified)
         except FetchError as exc:
             result.http_status = exc.status
-            result.error = clean_text(exc.message, ERROR_MAX)
+            result.error = clean_text(exc.message, ERROR_MAX, markup=False)
             self.store.record_failure(feed.id, self.clock.now(), result.error)
             return
         result.http_status = doc.status
@@ -112,7 +113,7 @@ class FeedService:
             return
         parsed = parse_document(doc.body, doc.url, doc.headers, max_entries=self.max_entries_per_feed)
         problems = [p for p in (doc.problem, parsed.problem) if p]
-        result.error = clean_text("; ".join(problems), ERROR_MAX) if problems else None
+        result.error = clean_text("; ".join(problems), ERROR_MAX, markup=False) if problems else None
         result.entries_seen = len(parsed.entries)
         result.ok = bool(parsed.entries) or parsed.problem is None or parsed.problem.startswith("warning:")
         if not result.ok and not parsed.entries:

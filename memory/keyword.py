@@ -8,6 +8,7 @@ kill -9 at any point. Why FTS5 and not bm25s: see docs/memory.md (same quality, 
 
 from __future__ import annotations
 
+import builtins
 import json
 import re
 import sqlite3
@@ -216,7 +217,7 @@ class KeywordIndex:
         ).fetchall()
         return [_record(r) for r in rows]
 
-    def search(self, query: str, limit: int, filters: Filters = NO_FILTERS) -> list[tuple[str, float]]:
+    def search(self, query: str, limit: int, filters: Filters = NO_FILTERS) -> builtins.list[tuple[str, float]]:
         """(id, score) best first; score is FTS5 bm25 negated so that higher is better."""
         expr = match_expression(query, self._stop)
         if expr is None:

@@ -10,6 +10,7 @@ A delete commits "row gone + id queued" in SQLite, then deletes from Chroma, the
 
 from __future__ import annotations
 
+import builtins
 import logging
 import threading
 import uuid
@@ -211,7 +212,7 @@ class MemoryService:
             self._ratio_age = 1000
         return self._ratio
 
-    def query_vector(self, query: str) -> list[float]:
+    def query_vector(self, query: str) -> builtins.list[float]:
         vec = self._query_cache.get(query)
         if vec is None:
             vec = self.embedder.embed([query])[0]
@@ -220,7 +221,7 @@ class MemoryService:
                 self._query_cache.popitem(last=False)
         return vec
 
-    def rankings(self, query: str, filters: Filters, mode: Mode, depth: int) -> dict[str, list[tuple[str, float]]]:
+    def rankings(self, query: str, filters: Filters, mode: Mode, depth: int) -> dict[str, builtins.list[tuple[str, float]]]:
         """The raw candidate lists of each retriever the mode uses."""
         out: dict[str, list[tuple[str, float]]] = {}
         if mode in ("hybrid", "dense"):
@@ -238,7 +239,7 @@ class MemoryService:
         mode: Mode = "hybrid",
         recency: bool | None = None,
         dedupe: bool = True,
-    ) -> list[Hit]:
+    ) -> builtins.list[Hit]:
         """The ``k`` best memories for ``query``: the function the daemon, the API and the eval all use."""
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}")

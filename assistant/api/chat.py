@@ -100,7 +100,7 @@ def _to_messages(req: ChatRequest) -> list[ChatMessage]:
         if len(text) > MAX_MESSAGE_CHARS:
             raise BadRequest(f"a message is longer than {MAX_MESSAGE_CHARS} characters", code="too_long")
         role = "system" if m.role == "developer" else m.role
-        out.append(ChatMessage(role, text))  # type: ignore[arg-type]
+        out.append(ChatMessage(role, text))
     return out
 
 

@@ -46,8 +46,8 @@ def _filters(
         if not sep or not key:
             raise BadRequest(f"where must be key=value, got {item!r}", code="filter")
         pairs.append((key, value))
-    for name, value in (("since", since), ("until", until)):
-        if value is not None and value.tzinfo is None:
+    for name, when in (("since", since), ("until", until)):
+        if when is not None and when.tzinfo is None:
             raise BadRequest(f"{name} needs a timezone, e.g. 2026-01-15T00:00:00Z", code="filter")
     return Filters(
         sources=sources,
@@ -66,7 +66,10 @@ async def add_memory(body: MemoryIn, memory: MemoryDep) -> dict[str, Any]:
     )
     from memory.service import record_dict
 
-    return record_dict(memory.get(memory_id))
+    record = memory.get(memory_id)
+    if record is None:  # deleted between the two calls
+        raise NotFound(f"no memory {memory_id!r}")
+    return record_dict(record)
 
 
 @router.post("/batch", status_code=201)

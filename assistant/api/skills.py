@@ -42,6 +42,6 @@ def run_skill(
     name: str, skills: SkillsDep, req: Annotated[RunRequest | None, Body()] = None
 ) -> dict[str, Any]:
     """Run a skill now and answer with its result (blocking: it may wait for the model)."""
-    req = req or RunRequest()
+    req = req or RunRequest(timezone=None)
     result = skills.run(name, req.args, timezone=req.timezone, trigger="api")
     return result_json(name, result)

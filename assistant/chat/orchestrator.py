@@ -87,7 +87,7 @@ class ChatService:
         else:
             conversation_id = new_conversation_id()
             history = []
-        new_turns = [(m.role, m.content) for m in rest]
+        new_turns: list[tuple[str, str]] = [(m.role, m.content) for m in rest]
         dialogue = history + rest
         query = messages[-1].content
 

@@ -6,9 +6,14 @@ import argparse
 import json
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from assistant.core.errors import BadRequest
+
+if TYPE_CHECKING:
+    from memory.service import MemoryService
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,9 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_retrieval(args: argparse.Namespace) -> int:
-    from assistant.core.clock import SystemClock
     from assistant.config import load_settings
-    from memory.eval import DatasetError, evaluate, format_table, ingest, load_beir
+    from assistant.core.clock import SystemClock
+    from memory.eval import DatasetError, evaluate, format_table, load_beir
     from memory.service import open_memory, search_config
 
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
@@ -46,7 +51,7 @@ def cmd_retrieval(args: argparse.Namespace) -> int:
         try:
             started = time.perf_counter()
             if fresh:
-                _ingest_with_progress(service, data.corpus, quiet=args.json, ingest=ingest)
+                _ingest_with_progress(service, data.corpus, quiet=args.json)
             ingest_s = time.perf_counter() - started
             started = time.perf_counter()
             try:
@@ -65,7 +70,9 @@ def cmd_retrieval(args: argparse.Namespace) -> int:
     return 0
 
 
-def _ingest_with_progress(service, corpus, *, quiet: bool, ingest) -> None:  # noqa: ANN001
+def _ingest_with_progress(service: MemoryService, corpus: Mapping[str, Mapping[str, Any]], *, quiet: bool) -> None:
+    from memory.eval import ingest
+
     if quiet:
         ingest(service, corpus)
         return

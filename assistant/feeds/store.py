@@ -10,9 +10,10 @@ import threading
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
-from assistant.feeds.models import Feed, FeedEntry, ParsedEntry, entry_key
 from assistant.core.sqlite_db import open_durable
+from assistant.feeds.models import Feed, FeedEntry, ParsedEntry, entry_key
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS feeds (
@@ -67,30 +68,30 @@ def from_text(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
-def _feed(row: Sequence[object]) -> Feed:
+def _feed(row: Sequence[Any]) -> Feed:
     return Feed(
-        id=int(row[0]),  # type: ignore[arg-type]
+        id=int(row[0]),
         url=str(row[1]),
         title=str(row[2]),
-        last_fetched=from_text(row[3]),  # type: ignore[arg-type]
-        last_error=row[4],  # type: ignore[arg-type]
-        etag=row[5],  # type: ignore[arg-type]
-        last_modified=row[6],  # type: ignore[arg-type]
-        entry_count=int(row[7]),  # type: ignore[arg-type]
-        error_count=int(row[8]),  # type: ignore[arg-type]
+        last_fetched=from_text(row[3]),
+        last_error=row[4],
+        etag=row[5],
+        last_modified=row[6],
+        entry_count=int(row[7]),
+        error_count=int(row[8]),
     )
 
 
-def _entry(row: Sequence[object]) -> FeedEntry:
+def _entry(row: Sequence[Any]) -> FeedEntry:
     return FeedEntry(
         key=str(row[0]),
-        feed_id=int(row[1]),  # type: ignore[arg-type]
+        feed_id=int(row[1]),
         feed_url=str(row[2]),
         feed_title=str(row[3]),
         title=str(row[4]),
         link=str(row[5]),
         summary=str(row[6]),
-        published=from_text(row[7]),  # type: ignore[arg-type]
+        published=from_text(row[7]),
     )
 
 
@@ -177,7 +178,7 @@ class FeedStore:
                     "(SELECT key FROM entries WHERE feed_id=? ORDER BY sort_at DESC LIMIT ?)",
                     (feed_id, feed_id, keep),
                 )
-                counts_as_error = bool(problem) and not problem.startswith("warning:")
+                counts_as_error = problem is not None and bool(problem) and not problem.startswith("warning:")
                 self._db.execute(
                     "UPDATE feeds SET feed_title=COALESCE(NULLIF(?, ''), feed_title), etag=?,"
                     " last_modified=?, last_error=?, last_fetched=?,"

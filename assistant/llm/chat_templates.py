@@ -8,8 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from assistant.llm.types import ChatMessage
+
+if TYPE_CHECKING:
+    from llama_cpp.llama_types import ChatCompletionRequestMessage
 
 Formatter = Callable[[Sequence[ChatMessage]], "Prompt"]
 
@@ -78,7 +82,7 @@ def jinja_formatter(template: str, bos: str, eos: str) -> Formatter:
     fmt = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
 
     def render(messages: Sequence[ChatMessage]) -> Prompt:
-        out = fmt(messages=[{"role": m.role, "content": m.content} for m in messages])
+        out = fmt(messages=[_request_message(m) for m in messages])
         stop = out.stop if isinstance(out.stop, list) else [out.stop] if out.stop else []
         text = out.prompt
         if bos and text.startswith(bos):  # llama.cpp adds BOS itself when tokenizing
@@ -104,3 +108,11 @@ def choose_formatter(
     arch = metadata.get("general.architecture", "")
     name = ARCH_FALLBACK.get(arch, "chatml")
     return f"fallback:{name}", NAMED_FORMATS[name]
+
+
+def _request_message(m: ChatMessage) -> ChatCompletionRequestMessage:
+    if m.role == "system":
+        return {"role": "system", "content": m.content}
+    if m.role == "user":
+        return {"role": "user", "content": m.content}
+    return {"role": "assistant", "content": m.content}

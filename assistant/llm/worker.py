@@ -12,7 +12,7 @@ import asyncio
 import logging
 import queue
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 from assistant.core.errors import BackendError, QueueFull
 from assistant.llm.types import ChatMessage, Completion, Delta, GenerationParams, LLMBackend, collect
@@ -65,6 +65,7 @@ class Job:
                     else:
                         pending = nxt
                         break
+                assert isinstance(item, Delta)
                 yield item
         finally:
             # Normal end, client disconnect (GeneratorExit / CancelledError) or error: stop the model.
@@ -75,15 +76,17 @@ class Job:
         return collect(iter(parts))
 
     def wait_text(self) -> Completion:
-        assert self._tqueue is not None
+        tqueue = self._tqueue
+        assert tqueue is not None
 
-        def deltas():
+        def deltas() -> Iterator[Delta]:
             while True:
-                item = self._tqueue.get()
+                item = tqueue.get()
                 if item is _END:
                     return
                 if isinstance(item, BaseException):
                     raise item
+                assert isinstance(item, Delta)
                 yield item
 
         try:

@@ -11,6 +11,7 @@ import wave
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 
@@ -209,7 +210,7 @@ def detect_utterance(audio: Audio, **detector_kwargs: float) -> Audio | None:
     return det.utterance() if det.in_speech else None
 
 
-def _sounddevice():  # noqa: ANN202 - the module
+def _sounddevice() -> ModuleType:
     try:
         import sounddevice
     except (ImportError, OSError) as exc:

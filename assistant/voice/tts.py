@@ -95,5 +95,6 @@ def build_tts(voice: Any) -> TextToSpeech:
             raise VoiceError("voice.tts = 'command' needs voice.tts_command")
         return CommandTTS(voice.tts_command)
     if ":" in name:
-        return load_plugin(name, "tts")(voice)  # type: ignore[no-any-return]
+        plugin: TextToSpeech = load_plugin(name, "tts")(voice)
+        return plugin
     raise VoiceError(f"voice.tts = {name!r}: choose espeak-ng, command, or package.module:Class")

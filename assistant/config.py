@@ -204,7 +204,8 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, _TomlSource(settings_cls))
+        """Keyword arguments, then the environment, then defaults. ``load_settings`` adds the file."""
+        return (init_settings, env_settings)
 
     @field_validator("timezone")
     @classmethod
@@ -218,15 +219,39 @@ class Settings(BaseSettings):
 
 
 class _TomlSource(PydanticBaseSettingsSource):
-    """Feeds the TOML file read by load_settings() to pydantic-settings, below the environment."""
+    """The TOML file's contents (read by load_settings()) as a pydantic-settings source."""
 
-    data: dict[str, Any] = {}
+    def __init__(self, settings_cls: type[BaseSettings], data: dict[str, Any]) -> None:
+        super().__init__(settings_cls)
+        self.data = data
 
     def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
         return self.data.get(field_name), field_name, False
 
     def __call__(self) -> dict[str, Any]:
         return dict(self.data)
+
+
+def _settings_with_file(data: dict[str, Any]) -> type[Settings]:
+    """A Settings subclass whose sources are keyword arguments, environment, then ``data``, then defaults.
+
+    One class per load_settings() call, holding its own file contents: nothing is shared between
+    calls, so loading settings in two threads at once cannot mix their files.
+    """
+
+    class _FileSettings(Settings):
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            return (init_settings, env_settings, _TomlSource(settings_cls, data))
+
+    return _FileSettings
 
 
 def is_loopback_host(host: str) -> bool:
@@ -273,10 +298,11 @@ def load_settings(config: str | Path | None = None, **overrides: Any) -> Setting
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
-    _TomlSource.data = data
     try:
-        return Settings(**overrides)
+        loaded = _settings_with_file(data)(**overrides)
     except ValidationError as exc:
         raise ConfigError(_format_validation_error(exc)) from None
-    finally:
-        _TomlSource.data = {}
+    # Hand back a plain Settings (pickles, compares equal to another load of the same values): the
+    # fields were validated just now by the same definitions, so they are copied as they are.
+    values = {name: getattr(loaded, name) for name in Settings.model_fields}
+    return Settings.model_construct(_fields_set=set(loaded.model_fields_set), **values)

@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+import pickle
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from assistant.cli.serve import check_listen_policy
-from assistant.config import is_loopback_host, load_settings
+from assistant.config import Settings, is_loopback_host, load_settings
 from assistant.core.errors import ConfigError
 
 
@@ -97,3 +101,53 @@ def test_example_config_loads() -> None:
     s = load_settings(example)
     assert s.server.host == "127.0.0.1"
     assert s.timezone == "Europe/Berlin"
+
+
+def test_loaded_settings_are_plain_settings(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('timezone = "Asia/Tokyo"\n[server]\nport = 9001\n')
+    s = load_settings(cfg, data_dir=tmp_path / "d")
+    assert type(s) is Settings
+    assert s == load_settings(cfg, data_dir=tmp_path / "d")
+    assert pickle.loads(pickle.dumps(s)) == s
+    assert s.model_fields_set == {"timezone", "server", "data_dir"}
+    assert Settings().server.port == 8765  # Settings() alone: environment and defaults, no file
+
+
+def test_files_loaded_at_the_same_time_do_not_mix(tmp_path: Path) -> None:
+    """Each load_settings call has its own file contents (no class attribute shared between calls).
+    With a class attribute set per call, about one load in five read another thread's file here."""
+    old_interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    try:
+        _load_files_in_threads(tmp_path)
+    finally:
+        sys.setswitchinterval(old_interval)
+
+
+def _load_files_in_threads(tmp_path: Path) -> None:
+    files = []
+    for port in range(9000, 9008):
+        cfg = tmp_path / f"{port}.toml"
+        cfg.write_text(f"[server]\nport = {port}\n")
+        files.append((port, cfg))
+    start = threading.Barrier(len(files))
+
+    def load(port: int, cfg: Path) -> list[int]:
+        start.wait()
+        return [load_settings(cfg).server.port for _ in range(50)]
+
+    with ThreadPoolExecutor(len(files)) as pool:
+        results = list(pool.map(lambda f: (f[0], load(*f)), files))
+    for port, seen in results:
+        assert set(seen) == {port}
+    assert load_settings(None).server.port == 8765  # and nothing is left behind
+
+
+def test_overrides_beat_environment_beat_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[model]\nn_ctx = 1024\nmax_tokens = 10\nn_batch = 64\n")
+    monkeypatch.setenv("ASSISTANT_MODEL__MAX_TOKENS", "20")
+    monkeypatch.setenv("ASSISTANT_MODEL__N_BATCH", "128")
+    s = load_settings(cfg, model={"n_batch": 256})
+    assert (s.model.n_ctx, s.model.max_tokens, s.model.n_batch) == (1024, 20, 256)

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +29,45 @@ def embedder() -> SentenceTransformerEmbedder:
     e = SentenceTransformerEmbedder()
     e.load()
     return e
+
+
+OFFLINE_CHILD = textwrap.dedent(
+    """
+    import json, os, socket
+    attempts = []
+
+    def deny(*args, **kwargs):
+        attempts.append(repr(args)[:200])
+        raise OSError("no network in this test")
+
+    socket.socket.connect = socket.socket.connect_ex = deny
+    socket.getaddrinfo = socket.create_connection = deny
+    before = dict(os.environ)
+    from memory.embedder import SentenceTransformerEmbedder
+    vectors = SentenceTransformerEmbedder().embed(["offline, please"])
+    hf = sorted(k for k in os.environ if k.startswith(("HF_", "TRANSFORMERS_")) and before.get(k) != os.environ[k])
+    print(json.dumps({"dim": len(vectors[0]), "attempts": attempts, "set": hf}))
+    """
+)
+
+
+def test_embedder_loads_offline_without_setting_the_environment(tmp_path: Path) -> None:
+    """No HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE given or set, every connection refused: the model still
+    loads from the package directory, nothing asks the network, and no HF variable is added."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "TRANSFORMERS_", "ASSISTANT_"))}
+    env |= {"HOME": str(tmp_path / "home"), "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    run = subprocess.run([sys.executable, "-c", OFFLINE_CHILD], capture_output=True, text=True, env=env,
+                         timeout=300)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    out = json.loads(run.stdout.strip().splitlines()[-1])
+    assert out == {"dim": 384, "attempts": [], "set": []}
+
+
+def test_embedder_refuses_a_model_name_instead_of_downloading() -> None:
+    e = SentenceTransformerEmbedder(model_path=Path("sentence-transformers/all-MiniLM-L6-v2"))
+    with pytest.raises(FileNotFoundError, match="embedding model directory"):
+        e.load()
+    assert not e.loaded
 
 
 def test_real_embedder_finds_a_paraphrase_without_shared_words(

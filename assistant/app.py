@@ -6,10 +6,10 @@ import importlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 
-from assistant.api.auth import require_token
 from assistant.api.errors import install_error_handlers
+from assistant.api.guard import RequestGuard
 from assistant.services import CORE_ROUTERS, PARTS, Services
 
 
@@ -22,16 +22,15 @@ def create_app(services: Services) -> FastAPI:
         finally:
             services.close()
 
-    app = FastAPI(title="assistant", version="0.1.0", lifespan=lifespan)
+    # No Swagger page: it loads its script from a CDN into this origin. The schema is behind the token.
+    app = FastAPI(title="assistant", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.services = services
     install_error_handlers(app)
+    # Host, token, origin, content type and body size are checked before any route or parser runs.
+    app.add_middleware(RequestGuard, server=services.settings.server)
 
-    protected = [Depends(require_token)]
-    app.include_router(importlib.import_module("assistant.api.health").router)
     # Every part's routers are mounted, present or not: a part turned off answers 503 saying so.
-    modules = [m for m in CORE_ROUTERS if m != "health"] + [m for spec in PARTS for m in spec.routers]
+    modules = [*CORE_ROUTERS, *(m for spec in PARTS for m in spec.routers), "web"]
     for module in modules:
-        app.include_router(importlib.import_module(f"assistant.api.{module}").router, dependencies=protected)
-    # The page needs no token; the API calls it makes do.
-    app.include_router(importlib.import_module("assistant.api.web").router)
+        app.include_router(importlib.import_module(f"assistant.api.{module}").router)
     return app

@@ -48,6 +48,13 @@ class ServerSettings(Section):
     api_token: str | None = Field(None, description="Bearer token; required to listen beyond loopback")
     queue_size: int = Field(8, ge=1, description="generation requests waiting for the model before 429")
     retry_after: int = Field(2, ge=1, description="seconds suggested in Retry-After when the queue is full")
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description='Host names the daemon answers to besides loopback and the bind address ("*" = any)',
+    )
+    max_body_bytes: int = Field(
+        8 * 1024 * 1024, ge=1024, description="largest request body; larger ones get 413 before they are read"
+    )
 
     @property
     def is_loopback(self) -> bool:

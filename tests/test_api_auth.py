@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from assistant.api.guard import token_matches
 from assistant.app import create_app
-from assistant.api.auth import token_matches
 from assistant.config import load_settings
 from assistant.services import build_services
 from tests.fakes import FakeLLM, FixedClock
@@ -56,8 +56,8 @@ def test_right_token_works(secured: TestClient) -> None:
     h = {"Authorization": "Bearer s3cret-token"}
     assert secured.get("/v1/models", headers=h).status_code == 200
     assert secured.post("/v1/chat/completions", json=MSG, headers=h).status_code == 200
-    # EventSource clients cannot set headers: GET accepts ?token=
-    assert secured.get("/api/conversations?token=s3cret-token").status_code == 200
+    # ?token= is only for the notification event stream (EventSource cannot set headers), never elsewhere
+    assert secured.get("/api/conversations?token=s3cret-token").status_code == 401
     assert secured.post("/v1/chat/completions?token=s3cret-token", json=MSG).status_code == 401
 
 

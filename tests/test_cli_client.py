@@ -1,12 +1,11 @@
 """The terminal clients against a real server on 127.0.0.1 (fake model): `assistant chat` driven in tmux as a
-person would use it, and the DaemonClient they share."""
+person would use it, and `assistant ask`. The DaemonClient they use is tested in test_daemon_client.py."""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -16,9 +15,10 @@ import httpx
 import pytest
 
 from assistant.app import create_app
-from assistant.cli.client import DaemonClient
+from assistant.cli import main
 from assistant.config import load_settings
 from assistant.services import build_services
+from tests.daemon import free_port
 from tests.fakes import FakeLLM, FixedClock
 from tests.server import serve_app
 
@@ -37,38 +37,23 @@ def daemon_url(tmp_path: Path) -> Iterator[str]:
         yield url
 
 
-def test_daemon_client_streams_and_keeps_the_conversation(daemon_url: str) -> None:
-    client = DaemonClient(daemon_url)
-    assert "".join(client.stream("first")) == "You said: first"
-    cid = client.conversation_id
-    assert cid
-    assert "".join(client.stream("second")) == "You said: second"
-    assert client.conversation_id == cid
+def test_ask_prints_the_answer_and_continues_a_conversation(
+    daemon_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["ask", "--url", daemon_url, "hello", "there"]) == 0
+    assert capsys.readouterr().out == "You said: hello there\n"
+    cid = httpx.get(f"{daemon_url}/api/conversations").json()["data"][0]["id"]
+    assert main(["ask", "--url", daemon_url, "--conversation", cid, "--max-tokens", "2", "again"]) == 0
+    assert capsys.readouterr().out == "You said:\n"
     turns = httpx.get(f"{daemon_url}/api/conversations/{cid}").json()["messages"]
-    assert [t["content"] for t in turns] == ["first", "You said: first", "second", "You said: second"]
+    assert [t["content"] for t in turns] == ["hello there", "You said: hello there", "again", "You said:"]
 
 
-def test_daemon_client_follows_notifications(daemon_url: str) -> None:
-    got: list[dict] = []
-    arrived = threading.Event()
-
-    def on_event(note: dict) -> None:
-        got.append(note)
-        arrived.set()
-
-    stop = threading.Event()
-    t = threading.Thread(target=DaemonClient(daemon_url).notifications, args=(on_event, stop), daemon=True)
-    t.start()
-    # Post until the follower (which connects asynchronously) has seen one.
-    for _ in range(100):
-        httpx.post(
-            f"{daemon_url}/api/notifications",
-            json={"title": "Tea", "body": "Kettle boiled", "source": "test"},
-        )
-        if arrived.wait(0.2):
-            break
-    stop.set()
-    assert got and got[0]["title"] == "Tea"
+def test_ask_without_a_daemon(capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    assert main(["ask", "--url", url, "hello"]) == 3
+    err = capsys.readouterr().err
+    assert err == f"assistant: the daemon is not running at {url} (start it with `assistant serve`)\n"
 
 
 def _pane(session: str) -> str:

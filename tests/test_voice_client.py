@@ -12,12 +12,13 @@ import pytest
 
 from assistant.app import create_app
 from assistant.cli import main
+from assistant.client.daemon import DaemonClient, DaemonError, DaemonUnreachable
 from assistant.config import Settings, load_settings
 from assistant.llm.types import ChatMessage
+from assistant.notify.models import Notification
 from assistant.services import build_services
-from assistant.voice.audio import Audio, VoiceError, read_wav
+from assistant.voice.audio import Audio, read_wav
 from assistant.voice.client import VoiceAssistant, notification_text
-from assistant.voice.daemon_client import DaemonClient, Notification, parse_sse
 from assistant.voice.stt import Transcript
 from tests.daemon import free_port
 from tests.fakes import FakeLLM, FixedClock
@@ -69,15 +70,10 @@ class FakeTTS:
         return Audio(np.full(160 * len(text), 1000, dtype=np.int16), 16000)
 
 
-def test_parse_sse() -> None:
-    lines = [": ping", "id: 7", "event: notification", 'data: {"a":', "data: 1}", "", "", "data: plain", ""]
-    assert list(parse_sse(iter(lines))) == [("7", "notification", '{"a":\n1}'), ("7", "message", "plain")]
-
-
 def test_notification_text() -> None:
-    n = Notification("1", "Digest ready", "Three new headlines.", urgent=True)
+    n = Notification.from_json({"id": 1, "title": "Digest ready", "body": "Three new headlines.", "urgent": True})
     assert notification_text(n) == "Urgent notification: Digest ready. Three new headlines."
-    assert notification_text(Notification("2", "Hello", "")) == "Notification: Hello."
+    assert notification_text(Notification.from_json({"id": 2, "title": "Hello"})) == "Notification: Hello."
 
 
 def test_ask_keeps_the_conversation_across_turns(daemon_url: str, fake_llm: FakeLLM) -> None:
@@ -97,13 +93,13 @@ def test_ask_keeps_the_conversation_across_turns(daemon_url: str, fake_llm: Fake
 def test_token_is_sent_and_refusals_are_clear(tmp_path: Path, fake_llm: FakeLLM) -> None:
     services = build_services(make_settings(tmp_path, api_token="s3cret"), clock=FixedClock(), llm=fake_llm)
     with serve(create_app(services)) as url:
-        with pytest.raises(VoiceError, match="refused the API token"):
+        with pytest.raises(DaemonError, match="missing or wrong API token"):
             DaemonClient(url).ask("hi")
         assert DaemonClient(url, token="s3cret").ask("hi") == "You said: hi"
 
 
-def test_unreachable_daemon_is_a_voice_error() -> None:
-    with pytest.raises(VoiceError, match="cannot reach the daemon"):
+def test_unreachable_daemon_is_a_clear_error() -> None:
+    with pytest.raises(DaemonUnreachable, match="the daemon is not running at"):
         DaemonClient(f"http://127.0.0.1:{free_port()}").ask("hi")
 
 
@@ -182,7 +178,7 @@ def test_cli_reports_a_missing_daemon(tmp_path: Path, capsys: pytest.CaptureFixt
     question = speak_to_wav("tell me a joke", tmp_path / "q.wav")
     rc = main(["voice", "--input", str(question), "--url", f"http://127.0.0.1:{free_port()}"])
     assert rc == 2
-    assert "cannot reach the daemon" in capsys.readouterr().err
+    assert "the daemon is not running at" in capsys.readouterr().err
 
 
 def test_cli_transcribe_only_needs_no_daemon(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from assistant.cli.daemon_http import daemon_call
 from assistant.config import load_settings
+
+if TYPE_CHECKING:
+    from assistant.client.daemon import DaemonClient
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,41 +33,51 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _call(args: argparse.Namespace, method: str, path: str, **kwargs: Any) -> Any:
-    settings = load_settings(args.config)
-    # A refresh fetches every feed; leave room for several slow ones.
-    return daemon_call(settings, method, path, timeout=settings.feeds.timeout * 6 + 10, **kwargs)
-
-
 def run(args: argparse.Namespace) -> int:
+    from assistant.client.daemon import DaemonClient
+
     if not args.verbose:
         logging.getLogger("httpx").setLevel(logging.WARNING)  # no per-request log lines in the output
-    action = args.feeds_command
-    if action == "list":
-        data = _call(args, "GET", "/api/feeds")
-        printer = _print_feeds
-    elif action == "add":
-        data = _call(args, "POST", "/api/feeds", json={"url": args.url, "title": args.title,
-                                                       "refresh": not args.no_fetch})
-        printer = _print_added
-    elif action == "remove":
-        data = _call(args, "DELETE", f"/api/feeds/{args.id}")
-        printer = lambda d: print(f"removed feed {d['id']}")  # noqa: E731
-    elif action == "refresh":
-        if args.id is None:
-            data = _call(args, "POST", "/api/feeds/refresh")
-        else:
-            data = {"data": [_call(args, "POST", f"/api/feeds/{args.id}/refresh")]}
-        printer = _print_results
-    else:  # entries
-        path = "/api/feeds/entries" if args.id is None else f"/api/feeds/{args.id}/entries"
-        data = _call(args, "GET", path, params={"limit": args.limit})
-        printer = _print_entries
+    settings = load_settings(args.config)
+    # A refresh fetches every feed; leave room for several slow ones.
+    with DaemonClient.from_settings(settings, timeout=settings.feeds.timeout * 6 + 10) as daemon:
+        data, printer = _ask_daemon(daemon, args)
     if args.json:
         print(json.dumps(data, indent=2, ensure_ascii=False))
     else:
         printer(data)
     return 0
+
+
+def _ask_daemon(daemon: DaemonClient, args: argparse.Namespace) -> tuple[Any, Callable[[Any], None]]:
+    """The daemon's answer to the action, and how to print it."""
+    action = args.feeds_command
+    printer: Callable[[Any], None]
+    if action == "list":
+        data = daemon.call("GET", "/api/feeds")
+        printer = _print_feeds
+    elif action == "add":
+        body = {"url": args.url, "title": args.title, "refresh": not args.no_fetch}
+        data = daemon.call("POST", "/api/feeds", json=body)
+        printer = _print_added
+    elif action == "remove":
+        data = daemon.call("DELETE", f"/api/feeds/{args.id}")
+        printer = _print_removed
+    elif action == "refresh":
+        if args.id is None:
+            data = daemon.call("POST", "/api/feeds/refresh")
+        else:
+            data = {"data": [daemon.call("POST", f"/api/feeds/{args.id}/refresh")]}
+        printer = _print_results
+    else:  # entries
+        path = "/api/feeds/entries" if args.id is None else f"/api/feeds/{args.id}/entries"
+        data = daemon.call("GET", path, params={"limit": args.limit})
+        printer = _print_entries
+    return data, printer
+
+
+def _print_removed(data: dict[str, Any]) -> None:
+    print(f"removed feed {data['id']}")
 
 
 def _print_feeds(data: dict[str, Any]) -> None:

@@ -7,9 +7,12 @@ import logging
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from assistant.core.errors import AssistantError, BadRequest
+
+if TYPE_CHECKING:
+    from assistant.client.daemon import DaemonClient
 
 IMPORT_SUFFIXES = (".md", ".markdown", ".txt", ".text", ".rst")
 BATCH = 64
@@ -50,19 +53,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     i.set_defaults(func=cmd_import)
 
 
-def _call(args: argparse.Namespace, method: str, path: str, **kw: Any) -> Any:
-    from assistant.cli.daemon_http import daemon_call
+def _daemon(args: argparse.Namespace) -> DaemonClient:
+    from assistant.client.daemon import DaemonClient
     from assistant.config import load_settings
 
-    if not hasattr(args, "_settings"):
-        logging.getLogger("httpx").setLevel(logging.WARNING)  # no request log lines in command output
-        args._settings = load_settings(args.config)
-    return daemon_call(args._settings, method, path, timeout=120.0, **kw)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # no request log lines in command output
+    return DaemonClient.from_settings(load_settings(args.config), timeout=120.0)
 
 
 def cmd_add(args: argparse.Namespace) -> int:
     text = sys.stdin.read() if args.text == ["-"] else " ".join(args.text)
-    got = _call(args, "POST", "/api/memories", json={"text": text, "source": args.source})
+    with _daemon(args) as daemon:
+        got = daemon.call("POST", "/api/memories", json={"text": text, "source": args.source})
     print(got["id"])
     return 0
 
@@ -73,7 +75,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     for key, value in (("conversation_id", args.conversation), ("since", args.since), ("until", args.until)):
         if value:
             params.append((key, value))
-    got = _call(args, "GET", "/api/memories/search", params=params)
+    with _daemon(args) as daemon:
+        got = daemon.call("GET", "/api/memories/search", params=params)
     if args.json:
         import json
 
@@ -97,7 +100,8 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    got = _call(args, "GET", "/api/memories", params={"limit": args.limit, "offset": args.offset})
+    with _daemon(args) as daemon:
+        got = daemon.call("GET", "/api/memories", params={"limit": args.limit, "offset": args.offset})
     for m in got["data"]:
         print(f"{m['id']}  {m['created_at'][:16]}  {m['source']:<10} {m['text'][:100]!r}")
     print(f"({len(got['data'])} of {got['total']})")
@@ -106,13 +110,14 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_forget(args: argparse.Namespace) -> int:
     failed = 0
-    for memory_id in args.ids:
-        try:
-            _call(args, "DELETE", f"/api/memories/{memory_id}")
-            print(f"forgot {memory_id}")
-        except AssistantError as exc:
-            print(f"{memory_id}: {exc.message}", file=sys.stderr)
-            failed += 1
+    with _daemon(args) as daemon:
+        for memory_id in args.ids:
+            try:
+                daemon.call("DELETE", f"/api/memories/{memory_id}")
+                print(f"forgot {memory_id}")
+            except AssistantError as exc:
+                print(f"{memory_id}: {exc.message}", file=sys.stderr)
+                failed += 1
     return 1 if failed else 0
 
 
@@ -145,11 +150,12 @@ def cmd_import(args: argparse.Namespace) -> int:
         print(f"nothing to import in {args.directory} (looked for {', '.join(IMPORT_SUFFIXES)})")
         return 0
     files = len({i["metadata"]["file"] for i in items})
-    with Progress(TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()) as progress:
+    columns = TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()
+    with _daemon(args) as daemon, Progress(*columns) as progress:
         task = progress.add_task("import", total=len(items))
         for start in range(0, len(items), BATCH):
             batch = items[start : start + BATCH]
-            _call(args, "POST", "/api/memories/batch", json={"memories": batch})
+            daemon.call("POST", "/api/memories/batch", json={"memories": batch})
             progress.advance(task, len(batch))
     print(f"imported {len(items)} notes from {files} files")
     return 0

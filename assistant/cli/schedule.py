@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from assistant.cli.skills import add_arg_options, daemon_call, parse_kv
+from assistant.cli.skills import add_arg_options, daemon_for, parse_kv
+
+if TYPE_CHECKING:
+    from assistant.client.daemon import DaemonClient
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -40,31 +43,37 @@ def describe(s: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    with daemon_for(args.config) as daemon:
+        data, lines = _ask_daemon(daemon, args)
+    print(json.dumps(data, indent=2, ensure_ascii=False) if args.json else "\n".join(lines))
+    return 0
+
+
+def _ask_daemon(daemon: DaemonClient, args: argparse.Namespace) -> tuple[Any, list[str]]:
+    """The daemon's answer to the action, and its lines for a person."""
     action = args.schedule_command
-    cfg = args.config
     if action == "list":
-        data = daemon_call(cfg, "GET", "/api/schedules")
+        data = daemon.call("GET", "/api/schedules")
         lines = [describe(s) for s in data["data"]] or [
             "no schedules (add one: assistant schedule add time 'every day at 8')"
         ]
     elif action == "add":
         body = {"skill": args.skill, "schedule": args.when, "args": parse_kv(args.arg), "timezone": args.tz}
-        data = daemon_call(cfg, "POST", "/api/schedules", json=body)
+        data = daemon.call("POST", "/api/schedules", json=body)
         lines = [f"added {describe(data)}"]
     elif action in ("pause", "resume"):
-        data = daemon_call(cfg, "POST", f"/api/schedules/{args.id}/{action}")
+        data = daemon.call("POST", f"/api/schedules/{args.id}/{action}")
         lines = [describe(data)]
     elif action == "remove":
-        data = daemon_call(cfg, "DELETE", f"/api/schedules/{args.id}")
+        data = daemon.call("DELETE", f"/api/schedules/{args.id}")
         lines = [f"removed {data['id']}"]
     elif action == "run":
-        data = daemon_call(cfg, "POST", f"/api/schedules/{args.id}/run")
+        data = daemon.call("POST", f"/api/schedules/{args.id}/run")
         lines = [data["result"]["text"]]
     else:  # runs
-        data = daemon_call(cfg, "GET", f"/api/schedules/{args.id}/runs")
+        data = daemon.call("GET", f"/api/schedules/{args.id}/runs")
         lines = [
             f"{r['started_at']}  {r['status']:<7} {r['trigger']:<8} {r['title'] or r['error'] or ''}"
             for r in data["data"]
         ] or ["no runs yet"]
-    print(json.dumps(data, indent=2, ensure_ascii=False) if args.json else "\n".join(lines))
-    return 0
+    return data, lines

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+from typing import TYPE_CHECKING
 
-from assistant.cli.daemon_http import daemon_call as shared_daemon_call
 from assistant.config import load_settings
 from assistant.core.errors import AssistantError
+
+if TYPE_CHECKING:
+    from assistant.client.daemon import DaemonClient
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -39,14 +41,17 @@ def parse_kv(pairs: list[str]) -> dict[str, str]:
     return args
 
 
-def daemon_call(config: str | None, method: str, path: str, *, timeout: float = 600.0, **kwargs: Any) -> Any:
-    """One request to the daemon (URL and token from the config); AssistantError with its message."""
-    return shared_daemon_call(load_settings(config), method, path, timeout=timeout, **kwargs)
+def daemon_for(config: str | None) -> DaemonClient:
+    """A client of the daemon the config names (its URL and token)."""
+    from assistant.client.daemon import DaemonClient
+
+    return DaemonClient.from_settings(load_settings(config))
 
 
 def run(args: argparse.Namespace) -> int:
     if args.skills_command == "list":
-        data = daemon_call(args.config, "GET", "/api/skills")
+        with daemon_for(args.config) as daemon:
+            data = daemon.call("GET", "/api/skills")
         if args.json:
             print(json.dumps(data, indent=2, ensure_ascii=False))
             return 0
@@ -62,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"warning: {err}")
         return 0
     body = {"args": parse_kv(args.arg), "timezone": args.tz}
-    data = daemon_call(args.config, "POST", f"/api/skills/{args.name}/run", json=body)
+    with daemon_for(args.config) as daemon:
+        data = daemon.call("POST", f"/api/skills/{args.name}/run", json=body)
     print(json.dumps(data, indent=2, ensure_ascii=False) if args.json else data["text"])
     return 0

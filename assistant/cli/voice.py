@@ -8,8 +8,7 @@ import sys
 from functools import partial
 from typing import TYPE_CHECKING
 
-from assistant.cli.daemon_http import daemon_base_url
-from assistant.config import Settings, VoiceSettings, load_settings
+from assistant.config import VoiceSettings, load_settings
 
 if TYPE_CHECKING:
     from assistant.voice.client import VoiceAssistant
@@ -38,22 +37,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def daemon_url(settings: Settings, explicit: str | None) -> str:
-    if explicit:
-        return explicit
-    if settings.voice.daemon_url:
-        return settings.voice.daemon_url
-    return daemon_base_url(settings)
-
-
 def _device(value: str | None) -> int | str | None:
     return int(value) if value is not None and value.isdigit() else value
 
 
 def run(args: argparse.Namespace) -> int:
+    from assistant.client.daemon import DaemonClient
     from assistant.voice import audio
     from assistant.voice.client import VoiceAssistant
-    from assistant.voice.daemon_client import DaemonClient
     from assistant.voice.phrases import skill_phrases
     from assistant.voice.stt import build_stt
     from assistant.voice.tts import build_tts
@@ -67,12 +58,9 @@ def run(args: argparse.Namespace) -> int:
     voice = settings.voice
     if args.wake_word:
         voice = voice.model_copy(update={"wake_word": args.wake_word})
-    daemon = DaemonClient(
-        daemon_url(settings, args.url),
-        token=args.token or settings.server.api_token,
-        timeout=voice.timeout,
-        max_tokens=voice.answer_max_tokens,
-    )
+    # --url, else voice.daemon_url, else server.host:port
+    url = args.url or voice.daemon_url
+    daemon = DaemonClient.from_settings(settings, url=url, token=args.token, timeout=voice.timeout)
     skills = [] if args.transcribe_only else daemon.skills()
     stt = build_stt(voice, skill_phrases(skills))
     tts = build_tts(voice)
@@ -81,7 +69,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         speaker = partial(audio.play, device=_device(voice.output_device))
     names = frozenset(str(s["name"]) for s in skills if isinstance(s.get("name"), str))
-    va = VoiceAssistant(stt, tts, daemon, speaker, out=sys.stdout, skill_names=names)
+    va = VoiceAssistant(
+        stt, tts, daemon, speaker, out=sys.stdout, skill_names=names, max_tokens=voice.answer_max_tokens
+    )
     try:
         if args.text is not None:
             va.say(va.answer_text(args.text))
@@ -103,8 +93,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _listen(args: argparse.Namespace, va: VoiceAssistant, voice: VoiceSettings) -> int:
+    from assistant.core.errors import AssistantError
     from assistant.voice import audio
-    from assistant.voice.audio import VoiceError
 
     if not (args.mute or voice.mute):
         va.start_notifications()
@@ -129,5 +119,5 @@ def _listen(args: argparse.Namespace, va: VoiceAssistant, voice: VoiceSettings) 
             continue
         try:
             va.turn(heard)
-        except VoiceError as exc:  # one failed turn (daemon busy, engine error) does not end the session
+        except AssistantError as exc:  # one failed turn (daemon busy, engine error) does not end the session
             print(f"assistant: (error: {exc.message})", file=sys.stderr, flush=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +32,21 @@ class Notification:
             "data": self.data,
             "created_at": self.created_at,
         }
+
+    @classmethod
+    def from_json(cls, payload: Mapping[str, Any], *, default_id: int = 0) -> Notification:
+        """The inverse of :meth:`to_json`, lenient as a client must be: a missing or mistyped field takes an
+        empty value (``default_id`` for the id, e.g. the SSE event id)."""
+        raw_id, data = payload.get("id"), payload.get("data")
+        return cls(
+            id=int(raw_id) if isinstance(raw_id, int | str) and str(raw_id).isdigit() else default_id,
+            title=str(payload.get("title") or ""),
+            body=str(payload.get("body") or ""),
+            source=str(payload.get("source") or ""),
+            urgent=payload.get("urgent") is True,
+            data=data if isinstance(data, dict) else None,
+            created_at=str(payload.get("created_at") or ""),
+        )
 
 
 @dataclass(frozen=True)

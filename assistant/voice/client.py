@@ -6,13 +6,16 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
+from assistant.notify.models import Notification
 from assistant.voice.audio import Audio, VoiceError
-from assistant.voice.daemon_client import DaemonClient, Notification
 from assistant.voice.phrases import skill_for
 from assistant.voice.stt import SpeechToText, Transcript
 from assistant.voice.tts import TextToSpeech
+
+if TYPE_CHECKING:
+    from assistant.client.daemon import DaemonClient
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +52,7 @@ class VoiceAssistant:
         *,
         out: TextIO | None = None,
         skill_names: frozenset[str] = frozenset(),
+        max_tokens: int | None = 200,
     ) -> None:
         self.stt = stt
         self.tts = tts
@@ -56,6 +60,7 @@ class VoiceAssistant:
         self.speaker = speaker
         self.out = out
         self.skill_names = skill_names
+        self.max_tokens = max_tokens  # the longest spoken answer to ask the daemon for
         self._speaking = threading.Lock()
         self._last_answer = ""
         self._stop = threading.Event()
@@ -84,7 +89,7 @@ class VoiceAssistant:
         if text in SILENCE:
             return ""
         skill = skill_for(text, self.skill_names)
-        return self.daemon.ask(f"/{skill}" if skill else text)
+        return self.daemon.ask(f"/{skill}" if skill else text, max_tokens=self.max_tokens)
 
     def turn(self, audio: Audio) -> Turn:
         transcript = self.stt.transcribe(audio)

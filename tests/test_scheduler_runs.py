@@ -3,8 +3,11 @@ results (notification, memory), misfires after a "sleep", coalescing, and the HT
 
 from __future__ import annotations
 
+import pickle
+import sqlite3
 import threading
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,8 +19,9 @@ from fastapi.testclient import TestClient
 
 from assistant.app import create_app
 from assistant.core.errors import BadRequest, NotFound
-from assistant.skillkit.scheduler import SkillScheduler
 from assistant.services import Services
+from assistant.skillkit import scheduler as scheduler_module
+from assistant.skillkit.scheduler import JOB_FUNC, SkillScheduler, run_scheduled_skill
 from tests.fakes import RecordingNotifier
 from tests.skill_fakes import FakeFeeds, entry
 
@@ -288,3 +292,54 @@ def test_a_schedule_whose_skill_is_gone_records_the_error(scheduler: SkillSchedu
         scheduler.run_now(s["id"])
     assert scheduler.runs(s["id"])[0]["status"] == "error"
     assert parts.notifier.sent == []
+
+
+def _stored_state(db: Path, schedule_id: str) -> dict[str, Any]:
+    with closing(sqlite3.connect(db)) as conn:
+        (blob,) = conn.execute("SELECT job_state FROM schedules WHERE id = ?", (schedule_id,)).fetchone()
+    state: dict[str, Any] = pickle.loads(blob)
+    return state
+
+
+def test_two_schedulers_in_one_process_each_run_their_own_jobs(parts: Services, tmp_path: Path) -> None:
+    """No registry of running schedulers: each job store binds its jobs to its own SkillScheduler, even a
+    job saved with the old ``store`` argument naming another path (a moved data dir)."""
+    first = SkillScheduler(parts.skills, tmp_path / "one" / "schedules.sqlite3", timezone="Europe/Berlin")
+    second = SkillScheduler(parts.skills, tmp_path / "two" / "schedules.sqlite3", timezone="Europe/Berlin")
+    try:
+        a = first.add("time", "every 15 minutes", args={"phrase": False})
+        b = second.add("time", "every 15 minutes", args={"phrase": False})
+        old_kwargs = {**first._aps.get_job(a["id"]).kwargs, "store": "sqlite:////moved/away/schedules.sqlite3"}
+        first._aps.modify_job(a["id"], kwargs=old_kwargs)  # as jobs were stored before
+        stored = _stored_state(tmp_path / "one" / "schedules.sqlite3", a["id"])
+        assert (stored["func"], stored["args"]) == (JOB_FUNC, ())  # new arguments: still the textual reference
+        for sched, s in ((first, a), (second, b)):
+            _slept_through(sched, s["id"], timedelta(minutes=5))
+        events = [Events(first), Events(second)]
+        first.start()
+        second.start()
+        for e in events:
+            assert [ev.code for ev in e.wait(1)] == [EVENT_JOB_EXECUTED]
+        assert [(r["schedule_id"], r["status"]) for r in first.runs()] == [(a["id"], "ok")]
+        assert [(r["schedule_id"], r["status"]) for r in second.runs()] == [(b["id"], "ok")]
+        assert len(parts.notifier.sent) == 2
+    finally:
+        first.shutdown()
+        second.shutdown()
+    assert not hasattr(scheduler_module, "_ACTIVE")
+
+
+def test_stored_jobs_keep_the_textual_function_reference(scheduler: SkillScheduler, tmp_path: Path) -> None:
+    s = scheduler.add("time", "hourly", args={"phrase": False})
+    scheduler.pause(s["id"])  # a modification stores the job again, from a bound job
+    state = _stored_state(tmp_path / "schedules.sqlite3", s["id"])
+    assert state["func"] == JOB_FUNC == "assistant.skillkit.scheduler:run_scheduled_skill"
+    assert state["args"] == () and "store" not in state["kwargs"]
+    assert state["kwargs"]["skill"] == "time" and state["kwargs"]["args"] == {"phrase": False}
+    assert scheduler._aps.get_job(s["id"]).func == scheduler._run_stored_job  # loaded: bound to its scheduler
+
+
+def test_the_stored_reference_alone_does_not_run_a_skill() -> None:
+    """Loaded by anything but a SkillScheduler's store, a job fails loudly instead of guessing a scheduler."""
+    with pytest.raises(RuntimeError, match="outside a SkillScheduler"):
+        run_scheduled_skill(schedule_id="0123456789ab", skill="time", args={}, timezone="UTC", store="x")

@@ -5,20 +5,24 @@
 - ``coalesce`` + ``misfire_grace_time``: a laptop waking from sleep runs a missed job once (when it was
   missed by less than the grace time), not once per missed run.
 - Each schedule has its own time zone; cron schedules follow that zone across DST changes.
-- The stored job function is the module-level ``run_scheduled_skill`` (referenced by its textual path,
-  so jobs pickle). It finds the running ``SkillScheduler`` by the job store it came from.
+- Every stored job names the module-level ``run_scheduled_skill`` by its textual path (so jobs pickle
+  and old job stores keep loading). The scheduler's own job store (``_skill_job_store``) binds each
+  job it loads or adds to its ``SkillScheduler``'s ``_run_stored_job`` instead: no global registry of
+  running schedulers, and two schedulers in one process each run their own jobs.
 - A scheduled run produces a SkillResult -> ``services.notifier.notify(...)`` and, for skills that
   want it, ``services.memory.add(text, source="skill:<name>")``. Every run is recorded in ``runs``.
 """
 
 from __future__ import annotations
 
+import builtins
+import functools
 import json
 import logging
 import sqlite3
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC
 from pathlib import Path
 from typing import Any
@@ -26,10 +30,10 @@ from typing import Any
 from assistant.config import Settings
 from assistant.core.clock import Clock
 from assistant.core.errors import AssistantError, BadRequest, NotFound, QueueFull
-from assistant.skillkit.schedule_parse import parse_schedule
+from assistant.core.localtime import get_zone
 from assistant.skillkit.api import SkillResult
 from assistant.skillkit.registry import SkillRunner, parse_args
-from assistant.core.localtime import get_zone
+from assistant.skillkit.schedule_parse import parse_schedule
 
 log = logging.getLogger(__name__)
 
@@ -38,23 +42,58 @@ DB_NAME = "schedules.sqlite3"
 QUEUE_RETRIES = 5
 NOTIFICATION_DATA_MAX = 32_000
 
-# Running schedulers by job store URL. Stored jobs name their store; this is the one lookup a pickled
-# job can make to reach the live services (APScheduler 3 offers no other context to a job function).
-_ACTIVE: dict[str, SkillScheduler] = {}
-_ACTIVE_LOCK = threading.Lock()
-
 
 def run_scheduled_skill(
-    *, store: str, schedule_id: str, skill: str, args: dict[str, Any], timezone: str, **_meta: Any
+    *, schedule_id: str, skill: str, args: dict[str, Any], timezone: str, **_meta: Any
 ) -> None:
-    """The job function APScheduler calls (in its thread pool) for every scheduled run."""
-    with _ACTIVE_LOCK:
-        scheduler = _ACTIVE.get(store)
-        if scheduler is None and len(_ACTIVE) == 1:  # the data dir was moved: one daemon, one scheduler
-            scheduler = next(iter(_ACTIVE.values()))
-    if scheduler is None:
-        raise RuntimeError(f"no running scheduler for job store {store}")
-    scheduler.run_schedule(schedule_id, skill, args, timezone)
+    """The textual job reference (``JOB_FUNC``) stored with every schedule; never the function that runs.
+
+    A ``SkillScheduler``'s job store replaces it with the scheduler's own bound method whenever it loads
+    or adds a job. Anything else that loads these jobs (a plain SQLAlchemyJobStore) gets this error.
+    """
+    raise RuntimeError(
+        f"schedule {schedule_id} ({skill}) was loaded outside a SkillScheduler; only its job store can run it"
+    )
+
+
+@functools.cache
+def _skill_job_store() -> type[Any]:
+    """SQLAlchemyJobStore whose jobs named ``JOB_FUNC`` call the owning scheduler's method.
+
+    APScheduler 3 builds every job it runs from the stored pickle in ``_reconstitute_job`` (due jobs,
+    lookups, modifications), so that is where the callable is bound; ``add_job`` and ``update_job``
+    bind too, for a job object used after it is stored. What is pickled stays the textual
+    reference: ``Job.__getstate__`` stores ``func_ref``, and ``_bind`` sets it back to ``JOB_FUNC``
+    (``Job._modify`` recomputes it from the bound method when a modification changes the arguments,
+    which would otherwise store the scheduler itself). Defined on first use so that importing this
+    module does not import SQLAlchemy.
+    """
+    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+
+    class SkillJobStore(SQLAlchemyJobStore):
+        def __init__(self, url: str, run: Callable[..., None]) -> None:
+            super().__init__(url=url, tablename="schedules")
+            self._run = run
+
+        def add_job(self, job: Any) -> None:
+            self._bind(job)
+            super().add_job(job)
+
+        def update_job(self, job: Any) -> None:
+            self._bind(job)
+            super().update_job(job)
+
+        def _reconstitute_job(self, job_state: bytes) -> Any:
+            job = super()._reconstitute_job(job_state)
+            self._bind(job)
+            return job
+
+        def _bind(self, job: Any) -> None:
+            if job.func_ref == JOB_FUNC or job.func == self._run:
+                job.func = self._run
+                job.func_ref = JOB_FUNC
+
+    return SkillJobStore
 
 
 class SkillScheduler:
@@ -69,7 +108,6 @@ class SkillScheduler:
         coalesce: bool = True,
     ) -> None:
         from apscheduler.executors.pool import ThreadPoolExecutor
-        from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
         from apscheduler.schedulers.background import BackgroundScheduler
 
         self.runner = runner
@@ -79,7 +117,7 @@ class SkillScheduler:
         self.default_timezone = get_zone(timezone).key
         self._stopping = threading.Event()
         self._aps = BackgroundScheduler(
-            jobstores={"default": SQLAlchemyJobStore(url=self.store_url, tablename="schedules")},
+            jobstores={"default": _skill_job_store()(self.store_url, self._run_stored_job)},
             executors={"default": ThreadPoolExecutor(max_workers)},
             job_defaults={
                 "coalesce": coalesce,
@@ -111,8 +149,6 @@ class SkillScheduler:
     def start(self) -> None:
         """Open the store and start running due jobs (missed ones once, when within the grace time)."""
         self._stopping.clear()
-        with _ACTIVE_LOCK:
-            _ACTIVE[self.store_url] = self
         self._ensure_open()
         self._aps.resume()
         log.info("scheduler running %d schedule(s) from %s", len(self._aps.get_jobs()), self.db_path)
@@ -123,9 +159,6 @@ class SkillScheduler:
         self._stopping.set()
         if self._aps.state != STATE_STOPPED:
             self._aps.shutdown(wait=False)
-        with _ACTIVE_LOCK:
-            if _ACTIVE.get(self.store_url) is self:
-                del _ACTIVE[self.store_url]
         self._runs.close()
 
     # -- schedules ---------------------------------------------------------------------------------
@@ -156,7 +189,6 @@ class SkillScheduler:
             id=schedule_id,
             name=f"{skill}: {parsed.text}",
             kwargs={
-                "store": self.store_url,
                 "schedule_id": schedule_id,
                 "skill": skill,
                 "args": stored_args,
@@ -192,10 +224,17 @@ class SkillScheduler:
         kw = self._job(schedule_id).kwargs
         return self.run_schedule(schedule_id, kw["skill"], kw["args"], kw["timezone"], trigger="run-now")
 
-    def runs(self, schedule_id: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+    def runs(self, schedule_id: str | None = None, limit: int = 20) -> builtins.list[dict[str, Any]]:
         return self._runs.recent(schedule_id, limit)
 
     # -- running -----------------------------------------------------------------------------------
+
+    def _run_stored_job(
+        self, *, schedule_id: str, skill: str, args: dict[str, Any], timezone: str, **_meta: Any
+    ) -> None:
+        """What APScheduler calls (in its thread pool) for each run of a stored job; ``_meta`` holds the
+        rest of the stored keyword arguments (the parsed schedule; ``store`` in jobs saved before)."""
+        self.run_schedule(schedule_id, skill, args, timezone)
 
     def run_schedule(
         self,
@@ -243,8 +282,13 @@ class SkillScheduler:
         return result
 
     def _run_with_retries(
-        self, skill: str, args: Mapping[str, Any], timezone: str, trigger: str, deliver: Any
-    ):
+        self,
+        skill: str,
+        args: Mapping[str, Any],
+        timezone: str,
+        trigger: str,
+        deliver: Callable[[SkillResult], None],
+    ) -> SkillResult:
         """The model may be busy with chats: wait for a slot a few times instead of failing the run."""
         attempt = 0
         while True:

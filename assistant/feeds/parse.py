@@ -110,10 +110,10 @@ def _feedparser_parse(body: bytes, url: str, headers: dict[str, str], max_entrie
     entries = _unique(e for e in (_xml_entry(raw, base, i) for i, raw in enumerate(raw_entries)) if e)
     parsed.entries = _newest(entries, max_entries)
     if result.get("bozo"):
-        exc = result.get("bozo_exception")
-        text = f"{type(exc).__name__}: {exc}" if exc else "malformed feed"
+        bozo = result.get("bozo_exception")
+        text = f"{type(bozo).__name__}: {bozo}" if bozo else "malformed feed"
         # The document parsed; only its declared type or encoding was off.
-        benign = isinstance(exc, (feedparser.CharacterEncodingOverride, feedparser.NonXMLContentType))
+        benign = isinstance(bozo, (feedparser.CharacterEncodingOverride, feedparser.NonXMLContentType))
         parsed.problem = _problem(("warning: " if benign else "") + text)
     if not parsed.entries and not parsed.format:
         if parsed.title:  # something feed-like (e.g. CDF) without items
@@ -155,7 +155,7 @@ def _feed_links(body: bytes) -> list[str]:
     return [clean_text(h, LINK_MAX, markup=False) for h in finder.hrefs]
 
 
-def _xml_entry(raw: Mapping[str, Any], base: str, position: int) -> ParsedEntry | None:
+def _xml_entry(raw: dict[str, Any], base: str, position: int) -> ParsedEntry | None:
     title_detail = raw.get("title_detail") or {}
     title = plain(raw.get("title"), title_detail.get("type"), TITLE_MAX)
     # The rel="alternate" link is the entry's page; feedparser's "link" can be an enclosure when that

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import logging
 import re
 import time
@@ -73,7 +74,7 @@ class FeedService:
         """Fetch one feed and store its new entries. NotFound for an unknown id; a bad feed is a result."""
         return self._refresh_feed(self.get(feed_id))
 
-    def refresh_all(self) -> list[FetchResult]:
+    def refresh_all(self) -> builtins.list[FetchResult]:
         """Fetch every feed (a few at once); never raises for a bad feed."""
         feeds = self.list()
         if len(feeds) <= 1 or self.refresh_workers <= 1:
@@ -135,20 +136,20 @@ class FeedService:
 
     # -- reading ---------------------------------------------------------------------------------------------
 
-    def latest_entries(self, limit: int = 10) -> list[FeedEntry]:
+    def latest_entries(self, limit: int = 10) -> builtins.list[FeedEntry]:
         """Newest first across all feeds (by published date; undated entries by when first seen)."""
         return self.store.entries(None, _check_limit(limit))
 
-    def entries(self, feed_id: int, limit: int = 50) -> list[FeedEntry]:
+    def entries(self, feed_id: int, limit: int = 50) -> builtins.list[FeedEntry]:
         self.get(feed_id)
         return self.store.entries(feed_id, _check_limit(limit))
 
-    def unreported_entries(self, consumer: str, limit: int | None = None) -> list[FeedEntry]:
+    def unreported_entries(self, consumer: str, limit: int | None = None) -> builtins.list[FeedEntry]:
         """Entries ``consumer`` has not marked reported yet, newest first."""
         checked = None if limit is None else _check_limit(limit)
         return self.store.unreported(_check_consumer(consumer), checked)
 
-    def mark_reported(self, consumer: str, keys: list[str]) -> None:
+    def mark_reported(self, consumer: str, keys: builtins.list[str]) -> None:
         """Durably remember that ``consumer`` reported these entries (unknown keys are kept too)."""
         self.store.mark_reported(_check_consumer(consumer), [str(k) for k in keys], self.clock.now())
 

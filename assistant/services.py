@@ -19,6 +19,7 @@ from assistant.chat.orchestrator import ChatService
 from assistant.config import Settings
 from assistant.core.clock import Clock, SystemClock
 from assistant.core.errors import PartDisabled
+from assistant.core.sqlite_db import private_dir
 from assistant.llm.types import LLMBackend
 from assistant.llm.worker import GenerationWorker
 
@@ -172,7 +173,7 @@ def build_llm(settings: Settings) -> LLMBackend:
 def build_services(settings: Settings, *, clock: Clock | None = None, llm: LLMBackend | None = None) -> Services:
     """Build the real services. ``llm`` may be given (tests, benchmarks) to skip loading a model."""
     clock = clock or SystemClock()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.data_dir)
     llm = llm or build_llm(settings)
     worker = GenerationWorker(llm, settings.server.queue_size, settings.server.retry_after)
     conversations = ConversationStore(settings.data_dir / "conversations.sqlite3")

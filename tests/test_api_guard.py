@@ -203,3 +203,20 @@ def test_auth_matrix_every_route_but_health_and_page_needs_the_token(tmp_path: P
         assert api.get("/openapi.json").status_code == 401
         assert api.get("/openapi.json", headers={"Authorization": "Bearer tok"}).status_code == 200
         assert api.get("/docs", headers={"Authorization": "Bearer tok"}).status_code == 404  # no CDN Swagger
+
+
+def test_data_dir_and_databases_are_private(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    data = tmp_path / "data"
+    settings = load_settings(None, data_dir=data, memory={"enabled": False}, scheduler={"enabled": False})
+    old = os.umask(0o022)  # a typical umask: without care, files come out world-readable
+    try:
+        services = build_services(settings, clock=FixedClock(), llm=FakeLLM())
+        services.close()
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
+    db = data / "conversations.sqlite3"
+    assert db.exists() and stat.S_IMODE(db.stat().st_mode) & 0o077 == 0

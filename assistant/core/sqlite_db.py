@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
+
+PRIVATE_DIR = 0o700
+PRIVATE_FILE = 0o600
+
+
+def private_dir(path: Path) -> Path:
+    """``path`` created if missing and readable by its owner only (conversations and memories are
+    private: other local users must not read them)."""
+    path.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+    os.chmod(path, PRIVATE_DIR)
+    return path
 
 
 def open_durable(path: Path, schema: str) -> sqlite3.Connection:
     """A connection in autocommit mode (transactions are explicit ``BEGIN``), WAL journal,
     ``synchronous=FULL`` (a committed write survives kill -9 and power loss), foreign keys on, and
     ``schema`` applied. Callers serialise use with their own lock."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, PRIVATE_FILE))  # created private, never widened
     db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=FULL")

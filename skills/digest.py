@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field
 
 from assistant.core.errors import BadRequest
-from assistant.llm.types import ChatMessage, GenerationParams
-from assistant.skillkit.api import Param, SkillContext, SkillResult, skill
 from assistant.core.text import clean_text, clean_title, data_rule, quoted_block, safe_link
+from assistant.llm.types import ChatMessage, GenerationParams
+from assistant.skillkit.api import SkillContext, SkillResult, skill
 
 CONSUMER = "digest"
 _TOKEN = re.compile(r"[\w'-]+")
@@ -62,7 +64,8 @@ def overview_is_grounded(text: str, titles: Sequence[str]) -> bool:
     return True
 
 
-def write_overview(ctx: SkillContext, titles: list[str]) -> str | None:
+def write_overview(ctx: SkillContext, titles: list[str], max_tokens: int = 60) -> str | None:
+    """The model's one-sentence overview of the titles, or None when there is no model or it fails the check."""
     if ctx.worker is None or not titles:
         return None
     block = quoted_block("TITLES", titles[:20])
@@ -73,7 +76,7 @@ def write_overview(ctx: SkillContext, titles: list[str]) -> str | None:
     )
     completion = ctx.worker.generate_text(
         [ChatMessage("system", system), ChatMessage("user", f"{block.text}\n\nOne-sentence overview:\n")],
-        GenerationParams(max_tokens=int(ctx.args.get("max_tokens") or 60), temperature=0.3),
+        GenerationParams(max_tokens=max_tokens, temperature=0.3),
     )
     text = clean_text(completion.text.strip().split("\n", 1)[0], limit=400)
     if block.marker.split("-")[-1] in text:
@@ -83,23 +86,35 @@ def write_overview(ctx: SkillContext, titles: list[str]) -> str | None:
 
 @skill(
     "digest",
-    "Summarize new items from subscribed feeds since the last digest, grouped by feed",
-    params={
-        "limit": Param(int, 50, "at most this many items (the rest wait for the next digest)"),
-        "overview": Param(bool, True, "let the model add a checked one-sentence overview"),
-        "max_tokens": Param(int, 60, "length limit of the overview, in tokens"),
-    },
+    phrases=[
+        "give me the digest",
+        "read me the digest",
+        "give me my daily digest",
+        "read me the headlines",
+        "what are the headlines",
+        "what's in the news",
+        "read the news",
+    ],
     schedule="every day at 18:00",
 )
-def digest(ctx: SkillContext) -> SkillResult:
+def digest(
+    ctx: SkillContext,
+    limit: Annotated[int, Field(ge=1)] = 50,
+    overview: bool = True,
+    max_tokens: Annotated[int, Field(ge=1, le=512)] = 60,
+) -> SkillResult:
+    """Summarize new items from subscribed feeds since the last digest, grouped by feed.
+
+    Args:
+        limit: at most this many items (the rest wait for the next digest)
+        overview: let the model add a checked one-sentence overview
+        max_tokens: length limit of the overview, in tokens
+    """
     feeds = ctx.feeds
     if feeds is None:
         raise BadRequest(
             "the digest skill needs feeds, which are not enabled in this daemon", code="no_feeds"
         )
-    limit = int(ctx.args.get("limit") or 50)
-    if limit < 1:
-        raise BadRequest("digest: limit must be at least 1", code="bad_skill_args")
     entries = list(feeds.unreported_entries(CONSUMER, limit=limit))
     if not entries:
         return SkillResult(
@@ -130,9 +145,9 @@ def digest(ctx: SkillContext) -> SkillResult:
 
     lines: list[str] = []
     titles = [item["title"] for g in groups.values() for item in g["items"]]
-    overview = write_overview(ctx, titles) if ctx.args.get("overview", True) else None
-    if overview:
-        lines += [overview, ""]
+    summary = write_overview(ctx, titles, max_tokens) if overview else None
+    if summary:
+        lines += [summary, ""]
     for group in groups.values():
         n = len(group["items"])
         lines.append(f"{group['feed']} ({n} new)")
@@ -147,6 +162,6 @@ def digest(ctx: SkillContext) -> SkillResult:
         "\n".join(lines).strip(),
         title=f"Digest: {len(entries)} new item{'s' if len(entries) != 1 else ''} from {len(groups)} "
         f"feed{'s' if len(groups) != 1 else ''}",
-        data={"groups": list(groups.values()), "count": len(entries), "overview": overview},
+        data={"groups": list(groups.values()), "count": len(entries), "overview": summary},
         on_delivered=mark_reported,
     )

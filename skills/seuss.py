@@ -9,12 +9,14 @@ instruction hidden in a headline cannot change what the skill does.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field
 
 from assistant.core.errors import BadRequest
-from assistant.llm.types import ChatMessage, GenerationParams
-from assistant.skillkit.api import Param, SkillContext, SkillResult, skill
 from assistant.core.text import clean_text, clean_title, data_rule, quoted_block, safe_link, strip_links
+from assistant.llm.types import ChatMessage, GenerationParams
+from assistant.skillkit.api import SkillContext, SkillResult, skill
 
 MAX_LINES = 4
 MAX_LINE_CHARS = 90
@@ -93,7 +95,7 @@ def fallback_verse(title: str) -> str:
     return "A headline came in from far away,\nread it above: that's the news of the day!"
 
 
-def write_verse(ctx: SkillContext, title: str) -> tuple[str, bool]:
+def write_verse(ctx: SkillContext, title: str, max_tokens: int = 64) -> tuple[str, bool]:
     """A verse for one headline: the model's when it passes the checks, else a template."""
     if ctx.worker is None:
         return fallback_verse(title), False
@@ -106,7 +108,7 @@ def write_verse(ctx: SkillContext, title: str) -> tuple[str, bool]:
     user = f"{block.text}\n\nA Dr. Seuss verse about this headline:\n"
     completion = ctx.worker.generate_text(
         [ChatMessage("system", system), ChatMessage("user", user)],
-        GenerationParams(max_tokens=int(ctx.args.get("max_tokens") or 64), temperature=0.8),
+        GenerationParams(max_tokens=max_tokens, temperature=0.8),
     )
     verse = clean_verse(completion.text, title, instructions=f"{system}\n{user.rsplit(block.text, 1)[-1]}")
     if verse is None or block.marker.split("-")[-1] in verse:
@@ -114,21 +116,20 @@ def write_verse(ctx: SkillContext, title: str) -> tuple[str, bool]:
     return verse, True
 
 
-@skill(
-    "seuss",
-    "Explain the latest headlines in the style of Dr. Seuss, one short verse per headline with its link",
-    params={
-        "count": Param(int, 3, "how many headlines (1-10)"),
-        "max_tokens": Param(int, 64, "length limit of each verse, in tokens"),
-    },
-    schedule="every day at 8:00",
-)
-def seuss(ctx: SkillContext) -> SkillResult:
+@skill("seuss", phrases=["tell me a seuss story"], schedule="every day at 8:00")
+def seuss(
+    ctx: SkillContext,
+    count: Annotated[int, Field(ge=1, le=10)] = 3,
+    max_tokens: Annotated[int, Field(ge=1, le=512)] = 64,
+) -> SkillResult:
+    """Explain the latest headlines in the style of Dr. Seuss, one short verse per headline with its link.
+
+    Args:
+        count: how many headlines
+        max_tokens: length limit of each verse, in tokens
+    """
     if ctx.feeds is None:
         raise BadRequest("the seuss skill needs feeds, which are not enabled in this daemon", code="no_feeds")
-    count = int(ctx.args.get("count") or 3)
-    if not 1 <= count <= 10:
-        raise BadRequest("seuss: count must be between 1 and 10", code="bad_skill_args")
     entries = ctx.feeds.latest_entries(limit=count)[:count]
     if not entries:
         return SkillResult(
@@ -142,7 +143,7 @@ def seuss(ctx: SkillContext) -> SkillResult:
     for i, entry in enumerate(entries, 1):
         title = clean_title(entry.title) or "(untitled)"
         link = safe_link(entry.link, entry.feed_url)
-        verse, by_model = write_verse(ctx, title)
+        verse, by_model = write_verse(ctx, title, max_tokens)
         source = clean_text(entry.feed_title, 80) or clean_text(entry.feed_url, 80)
         blocks.append(f'{i}. "{title}" ({source})\n{verse}\nSource: {link or "(no link)"}')
         items.append(

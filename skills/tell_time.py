@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from typing import Annotated, Any
 
+from assistant.core.localtime import get_zone, zone_for_place
 from assistant.llm.types import ChatMessage, GenerationParams
-from assistant.skillkit.api import Param, SkillContext, SkillResult, skill
-from assistant.core.localtime import get_zone
+from assistant.skillkit.api import SkillContext, SkillResult, skill
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 MONTHS = (
@@ -105,23 +106,48 @@ def _first_sentence(text: str) -> str:
     return line
 
 
-@skill(
-    "time",
-    "Tell the current local time and date in a friendly sentence",
-    params={
-        "tz": Param(str, None, "IANA time zone (default: the schedule's or the configured zone)"),
-        "phrase": Param(bool, True, "let the model phrase the sentence (checked against the clock)"),
-    },
-    remember=False,
+def zone_args(place: str) -> dict[str, Any] | None:
+    """The ``tz`` argument for a place named in a question ("Tokyo" -> Asia/Tokyo); None for a place
+    with no known zone, so the model answers instead."""
+    zone = zone_for_place(place)
+    return {"tz": zone} if zone else None
+
+
+# Fixed phrases: chat shortcuts and the voice grammar (kept short: every phrase in a speech grammar
+# competes with the others). The regex catches the other ways to ask in chat, with or without a place.
+PHRASES: tuple[str | re.Pattern[str], ...] = (
+    "what time is it",
+    "what's the time",
+    "tell me the time",
+    "what day is it",
+    "what is the date today",
+    "what time is it in {place}",
+    re.compile(
+        r"(?:what(?:'s| is) the (?:current )?time|what time (?:is it|it is)|tell me the time"
+        r"|do you (?:know|have) (?:what time it is|the time)|(?:the )?current time|what(?:'s| is) the date(?: today)?)"
+        r"(?: in (?P<place>\w[\w .'/-]{0,40}))?",
+        re.IGNORECASE,
+    ),
 )
-def tell_time(ctx: SkillContext) -> SkillResult:
-    "Tell the time; the model may phrase it, but the time itself comes from the clock."
+
+
+@skill("time", phrases=PHRASES, from_phrase=zone_args, remember=False)
+def tell_time(
+    ctx: SkillContext,
+    tz: Annotated[str | None, "IANA time zone (default: the schedule's or the configured zone)"] = None,
+    phrase: Annotated[bool, "let the model phrase the sentence (checked against the clock)"] = True,
+) -> SkillResult:
+    """Tell the current local time and date in a friendly sentence.
+
+    The time itself comes from the clock; the model may only phrase it, and its sentence is used only
+    when it states exactly the right time.
+    """
     now = ctx.clock.now()
-    zone = get_zone(ctx.args["tz"]) if ctx.args.get("tz") else ctx.timezone
+    zone = get_zone(tz) if tz else ctx.timezone
     local = now.astimezone(zone) if zone is not None else now
     plain = facts(local)
     text, phrased = plain, False
-    if ctx.args.get("phrase", True) and ctx.worker is not None:
+    if phrase and ctx.worker is not None:
         messages = [
             ChatMessage(
                 "system",

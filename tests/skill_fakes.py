@@ -1,10 +1,12 @@
-"""Fakes for skill and scheduler tests: a feed service with the FeedService contract, and helpers."""
+"""Fakes for skill and scheduler tests: a feed service with the FeedService contract, a memory with the
+MemoryService ``add``, and helpers."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from assistant.feeds.models import FeedEntry
 
@@ -27,17 +29,20 @@ class FakeFeeds:
     """The part of assistant.feeds.FeedService that skills use, in memory."""
 
     def __init__(self, entries: Iterable[FeedEntry] = ()) -> None:
-        self.entries = list(entries)
+        self.stored = list(entries)  # not `entries`: FeedService.entries(feed_id, limit) is a method
         self.reported: dict[str, set[str]] = {}
         self.mark_calls: list[tuple[str, list[str]]] = []
         self._lock = threading.Lock()
 
     def add(self, *entries: FeedEntry) -> None:
-        self.entries.extend(entries)
+        self.stored.extend(entries)
+
+    def close(self) -> None:  # closed with the services, like the real FeedService
+        pass
 
     def _newest_first(self) -> list[FeedEntry]:
         return sorted(
-            self.entries, key=lambda e: e.published or datetime.min.replace(tzinfo=UTC), reverse=True
+            self.stored, key=lambda e: e.published or datetime.min.replace(tzinfo=UTC), reverse=True
         )
 
     def latest_entries(self, limit: int = 10) -> list[FeedEntry]:
@@ -52,3 +57,24 @@ class FakeFeeds:
         with self._lock:
             self.mark_calls.append((consumer, list(keys)))
             self.reported.setdefault(consumer, set()).update(keys)
+
+
+class FakeMemory:
+    """The part of memory.MemoryService that skills use (``add``), recording every memory."""
+
+    def __init__(self) -> None:
+        self.added: list[dict[str, Any]] = []
+
+    def add(
+        self,
+        text: str,
+        source: str = "note",
+        conversation_id: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        *,
+        created_at: datetime | None = None,
+    ) -> str:
+        self.added.append(
+            {"text": text, "source": source, "conversation_id": conversation_id, "metadata": metadata}
+        )
+        return str(len(self.added))

@@ -6,9 +6,9 @@ import re
 
 import pytest
 
+from assistant.core.text import clean_title
 from assistant.feeds.models import FeedEntry
 from assistant.services import Services
-from assistant.core.text import clean_title
 from skills.digest import overview_is_grounded
 from tests.fakes import FakeLLM, RecordingNotifier
 from tests.feeds_server import Reply, serve
@@ -88,7 +88,7 @@ def test_a_grounded_overview_is_kept(services: Services, fake_llm: FakeLLM, feed
     fake_llm.reply = "Berlin news: a library for cats and rain this weekend."
     result = services.skills.run("digest")
     assert result.text.splitlines()[0] == "Berlin news: a library for cats and rain this weekend."
-    assert_traceable(result.text, feeds.entries)
+    assert_traceable(result.text, feeds.stored)
     prompt = fake_llm.prompts[-1][-1].content
     assert re.search(r"<<<TITLES-[0-9a-f]{8}>>>", prompt)
 

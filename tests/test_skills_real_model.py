@@ -15,10 +15,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from assistant.config import ModelSettings, Settings
-from assistant.llm.types import ChatMessage, Delta, GenerationParams
 from assistant.llm.model_file import bundled_model_path
-from assistant.skillkit.scheduler import SkillScheduler
+from assistant.llm.types import ChatMessage, Delta, GenerationParams
 from assistant.services import Services, build_services
+from assistant.skillkit.scheduler import SkillScheduler
 from skills.tell_time import phrasing_is_right
 from tests.fakes import FixedClock, RecordingNotifier
 from tests.skill_fakes import FakeFeeds, entry
@@ -85,7 +85,7 @@ def test_seuss_on_the_real_model(real: Services) -> None:
     result = real.skills.run("seuss", {"count": 2, "max_tokens": 32})
     blocks = [b for b in result.text.split("\n\n") if b.strip()]
     assert len(blocks) == 2 and real.llm.calls == 2
-    expected = sorted(real.feeds.entries, key=lambda e: e.published, reverse=True)[:2]  # incl. the hostile one
+    expected = sorted(real.feeds.stored, key=lambda e: e.published, reverse=True)[:2]  # incl. the hostile one
     for i, (block, e) in enumerate(zip(blocks, expected, strict=True), 1):
         lines = block.splitlines()
         assert lines[0].startswith(f"{i}. ") and lines[-1] == f"Source: {e.link}"
@@ -102,9 +102,9 @@ def test_digest_on_the_real_model_as_a_scheduled_run(real: Services, tmp_path: P
     finally:
         sched.shutdown()
     assert_traceable(result.text if not result.data["overview"] else result.text.split("\n\n", 1)[1],
-                     real.feeds.entries)  # fmt: skip
+                     real.feeds.stored)  # fmt: skip
     assert "evil.example" not in result.text
     assert [n.title for n in real.notifier.sent] == ["Digest: 3 new items from 2 feeds"]
-    assert real.feeds.reported["digest"] == {e.key for e in real.feeds.entries}
+    assert real.feeds.reported["digest"] == {e.key for e in real.feeds.stored}
     assert re.search(r"^Weather Daily \(1 new\)$", result.text, re.MULTILINE)
     print("\n" + result.text)

@@ -8,9 +8,9 @@ import re
 import pytest
 
 from assistant.core.errors import BadRequest
+from assistant.core.text import clean_title
 from assistant.llm.types import ChatMessage
 from assistant.services import Services
-from assistant.core.text import clean_title
 from tests.fakes import FakeLLM, RecordingNotifier
 from tests.skill_fakes import FakeFeeds, entry
 
@@ -64,7 +64,7 @@ def test_one_verse_per_headline_with_code_added_links(
     result = services.skills.run("seuss", {"count": 3})
     blocks = verses(result.text)
     assert len(blocks) == 3
-    newest_first = [feeds.entries[2], feeds.entries[1], feeds.entries[0]]
+    newest_first = [feeds.stored[2], feeds.stored[1], feeds.stored[0]]
     for block, e in zip(blocks, newest_first, strict=True):
         assert f'"{e.title}"' in block
         assert block.splitlines()[-1] == f"Source: {e.link}"
@@ -124,9 +124,11 @@ def test_no_headlines_and_no_feeds(services: Services, feeds: FakeFeeds) -> None
     services.feeds = None
     with pytest.raises(BadRequest, match="needs feeds"):
         services.skills.run("seuss")
-    with pytest.raises(BadRequest, match="between 1 and 10"):
-        services.feeds = feeds
+    services.feeds = feeds
+    with pytest.raises(BadRequest, match="argument count: Input should be less than or equal to 10"):
         services.skills.run("seuss", {"count": 50})
+    with pytest.raises(BadRequest, match="argument count: Input should be greater than or equal to 1"):
+        services.skills.run("seuss", {"count": 0})
 
 
 @pytest.mark.parametrize(

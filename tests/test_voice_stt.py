@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from assistant.config import VoiceSettings
+from assistant.skillkit.registry import SkillRegistry
 from assistant.voice.audio import Audio, VoiceError, read_wav
 from assistant.voice.phrases import (
     DEFAULT_PHRASES,
@@ -37,22 +38,43 @@ def test_phrase_helpers() -> None:
 def test_skill_phrases_from_the_daemon_listing() -> None:
     items = [
         {"name": "seuss_story", "description": "x"},
-        {"name": "digest", "phrases": ["give me the news digest"]},
+        {"name": "digest", "phrases": ["give me the news digest", "digest of {topic}"]},
         {"no_name": True},
     ]
     got = skill_phrases(items)
     assert "run seuss story" in got and "run the seuss story skill" in got and "seuss story" in got
     assert "give me the news digest" in got and "run digest" in got
+    assert not [p for p in got if "{" in p]  # an open slot cannot go into a closed grammar
+
+
+def builtin_listing() -> list[dict[str, object]]:
+    """What GET /api/skills lists for the built-in skills."""
+    return SkillRegistry.discover().describe()
+
+
+def test_no_skill_phrases_are_hard_coded() -> None:
+    declared = {"what time is it", "read me the headlines", "tell me a seuss story"}
+    assert not declared & set(DEFAULT_PHRASES)
+    assert declared <= set(skill_phrases(builtin_listing()))
 
 
 def test_recognised_commands_map_to_the_daemons_skills() -> None:
+    weather = {"name": "weather_report", "phrases": ["how is the weather"], "origin": "x 1"}
+    items = [*builtin_listing(), weather]
+    assert skill_for("read me the headlines", items) == "digest"
+    assert skill_for("tell me a seuss story", items) == "seuss"
+    assert skill_for("what day is it", items) == "time"
+    assert skill_for("how is the weather", items) == "weather_report"
+    assert skill_for("run the weather report skill", items) == "weather_report"
+    time_only = [i for i in items if i["name"] == "time"]
+    assert skill_for("read me the headlines", time_only) is None  # the daemon has no digest skill
+    assert skill_for("tell me a joke", items) is None
+    # only names (an older caller): the phrases of the skills installed here, and "run <name>"
     names = {"digest", "seuss", "time", "weather_report"}
+    assert skill_for("what time is it", names) == "time"
     assert skill_for("read me the headlines", names) == "digest"
-    assert skill_for("tell me a seuss story", names) == "seuss"
-    assert skill_for("what day is it", names) == "time"
     assert skill_for("run the weather report skill", names) == "weather_report"
-    assert skill_for("read me the headlines", {"time"}) is None  # the daemon has no digest skill
-    assert skill_for("tell me a joke", names) is None
+    assert skill_for("how is the weather", names) is None  # not installed here: its phrases are unknown
 
 
 # --- PocketSphinx on speech made by espeak-ng ------------------------------------------------------------
@@ -61,7 +83,7 @@ def test_recognised_commands_map_to_the_daemons_skills() -> None:
 @pytest.fixture(scope="module")
 def sphinx() -> PocketSphinxSTT:
     need_pocketsphinx()
-    return PocketSphinxSTT(list(DEFAULT_PHRASES))
+    return PocketSphinxSTT([*DEFAULT_PHRASES, *skill_phrases(builtin_listing())])
 
 
 COMMANDS = ["what time is it", "read me the headlines", "give me the digest", "tell me a seuss story"]
@@ -157,6 +179,9 @@ def test_build_stt_picks_the_engine_from_config() -> None:
         "open the pod bay doors",
         "run digest",
     ]
+    without_daemon = build_stt(VoiceSettings()).wanted  # no daemon listing: the skills installed here
+    assert "what time is it" in without_daemon and "read me the headlines" in without_daemon
+    assert "what time is it" not in build_stt(VoiceSettings(), ["run digest"]).wanted  # the daemon's only
     assert isinstance(build_stt(VoiceSettings(stt="command", stt_command="x {wav}")), CommandSTT)
     assert isinstance(build_stt(VoiceSettings(stt="tests.test_voice_stt:EchoSTT")), EchoSTT)
     with pytest.raises(VoiceError, match="stt_command"):

@@ -1,26 +1,63 @@
-"""Finding skills (built-ins in ``skills/``, third-party ones via the ``assistant.skills`` entry point
-group) and running them with a ``SkillContext`` built from the services."""
+"""Finding skills through the ``assistant.skills`` entry point group (this distribution's built-ins in
+``skills/`` and third-party packages alike) and running them with a ``SkillContext`` built from the
+services."""
 
 from __future__ import annotations
 
-import importlib
 import importlib.metadata
 import logging
-import pkgutil
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from pydantic import ValidationError, create_model
+from pydantic import ValidationError
 
+from assistant.core.clock import Clock
 from assistant.core.errors import AssistantError, BadRequest, NotFound, QueueFull
-from assistant.skillkit.api import SKILL_ATTR, SkillContext, SkillResult, SkillSpec
 from assistant.core.localtime import get_zone
+from assistant.skillkit.api import (
+    SKILL_ATTR,
+    FeedReader,
+    MemoryWriter,
+    NotificationSink,
+    SkillContext,
+    SkillResult,
+    SkillSpec,
+    TextGenerator,
+)
+
+if TYPE_CHECKING:
+    from assistant.config import Settings
 
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "assistant.skills"
-BUILTIN_PACKAGE = "skills"
+OWN_DISTRIBUTION = "assistant"  # its skills show as origin "builtin" and load before any plugin's
+BUILTIN_ORIGIN = "builtin"
+
+
+class SkillServices(Protocol):
+    """What the runner reads from the daemon's services (``assistant.services.Services`` fits): the
+    parts a ``SkillContext`` hands to skills, read at each run. Read-only, so a part may be a subtype."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def clock(self) -> Clock: ...
+
+    @property
+    def worker(self) -> TextGenerator | None: ...
+
+    @property
+    def memory(self) -> MemoryWriter | None: ...
+
+    @property
+    def feeds(self) -> FeedReader | None: ...
+
+    @property
+    def notifier(self) -> NotificationSink | None: ...
 
 
 def specs_in(obj: object) -> list[SkillSpec]:
@@ -38,54 +75,71 @@ def specs_in(obj: object) -> list[SkillSpec]:
     return []
 
 
+def _dist_name(ep: importlib.metadata.EntryPoint) -> str | None:
+    dist = getattr(ep, "dist", None)
+    return dist.name if dist is not None else None
+
+
+def _origin(ep: importlib.metadata.EntryPoint) -> str:
+    dist = getattr(ep, "dist", None)
+    if dist is None:
+        return ep.value
+    if dist.name == OWN_DISTRIBUTION:
+        return BUILTIN_ORIGIN
+    return f"{dist.name} {dist.version}"
+
+
 class SkillRegistry:
-    """Skills by name. ``errors`` lists plugins that could not be loaded (shown, never fatal)."""
+    """Skills by name, in the order they were added (built-ins first). ``errors`` lists skills that could
+    not be loaded or clash with one loaded before (shown, never fatal)."""
 
     def __init__(self, specs: Iterable[SkillSpec] = ()) -> None:
         self._specs: dict[str, SkillSpec] = {}
+        self._commands: dict[str, str] = {}  # name or slash word -> skill name
         self.errors: list[str] = []
         for spec in specs:
             self.add(spec)
 
     def add(self, spec: SkillSpec) -> None:
-        if spec.name in self._specs:
-            other = self._specs[spec.name]
-            self.errors.append(
-                f"skill {spec.name!r} from {spec.origin} ignored: {other.origin} has that name"
-            )
+        """Add a skill unless it is broken or its name or slash command is taken (then say why in
+        ``errors``). The same function loaded twice (two metadata copies of one package) is ignored."""
+        existing = self._specs.get(spec.name)
+        if existing is not None and existing.func is spec.func:
             return
+        try:
+            spec.check()
+        except (TypeError, ValueError, NameError) as exc:
+            self.errors.append(f"skill {spec.name!r} from {spec.origin} ignored: {exc}")
+            return
+        for word in dict.fromkeys((spec.name, spec.command)):
+            owner = self._commands.get(word)
+            if owner is not None:
+                what = "that name" if word == spec.name == owner else f"the command /{word}"
+                self.errors.append(
+                    f"skill {spec.name!r} from {spec.origin} ignored: {self._specs[owner].origin} has {what}"
+                )
+                return
         self._specs[spec.name] = spec
+        for word in (spec.name, spec.command):
+            self._commands[word] = spec.name
 
     @classmethod
-    def discover(
-        cls, *, builtin_package: str | None = BUILTIN_PACKAGE, group: str | None = ENTRY_POINT_GROUP
-    ) -> SkillRegistry:
+    def discover(cls, *, group: str = ENTRY_POINT_GROUP) -> SkillRegistry:
+        """Every skill behind the entry points of ``group``: this distribution's own first (origin
+        "builtin"), then the others by distribution and entry point name."""
         registry = cls()
-        if builtin_package:
-            registry._load_builtins(builtin_package)
-        if group:
-            registry._load_entry_points(group)
+        registry._load_entry_points(group)
         for err in registry.errors:
             log.warning("%s", err)
         return registry
 
-    def _load_builtins(self, package: str) -> None:
-        pkg = importlib.import_module(package)
-        for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda i: i.name):
-            if info.name.startswith("_"):
-                continue
-            try:
-                module = importlib.import_module(f"{package}.{info.name}")
-            except Exception as exc:  # noqa: BLE001 - one broken skill must not take the others down
-                self.errors.append(f"built-in skill module {info.name!r} failed to import: {exc}")
-                continue
-            for spec in specs_in(module):
-                self.add(spec)
-
     def _load_entry_points(self, group: str) -> None:
-        for ep in sorted(importlib.metadata.entry_points(group=group), key=lambda e: e.name):
-            dist = getattr(ep, "dist", None)
-            origin = f"{dist.name} {dist.version}" if dist is not None else ep.value
+        def order(ep: importlib.metadata.EntryPoint) -> tuple[bool, str, str]:
+            dist = _dist_name(ep) or ""
+            return (dist != OWN_DISTRIBUTION, dist, ep.name)
+
+        for ep in sorted(importlib.metadata.entry_points(group=group), key=order):
+            origin = _origin(ep)
             try:
                 obj = ep.load()
             except Exception as exc:  # noqa: BLE001 - a broken plugin is reported, not fatal
@@ -95,7 +149,16 @@ class SkillRegistry:
             if not specs:
                 self.errors.append(f"skill entry point {ep.name!r} ({ep.value}) holds no @skill function")
             for spec in specs:
-                self.add(_with_origin(spec, origin))
+                self.add(replace(spec, origin=origin))
+
+    def specs(self) -> list[SkillSpec]:
+        """The skills in the order they were added: built-ins first, so they answer a phrase first."""
+        return list(self._specs.values())
+
+    def by_command(self, word: str) -> SkillSpec | None:
+        """The skill run by ``/word``: its name or its declared slash command."""
+        name = self._commands.get(word)
+        return self._specs[name] if name is not None else None
 
     def names(self) -> list[str]:
         return sorted(self._specs)
@@ -114,14 +177,10 @@ class SkillRegistry:
         return [self._specs[n].describe() for n in self.names()]
 
 
-def _with_origin(spec: SkillSpec, origin: str) -> SkillSpec:
-    from dataclasses import replace
-
-    return replace(spec, origin=origin)
-
-
 def parse_args(spec: SkillSpec, raw: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Check and convert arguments (text from the CLI or chat, JSON from the API) to the declared types."""
+    """Check and convert arguments (text from the CLI or chat, JSON from the API) to the types of the
+    skill function's parameters; a missing argument takes the parameter's default. BadRequest
+    (``bad_skill_args``) names the parameter."""
     raw = dict(raw or {})
     unknown = sorted(set(raw) - set(spec.params))
     if unknown:
@@ -130,24 +189,31 @@ def parse_args(spec: SkillSpec, raw: Mapping[str, Any] | None) -> dict[str, Any]
             f"skill {spec.name!r} has no parameter {unknown[0]!r} (parameters: {allowed})",
             code="bad_skill_args",
         )
-    fields: dict[str, Any] = {}
-    for key, p in spec.params.items():
-        typ = p.type if p.default is not None or p.required else p.type | None
-        fields[key] = (typ, ...) if p.required else (typ, p.default)
-    model = create_model(f"{spec.name}_args", **fields)
-    try:
-        return model(**raw).model_dump()
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        key = ".".join(str(p) for p in err["loc"])
-        raise BadRequest(f"skill {spec.name!r} argument {key}: {err['msg']}", code="bad_skill_args") from None
+    out: dict[str, Any] = {}
+    for key, param in spec.params.items():
+        if key not in raw:
+            if param.required:
+                raise BadRequest(
+                    f"skill {spec.name!r} argument {key}: missing (it has no default)", code="bad_skill_args"
+                )
+            out[key] = param.default
+            continue
+        try:
+            out[key] = param.check(raw[key])
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join([key, *(str(p) for p in err["loc"])])
+            raise BadRequest(
+                f"skill {spec.name!r} argument {where}: {err['msg']}", code="bad_skill_args"
+            ) from None
+    return out
 
 
 class SkillRunner:
     """Runs skills with the services of one daemon. ``services`` is read at run time, so parts added
     after building (feeds, notifier) are seen."""
 
-    def __init__(self, registry: SkillRegistry, services: Any) -> None:
+    def __init__(self, registry: SkillRegistry, services: SkillServices) -> None:
         self.registry = registry
         self.services = services
 
@@ -184,9 +250,10 @@ class SkillRunner:
         result's ``on_delivered`` runs (a digest marks its items reported). Without ``deliver`` the
         caller's answer is the delivery."""
         spec = self.registry.get(name)
-        ctx = self.context(parse_args(spec, args), timezone=timezone, trigger=trigger)
+        checked = parse_args(spec, args)
+        ctx = self.context(dict(checked), timezone=timezone, trigger=trigger)
         try:
-            result = spec.func(ctx)
+            result = spec.call(ctx, checked)
         except (AssistantError, QueueFull):
             raise
         except Exception as exc:
@@ -205,5 +272,5 @@ class SkillRunner:
         return result
 
 
-def build_skills(services: Any) -> SkillRunner:
+def build_skills(services: SkillServices) -> SkillRunner:
     return SkillRunner(SkillRegistry.discover(), services)

@@ -1,6 +1,10 @@
-"""Chat shortcuts (``assistant.chat.ShortcutHook``): ``/time``, ``/seuss``, ``/digest``, ``/<skill> k=v``
-run a skill and answer with its output; "what time is it?" goes to the ``time`` skill by a cheap rule.
-Anything else returns None and the model answers.
+"""Chat shortcuts (``assistant.chat.ShortcutHook``): ``/<skill> k=v`` (a skill's name or its declared slash
+command) runs the skill and answers with its output, and so does a message that is one of the phrases a
+skill declares ("what time is it in Tokyo?" for ``time``). Anything else returns None and the model
+answers.
+
+Nothing here knows a particular skill: every command and phrase comes from the skills in the registry, so
+a plugin's skill gets its shortcuts by declaring them.
 
 Only the user's own chat text can trigger a skill; text from feeds or web pages never reaches here.
 """
@@ -13,23 +17,29 @@ import shlex
 from typing import Any
 
 from assistant.core.errors import AssistantError, QueueFull
+from assistant.skillkit.api import normalize_phrase
 from assistant.skillkit.registry import SkillRunner
-from assistant.core.localtime import zone_for_place
 
 log = logging.getLogger(__name__)
 
 _SLASH = re.compile(r"^/([a-z][a-z0-9_-]*)(?:\s+(.*))?$", re.DOTALL)
-_TIME_QUESTION = re.compile(
-    r"^(?:(?:hey|hi|hello|ok|okay|so|assistant)[, ]+)*"
-    r"(?:(?:can|could|would) you )?(?:please )?"
-    r"(?:what(?:'s| is) the (?:current )?time|what time is it|what time it is|tell me the time"
-    r"|do you (?:know|have) (?:what time it is|the time)|what(?:'s| is) the time now|current time|time now"
-    r"|what's the time)"
-    r"(?: (?:now|right now|please))*"
-    r"(?: in ([a-z][a-z _/-]{1,40}?))?"
-    r"(?: (?:now|right now|please))*[?.! ]*$"
+# Greetings and politeness around a request: "Hey, could you tell me the time please?" asks for
+# "tell me the time".
+_LEADING = re.compile(
+    r"^(?:(?:hey|hi|hello|ok|okay|so|assistant|please|(?:can|could|would|will) you)\b[,!]?\s*)+",
+    re.IGNORECASE,
 )
+_TRAILING = re.compile(r"(?:[\s,]+(?:now|right now|please|for me|thanks|thank you))+$", re.IGNORECASE)
 HELP_COMMANDS = ("help", "skills")
+
+
+def request_text(text: str) -> str:
+    """The request inside a chat message: greetings, "could you", "please", "right now" and end
+    punctuation removed; case kept (captured words keep their case)."""
+    core = normalize_phrase(text)
+    core = _LEADING.sub("", core)
+    core = normalize_phrase(_TRAILING.sub("", core))
+    return core
 
 
 class SkillShortcuts:
@@ -52,21 +62,28 @@ class SkillShortcuts:
         return result.text
 
     def match(self, text: str) -> tuple[str, dict[str, Any]] | None:
-        """(skill name, args) for a slash command of a known skill or a time question, else None."""
+        """(skill name, args) for a slash command of a known skill or one of a skill's phrases, else None."""
         stripped = text.strip()
         m = _SLASH.match(stripped)
         if m:
-            name = m.group(1)
-            if name not in self.runner.registry and name not in HELP_COMMANDS:
-                return None
-            return name, self._args(name, m.group(2) or "")
-        q = _TIME_QUESTION.match(re.sub(r"\s+", " ", stripped.lower()))
-        if q and "time" in self.runner.registry:
-            place = q.group(1)
-            if place is None:
-                return "time", {}
-            zone = zone_for_place(place)
-            return ("time", {"tz": zone}) if zone else None  # an unknown place: let the model answer
+            word = m.group(1)
+            spec = self.runner.registry.by_command(word)
+            if spec is None:
+                return (word, {}) if word in HELP_COMMANDS else None
+            return spec.name, self._args(spec.name, m.group(2) or "")
+        if len(stripped) > 300 or "\n" in stripped:
+            return None  # a phrase is one short line
+        request = request_text(stripped)
+        if not request:
+            return None
+        for spec in self.runner.registry.specs():  # built-ins first: they keep their phrases
+            try:
+                args = spec.phrase_args(request)
+            except Exception:  # noqa: BLE001 - one skill's broken from_phrase must not break chat
+                log.exception("matching the phrases of skill %s failed", spec.name)
+                continue
+            if args is not None:
+                return spec.name, args
         return None
 
     def _args(self, name: str, rest: str) -> dict[str, Any]:
@@ -83,7 +100,7 @@ class SkillShortcuts:
                 args[key] = value
             else:
                 free.append(word)
-        if free and name in self.runner.registry:
+        if free:
             params = list(self.runner.registry.get(name).params)
             if params and params[0] not in args:
                 args[params[0]] = " ".join(free)
@@ -95,5 +112,9 @@ class SkillShortcuts:
         lines = ["Skills you can run here:"]
         for spec in self.runner.registry.describe():
             params = " ".join(f"{k}=…" for k in spec["params"])
-            lines.append(f"/{spec['name']} {params}".rstrip() + f" — {spec['description']}")
+            line = f"{spec['slash']} {params}".rstrip() + f" — {spec['description']}"
+            said = [p for p in spec["phrases"] if "{" not in p][:1]
+            if said:
+                line += f' (or say "{said[0]}")'
+            lines.append(line)
         return "\n".join(lines)

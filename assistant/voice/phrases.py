@@ -1,33 +1,23 @@
-"""The command phrases recognised first, before free dictation: the usual ways to ask for each skill.
+"""The command phrases recognised first, before free dictation.
 
 Small-device assistants recognise a closed set of commands far better than open speech, so the speech
-recogniser decodes against a grammar built from these phrases (plus the daemon's skills and the user's
-``voice.phrases``) and only falls back to its general language model when no phrase fits.
+recogniser decodes against a grammar built from these phrases and only falls back to its general language
+model when no phrase fits. The grammar is ``DEFAULT_PHRASES`` (conversation and voice control, nothing
+skill-specific) plus what the daemon's skills declare (``GET /api/skills``: each skill's ``phrases``, and
+"run <name>") plus the user's ``voice.phrases``. A recognised phrase of a skill runs that skill directly.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+
+log = logging.getLogger(__name__)
 
 DEFAULT_PHRASES: tuple[str, ...] = (
-    # time and date
-    "what time is it",
-    "what's the time",
-    "tell me the time",
-    "what day is it",
-    "what is the date today",
-    # news
-    "read me the headlines",
-    "what are the headlines",
-    "what's in the news",
-    "read the news",
-    # digest
-    "give me the digest",
-    "read me the digest",
-    "give me my daily digest",
-    # stories
-    "tell me a seuss story",
+    # stories and jokes (answered by the model)
     "tell me a story",
     "tell me a bedtime story",
     "tell me a joke",
@@ -51,20 +41,7 @@ DEFAULT_PHRASES: tuple[str, ...] = (
     "goodbye",
 )
 
-# Recognised phrases that run a built-in skill directly (as its chat slash command), when the daemon has it.
-SKILL_PHRASES: dict[str, tuple[str, ...]] = {
-    "time": ("what time is it", "what's the time", "tell me the time", "what day is it", "what is the date today"),
-    "digest": (
-        "give me the digest",
-        "read me the digest",
-        "give me my daily digest",
-        "read me the headlines",
-        "what are the headlines",
-        "what's in the news",
-        "read the news",
-    ),
-    "seuss": ("tell me a seuss story",),
-}
+SkillItem = str | Mapping[str, object]  # a skill name, or an item of GET /api/skills
 
 OPTIONAL_LEADING = ("please", "hey")
 OPTIONAL_TRAILING = ("please", "now")
@@ -78,33 +55,70 @@ def normalize(text: str) -> str:
     return " ".join(_WORD.findall(text))
 
 
-def skill_phrases(skills: Iterable[dict[str, object]]) -> list[str]:
-    """Phrases for the daemon's skills (``GET /api/skills`` items): their own example phrasings if they list
-    any, and "run <name>" / "run the <name> skill" with the name's words ("seuss_story" -> "seuss story")."""
+def _name_words(name: str) -> str:
+    return normalize(name.replace("_", " ").replace("-", " "))
+
+
+def _fixed(phrases: object) -> list[str]:
+    """The fixed phrases of a listing: text without ``{capture}`` placeholders (no closed grammar can
+    hold an open slot; the daemon's chat still matches those when the words come by dictation)."""
+    if not isinstance(phrases, list | tuple):
+        return []
+    return [p for p in phrases if isinstance(p, str) and "{" not in p and p.strip()]
+
+
+def skill_phrases(skills: Iterable[Mapping[str, object]]) -> list[str]:
+    """Phrases for the daemon's skills (``GET /api/skills`` items): the phrases each skill declares, and
+    "run <name>" / "run the <name> skill" / "<name>" with the name's words ("seuss_story" -> "seuss story")."""
     out: list[str] = []
     for item in skills:
         name = item.get("name")
         for key in ("phrases", "examples", "utterances"):
-            extra = item.get(key)
-            if isinstance(extra, list):
-                out += [str(p) for p in extra if isinstance(p, str)]
+            out += _fixed(item.get(key))
         if isinstance(name, str):
-            words = normalize(name.replace("_", " ").replace("-", " "))
+            words = _name_words(name)
             if words:
                 out += [f"run {words}", f"run the {words} skill", words]
     return out
 
 
-def skill_for(command: str, skill_names: Iterable[str]) -> str | None:
+@functools.cache
+def installed_skills() -> tuple[Mapping[str, object], ...]:
+    """``GET /api/skills`` items for the skills installed here: for when the daemon's listing is not at
+    hand (no daemon, or a caller that only kept the skill names)."""
+    try:
+        from assistant.skillkit.registry import SkillRegistry
+
+        return tuple(SkillRegistry.discover().describe())
+    except Exception:  # noqa: BLE001 - without them, only "run <name>" maps to a skill
+        log.warning("could not list the skills installed here", exc_info=True)
+        return ()
+
+
+def skill_for(command: str, skills: Iterable[SkillItem]) -> str | None:
     """The skill a recognised command runs ("read me the headlines" -> "digest", "run the seuss skill" ->
-    "seuss"), among the daemon's skills; None for anything else (it goes to the model as text)."""
-    names = set(skill_names)
-    for name, phrases in SKILL_PHRASES.items():
-        if name in names and command in phrases:
+    "seuss"), among the daemon's skills; None for anything else (it goes to the model as text).
+
+    ``skills`` are the daemon's ``GET /api/skills`` items (their declared ``phrases`` are used); a bare
+    skill name also works, with the phrases of the skill of that name installed here. When two skills
+    declare a phrase, a built-in wins (as in the daemon's chat)."""
+    wanted = normalize(command)
+    if not wanted:
+        return None
+    items: list[tuple[bool, str, list[str]]] = []
+    for item in skills:
+        if isinstance(item, str):
+            here = next((i for i in installed_skills() if i.get("name") == item), {})
+            items.append((True, item, _fixed(here.get("phrases"))))
+        elif isinstance(item.get("name"), str):
+            items.append((item.get("origin") == "builtin", str(item["name"]), _fixed(item.get("phrases"))))
+    items.sort(key=lambda i: not i[0])  # as in the daemon's chat: built-ins keep their phrases
+    for _, name, phrases in items:
+        if any(normalize(p) == wanted for p in phrases):
             return name
-    for name in names:
-        words = normalize(name.replace("_", " ").replace("-", " "))
-        if words and command in (f"run {words}", f"run the {words} skill"):
+    for _, name, _ in items:
+        words = _name_words(name)
+        if words and wanted in (f"run {words}", f"run the {words} skill"):
             return name
     return None
 

@@ -17,7 +17,15 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from assistant.voice.audio import STT_RATE, Audio, VoiceError, resample, write_wav
-from assistant.voice.phrases import DEFAULT_PHRASES, normalize, strip_optional, to_jsgf, unique_phrases
+from assistant.voice.phrases import (
+    DEFAULT_PHRASES,
+    installed_skills,
+    normalize,
+    skill_phrases,
+    strip_optional,
+    to_jsgf,
+    unique_phrases,
+)
 
 log = logging.getLogger(__name__)
 
@@ -204,7 +212,9 @@ def build_stt(voice: Any, extra_phrases: list[str] | None = None) -> SpeechToTex
     """The engine named by ``voice.stt`` (a VoiceSettings): pocketsphinx, command, or package.module:Class."""
     name = voice.stt
     if name == "pocketsphinx":
-        phrases = [*DEFAULT_PHRASES, *voice.phrases, *(extra_phrases or [])]
+        # the daemon's skills' phrases; without them (no daemon), those of the skills installed here
+        extra = extra_phrases or skill_phrases(installed_skills())
+        phrases = [*DEFAULT_PHRASES, *voice.phrases, *extra]
         return PocketSphinxSTT(phrases, wake_word=voice.wake_word, dictation=voice.dictation)
     if name == "command":
         if not voice.stt_command:

@@ -125,9 +125,9 @@ def test_a_turn_transcribes_asks_and_speaks(daemon_url: str) -> None:
 
 def test_skill_commands_run_the_skill(daemon_url: str, fake_llm: FakeLLM) -> None:
     client = DaemonClient(daemon_url)
-    names = frozenset(s["name"] for s in client.skills())
-    assert {"time", "digest"} <= names
-    va = VoiceAssistant(FakeSTT("what day is it"), FakeTTS(), client, lambda a: None, skill_names=names)
+    skills = client.skills()
+    assert {"time", "digest"} <= {s["name"] for s in skills}
+    va = VoiceAssistant(FakeSTT("what day is it"), FakeTTS(), client, lambda a: None, skills=skills)
     turn = va.turn(Audio(np.zeros(1600, dtype=np.int16), 16000))
     assert "15 January 2026" in turn.answer  # the time skill read the daemon's clock; the text never reached the model
     assert all("what day is it" not in m.content for p in fake_llm.prompts for m in p)

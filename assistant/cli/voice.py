@@ -68,9 +68,8 @@ def run(args: argparse.Namespace) -> int:
         speaker = partial(audio.write_wav, args.output)
     else:
         speaker = partial(audio.play, device=_device(voice.output_device))
-    names = frozenset(str(s["name"]) for s in skills if isinstance(s.get("name"), str))
     va = VoiceAssistant(
-        stt, tts, daemon, speaker, out=sys.stdout, skill_names=names, max_tokens=voice.answer_max_tokens
+        stt, tts, daemon, speaker, out=sys.stdout, skills=skills, max_tokens=voice.answer_max_tokens
     )
     try:
         if args.text is not None:

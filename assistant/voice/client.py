@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TextIO
 
 from assistant.notify.models import Notification
 from assistant.voice.audio import Audio, VoiceError
-from assistant.voice.phrases import skill_for
+from assistant.voice.phrases import SkillItem, skill_for
 from assistant.voice.stt import SpeechToText, Transcript
 from assistant.voice.tts import TextToSpeech
 
@@ -51,7 +51,7 @@ class VoiceAssistant:
         speaker: Speaker,
         *,
         out: TextIO | None = None,
-        skill_names: frozenset[str] = frozenset(),
+        skills: Sequence[SkillItem] = (),
         max_tokens: int | None = 200,
     ) -> None:
         self.stt = stt
@@ -59,7 +59,7 @@ class VoiceAssistant:
         self.daemon = daemon
         self.speaker = speaker
         self.out = out
-        self.skill_names = skill_names
+        self.skills = skills  # GET /api/skills items: their declared phrases pick the skill to run
         self.max_tokens = max_tokens  # the longest spoken answer to ask the daemon for
         self._speaking = threading.Lock()
         self._last_answer = ""
@@ -88,7 +88,7 @@ class VoiceAssistant:
             return self._last_answer or "I have not said anything yet."
         if text in SILENCE:
             return ""
-        skill = skill_for(text, self.skill_names)
+        skill = skill_for(text, self.skills)
         return self.daemon.ask(f"/{skill}" if skill else text, max_tokens=self.max_tokens)
 
     def turn(self, audio: Audio) -> Turn:
@@ -96,7 +96,7 @@ class VoiceAssistant:
         if not transcript:
             self._print("you: (nothing recognised)")
             return Turn(transcript, "", None)
-        skill = skill_for(transcript.text, self.skill_names) if transcript.source == "grammar" else None
+        skill = skill_for(transcript.text, self.skills) if transcript.source == "grammar" else None
         self._print(f"you: {transcript.text}   [{transcript.source}{' -> /' + skill if skill else ''}]")
         answer = self.answer_text(transcript.text)
         self._print(f"assistant: {answer}")

@@ -203,7 +203,8 @@ def load_plugin(spec: str, what: str) -> type:
 
     module_name, _, attr = spec.partition(":")
     try:
-        return getattr(importlib.import_module(module_name), attr)  # type: ignore[no-any-return]
+        plugin: type = getattr(importlib.import_module(module_name), attr)
+        return plugin
     except (ImportError, AttributeError) as exc:
         raise VoiceError(f"voice.{what} = {spec!r}: cannot load it ({exc})") from None
 
@@ -221,5 +222,6 @@ def build_stt(voice: Any, extra_phrases: list[str] | None = None) -> SpeechToTex
             raise VoiceError("voice.stt = 'command' needs voice.stt_command")
         return CommandSTT(voice.stt_command)
     if ":" in name:
-        return load_plugin(name, "stt")(voice)  # type: ignore[no-any-return]
+        engine: SpeechToText = load_plugin(name, "stt")(voice)
+        return engine
     raise VoiceError(f"voice.stt = {name!r}: choose pocketsphinx, command, or package.module:Class")

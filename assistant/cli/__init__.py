@@ -13,6 +13,7 @@ from assistant.core.errors import AssistantError
 COMMAND_MODULES = [
     "serve",
     "client",
+    "models",
     "feeds",
     "memory",
     "eval",

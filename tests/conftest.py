@@ -32,6 +32,7 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
             monkeypatch.delenv(key)
     # Starlette's TestClient sends "Host: testserver"; the request guard answers only to names it knows.
     monkeypatch.setenv("ASSISTANT_SERVER__ALLOWED_HOSTS", '["testserver"]')
+    monkeypatch.setenv("ASSISTANT_FEEDS__ALLOWED_NETWORKS", '["127.0.0.0/8"]')  # test feeds are on loopback
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")

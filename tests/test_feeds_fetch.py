@@ -48,7 +48,7 @@ def release() -> Iterator[threading.Event]:
 
 
 def make_service(tmp_path: Path, *, timeout: float = 5.0, max_bytes: int = 1_000_000) -> FeedService:
-    fetcher = FeedFetcher(timeout=timeout, max_bytes=max_bytes, max_redirects=3)
+    fetcher = FeedFetcher(timeout=timeout, max_bytes=max_bytes, max_redirects=3, allowed_networks=["127.0.0.0/8"])
     return FeedService(FeedStore(tmp_path / "feeds.sqlite3"), fetcher, FixedClock(), refresh_workers=2)
 
 
@@ -170,7 +170,7 @@ def test_oversized_body_is_cut_at_max_bytes(server: FeedServer, tmp_path: Path) 
 def test_gzip_bomb_is_cut_on_decoded_size(server: FeedServer, tmp_path: Path) -> None:
     inflated = rss(2) + b"<!--" + b" " * 20_000_000 + b"-->"
     url = server.route("/bomb.xml", Reply(200, gzip.compress(inflated, 9), [*RSS_TYPE, ("Content-Encoding", "gzip")]))
-    fetcher = FeedFetcher(timeout=5, max_bytes=65_536)
+    fetcher = FeedFetcher(timeout=5, max_bytes=65_536, allowed_networks=["127.0.0.0/8"])
     doc = fetcher.fetch(url)
     fetcher.close()
     assert len(doc.body) == 65_536 and doc.problem is not None and "limit" in doc.problem

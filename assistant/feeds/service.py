@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from assistant.core.clock import Clock
 from assistant.core.errors import BadRequest, NotFound
 from assistant.core.text import FEED_TITLE_MAX, clean_text
-from assistant.feeds.fetch import FeedFetcher, FetchError, check_feed_url
+from assistant.feeds.fetch import FeedFetcher, FetchError
 from assistant.feeds.models import Feed, FeedEntry, FetchResult
 from assistant.feeds.parse import parse_document
 from assistant.feeds.store import FeedStore
@@ -49,8 +49,9 @@ class FeedService:
     # -- subscriptions ---------------------------------------------------------------------------------------
 
     def subscribe(self, url: str, title: str | None = None) -> Feed:
-        """Add a feed (no network here; call refresh). Subscribing to a known URL returns that feed."""
-        url = check_feed_url(url)
+        """Add a feed (no fetch here, only a DNS lookup to refuse private addresses; call refresh).
+        Subscribing to a known URL returns that feed."""
+        url = self.fetcher.check_destination(url)
         clean_title = clean_text(title, FEED_TITLE_MAX, markup=False) if title else None
         feed_id, _ = self.store.add_feed(url, clean_title or None, self.clock.now())
         return self.get(feed_id)
@@ -175,6 +176,7 @@ def build_feeds(settings: Settings, clock: Clock) -> FeedService:
         max_redirects=cfg.max_redirects,
         user_agent=cfg.user_agent,
         max_connections=max(cfg.refresh_workers, 2),
+        allowed_networks=cfg.allowed_networks,
     )
     store = FeedStore(settings.data_dir / "feeds.sqlite3")
     return FeedService(

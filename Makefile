@@ -1,11 +1,13 @@
-# The two set-up commands: `make run` (daemon on the bundled model) and `make test` (the whole suite).
-# Both create .venv at the repo root and install what they need, idempotently.
+# The two set-up commands: `make run` (daemon on the bundled model) and `make test` (ruff, mypy and the whole
+# suite, slow tests included). Both create .venv at the repo root and install what they need, idempotently.
+# `make check` is the fast tier for while you work (ruff, mypy, the tests not marked slow; under a minute on
+# an idle 2-core machine): it installs nothing, so run `make test` once first.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench install clean
+.PHONY: run test check lint bench install clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -24,7 +26,21 @@ run: $(STAMP)
 
 test: $(STAMP)
 	bash deploy/system-deps.sh
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
+
+# mypy runs beside the tests (which mostly wait on sockets and threads) and its report follows theirs.
+check:
+	@test -x $(BIN)/mypy || { echo "make check: no $(VENV) yet; run \`make test\` once first"; exit 1; }
+	$(BIN)/ruff check .
+	@out=$$(mktemp); \
+	echo "$(BIN)/mypy (in the background)"; \
+	( $(BIN)/mypy >"$$out" 2>&1; echo $$? >"$$out.rc" ) & \
+	echo '$(BIN)/python -m pytest -m "not slow" -q -x'; \
+	$(BIN)/python -m pytest -m "not slow" -q -x; tests=$$?; \
+	wait; echo "mypy:"; cat "$$out"; types=$$(cat "$$out.rc"); rm -f "$$out" "$$out.rc"; \
+	test "$$tests" = 0 && test "$$types" = 0
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -94,6 +94,20 @@ def test_conversation_id_header_and_client_chosen_id(client: TestClient) -> None
     assert any(c["id"] == "kitchen-1" for c in client.get("/api/conversations").json()["data"])
 
 
+def test_deleting_a_conversation_forgets_it(client: TestClient, fake_llm: FakeLLM) -> None:
+    for cid in ("keep-1", "drop-1"):
+        client.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "hi"}], "conversation_id": cid})
+    r = client.delete("/api/conversations/drop-1")
+    assert r.status_code == 200 and r.json() == {"id": "drop-1", "deleted": True}
+    assert client.get("/api/conversations/drop-1").status_code == 404
+    assert [c["id"] for c in client.get("/api/conversations").json()["data"]] == ["keep-1"]
+    assert len(client.get("/api/conversations/keep-1").json()["messages"]) == 2
+    assert client.delete("/api/conversations/drop-1").status_code == 404  # already gone
+    # the same id starts afresh: the model sees no earlier turns
+    client.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "again"}], "conversation_id": "drop-1"})
+    assert [m.content for m in fake_llm.prompts[-1] if m.role != "system"] == ["again"]
+
+
 def test_request_system_prompt_replaces_default(client: TestClient, fake_llm: FakeLLM) -> None:
     client.post(
         "/v1/chat/completions",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from assistant.llm.chat_templates import choose_formatter, format_chatml, format_gemma
-from assistant.llm.types import ChatMessage
 from assistant.llm.llama import StopScanner
+from assistant.llm.types import ChatMessage
 
 
 def feed_all(stops: list[str], pieces: list[str]) -> tuple[str, bool]:

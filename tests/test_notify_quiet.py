@@ -9,9 +9,9 @@ import pytest
 
 from assistant.config import load_settings
 from assistant.core.errors import ConfigError
+from assistant.core.localtime import parse_quiet_hours
 from assistant.notify.models import Notification
 from assistant.notify.outbox import Outbox
-from assistant.core.localtime import parse_quiet_hours
 from assistant.notify.quiet import QuietHours
 from assistant.notify.service import Notifier
 from tests.fakes import FixedClock

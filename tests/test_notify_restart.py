@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from assistant.core.clock import SystemClock
 from assistant.config import load_settings
+from assistant.core.clock import SystemClock
 from assistant.notify import build_notifier
 from tests.notify_receiver import Receiver
 

@@ -11,8 +11,8 @@ import openai
 import pytest
 
 from assistant.config import ModelSettings
-from assistant.llm.types import ChatMessage, GenerationParams, collect
 from assistant.llm.model_file import bundled_model_path
+from assistant.llm.types import ChatMessage, GenerationParams, collect
 from tests.daemon import free_port, start_daemon
 
 pytestmark = pytest.mark.slow
@@ -78,16 +78,20 @@ def test_follow_up_turn_reuses_the_prompt_cache(backend) -> None:  # type: ignor
 def test_cancel_stops_generation(backend) -> None:  # type: ignore[no-untyped-def]
     cancel = threading.Event()
     n = 0
+    deltas = []
     for d in backend.stream_chat(
         [SYSTEM, ChatMessage("user", "Write a long story.")], GenerationParams(max_tokens=200), cancel
     ):
+        deltas.append(d)
         if d.text:
             n += 1
             if n == 3:
                 cancel.set()
-        if d.finish_reason:
-            assert d.finish_reason == "cancelled"
-            assert d.usage is not None and d.usage.completion_tokens <= 4
+    assert n >= 3, "the model stopped before the cancel"
+    finished = [d for d in deltas if d.finish_reason]
+    assert len(finished) == 1 and finished[0] is deltas[-1]  # exactly one final delta, at the end
+    assert finished[0].finish_reason == "cancelled"
+    assert finished[0].usage is not None and finished[0].usage.completion_tokens <= 4
 
 
 def test_prompt_longer_than_context_is_trimmed_or_refused(backend) -> None:  # type: ignore[no-untyped-def]

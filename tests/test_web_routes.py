@@ -7,9 +7,9 @@ import re
 import pytest
 from fastapi.testclient import TestClient
 
+from assistant.api.web import web_dir
 from assistant.app import create_app
 from assistant.config import Settings
-from assistant.api.web import web_dir
 from assistant.services import build_services
 from tests.fakes import FakeLLM, FixedClock
 

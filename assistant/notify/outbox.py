@@ -20,8 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from assistant.notify.models import ChannelState, Notification, NotificationStatus
 from assistant.core.sqlite_db import open_durable
+from assistant.notify.models import ChannelState, Notification, NotificationStatus
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS notifications (

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from assistant.core.localtime import get_zone, parse_quiet_hours
 
+
 def _exists(naive: datetime, tz: ZoneInfo) -> bool:
     """False when the wall-clock time falls in a DST gap (the clocks skip it)."""
     round_trip = naive.replace(tzinfo=tz).astimezone(UTC).astimezone(tz).replace(tzinfo=None)

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from assistant.core.clock import Clock
 from assistant.config import Settings
+from assistant.core.clock import Clock
 from assistant.core.errors import BadRequest, ConfigError
 from assistant.notify.channel import Channel, DeliveryError, backoff_delay
 from assistant.notify.models import (

@@ -202,6 +202,20 @@
     return (text.trim().slice(0, 300) || `HTTP ${response.status}`) + suffix;
   }
 
+  /** Does this daemon run without the part behind this response? It answers 503 with the error code
+   * "part_disabled" when the part is turned off in its config (404 from a daemon that lacks it). Only the
+   * body of a 503 is read (from a copy), so this is safe on a stream. */
+  async function partIsOff(response) {
+    if (response.status === 404) return true;
+    if (response.status !== 503) return false;
+    try {
+      const body = await response.clone().json();
+      return Boolean(body && body.error && body.error.code === "part_disabled");
+    } catch {
+      return false;
+    }
+  }
+
   async function getJSON(path) {
     const response = await api(path);
     if (!response.ok) throw new ApiError(response.status, await errorMessage(response));
@@ -466,7 +480,7 @@
     const controller = new AbortController();
     try {
       const response = await api("/api/notifications/stream", { signal: controller.signal });
-      return response.status;
+      return (await partIsOff(response)) ? "off" : response.status;
     } catch (err) {
       return err instanceof ApiError ? err.status : 0;
     } finally {
@@ -500,7 +514,7 @@
       events.close();
       const status = await probeStream();
       if (state.events !== events) return; // a new token started a new stream meanwhile
-      if (status === 404) {
+      if (status === "off") {
         ui.notificationsSection.hidden = true;
         return;
       }
@@ -558,7 +572,7 @@
       status.textContent = `Could not load: ${err.message}`;
       return null;
     }
-    if (response.status === 404) {
+    if (await partIsOff(response)) {
       section.hidden = true; // this daemon runs without that part
       return null;
     }

@@ -16,9 +16,9 @@ from fastapi.testclient import TestClient
 from assistant.app import create_app
 from assistant.config import load_settings
 from assistant.core.errors import BackendError
-from assistant.llm.types import ChatMessage, GenerationParams, collect
-from assistant.llm.remote import RemoteBackend
 from assistant.llm.model_file import bundled_model_path
+from assistant.llm.remote import RemoteBackend
+from assistant.llm.types import ChatMessage, GenerationParams, collect
 from assistant.services import build_services
 from tests.daemon import free_port
 from tests.fakes import FixedClock

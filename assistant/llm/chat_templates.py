@@ -1,60 +1,102 @@
-"""Turning chat messages into a prompt string for llama.cpp.
+"""Turning chat messages into a prompt for llama.cpp.
 
 The template stored in the GGUF file wins. A file without one (the bundled Gemma 3 base model) gets a
 fallback chosen from its architecture. ``model.chat_format`` overrides both with a named format.
+
+A prompt is a sequence of parts: template text (a ``str``, whose control tokens such as ``<end_of_turn>``
+are real delimiters) and message text (``Plain``, tokenized without special-token parsing, so a
+``<|im_start|>`` typed by a user or planted in a headline stays plain text). The GGUF's Jinja template is
+rendered with a random placeholder in place of each message's text; the rendered prompt is split at the
+placeholders (``split_placeholders``).
 """
 
 from __future__ import annotations
 
+import re
+import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from assistant.llm.types import ChatMessage
 
 if TYPE_CHECKING:
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
     from llama_cpp.llama_types import ChatCompletionRequestMessage
 
 Formatter = Callable[[Sequence[ChatMessage]], "Prompt"]
 
 
+class Plain(NamedTuple):
+    """Message text (user, assistant, system, recalled or fetched): never parsed for control tokens."""
+
+    text: str
+
+
+Part = str | Plain
+
+
 @dataclass(frozen=True)
 class Prompt:
-    text: str
+    parts: tuple[Part, ...]
     stop: tuple[str, ...] = ()
+
+    @property
+    def text(self) -> str:
+        return "".join(p.text if isinstance(p, Plain) else p for p in self.parts)
+
+
+def _parts(*pieces: Part) -> tuple[Part, ...]:
+    """Join neighbouring template pieces; drop empty pieces (an empty text tokenizes to nothing)."""
+    out: list[Part] = []
+    for p in pieces:
+        if not (p.text if isinstance(p, Plain) else p):
+            continue
+        if isinstance(p, str) and out and isinstance(out[-1], str):
+            out[-1] += p
+        else:
+            out.append(p)
+    return tuple(out)
 
 
 def format_gemma(messages: Sequence[ChatMessage]) -> Prompt:
     """Gemma's turn format. Gemma has no system role: system text leads the first user turn."""
-    system = "\n\n".join(m.content for m in messages if m.role == "system")
-    parts = []
+    system: list[Part] = []
+    for m in messages:
+        if m.role == "system":
+            system += [*(["\n\n"] if system else []), Plain(m.content)]
+    parts: list[Part] = []
     first_user = True
     for m in messages:
         if m.role == "system":
             continue
-        content = m.content
+        role = "model" if m.role == "assistant" else "user"
+        parts.append(f"<start_of_turn>{role}\n")
         if m.role == "user" and first_user and system:
-            content = f"{system}\n\n{content}"
+            parts += [*system, "\n\n"]
         if m.role == "user":
             first_user = False
-        role = "model" if m.role == "assistant" else "user"
-        parts.append(f"<start_of_turn>{role}\n{content}<end_of_turn>\n")
+        parts += [Plain(m.content), "<end_of_turn>\n"]
     if first_user and system:  # no user turn at all
-        parts.insert(0, f"<start_of_turn>user\n{system}<end_of_turn>\n")
+        parts[:0] = ["<start_of_turn>user\n", *system, "<end_of_turn>\n"]
     parts.append("<start_of_turn>model\n")
-    return Prompt("".join(parts), ("<end_of_turn>",))
+    return Prompt(_parts(*parts), ("<end_of_turn>",))
 
 
 def format_chatml(messages: Sequence[ChatMessage]) -> Prompt:
-    parts = [f"<|im_start|>{m.role}\n{m.content}<|im_end|>\n" for m in messages]
+    parts: list[Part] = []
+    for m in messages:
+        parts += [f"<|im_start|>{m.role}\n", Plain(m.content), "<|im_end|>\n"]
     parts.append("<|im_start|>assistant\n")
-    return Prompt("".join(parts), ("<|im_end|>",))
+    return Prompt(_parts(*parts), ("<|im_end|>",))
 
 
 def format_llama3(messages: Sequence[ChatMessage]) -> Prompt:
-    parts = [f"<|start_header_id|>{m.role}<|end_header_id|>\n\n{m.content}<|eot_id|>" for m in messages]
+    parts: list[Part] = []
+    for m in messages:
+        parts += [f"<|start_header_id|>{m.role}<|end_header_id|>\n\n", Plain(m.content), "<|eot_id|>"]
     parts.append("<|start_header_id|>assistant<|end_header_id|>\n\n")
-    return Prompt("".join(parts), ("<|eot_id|>",))
+    return Prompt(_parts(*parts), ("<|eot_id|>",))
 
 
 NAMED_FORMATS: dict[str, Formatter] = {
@@ -75,6 +117,36 @@ ARCH_FALLBACK: dict[str, str] = {
 }
 
 
+# Around each placeholder: an em space, which no template writes, tells whether the template trimmed it.
+_PAD = "\u2003"
+
+
+def placeholder(nonce: str, i: int) -> str:
+    return f"{_PAD}\ue000{nonce}:{i}\ue001{_PAD}"
+
+
+def split_placeholders(text: str, nonce: str, contents: Sequence[str]) -> tuple[Part, ...]:
+    """Template text between the placeholders, each placeholder replaced by ``Plain(contents[i])``.
+
+    A placeholder the template trimmed (``| trim``) gets the text trimmed the same way; one the template
+    left out (a message it does not show) adds nothing.
+    """
+    pattern = re.compile(f"({_PAD}?)\ue000{re.escape(nonce)}:(\\d+)\ue001({_PAD}?)")
+    parts: list[Part] = []
+    pos = 0
+    for match in pattern.finditer(text):
+        parts.append(text[pos : match.start()])
+        content = contents[int(match.group(2))]
+        if not match.group(1):
+            content = content.lstrip()
+        if not match.group(3):
+            content = content.rstrip()
+        parts.append(Plain(content))
+        pos = match.end()
+    parts.append(text[pos:])
+    return _parts(*parts)
+
+
 def jinja_formatter(template: str, bos: str, eos: str) -> Formatter:
     """The GGUF file's own Jinja template, rendered by llama-cpp-python's formatter."""
     from llama_cpp.llama_chat_format import Jinja2ChatFormatter
@@ -82,14 +154,21 @@ def jinja_formatter(template: str, bos: str, eos: str) -> Formatter:
     fmt = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
 
     def render(messages: Sequence[ChatMessage]) -> Prompt:
-        out = fmt(messages=[_request_message(m) for m in messages])
-        stop = out.stop if isinstance(out.stop, list) else [out.stop] if out.stop else []
-        text = out.prompt
-        if bos and text.startswith(bos):  # llama.cpp adds BOS itself when tokenizing
-            text = text[len(bos) :]
-        return Prompt(text, tuple(s for s in stop if s))
+        return render_jinja(fmt, messages)
 
     return render
+
+
+def render_jinja(fmt: Jinja2ChatFormatter, messages: Sequence[ChatMessage]) -> Prompt:
+    nonce = secrets.token_hex(8)
+    while any(nonce in m.content for m in messages):  # an attacker cannot guess it, but be exact
+        nonce = secrets.token_hex(8)
+    held = [ChatMessage(m.role, placeholder(nonce, i)) for i, m in enumerate(messages)]
+    out = fmt(messages=[_request_message(m) for m in held])
+    stop = out.stop if isinstance(out.stop, list) else [out.stop] if out.stop else []
+    # A BOS the template writes stays: PromptEncoder adds one only when the template did not.
+    parts = split_placeholders(out.prompt, nonce, [m.content for m in messages])
+    return Prompt(parts, tuple(s for s in stop if s))
 
 
 def choose_formatter(

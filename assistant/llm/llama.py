@@ -5,6 +5,11 @@ instead of ``create_chat_completion``: that skips the binding's per-token bookke
 handling over whole strings, chunk dicts), gives exact token counts, and lets us stop at the next token
 when a client goes away. Prompt reuse: llama.cpp keeps the KV cache of the last prompt (``generate``
 re-evaluates only the new suffix), and a RAM cache of saved states serves other conversations.
+
+Prompts are tokenized part by part (assistant.llm.fit.PromptEncoder): the template's control tokens are
+parsed, message text never is, so a ``<end_of_turn>`` inside a message stays text. A history longer than
+the context loses its oldest turns in linear time, before the model lock is taken; a cancelled request
+stops during the fit and between the prompt's batches too, not only between generated tokens.
 """
 
 from __future__ import annotations
@@ -17,8 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from assistant.config import ModelSettings
-from assistant.core.errors import BadRequest, ConfigError, ModelFileError
-from assistant.llm.chat_templates import Formatter, choose_formatter
+from assistant.core.errors import ConfigError, ModelFileError
+from assistant.llm.chat_templates import Formatter, Prompt, choose_formatter
+from assistant.llm.fit import PromptEncoder, fit_messages
 from assistant.llm.types import ChatMessage, Delta, GenerationParams, Usage
 
 log = logging.getLogger(__name__)
@@ -120,22 +126,35 @@ class LlamaBackend:
             close()
 
     # -- prompt --
-    def _tokens(self, messages: Sequence[ChatMessage], max_tokens: int) -> tuple[list[int], tuple[str, ...]]:
-        """Tokenize; drop the oldest turns (never the system text or the last message) until it fits."""
-        msgs = list(messages)
-        while True:
-            prompt = self.formatter(msgs)
-            tokens = self.llm.tokenize(prompt.text.encode("utf-8"), add_bos=True, special=True)
-            if len(tokens) + min(max_tokens, 64) <= self.n_ctx:
-                return tokens, prompt.stop
-            droppable = [i for i, m in enumerate(msgs[:-1]) if m.role != "system"]
-            if not droppable:
-                raise BadRequest(
-                    f"the prompt is {len(tokens)} tokens; the model's context is {self.n_ctx} tokens "
-                    "(shorten the message or raise model.n_ctx)",
-                    code="context_length_exceeded",
-                )
-            del msgs[droppable[0]]
+    def _tokens(
+        self, messages: Sequence[ChatMessage], max_tokens: int, cancel: threading.Event
+    ) -> tuple[list[int], tuple[str, ...]] | None:
+        """Tokenize, dropping the oldest turns (never the system text or the last message) to fit.
+
+        Linear: every message is tokenized at most once and the prompt formatted O(log n) times (see
+        assistant.llm.fit). Message text is tokenized without special tokens. None when cancelled.
+        """
+        encoder = PromptEncoder(self.llm.tokenize)
+        prompts: dict[int, Prompt] = {}
+
+        def prompt_cost(msgs: list[ChatMessage]) -> int:
+            prompt = prompts[len(msgs)] = self.formatter(msgs)
+            return len(encoder.encode(prompt))
+
+        fitted = fit_messages(
+            messages,
+            self.n_ctx - min(max_tokens, 64),
+            lambda m: len(encoder.plain(m.content)),
+            prompt_cost,
+            cancel,
+            context_note=f"the model's context is {self.n_ctx} tokens",
+        )
+        if fitted is None:
+            return None
+        if fitted.dropped:
+            log.info("dropped the %d oldest turns to fit the context", fitted.dropped)
+        prompt = prompts[len(fitted.messages)]
+        return encoder.encode(prompt), prompt.stop
 
     def _restore_prefix(self, tokens: list[int]) -> None:
         """Load a saved state when it shares a longer prefix with ``tokens`` than the live context."""
@@ -150,22 +169,56 @@ class LlamaBackend:
                 live = _common_prefix(state.input_ids.tolist(), tokens)
         self.last_reused_tokens = min(live, len(tokens) - 1) if live else 0
 
+    def _prefill(self, tokens: list[int], cancel: threading.Event) -> bool:
+        """Evaluate the prompt but its last token one batch at a time, checking ``cancel`` in between.
+
+        ``generate`` then finds them in the KV cache and evaluates only the last token, as it does for a
+        prefix kept from the previous turn. False when cancelled (the cache keeps what was evaluated).
+        """
+        llm = self.llm
+        target = len(tokens) - 1
+        done = _common_prefix(llm._input_ids.tolist(), tokens[:target])
+        if done >= target:
+            return True
+        if done > 0 and llm._ctx.kv_cache_seq_rm(-1, done, -1):
+            llm.n_tokens = done
+        else:
+            llm.reset()
+            done = 0
+        step = max(1, int(self.settings.n_batch))
+        for start in range(done, target, step):
+            if cancel.is_set():
+                return False
+            llm.eval(tokens[start : min(target, start + step)])
+        return True
+
     # -- generation --
     def stream_chat(
         self, messages: list[ChatMessage], params: GenerationParams, cancel: threading.Event
     ) -> Iterator[Delta]:
+        # Fitting only reads the vocabulary: it needs no lock, and another request's generation goes on.
+        fitted = self._tokens(messages, params.max_tokens, cancel)
+        if fitted is None:
+            yield Delta("", "cancelled", Usage(0, 0))
+            return
         with self._lock:
-            yield from self._stream(messages, params, cancel)
+            yield from self._stream(*fitted, params, cancel)
 
     def _stream(
-        self, messages: list[ChatMessage], params: GenerationParams, cancel: threading.Event
+        self,
+        tokens: list[int],
+        template_stops: tuple[str, ...],
+        params: GenerationParams,
+        cancel: threading.Event,
     ) -> Iterator[Delta]:
         from llama_cpp import llama_vocab_is_eog
 
         llm = self.llm
-        tokens, template_stops = self._tokens(messages, params.max_tokens)
         max_tokens = min(params.max_tokens, self.n_ctx - len(tokens))
         self._restore_prefix(tokens)
+        if not self._prefill(tokens, cancel):
+            yield Delta("", "cancelled", Usage(len(tokens), 0))
+            return
         if params.seed is not None:
             llm.set_seed(params.seed)
         vocab = llm._model.vocab

@@ -1,21 +1,61 @@
-"""The remote backend: any OpenAI-compatible server (llama.cpp's server, Ollama, vLLM) over HTTP."""
+"""The remote backend: any OpenAI-compatible server (llama.cpp's server, Ollama, vLLM) over HTTP.
+
+Context: the server's tokenizer is not at hand, so a long conversation is fitted to ``model.n_ctx`` (set
+it to the server's context size) with a conservative estimate of each message's tokens
+(``estimate_tokens``): the oldest turns are dropped as in the embedded backend (assistant.llm.fit), and a
+system text plus last message that cannot fit is a 400, not a request the server would fail.
+
+Templates and control tokens: messages go to the server as JSON and the server applies its own chat
+template and tokenizes the result. Whether a ``<|im_start|>`` or ``<end_of_turn>`` typed into a message
+becomes a real turn delimiter there is the server's doing (llama.cpp's server, for one, parses special
+tokens in the rendered prompt); this backend cannot tokenize for it. Text from untrusted sources should
+be filtered before it reaches any backend.
+"""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import httpx
 
 from assistant.config import ModelSettings
-from assistant.core.errors import BackendError, ConfigError
+from assistant.core.errors import BackendError, BadRequest, ConfigError
 from assistant.core.openai_stream import delta_text, iter_chunks
+from assistant.llm.fit import fit_messages
 from assistant.llm.types import ChatMessage, Delta, GenerationParams, Usage
+
+MESSAGE_OVERHEAD = 8  # tokens a chat template adds around one message (role header, end of turn)
+PROMPT_OVERHEAD = 8  # the generation prompt, BOS
+
+
+def estimate_tokens(text: str) -> int:
+    """An upper estimate of the tokens of ``text`` in an unknown tokenizer.
+
+    Measured on Gemma 3's tokenizer: English prose runs 3.3 characters a token, code 3.0, random
+    alphanumerics 1.4, digits 1 (many tokenizers split numbers into single digits), CJK 2.1, emoji 1.2.
+    So: a token per digit, one per two other ASCII characters, one per non-ASCII character.
+    """
+    n = len(text)
+    ascii_chars = len(text.encode("ascii", "ignore"))
+    digits = sum(map(text.count, "0123456789"))
+    return digits + (ascii_chars - digits + 1) // 2 + (n - ascii_chars)
+
+
+def message_tokens(m: ChatMessage) -> int:
+    return estimate_tokens(m.content) + MESSAGE_OVERHEAD
+
+
+def prompt_tokens(messages: Sequence[ChatMessage]) -> int:
+    return sum(message_tokens(m) for m in messages) + PROMPT_OVERHEAD
 
 
 class RemoteBackend:
-    def __init__(self, base_url: str, model: str | None, api_key: str | None, timeout: float) -> None:
+    def __init__(
+        self, base_url: str, model: str | None, api_key: str | None, timeout: float, n_ctx: int = 4096
+    ) -> None:
+        self.n_ctx = n_ctx
         self.base_url = base_url.rstrip("/")
         if not self.base_url.endswith("/v1"):
             self.base_url += "/v1"
@@ -30,7 +70,7 @@ class RemoteBackend:
     def from_settings(cls, ms: ModelSettings) -> RemoteBackend:
         if not ms.base_url:
             raise ConfigError('model.base_url: required when model.backend = "openai"')
-        return cls(ms.base_url, ms.remote_model, ms.api_key, ms.timeout)
+        return cls(ms.base_url, ms.remote_model, ms.api_key, ms.timeout, ms.n_ctx)
 
     def _first_model(self) -> str:
         try:
@@ -47,12 +87,25 @@ class RemoteBackend:
     def stream_chat(
         self, messages: list[ChatMessage], params: GenerationParams, cancel: threading.Event
     ) -> Iterator[Delta]:
+        reserve = min(params.max_tokens, self.n_ctx // 4)
+        fitted = fit_messages(
+            messages,
+            self.n_ctx - reserve,
+            message_tokens,
+            prompt_tokens,
+            cancel,
+            context_note=f"model.n_ctx is {self.n_ctx} tokens (estimated; the server counts its own)",
+        )
+        if fitted is None:
+            yield Delta("", "cancelled", Usage(0, 0))
+            return
         body: dict[str, Any] = {
             "model": self.model,
-            "messages": [{"role": m.role, "content": m.content} for m in messages],
+            "messages": [{"role": m.role, "content": m.content} for m in fitted.messages],
             "stream": True,
             "stream_options": {"include_usage": True},
-            "max_tokens": params.max_tokens,
+            # The estimate is high, so estimate + max_tokens within n_ctx keeps the server's sum within too.
+            "max_tokens": max(1, min(params.max_tokens, self.n_ctx - fitted.cost)),
             "temperature": params.temperature,
             "top_p": params.top_p,
         }
@@ -67,6 +120,11 @@ class RemoteBackend:
             with self.client.stream("POST", self.base_url + "/chat/completions", json=body) as resp:
                 if resp.status_code >= 400:
                     resp.read()
+                    if resp.status_code in (400, 413, 422):  # the request: too long, or not accepted
+                        raise BadRequest(
+                            f"the model server refused the request ({resp.status_code}): {resp.text[:300]}",
+                            code="context_length_exceeded" if "context" in resp.text.lower() else "rejected",
+                        )
                     raise BackendError(
                         f"the model server at {self.base_url} answered {resp.status_code}: {resp.text[:300]}"
                     )

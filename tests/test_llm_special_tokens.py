@@ -247,7 +247,7 @@ def test_chatml_control_tokens_in_text_are_not_special(chatml_llm: Any, chat_for
 def gemma(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaBackend]:
     from assistant.llm.model_file import bundled_model_path
 
-    path = bundled_model_path(tmp_path_factory.mktemp("models"))
+    path = bundled_model_path(tmp_path_factory.mktemp("models"), "gemma3")
     backend = LlamaBackend.load(path, ModelSettings(n_ctx=1024, prompt_cache_mb=0))
     yield backend
     backend.close()

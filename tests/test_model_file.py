@@ -43,15 +43,15 @@ def test_configured_path_is_checked(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_bundled_model_is_assembled_once_and_reused(tmp_path: Path) -> None:
-    first = bundled_model_path(tmp_path)
+    first = bundled_model_path(tmp_path, "gemma3")
     assert first.exists() and first.stat().st_size > 100_000_000
     mtime = first.stat().st_mtime_ns
-    assert bundled_model_path(tmp_path) == first
+    assert bundled_model_path(tmp_path, "gemma3") == first
     assert first.stat().st_mtime_ns == mtime  # not rebuilt
     # A damaged file (size changes) is assembled again.
     with first.open("r+b") as f:
         f.truncate(1000)
-    assert bundled_model_path(tmp_path).stat().st_size > 100_000_000
+    assert bundled_model_path(tmp_path, "gemma3").stat().st_size > 100_000_000
 
 
 @pytest.mark.slow

@@ -40,14 +40,33 @@ def run(backend, messages, **kw):  # type: ignore[no-untyped-def]
     )
 
 
+def test_default_model_chats_out_of_the_box(backend) -> None:  # type: ignore[no-untyped-def]
+    """The bundled default is instruction-tuned and uses the chat template inside its GGUF file."""
+    assert backend.template == "gguf-template"
+    out = run(backend, [SYSTEM, ChatMessage("user", "What is the capital of France?")], max_tokens=24)
+    assert "Paris" in out.text
+    assert "capital of France?" not in out.text  # it answers; it does not echo the prompt
+
+
+def test_gemma_base_model_is_the_documented_alternative(tmp_path_factory: pytest.TempPathFactory) -> None:
+    from assistant.llm.llama import LlamaBackend
+
+    b = LlamaBackend.load(bundled_model_path(tmp_path_factory.mktemp("gemma"), "gemma3"), ModelSettings(n_ctx=512))
+    try:
+        assert b.template == "fallback:gemma"  # a base model: no chat template in the file
+        out = run(b, [SYSTEM, ChatMessage("user", "Name three colours.")], max_tokens=8)
+        assert out.usage.completion_tokens > 0
+    finally:
+        b.close()
+
+
 def test_generates_text_with_exact_usage(backend) -> None:  # type: ignore[no-untyped-def]
-    assert backend.template == "fallback:gemma"  # the bundled base model has no chat template
     out = run(backend, [SYSTEM, ChatMessage("user", "Name three colours.")], max_tokens=24)
     assert out.text.strip()
     assert out.finish_reason in ("stop", "length")
     assert 0 < out.usage.completion_tokens <= 24
     assert out.usage.prompt_tokens > 10
-    assert "<end_of_turn>" not in out.text
+    assert "<|im_end|>" not in out.text and "<end_of_turn>" not in out.text
 
 
 def test_same_seed_same_answer(backend) -> None:  # type: ignore[no-untyped-def]

@@ -46,9 +46,9 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 "--n_ctx",
                 "1024",
                 "--chat_format",
-                "gemma",
+                "chatml",
                 "--model_alias",
-                "gemma-remote",
+                "smollm2-remote",
             ],
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -75,7 +75,7 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 def test_remote_backend_streams_from_llama_server(llama_server: str) -> None:
     backend = RemoteBackend(llama_server, None, None, 60)
-    assert backend.name == "gemma-remote"  # discovered from /v1/models
+    assert backend.name == "smollm2-remote"  # discovered from /v1/models
     out = collect(
         backend.stream_chat(
             [ChatMessage("user", "Say hello.")],
@@ -102,7 +102,7 @@ def test_daemon_with_remote_backend(llama_server: str, tmp_path: Path) -> None:
         )
         assert r.status_code == 200, r.text
         assert r.json()["choices"][0]["message"]["content"]
-        assert c.get("/v1/models").json()["data"][0]["id"] == "gemma-remote"
+        assert c.get("/v1/models").json()["data"][0]["id"] == "smollm2-remote"
 
 
 def test_unreachable_remote_server_is_a_clear_502(tmp_path: Path) -> None:

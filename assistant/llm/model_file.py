@@ -7,7 +7,7 @@ from pathlib import Path
 
 from assistant.config import Settings
 from assistant.core.errors import ModelFileError
-from assistant.llm.bundled import BUNDLED
+from assistant.llm.bundled import BUNDLED, DEFAULT_BUNDLED
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ def check_gguf(path: Path) -> Path:
     return path
 
 
-def bundled_model_path(data_dir: Path, name: str = "gemma3") -> Path:
+def bundled_model_path(data_dir: Path, name: str = DEFAULT_BUNDLED) -> Path:
     """The GGUF file of the bundled model ``name`` (see assistant.llm.bundled), checked."""
     return check_gguf(BUNDLED[name].locate(data_dir))
 

@@ -63,7 +63,10 @@ class ServerSettings(Section):
 
 class ModelSettings(Section):
     backend: Literal["llama", "openai"] = "llama"
-    path: Path | None = Field(None, description="a GGUF file; None means the bundled default model")
+    path: Path | None = Field(None, description="a GGUF file; None means the bundled model named by model.bundled")
+    bundled: Literal["smollm2", "gemma3"] = Field(
+        "smollm2", description="which bundled model runs when model.path is not set (see `assistant models`)"
+    )
     n_ctx: int = Field(4096, ge=256)
     n_threads: int = Field(default_factory=default_threads, ge=1)
     n_batch: int = Field(512, ge=1)
@@ -115,9 +118,6 @@ class FeedSettings(Section):
     max_entries_per_feed: int = Field(500, ge=1, description="entries kept per feed, newest first")
     refresh_workers: int = Field(4, ge=1, le=32, description="feeds fetched at once by refresh_all")
     user_agent: str = "assistant-feeds/0.1"
-
-
-class SkillSettings(Section):
     allowed_networks: list[str] = Field(
         default_factory=list,
         description='non-public networks feeds may be fetched from, as CIDR ("192.168.1.0/24" for a NAS)',
@@ -133,6 +133,9 @@ class SkillSettings(Section):
             except ValueError:
                 raise ValueError(f'{text!r} is not a network in CIDR form such as "192.168.1.0/24"') from None
         return networks
+
+
+class SkillSettings(Section):
     enabled: bool = Field(True, description="skills (/api/skills, chat shortcuts); the scheduler needs them")
 
 

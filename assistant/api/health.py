@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from fastapi import APIRouter
@@ -13,6 +14,7 @@ router = APIRouter()
 def healthz(services: ServicesDep) -> dict[str, Any]:
     return {
         "status": "ok",
+        "pid": os.getpid(),  # `assistant doctor` reports the daemon's own memory (PSS/USS) from it
         "model": services.llm.name,
         "busy": services.worker.busy,
         "waiting": services.worker.waiting,

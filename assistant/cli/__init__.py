@@ -20,6 +20,8 @@ COMMAND_MODULES = [
     "skills",
     "schedule",
     "voice",
+    "doctor",
+    "backup",
 ]
 
 

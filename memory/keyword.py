@@ -238,6 +238,12 @@ def _record(row: Sequence[Any]) -> MemoryRecord:
 
 
 _KEY_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+METADATA_KEY_RULE = "1-64 letters, digits or '_.-'"
+
+
+def is_metadata_key(key: str) -> bool:
+    """Whether ``key`` may be used in a ``where`` filter (it is put inside a JSON path)."""
+    return bool(_KEY_RE.match(key))
 
 
 def _where_sql(filters: Filters, prefix: str = "WHERE") -> tuple[str, list[Any]]:

@@ -76,10 +76,11 @@ PRIVATE_TARGETS = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def loopback_only(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """Every connect() the process makes during the test; one to a non-loopback address fails the test
-    (an AssertionError raised inside connect(), before the system call)."""
+def install_loopback_only(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Make this process loopback-only for the test: every connect() is recorded, one to an address
+    outside 127.0.0.0/8 and ::1 fails the test (AssertionError inside connect(), before the system
+    call), and name lookups but "localhost" answer "no such name" (no DNS query leaves). Returns the
+    recorded connect() addresses. Used by the API fuzz and hostile-input tests too."""
     attempts: list[Any] = []
     real_connect = socket.socket.connect
     real_getaddrinfo = socket.getaddrinfo
@@ -101,6 +102,12 @@ def loopback_only(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     monkeypatch.setattr(socket.socket, "connect", connect)
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
     return attempts
+
+
+@pytest.fixture(autouse=True)
+def loopback_only(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Every connect() the process makes during the test (see install_loopback_only)."""
+    return install_loopback_only(monkeypatch)
 
 
 def outside_loopback(attempts: list[Any]) -> list[Any]:

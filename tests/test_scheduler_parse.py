@@ -77,6 +77,10 @@ def test_intervals(text: str, seconds: int, shown: str) -> None:
         ("0 8 * * 9", "day of week '9'"),
         ("0 8 1 * 1", "both day of month and day of week"),
         ("every blursday at 8", "'blursday' is not a day"),
+        ("every 600000 weeks", "less often than every 3660 days"),  # APScheduler's datetimes overflowed: 500
+        ("every 5271 days", "less often than every 3660 days"),
+        ("every " + "9" * 150 + " minutes", "less often than every 3660 days"),
+        ("0 99999999999999999999 * * *", "higher than the maximum"),
     ],
 )
 def test_unparseable_schedules_say_why(text: str, why: str) -> None:
@@ -107,3 +111,11 @@ def test_weekday_ranges_wrap_to_sunday() -> None:
         seen.append(f"{now:%a}")
         now = now.replace(hour=10)
     assert seen == ["Fri", "Sat", "Sun"]
+
+
+def test_the_longest_interval_still_gives_a_next_run() -> None:
+    parsed = parse_schedule("every 522 weeks")  # 3654 days: under the ten-year cap
+    assert parsed.interval_seconds == 522 * 604800
+    start = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
+    nxt = parsed.trigger(UTC, start).get_next_fire_time(None, start)
+    assert nxt == start

@@ -22,13 +22,15 @@ from starlette.concurrency import run_in_threadpool
 
 from assistant.api.deps import ServicesDep
 from assistant.api.errors import error_body
+from assistant.api.limits import CheckedJSONRoute
+from assistant.api.links import links_to_each, with_links
 from assistant.chat.orchestrator import Prepared
 from assistant.core.errors import AssistantError, BadRequest
 from assistant.llm.types import ChatMessage, GenerationParams, Usage
 from assistant.llm.worker import Job
 from assistant.services import Services
 
-router = APIRouter()
+router = APIRouter(route_class=CheckedJSONRoute)
 
 MAX_MESSAGE_CHARS = 200_000
 
@@ -74,7 +76,7 @@ class ChatRequest(BaseModel):
     temperature: float = Field(0.7, ge=0, le=2)
     top_p: float = Field(0.95, gt=0, le=1)
     stop: str | list[str] | None = None
-    seed: int | None = None
+    seed: int | None = Field(None, ge=-(2**63), le=2**63 - 1)
     n: int = 1
     conversation_id: str | None = None
 
@@ -124,7 +126,20 @@ def _usage(u: Usage | None) -> dict[str, int]:
     }
 
 
-@router.post("/v1/chat/completions")
+_CONVERSATION_ROUTES = [
+    ("GET", "/api/conversations/{conversation_id}"),
+    ("DELETE", "/api/conversations/{conversation_id}"),
+]
+
+
+@router.post(
+    "/v1/chat/completions",
+    responses=with_links(
+        200,
+        "The completion (or its event stream)",
+        **links_to_each(_CONVERSATION_ROUTES, "conversation_id", "$response.body#/conversation_id"),
+    ),
+)
 async def chat_completions(
     req: ChatRequest,
     request: Request,

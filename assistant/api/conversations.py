@@ -5,6 +5,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from assistant.api.deps import ServicesDep
+from assistant.api.limits import Offset
 from assistant.chat.conversations import check_conversation_id
 from assistant.core.errors import NotFound
 
@@ -15,7 +16,7 @@ router = APIRouter(prefix="/api/conversations")
 def list_conversations(
     services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     return {"data": services.conversations.list(limit, offset)}
 

@@ -10,15 +10,17 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
 from assistant.api.deps import MemoryDep
+from assistant.api.limits import CheckedJSONRoute, Offset
+from assistant.api.links import links_to_each, with_links
 from assistant.core.errors import BadRequest, NotFound
 
-router = APIRouter(prefix="/api/memories")
+router = APIRouter(prefix="/api/memories", route_class=CheckedJSONRoute)
 MAX_BATCH = 512
 
 
 class MemoryIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    text: str
+    text: str = Field(examples=["The boiler was serviced in March"])
     source: str = "note"
     conversation_id: str | None = Field(None, max_length=64)
     metadata: dict[str, str | int | float | bool | None] | None = None
@@ -29,12 +31,14 @@ class MemoryBatchIn(BaseModel):
     memories: list[MemoryIn] = Field(min_length=1)
 
 
-
 def _filters(
-    source: list[str] | None, conversation_id: str | None, since: datetime | None, until: datetime | None,
+    source: list[str] | None,
+    conversation_id: str | None,
+    since: datetime | None,
+    until: datetime | None,
     where: list[str] | None = None,
 ) -> Any:
-    from memory.keyword import Filters
+    from memory.keyword import METADATA_KEY_RULE, Filters, is_metadata_key
 
     sources = tuple(s for s in (source or []) if not s.endswith(":"))
     prefixes = [s for s in (source or []) if s.endswith(":")]
@@ -44,22 +48,42 @@ def _filters(
     for item in where or []:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise BadRequest(f"where must be key=value, got {item!r}", code="filter")
+            raise BadRequest(f"where must be key=value, got {_short(item)!r}", code="filter")
+        if not is_metadata_key(key):
+            raise BadRequest(f"where: the key {_short(key)!r} must be {METADATA_KEY_RULE}", code="filter")
         pairs.append((key, value))
+    stamps: dict[str, float | None] = {}
     for name, when in (("since", since), ("until", until)):
         if when is not None and when.tzinfo is None:
             raise BadRequest(f"{name} needs a timezone, e.g. 2026-01-15T00:00:00Z", code="filter")
+        try:
+            stamps[name] = when.timestamp() if when is not None else None
+        except (OverflowError, ValueError, OSError):  # year 1 at +14:00 is before datetime.min in UTC
+            raise BadRequest(f"{name} is out of range", code="filter") from None
     return Filters(
         sources=sources,
         source_prefix=prefixes[0] if prefixes else None,
         conversation_id=conversation_id,
-        since=since.timestamp() if since else None,
-        until=until.timestamp() if until else None,
+        since=stamps["since"],
+        until=stamps["until"],
         where=tuple(pairs),
     )
 
 
-@router.post("", status_code=201)
+def _short(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+_MEMORY_ROUTES = [("GET", "/api/memories/{memory_id}"), ("DELETE", "/api/memories/{memory_id}")]
+
+
+@router.post(
+    "",
+    status_code=201,
+    responses=with_links(
+        201, "The stored memory", **links_to_each(_MEMORY_ROUTES, "memory_id", "$response.body#/id")
+    ),
+)
 async def add_memory(body: MemoryIn, memory: MemoryDep) -> dict[str, Any]:
     memory_id = await run_in_threadpool(
         memory.add, body.text, body.source, body.conversation_id, body.metadata
@@ -90,7 +114,9 @@ async def search_memories(
     q: Annotated[str, Query(min_length=1, max_length=2000)],
     k: Annotated[int, Query(ge=1, le=100)] = 10,
     mode: Literal["hybrid", "dense", "keyword"] = "hybrid",
-    source: Annotated[list[str] | None, Query(description="user, assistant, note, skill:x, or a prefix 'feed:'")] = None,
+    source: Annotated[
+        list[str] | None, Query(description="user, assistant, note, skill:x, or a prefix 'feed:'")
+    ] = None,
     conversation_id: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
@@ -106,7 +132,7 @@ async def search_memories(
 def list_memories(
     memory: MemoryDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     source: Annotated[list[str] | None, Query()] = None,
     conversation_id: str | None = None,
     since: datetime | None = None,

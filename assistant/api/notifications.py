@@ -14,11 +14,13 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
 from assistant.api.deps import NotifierDep
+from assistant.api.limits import SQLITE_INT_MAX, CheckedJSONRoute, NotificationId, Offset
+from assistant.api.links import link_to, with_links
 from assistant.core.errors import BadRequest, NotFound
 from assistant.notify.models import BODY_MAX, SOURCE_MAX, TITLE_MAX, Notification
 from assistant.notify.sse import Subscription
 
-router = APIRouter(prefix="/api/notifications")
+router = APIRouter(prefix="/api/notifications", route_class=CheckedJSONRoute)
 
 REPLAY_PAGE = 200
 PING_SECONDS = 15
@@ -35,7 +37,6 @@ class NotificationIn(BaseModel):
     data: dict[str, Any] | None = None
 
 
-
 def parse_last_event_id(header: str | None, query: str | None) -> int | None:
     raw = header if header not in (None, "") else query
     if raw in (None, ""):
@@ -44,9 +45,10 @@ def parse_last_event_id(header: str | None, query: str | None) -> int | None:
         value = int(str(raw).strip())
     except ValueError:
         value = -1
-    if value < 0:
+    if not 0 <= value <= SQLITE_INT_MAX:
+        shown = raw if len(str(raw)) <= 40 else str(raw)[:40] + "..."
         raise BadRequest(
-            f"Last-Event-ID must be a notification id (an integer >= 0), got {raw!r}",
+            f"Last-Event-ID must be a notification id (an integer from 0 to {SQLITE_INT_MAX}), got {shown!r}",
             code="invalid_last_event_id",
         )
     return value
@@ -79,7 +81,7 @@ def _event(notification: Notification) -> ServerSentEvent:
 def list_notifications(
     notifier: NotifierDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     items = notifier.history(limit, offset)
     return {
@@ -97,7 +99,17 @@ def list_notifications(
     }
 
 
-@router.post("", status_code=201)
+@router.post(
+    "",
+    status_code=201,
+    responses=with_links(
+        201,
+        "The stored notification",
+        GetNotification=link_to(
+            "/api/notifications/{notification_id}", "GET", notification_id="$response.body#/id"
+        ),
+    ),
+)
 def post_notification(payload: NotificationIn, notifier: NotifierDep) -> dict[str, Any]:
     notification = notifier.notify(
         payload.title, payload.body, source=payload.source, urgent=payload.urgent, data=payload.data
@@ -155,7 +167,7 @@ async def stream_notifications(
 
 
 @router.get("/{notification_id}")
-def get_notification(notification_id: int, notifier: NotifierDep) -> dict[str, Any]:
+def get_notification(notification_id: NotificationId, notifier: NotifierDep) -> dict[str, Any]:
     status = notifier.get(notification_id)
     if status is None:
         raise NotFound(f"no notification {notification_id}")

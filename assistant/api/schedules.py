@@ -8,18 +8,23 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from assistant.api.deps import SchedulerDep
+from assistant.api.limits import CheckedJSONRoute
+from assistant.api.links import links_to_each, with_links
 from assistant.api.skills import result_json
 
-router = APIRouter(prefix="/api/schedules")
+router = APIRouter(prefix="/api/schedules", route_class=CheckedJSONRoute)
 ScheduleId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
 class NewSchedule(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    skill: str = Field(min_length=1, max_length=64)
+    skill: str = Field(min_length=1, max_length=64, examples=["time"])
     schedule: str = Field(
-        min_length=1, max_length=200, description='"every weekday at 7:30", "every 15 minutes" or cron'
+        min_length=1,
+        max_length=200,
+        description='"every weekday at 7:30", "every 15 minutes" or cron',
+        examples=["every 15 minutes"],
     )
     args: dict[str, Any] = Field(default_factory=dict)
     timezone: str | None = Field(None, max_length=64, description="IANA zone; default scheduler.timezone")
@@ -30,7 +35,23 @@ def list_schedules(scheduler: SchedulerDep) -> dict[str, Any]:
     return {"data": scheduler.list()}
 
 
-@router.post("", status_code=201)
+_SCHEDULE_ROUTES = [
+    ("GET", "/api/schedules/{schedule_id}"),
+    ("GET", "/api/schedules/{schedule_id}/runs"),
+    ("POST", "/api/schedules/{schedule_id}/pause"),
+    ("POST", "/api/schedules/{schedule_id}/resume"),
+    ("POST", "/api/schedules/{schedule_id}/run"),
+    ("DELETE", "/api/schedules/{schedule_id}"),
+]
+
+
+@router.post(
+    "",
+    status_code=201,
+    responses=with_links(
+        201, "The new schedule", **links_to_each(_SCHEDULE_ROUTES, "schedule_id", "$response.body#/id")
+    ),
+)
 def add_schedule(req: NewSchedule, scheduler: SchedulerDep) -> dict[str, Any]:
     return scheduler.add(req.skill, req.schedule, args=req.args, timezone=req.timezone)
 

@@ -8,9 +8,11 @@ from fastapi import APIRouter, Body
 from pydantic import BaseModel, ConfigDict, Field
 
 from assistant.api.deps import SkillsDep
+from assistant.api.limits import CheckedJSONRoute
+from assistant.api.links import link_to, with_links
 from assistant.skillkit.api import SkillResult
 
-router = APIRouter(prefix="/api/skills")
+router = APIRouter(prefix="/api/skills", route_class=CheckedJSONRoute)
 
 
 class RunRequest(BaseModel):
@@ -31,7 +33,14 @@ def result_json(name: str, result: SkillResult) -> dict[str, Any]:
     }
 
 
-@router.get("")
+@router.get(
+    "",
+    responses=with_links(
+        200,
+        "The skills",
+        RunFirstSkill=link_to("/api/skills/{name}/run", "POST", name="$response.body#/data/0/name"),
+    ),
+)
 def list_skills(skills: SkillsDep) -> dict[str, Any]:
     registry = skills.registry
     return {"data": registry.describe(), "errors": registry.errors}

@@ -22,9 +22,11 @@ def get_zone(name: str) -> ZoneInfo:
     This is the only place a zone name is checked: settings, schedules, skills and quiet hours call it."""
     try:
         return ZoneInfo(name.strip())
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError, TypeError, AttributeError):
+    # OSError: a directory of the zone database ("America" -> IsADirectoryError), a name too long for a path.
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, TypeError, AttributeError, OSError):
+        shown = name if not isinstance(name, str) or len(name) <= 80 else name[:80] + "..."
         raise UnknownTimezone(
-            f"unknown timezone {name!r}: use an IANA name such as 'Europe/Berlin' or 'America/New_York'",
+            f"unknown timezone {shown!r}: use an IANA name such as 'Europe/Berlin' or 'America/New_York'",
             code="bad_timezone",
         ) from None
 
@@ -74,7 +76,7 @@ def zone_for_place(place: str) -> str | None:
     if "/" in text:
         try:
             ZoneInfo(text)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
             return None
         return text
     if text.upper() == "UTC":

@@ -156,8 +156,8 @@ class FeedService:
 
 
 def _check_limit(limit: int) -> int:
-    if not isinstance(limit, int) or limit < 0:
-        raise BadRequest("limit must be a non-negative integer", code="invalid_limit")
+    if not isinstance(limit, int) or not 0 <= limit < 2**63:  # SQLite's INTEGER
+        raise BadRequest("limit must be a non-negative integer below 2**63", code="invalid_limit")
     return limit
 
 

@@ -23,6 +23,7 @@ EXAMPLES = (
     '"every 15 minutes", "every 2 hours", "hourly", "daily at 6pm", or a cron expression like "30 7 * * 1-5"'
 )
 MIN_INTERVAL_SECONDS = 60
+MAX_INTERVAL_SECONDS = 10 * 366 * 86400  # ten years; far beyond that APScheduler's datetimes overflow
 
 # Standard cron weekday numbers (Sunday = 0) and the names APScheduler 3 understands.
 _DOW_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
@@ -104,12 +105,14 @@ def parse_schedule(text: str) -> ParsedSchedule:
 
     m = _INTERVAL.match(s)
     if m:
-        n, unit = int(m.group(1)), m.group(2)
+        digits, unit = m.group(1), m.group(2)
         if unit not in _UNIT_SECONDS:
             raise _bad(original, f"unknown unit {unit!r}")
-        seconds = n * _UNIT_SECONDS[unit]
+        seconds = int(digits) * _UNIT_SECONDS[unit] if len(digits) <= 12 else MAX_INTERVAL_SECONDS + 1
         if seconds < MIN_INTERVAL_SECONDS:
             raise _bad(original, f"runs more often than every {MIN_INTERVAL_SECONDS} seconds")
+        if seconds > MAX_INTERVAL_SECONDS:
+            raise _bad(original, f"runs less often than every {_human_seconds(MAX_INTERVAL_SECONDS)}")
         return ParsedSchedule(original, interval_seconds=seconds)
 
     return ParsedSchedule(original, cron=_parse_calendar(s, original))

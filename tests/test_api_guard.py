@@ -220,3 +220,16 @@ def test_data_dir_and_databases_are_private(tmp_path: Path) -> None:
     assert stat.S_IMODE(data.stat().st_mode) == 0o700
     db = data / "conversations.sqlite3"
     assert db.exists() and stat.S_IMODE(db.stat().st_mode) & 0o077 == 0
+
+
+def test_chat_request_caps(api: TestClient) -> None:
+    many = {"messages": [{"role": "user", "content": "x"}] * 5_001}
+    r = api.post("/v1/chat/completions", json=many)
+    assert r.status_code == 400 and "messages" in r.json()["error"]["message"]
+    big = {"messages": [{"role": "user", "content": "y" * 150_000}] * 14}  # 2.1 M characters in all
+    r = api.post("/v1/chat/completions", json=big)
+    assert r.status_code == 400 and "conversation_id" in r.json()["error"]["message"]
+    r = api.post("/v1/chat/completions", json={**MSG, "stop": ["z" * 201]})
+    assert r.status_code == 400 and "stop" in r.json()["error"]["message"]
+    ok = {"messages": [{"role": "user" if i % 2 == 0 else "assistant", "content": "turn"} for i in range(3001)]}
+    assert api.post("/v1/chat/completions", json=ok).status_code == 200  # a 3,000-turn history is answered

@@ -33,6 +33,9 @@ from assistant.services import Services
 router = APIRouter(route_class=CheckedJSONRoute)
 
 MAX_MESSAGE_CHARS = 200_000
+MAX_MESSAGES = 5_000  # a 3,000-turn history from a client that resends everything still fits
+MAX_TOTAL_CHARS = 2_000_000  # all messages together; the context is fitted from the newest turn back
+MAX_STOP_CHARS = 200
 
 
 class ContentPart(BaseModel):
@@ -68,7 +71,7 @@ class StreamOptions(BaseModel):
 class ChatRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
     model: str | None = None
-    messages: list[MessageIn] = Field(min_length=1)
+    messages: list[MessageIn] = Field(min_length=1, max_length=MAX_MESSAGES)
     stream: bool = False
     stream_options: StreamOptions | None = None
     max_tokens: int | None = Field(None, ge=1)
@@ -92,15 +95,25 @@ class ChatRequest(BaseModel):
     def _stops(cls, v: str | list[str] | None) -> str | list[str] | None:
         if isinstance(v, list) and len(v) > 4:
             raise ValueError("at most 4 stop sequences")
+        stops = [v] if isinstance(v, str) else v or []
+        if any(len(s) > MAX_STOP_CHARS for s in stops):
+            raise ValueError(f"a stop sequence is longer than {MAX_STOP_CHARS} characters")
         return v
 
 
 def _to_messages(req: ChatRequest) -> list[ChatMessage]:
     out = []
+    total = 0
     for m in req.messages:
         text = m.text()
         if len(text) > MAX_MESSAGE_CHARS:
             raise BadRequest(f"a message is longer than {MAX_MESSAGE_CHARS} characters", code="too_long")
+        total += len(text)
+        if total > MAX_TOTAL_CHARS:
+            raise BadRequest(
+                f"the messages hold more than {MAX_TOTAL_CHARS} characters in all; send a conversation_id "
+                "and only the new message instead of the whole history", code="too_long",
+            )  # fmt: skip
         role = "system" if m.role == "developer" else m.role
         out.append(ChatMessage(role, text))
     return out

@@ -1,7 +1,7 @@
 # The two set-up commands: `make run` (daemon on the bundled model) and `make test` (ruff, mypy and the whole
 # suite, slow tests included). Both create .venv at the repo root and install what they need, idempotently.
-# `make check` is the fast tier for while you work (ruff, mypy, the tests not marked slow; under a minute on
-# an idle 2-core machine): it installs nothing, so run `make test` once first.
+# `make check` is the fast tier for while you work (ruff, mypy, the tests not marked slow; about a minute on
+# 2 cores): it installs nothing, so run `make test` once first.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -33,15 +33,17 @@ test: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
-# mypy runs beside the tests (which mostly wait on sockets and threads) and its report follows theirs.
+# mypy runs beside the tests (which mostly wait on sockets and threads) and its report follows theirs. With
+# pytest-xdist installed the tests run in two processes.
+XDIST = $(shell $(BIN)/python -c "import xdist" 2>/dev/null && echo "-n 2")
 check:
 	@test -x $(BIN)/mypy || { echo "make check: no $(VENV) yet; run \`make test\` once first"; exit 1; }
 	$(BIN)/ruff check .
 	@out=$$(mktemp); \
 	echo "$(BIN)/mypy (in the background)"; \
 	( $(BIN)/mypy >"$$out" 2>&1; echo $$? >"$$out.rc" ) & \
-	echo '$(BIN)/python -m pytest -m "not slow" -q -x'; \
-	$(BIN)/python -m pytest -m "not slow" -q -x; tests=$$?; \
+	echo '$(BIN)/python -m pytest -m "not slow" -q -x $(XDIST)'; \
+	$(BIN)/python -m pytest -m "not slow" -q -x $(XDIST); tests=$$?; \
 	wait; echo "mypy:"; cat "$$out"; types=$$(cat "$$out.rc"); rm -f "$$out" "$$out.rc"; \
 	test "$$tests" = 0 && test "$$types" = 0
 

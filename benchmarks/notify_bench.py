@@ -49,8 +49,8 @@ def start_receiver() -> tuple[ThreadingHTTPServer, list[int]]:
 
 
 def bench_outbox_and_webhook(data_dir: Path, n: int) -> None:
-    from assistant.core.clock import SystemClock
     from assistant.config import load_settings
+    from assistant.core.clock import SystemClock
     from assistant.notify import build_notifier
 
     server, got = start_receiver()
@@ -82,8 +82,8 @@ def bench_sse(data_dir: Path, n: int) -> None:
     import uvicorn
 
     from assistant.app import create_app
-    from assistant.core.clock import SystemClock
     from assistant.config import load_settings
+    from assistant.core.clock import SystemClock
     from assistant.services import build_services
 
     class NoLLM:

@@ -29,5 +29,5 @@ def open_durable(path: Path, schema: str) -> sqlite3.Connection:
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=FULL")
     db.execute("PRAGMA foreign_keys=ON")
-    db.executescript(schema)
+    db.executescript(f"BEGIN;\n{schema}\nCOMMIT;")  # one sync for the whole schema, not one per statement
     return db

@@ -142,7 +142,11 @@ running_systemd() {
   if [ "$mode" = system ]; then [ -d /run/systemd/system ]; else "${ctl[@]}" show-environment >/dev/null 2>&1; fi
 }
 if [ "$start" = 0 ] || ! running_systemd; then
-  "${ctl[@]}" enable assistant.service 2>/dev/null || true
+  if ! command -v systemctl >/dev/null; then
+    echo "note: no systemctl here: enable it later with ${ctl[*]} enable --now assistant"
+  elif ! "${ctl[@]}" enable assistant.service; then
+    echo "note: could not enable it now: ${ctl[*]} enable --now assistant once systemd runs"
+  fi
   [ "$start" = 0 ] || echo "no running systemd here: start it later with ${ctl[*]} start assistant"
   say "installed, not started"
   exit 0

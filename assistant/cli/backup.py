@@ -22,6 +22,7 @@ import argparse
 import hashlib
 import io
 import json
+import logging
 import os
 import platform
 import shutil
@@ -65,6 +66,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_backup(args: argparse.Namespace) -> int:
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     settings = load_settings(args.config)
     started = time.monotonic()
     manifest = create_backup(args.data_dir or settings.data_dir, args.file, settings)
@@ -76,6 +78,7 @@ def run_backup(args: argparse.Namespace) -> int:
 
 
 def run_restore(args: argparse.Namespace) -> int:
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     settings = load_settings(args.config)
     started = time.monotonic()
     result = restore_backup(args.file, args.data_dir or settings.data_dir, settings, force=args.force)
@@ -228,7 +231,7 @@ def check_not_in_use(target: Path, settings: Settings | None) -> None:
     pids = processes_using(target) if target.exists() else []
     if pids:
         raise BackupError(f"{target} is in use by process {', '.join(map(str, pids))} (is the daemon running? "
-                          "stop it first, e.g. systemctl --user stop assistant)")
+                          "stop it first: systemctl [--user] stop assistant)")
     if settings is not None and settings.data_dir.expanduser().resolve() == target:
         from assistant.cli.doctor import daemon_health
 

@@ -305,3 +305,40 @@ def test_background_thread_delivers_without_being_called(tmp_path: Path, receive
         assert [r.json()["id"] for r in receiver.accepted()] == [n.id]
     finally:
         notifier.close()
+
+
+def test_secret_urls_never_appear_in_errors(tmp_path: Path, clock: FixedClock) -> None:
+    """Webhook and ntfy URLs are often the secret itself; failures are stored and served by the API."""
+    from assistant.notify.channel import redact_url
+
+    assert redact_url("https://ntfy.sh/my-secret-topic") == "https://ntfy.sh/…"
+    assert redact_url("https://user:pw@hooks.example:8443/t/abc?key=s3cret") == "https://hooks.example:8443/…"
+    assert redact_url("http://127.0.0.1:9000") == "http://127.0.0.1:9000"
+    with Receiver(fail_first=1, fail_status=400) as receiver:
+        secret_url = receiver.url + "/hook/s3cret-path-token?key=s3cret-query"
+        notifier = build_notifier(make_settings(tmp_path, webhook_url=secret_url), clock)
+        try:
+            bad = notifier.notify("refused", "x", source="test")
+            notifier.deliver_due()
+            status = notifier.get(bad.id)
+            assert status is not None
+            error = status.channels[0].last_error or ""
+            assert "HTTP 400" in error and "s3cret" not in error
+            assert "s3cret" not in str(status.to_json())
+        finally:
+            notifier.close()
+    with socket.socket() as s:  # a port nobody listens on: the connection error must not name the path
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    notifier = build_notifier(
+        make_settings(tmp_path / "b", webhook_url=f"http://127.0.0.1:{port}/hook/s3cret-token"), clock
+    )
+    try:
+        n = notifier.notify("unreachable", "x", source="test")
+        notifier.deliver_due()
+        status = notifier.get(n.id)
+        assert status is not None
+        error = status.channels[0].last_error or ""
+        assert error and "s3cret" not in error
+    finally:
+        notifier.close()

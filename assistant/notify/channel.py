@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Protocol
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -39,15 +40,38 @@ def backoff_delay(failures: int, base: float, cap: float) -> timedelta:
     return timedelta(seconds=min(cap, base * 2 ** min(failures - 1, 60)))
 
 
+def redact_url(url: str) -> str:
+    """``https://ntfy.sh/my-secret-topic?auth=x`` -> ``https://ntfy.sh/…``: webhook and ntfy URLs often are
+    the secret (a topic name, a token in the path or query), and errors are stored and shown by the API."""
+    parts = urlsplit(url)
+    host = parts.hostname or "?"
+    if ":" in host:
+        host = f"[{host}]"
+    port = f":{parts.port}" if parts.port else ""
+    rest = "/…" if (parts.path not in ("", "/") or parts.query or parts.fragment) else ""
+    return f"{parts.scheme}://{host}{port}{rest}"
+
+
 def post_checked(client: httpx.Client, url: str, **kwargs: object) -> None:
-    """POST; every failure becomes a DeliveryError (transient unless the receiver refused the message)."""
+    """POST; every failure becomes a DeliveryError (transient unless the receiver refused the message).
+    Its message names the receiver by its redacted URL only."""
+    shown = redact_url(url)
     try:
         response = client.post(url, **kwargs)  # type: ignore[arg-type]
     except httpx.HTTPError as exc:
-        raise DeliveryError(f"{type(exc).__name__}: {exc}") from exc
+        raise DeliveryError(f"{type(exc).__name__} posting to {shown}: {_without(str(exc), url)}") from exc
     if response.status_code >= 300:
-        detail = response.text[:200].strip()
+        detail = _without(response.text[:200].strip(), url)
         raise DeliveryError(
-            f"HTTP {response.status_code} from {url}" + (f": {detail}" if detail else ""),
+            f"HTTP {response.status_code} from {shown}" + (f": {detail}" if detail else ""),
             permanent=response.status_code in PERMANENT_HTTP_STATUSES,
         )
+
+
+def _without(text: str, url: str) -> str:
+    """``text`` with the secret parts of ``url`` (path, query, user info) taken out."""
+    parts = urlsplit(url)
+    for secret in (url, parts.path, parts.query, parts.username or "", parts.password or ""):
+        if len(secret) > 1:
+            text = text.replace(secret, "…")
+    return text

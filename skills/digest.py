@@ -96,6 +96,7 @@ def write_overview(ctx: SkillContext, titles: list[str], max_tokens: int = 60) -
         "read the news",
     ],
     schedule="every day at 18:00",
+    untrusted_output=True,  # made of feed headlines: stored and recalled only as untrusted data
 )
 def digest(
     ctx: SkillContext,

@@ -116,7 +116,12 @@ def write_verse(ctx: SkillContext, title: str, max_tokens: int = 64) -> tuple[st
     return verse, True
 
 
-@skill("seuss", phrases=["tell me a seuss story"], schedule="every day at 8:00")
+@skill(
+    "seuss",
+    phrases=["tell me a seuss story"],
+    schedule="every day at 8:00",
+    untrusted_output=True,  # made of feed headlines: stored and recalled only as untrusted data
+)
 def seuss(
     ctx: SkillContext,
     count: Annotated[int, Field(ge=1, le=10)] = 3,

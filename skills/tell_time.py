@@ -131,7 +131,7 @@ PHRASES: tuple[str | re.Pattern[str], ...] = (
 )
 
 
-@skill("time", phrases=PHRASES, from_phrase=zone_args, remember=False)
+@skill("time", phrases=PHRASES, from_phrase=zone_args, remember=False, untrusted_output=False)
 def tell_time(
     ctx: SkillContext,
     tz: Annotated[str | None, "IANA time zone (default: the schedule's or the configured zone)"] = None,

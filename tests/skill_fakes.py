@@ -73,8 +73,10 @@ class FakeMemory:
         metadata: Mapping[str, Any] | None = None,
         *,
         created_at: datetime | None = None,
+        provenance: str | None = None,
     ) -> str:
         self.added.append(
-            {"text": text, "source": source, "conversation_id": conversation_id, "metadata": metadata}
+            {"text": text, "source": source, "conversation_id": conversation_id, "metadata": metadata,
+             "provenance": provenance}
         )
         return str(len(self.added))

@@ -1,4 +1,8 @@
-"""One model, many clients: the bounded queue, 429 with Retry-After, disconnects free the worker."""
+"""One model, many clients: the bounded queue, 429 with Retry-After, disconnects free the worker.
+
+Memory is on, as in the daemon: every chat embeds its question for recall and stores its turns. The fast
+tests use the hashing embedder; ``test_concurrent_chats_and_memory_writes_with_the_real_embedder`` (slow)
+uses the bundled MiniLM, whose tokenizer is shared by every thread (memory/embedder.py's lock)."""
 
 from __future__ import annotations
 
@@ -7,25 +11,35 @@ import threading
 from pathlib import Path
 
 import httpx
+import pytest
 
 from assistant.app import create_app
 from assistant.config import load_settings
 from assistant.services import build_services
+from memory.recall import build_recall
 from tests.fakes import FakeLLM, FixedClock
+from tests.memory_fakes import fake_memory
 from tests.server import serve_app
 
 MSG = {"messages": [{"role": "user", "content": "hi"}]}
 
 
-def make_app(tmp_path: Path, llm: FakeLLM, queue_size: int = 1):  # type: ignore[no-untyped-def]
+def make_app(tmp_path: Path, llm: FakeLLM, queue_size: int = 1, *, real_embedder: bool = False):  # type: ignore[no-untyped-def]
+    """The daemon's app with memory on: the real memory part (bundled embedder) or the same service on the
+    hashing embedder."""
     settings = load_settings(
         None,
         data_dir=tmp_path,
         server={"queue_size": queue_size, "retry_after": 3},
-        memory={"enabled": False},
+        memory={"enabled": real_embedder, "recall_min_similarity": 0.0},
         scheduler={"enabled": False},
     )
-    return create_app(build_services(settings, clock=FixedClock(), llm=llm))
+    services = build_services(settings, clock=FixedClock(), llm=llm)
+    if not real_embedder:
+        services.memory = fake_memory(tmp_path / "memory", services.clock)
+        services.chat.memory = build_recall(services.memory, settings)
+    assert services.memory is not None and services.chat.memory is not None
+    return create_app(services)
 
 
 def test_full_queue_answers_429_with_retry_after(tmp_path: Path) -> None:
@@ -95,5 +109,41 @@ def test_many_concurrent_clients_never_get_500(tmp_path: Path) -> None:
 
         with concurrent.futures.ThreadPoolExecutor(16) as pool:
             codes = list(pool.map(one, range(64)))
+        stored = c.get("/api/memories", params={"limit": 1}).json()["total"]
     assert set(codes) <= {200, 429}
     assert codes.count(200) >= 4
+    assert stored == 2 * codes.count(200)  # each answered chat stored its two turns in memory
+
+
+LONG_NOTE = " ".join(
+    f"Note {i}: the allotment by the railway needs its beans staked, its shed painted and its gate oiled."
+    for i in range(40)
+)  # about 800 wordpieces: chunked, so the tokenizer counts tokens while other threads embed
+
+
+@pytest.mark.slow
+def test_concurrent_chats_and_memory_writes_with_the_real_embedder(tmp_path: Path) -> None:
+    """Chats (each embeds its question and its turns), long notes (chunked with the tokenizer) and searches,
+    all at once against one real embedder: no 500 (a shared tokenizer used without the lock fails with
+    "Already borrowed" or embeds an untruncated text), and every write is found afterwards."""
+    llm = FakeLLM("the beans are staked")
+    with serve_app(make_app(tmp_path, llm, queue_size=64, real_embedder=True)) as url, httpx.Client(
+        base_url=url, timeout=120
+    ) as c:
+
+        def one(i: int) -> tuple[str, int]:
+            kind = i % 3
+            if kind == 0:
+                body = {"messages": [{"role": "user", "content": f"What about the allotment, question {i}?"}]}
+                return "chat", c.post("/v1/chat/completions", json={**body, "stream": i % 2 == 0}).status_code
+            if kind == 1:
+                return "note", c.post("/api/memories", json={"text": f"{LONG_NOTE} ({i})"}).status_code
+            return "search", c.get("/api/memories/search", params={"q": f"railway shed gate {i}"}).status_code
+
+        with concurrent.futures.ThreadPoolExecutor(12) as pool:
+            results = list(pool.map(one, range(48)))
+        assert [r for r in results if r[1] not in (200, 201)] == []
+        total = c.get("/api/memories", params={"limit": 1}).json()["total"]
+        assert total == 16 + 2 * 16  # 16 notes, 16 chats of two turns
+        hits = c.get("/api/memories/search", params={"q": "allotment beans staked", "k": 3}).json()["data"]
+        assert hits and all(h["retrievers"] for h in hits)

@@ -106,9 +106,11 @@ def test_a_fact_told_in_one_conversation_is_recalled_in_another(mc: TestClient, 
     r = mc.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "Where does Alice live?"}]})
     body = r.json()
     assert body["conversation_id"] != first
-    system = fake_llm.prompts[-1][0]
-    assert system.role == "system"
-    assert "## Memories" in system.content and "my sister Alice lives in Lisbon" in system.content
+    system, newest = fake_llm.prompts[-1][0], fake_llm.prompts[-1][-1]
+    assert system.role == "system" and "Lisbon" not in system.content  # recall is not in the system message
+    assert newest.role == "user" and newest.content.startswith("## Memories")  # but before the user's words
+    assert "my sister Alice lives in Lisbon" in newest.content
+    assert newest.content.endswith("\n\n---\n\nWhere does Alice live?")
     recalled = body["recalled"]
     assert any("Lisbon" in item["text"] for item in recalled)
     assert all(item["conversation_id"] == first for item in recalled)
@@ -121,3 +123,4 @@ def test_turns_in_the_prompt_are_not_recalled_again(mc: TestClient, fake_llm: Fa
         {"role": "user", "content": "What is my cat called?"}]})
     assert r.json()["recalled"] == []
     assert "## Memories" not in fake_llm.prompts[-1][0].content
+    assert fake_llm.prompts[-1][-1].content == "What is my cat called?"

@@ -31,8 +31,8 @@ class FakeMemory:
         self.added: list[dict[str, Any]] = []
 
     def add(self, text: str, source: str = "note", conversation_id: str | None = None,
-            metadata: dict[str, Any] | None = None) -> str:  # fmt: skip
-        self.added.append({"text": text, "source": source, "metadata": metadata})
+            metadata: dict[str, Any] | None = None, *, provenance: str | None = None) -> str:  # fmt: skip
+        self.added.append({"text": text, "source": source, "metadata": metadata, "provenance": provenance})
         return str(len(self.added))
 
     def warm_up(self) -> None:  # started and closed with the services, like the real MemoryService
@@ -124,8 +124,9 @@ def test_run_now_delivers_like_a_scheduled_run(scheduler: SkillScheduler, parts:
     [note] = parts.notifier.sent
     assert note.title == result.title and note.body == result.text and note.source == "skill:digest"
     assert note.data["schedule_id"] == s["id"] and note.data["result"]["count"] == 2
-    assert parts.memory.added == [{"text": result.text, "source": "skill:digest",
-                                   "metadata": {"schedule_id": s["id"], "title": result.title}}]  # fmt: skip
+    assert parts.memory.added == [{"text": result.text, "source": "skill:digest",  # made of headlines
+                                   "metadata": {"schedule_id": s["id"], "title": result.title},
+                                   "provenance": "untrusted"}]  # fmt: skip
     assert parts.feeds.reported["digest"] == {"k1-1", "k1-2"}  # marked after the notification was written
     runs = scheduler.runs(s["id"])
     assert [(r["status"], r["trigger"], r["notified"]) for r in runs] == [("ok", "run-now", 1)]

@@ -2,6 +2,19 @@
 
 Routes call ``prepare`` then stream ``start(prepared)`` and finally ``finish``. Memory and skills are
 optional services that plug in through the two small protocols below.
+
+The prompt is ``[system, *stored turns, *new messages]``, and recalled memories go into the newest user
+message only, in front of the user's text (``with_recall``): the trusted block, then the untrusted block
+(delimited as data), a ``---`` rule, then the user's words. The system message and every turn before the
+newest user message are the same bytes from one turn to the next whatever is recalled, so llama.cpp
+reuses the evaluated prefix of a stored conversation. Prepending to the message (rather than a message of its own)
+keeps the roles alternating, which some chat templates require, and works with templates that have no
+system role (Gemma puts system text into the first user turn: a recall block there would change the
+prefix). The stored turns hold the user's own text, never the recall block.
+
+Provenance of the stored turns (assistant.core.recall): the user's messages are ``user``; the answer is
+``conversation``, or ``untrusted`` when it was derived from untrusted text: a skill with untrusted output
+answered through a chat shortcut, or the prompt held untrusted recalled material.
 """
 
 from __future__ import annotations
@@ -14,7 +27,7 @@ from typing import Any, Protocol
 from assistant.chat.conversations import ConversationStore, check_conversation_id, new_conversation_id
 from assistant.core.clock import Clock
 from assistant.core.errors import BadRequest
-from assistant.core.recall import Recall
+from assistant.core.recall import CONVERSATION, UNTRUSTED, USER, Provenance, Recall, TurnRecord
 from assistant.llm.types import ChatMessage, GenerationParams, Usage
 from assistant.llm.worker import GenerationWorker, Job
 
@@ -24,6 +37,9 @@ DEFAULT_SYSTEM_PROMPT = (
     "You are a helpful personal assistant running privately on the user's own device. "
     "Answer briefly and plainly."
 )
+# Between the recalled blocks and the user's own words. A bare rule rather than a heading such as "## The
+# user's message": the bundled 135M model echoed such a heading back instead of answering.
+RECALL_SEPARATOR = "---"
 
 
 class MemoryHook(Protocol):
@@ -31,15 +47,34 @@ class MemoryHook(Protocol):
         """Memories relevant to ``query``, never the turns already in the prompt (``exclude_texts``)."""
         ...
 
-    def remember_turns(self, conversation_id: str, turns: Sequence[tuple[str, str]], at: Any) -> None:
-        """Store (role, text) chat turns as memories."""
+    def remember_turns(self, conversation_id: str, turns: Sequence[TurnRecord], at: Any) -> None:
+        """Store chat turns (role, text, provenance) as memories."""
         ...
+
+
+@dataclass(frozen=True)
+class ShortcutAnswer:
+    """A skill's answer to a chat message; ``untrusted`` when the skill's output is derived from
+    untrusted text (it declares ``untrusted_output``)."""
+
+    text: str
+    untrusted: bool = True
 
 
 class ShortcutHook(Protocol):
-    def answer(self, text: str, *, conversation_id: str) -> str | None:
-        """Answer a slash command or a cheap-rule question without the model, or None to pass."""
+    def answer(self, text: str, *, conversation_id: str) -> ShortcutAnswer | str | None:
+        """Answer a slash command or a cheap-rule question without the model, or None to pass. A plain
+        ``str`` is the hook's own text (help, an error message) and is trusted."""
         ...
+
+
+def with_recall(recall: Recall, text: str) -> str:
+    """The newest user message as the model sees it: recalled blocks first (trusted, then untrusted, each
+    its own block under its own heading), a rule, then the user's own words."""
+    blocks = recall.blocks()
+    if not blocks:
+        return text
+    return "\n\n".join([*blocks, RECALL_SEPARATOR, text])
 
 
 @dataclass
@@ -50,6 +85,7 @@ class Prepared:
     new_turns: list[tuple[str, str]]
     recall: Recall = field(default_factory=Recall)
     shortcut: str | None = None
+    provenance: Provenance = CONVERSATION  # of the answer: untrusted when derived from untrusted text
 
 
 class ChatService:
@@ -91,7 +127,12 @@ class ChatService:
         dialogue = history + rest
         query = messages[-1].content
 
-        shortcut = self.shortcuts.answer(query, conversation_id=conversation_id) if self.shortcuts else None
+        answer = self.shortcuts.answer(query, conversation_id=conversation_id) if self.shortcuts else None
+        if isinstance(answer, ShortcutAnswer):
+            shortcut: str | None = answer.text
+            shortcut_untrusted = answer.untrusted
+        else:
+            shortcut, shortcut_untrusted = answer, False
 
         recall = Recall()
         if self.memory is not None and shortcut is None:
@@ -103,19 +144,28 @@ class ChatService:
                 log.exception("memory recall failed; answering without it")
 
         system_text = "\n\n".join(m.content for m in system) if system else self.system_prompt
-        if recall.block:
-            system_text = f"{system_text}\n\n{recall.block}"
-        prompt = [ChatMessage("system", system_text), *dialogue]
-        return Prepared(conversation_id, prompt, params, new_turns, recall, shortcut)
+        newest = ChatMessage("user", with_recall(recall, query))
+        prompt = [ChatMessage("system", system_text), *dialogue[:-1], newest]
+        if shortcut is not None:
+            provenance = UNTRUSTED if shortcut_untrusted else CONVERSATION
+        else:
+            provenance = UNTRUSTED if recall.tainted else CONVERSATION
+        return Prepared(conversation_id, prompt, params, new_turns, recall, shortcut, provenance)
 
     def start(self, prepared: Prepared) -> Job:
         return self.worker.submit(prepared.messages, prepared.params)
 
     def finish(self, prepared: Prepared, answer: str, usage: Usage | None = None) -> None:
         """Store the new turns and the answer (after the answer is complete)."""
-        turns = [*prepared.new_turns, ("assistant", answer)]
+        turns = [
+            *(
+                TurnRecord(role, text, USER if role == "user" else CONVERSATION)
+                for role, text in prepared.new_turns
+            ),
+            TurnRecord("assistant", answer, prepared.provenance),
+        ]
         now = self.clock.now()
-        self.conversations.append(prepared.conversation_id, turns, now)
+        self.conversations.append(prepared.conversation_id, [(t.role, t.text) for t in turns], now)
         if self.memory is not None:
             try:
                 self.memory.remember_turns(prepared.conversation_id, turns, now)

@@ -1,15 +1,52 @@
-"""What memory adds to a prompt. Shared by the orchestrator (which asks) and memory (which answers),
-so neither imports the other."""
+"""What memory adds to a prompt, and where a text came from. Shared by the orchestrator (which asks),
+memory (which answers) and the skill kit (which stores skill results), so none imports the others.
+
+Provenance, set by code from where a text came from (never from an API client's say-so):
+
+- ``user``: the user wrote it (a chat message, a note, an imported file);
+- ``conversation``: the assistant produced it from trusted input (a model answer, a skill's output that
+  is not derived from fetched text);
+- ``untrusted``: derived from text fetched from outside (feed items, the results of skills built from
+  headlines, model answers whose prompt held such text). Taint follows derivation: whatever is made from
+  untrusted text is untrusted too. Untrusted text is only ever put into a prompt as delimited data.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, NamedTuple
+
+Provenance = Literal["user", "conversation", "untrusted"]
+USER: Provenance = "user"
+CONVERSATION: Provenance = "conversation"
+UNTRUSTED: Provenance = "untrusted"
+PROVENANCES: tuple[Provenance, ...] = (USER, CONVERSATION, UNTRUSTED)
+
+
+class TurnRecord(NamedTuple):
+    """A finished chat turn handed to memory: its role, its text and where that text came from."""
+
+    role: str
+    text: str
+    provenance: Provenance
 
 
 @dataclass
 class Recall:
-    """What memory adds to a prompt: a context block and the items it came from (shown to clients)."""
+    """What memory adds to a prompt, and the items it came from (shown to clients).
+
+    ``block`` holds trusted memories (user-written, conversation); ``untrusted_block`` holds anything
+    derived from untrusted sources, delimited as data. They are never merged: the orchestrator places
+    both just before the newest user message, separately."""
 
     block: str | None = None
     items: list[dict[str, Any]] = field(default_factory=list)
+    untrusted_block: str | None = None
+
+    @property
+    def tainted(self) -> bool:
+        """True when the prompt will hold untrusted recalled material (the answer is then untrusted)."""
+        return self.untrusted_block is not None or any(i.get("untrusted") for i in self.items)
+
+    def blocks(self) -> list[str]:
+        return [b for b in (self.block, self.untrusted_block) if b]

@@ -25,10 +25,15 @@ What ``clean_text`` removes, always (the union of what the feed cleaner and the 
   are looked at.
 
 With ``markup=True`` (the default: text going into a prompt or an answer) it also drops HTML tags,
-decodes HTML entities and removes prompt delimiters (``<<<``, ``>>>``, fences, ``[INST]``,
-``<|...|>`` chat-template tokens). With ``markup=False`` the text is taken as plain already and kept
-as written (``<b>`` and ``&amp;`` stay): feeds decode HTML by the field's declared type (``plain``)
-and store identifiers and links byte-for-byte apart from the characters above.
+decodes HTML entities and removes prompt delimiters (``<<<``, ``>>>``, fences) and the control tokens
+of every chat template the daemon ships (``CONTROL_TOKENS``: Gemma's ``<start_of_turn>``, ChatML's
+``<|im_start|>``, ``</s>``, ``[INST]``, Llama 3's ``<|eot_id|>``... and any ``<|...|>``), also when
+they were written as HTML entities (``&lt;/s&gt;``). With ``markup=False`` the text is taken as plain
+already and kept as written (``<b>`` and ``&amp;`` stay): feeds decode HTML by the field's declared type
+(``plain``) and store identifiers and links byte-for-byte apart from the characters above.
+
+``strip_control_tokens`` applies the same control-token rule alone (nothing else changes): memory uses
+it on every recalled text, trusted or not, before it goes into a prompt.
 """
 
 from __future__ import annotations
@@ -62,7 +67,43 @@ _INVISIBLE = re.compile(
 )
 _TAG = re.compile(r"<[^>]{0,500}>")
 _SPACE = re.compile(r"\s+")
-_FENCES = re.compile(r"(<<<|>>>|```|\[/?INST\]|<\|[^|]{0,40}\|>|<(?:start|end)_of_turn>)", re.IGNORECASE)
+_FENCES = re.compile(r"(<<<|>>>|```)")
+
+# Control tokens of the chat templates the daemon ships or falls back to (assistant/llm/chat_templates.py:
+# Gemma 3, ChatML as in SmolLM2 and Qwen, Llama 3) and of the common formats a user's GGUF may carry
+# (Llama 2 / Mistral, Phi, SmolLM2's code tokens). A model parsing special tokens in its prompt would take
+# any of these, planted in a headline or a note, as a real turn delimiter. One list: the text cleaner and
+# memory both use it (``_CONTROL_TOKEN``), and tests/test_text_clean.py checks each one.
+CONTROL_TOKENS: tuple[str, ...] = (
+    # Gemma 3 (bundled): turns, sequence and image markers
+    "<start_of_turn>", "<end_of_turn>", "<bos>", "<eos>", "<pad>", "<unk>", "<mask>",
+    "<start_of_image>", "<end_of_image>", "<image_soft_token>", "[multimodal]", "[@BOS@]",
+    # ChatML (SmolLM2, bundled; Qwen)
+    "<|im_start|>", "<|im_end|>", "<|endoftext|>", "<|im_sep|>",
+    # SmolLM2's other control tokens
+    "<repo_name>", "<reponame>", "<file_sep>", "<filename>", "<gh_stars>", "<issue_start>",
+    "<issue_comment>", "<issue_closed>", "<jupyter_start>", "<jupyter_text>", "<jupyter_code>",
+    "<jupyter_output>", "<jupyter_script>", "<empty_output>",
+    # Llama 3 (fallback format)
+    "<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>",
+    "<|eom_id|>", "<|python_tag|>", "<|finetune_right_pad_id|>",
+    # Llama 2, Mistral, sentencepiece BOS/EOS
+    "<s>", "</s>", "[INST]", "[/INST]", "<<SYS>>", "<</SYS>>", "[SYSTEM_PROMPT]", "[/SYSTEM_PROMPT]",
+    "[AVAILABLE_TOOLS]", "[/AVAILABLE_TOOLS]", "[TOOL_CALLS]", "[TOOL_RESULTS]", "[/TOOL_RESULTS]",
+    # Phi-3 and friends
+    "<|system|>", "<|user|>", "<|assistant|>", "<|end|>", "<|endofprompt|>",
+)  # fmt: skip
+_CONTROL_TOKEN = re.compile(
+    "|".join(
+        [re.escape(t) for t in sorted(CONTROL_TOKENS, key=len, reverse=True)]
+        + [
+            r"<\|[^|<>\n]{1,40}\|>",  # any <|...|>: the form of most templates' special tokens
+            r"<unused\d{1,5}>",  # Gemma's reserved tokens
+            r"\[/?INST\]",
+        ]
+    ),
+    re.IGNORECASE,
+)
 _URL = re.compile(r"(?:https?://|www\.)\S+|\[([^\]]*)\]\([^)]*\)", re.IGNORECASE)
 
 
@@ -81,11 +122,18 @@ def clean_text(text: str | None, limit: int = 200, *, markup: bool = True) -> st
     s = _CONTROL.sub(" ", s)
     s = _INVISIBLE.sub("", s)
     if markup:  # after the invisible characters are gone: "<<\u200b<" is a delimiter too
-        s = _FENCES.sub(" ", s)
+        s = _CONTROL_TOKEN.sub(" ", _FENCES.sub(" ", s))
     s = _SPACE.sub(" ", s).strip()
     if len(s) > limit:
         s = s[: limit - 1].rstrip() + "\u2026"
     return s
+
+
+def strip_control_tokens(text: str) -> str:
+    """``text`` with every chat-template control token (``CONTROL_TOKENS``, any ``<|...|>``) replaced by a
+    space; nothing else is changed. A space, not nothing: removing a token cannot join its neighbours
+    into a new one (``<|im_<|x|>start|>``)."""
+    return _CONTROL_TOKEN.sub(" ", text)
 
 
 def has_hidden_characters(text: str) -> bool:

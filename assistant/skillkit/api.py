@@ -14,6 +14,13 @@ the docstring's ``Args:`` section the descriptions. The docstring's summary is t
 The parameter annotated ``SkillContext`` receives the context; every other parameter is an argument that
 users give as ``/time tz=Asia/Tokyo``, ``--arg tz=...`` or JSON, converted and checked by pydantic.
 
+``untrusted_output`` says whether the skill's output is derived from untrusted text (feed items, web
+pages, anything fetched). It is True unless a skill declares otherwise: a plugin that says nothing is
+treated as untrusted, which is the safe side. Untrusted output is stored in memory with provenance
+``untrusted`` (scheduled results, chat answers, whatever the skill itself stores through ``ctx.memory``)
+and is only ever put into a later prompt as quoted data. Only a skill built from the user's own input and
+code (``time``) should declare ``untrusted_output=False``.
+
 ``phrases`` are what users say or type to run the skill without a slash (chat shortcuts and the voice
 grammar use them); ``{name}`` in a phrase captures words, passed as the argument of that name or, when the
 skill gives ``from_phrase``, to that function, which turns them into arguments (or None: not for me).
@@ -80,7 +87,10 @@ class NotificationSink(Protocol):
 
 
 class MemoryWriter(Protocol):
-    """The part of ``memory.service.MemoryService`` a skill may use: storing a memory (returns its id)."""
+    """The part of ``memory.service.MemoryService`` a skill may use: storing a memory (returns its id).
+
+    ``provenance`` is "user", "conversation" or "untrusted" (``assistant.core.recall``); None derives it
+    from ``source``. A skill with untrusted output stores untrusted memories whatever it passes."""
 
     def add(
         self,
@@ -88,6 +98,8 @@ class MemoryWriter(Protocol):
         source: str = "note",
         conversation_id: str | None = None,
         metadata: Mapping[str, Any] | None = None,
+        *,
+        provenance: str | None = None,
     ) -> str: ...
 
 
@@ -452,6 +464,7 @@ class SkillSpec:
     from_phrase: PhraseArgs | None = None
     schedule: str | None = None  # a suggested schedule ("every day at 8"), never added automatically
     remember: bool = True  # whether scheduled results become memories (not for ephemeral facts)
+    untrusted_output: bool = True  # output derived from untrusted (fetched) text; the safe default
     origin: str = "builtin"  # "builtin" or the distribution that provided it
 
     @cached_property
@@ -520,6 +533,7 @@ class SkillSpec:
             "params": {k: p.describe() for k, p in self.params.items()},
             "schedule": self.schedule,
             "origin": self.origin,
+            "untrusted_output": self.untrusted_output,
             "slash": f"/{self.command}",
             "phrases": [_phrase_text(p) for p in self.phrases if isinstance(p, str)],
         }
@@ -538,6 +552,7 @@ def skill(
     from_phrase: PhraseArgs | None = None,
     schedule: str | None = None,
     remember: bool = True,
+    untrusted_output: bool = True,
 ) -> Callable[[F], F]:
     """Mark a function as a skill.
 
@@ -551,6 +566,10 @@ def skill(
             None when the words are not for this skill (the model answers instead).
         schedule: a suggested schedule shown to users; nothing is scheduled by itself.
         remember: whether scheduled results become memories.
+        untrusted_output: whether the output is derived from untrusted text (feeds, web pages). True
+            unless declared False: such output is stored with provenance "untrusted" and only ever
+            recalled into a prompt as quoted data. Declare False only for output made from the user's
+            own input and code.
     """
     for label, value in (("name", name), ("slash", slash)):
         if value is not None and not _NAME.match(value):
@@ -577,6 +596,7 @@ def skill(
             from_phrase=from_phrase,
             schedule=schedule,
             remember=remember,
+            untrusted_output=untrusted_output,
         )
         try:
             spec.check()  # mistakes show at import; a type defined further down is looked up later

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from assistant.core.clock import Clock
 from assistant.core.errors import AssistantError, BadRequest, NotFound, QueueFull
 from assistant.core.localtime import get_zone
+from assistant.core.recall import UNTRUSTED
 from assistant.skillkit.api import (
     SKILL_ATTR,
     FeedReader,
@@ -209,6 +210,25 @@ def parse_args(spec: SkillSpec, raw: Mapping[str, Any] | None) -> dict[str, Any]
     return out
 
 
+class UntrustedMemory:
+    """``ctx.memory`` for a skill whose output is derived from untrusted text: whatever it stores is
+    untrusted (taint follows derivation), whatever provenance it asks for."""
+
+    def __init__(self, inner: MemoryWriter) -> None:
+        self.inner = inner
+
+    def add(
+        self,
+        text: str,
+        source: str = "note",
+        conversation_id: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        *,
+        provenance: str | None = None,
+    ) -> str:
+        return self.inner.add(text, source, conversation_id, metadata, provenance=UNTRUSTED)
+
+
 class SkillRunner:
     """Runs skills with the services of one daemon. ``services`` is read at run time, so parts added
     after building (feeds, notifier) are seen."""
@@ -218,15 +238,25 @@ class SkillRunner:
         self.services = services
 
     def context(
-        self, args: dict[str, Any], *, timezone: str | None = None, trigger: str = "manual"
+        self,
+        args: dict[str, Any],
+        *,
+        timezone: str | None = None,
+        trigger: str = "manual",
+        untrusted_output: bool = True,
     ) -> SkillContext:
+        """The context a skill runs with; ``untrusted_output`` (the skill's declaration) makes whatever it
+        stores in memory untrusted."""
         s = self.services
         zone = get_zone(timezone or s.settings.timezone)
+        memory = s.memory
+        if memory is not None and untrusted_output:
+            memory = UntrustedMemory(memory)
         return SkillContext(
             clock=s.clock,
             settings=s.settings,
             worker=s.worker,
-            memory=s.memory,
+            memory=memory,
             feeds=s.feeds,
             notifier=s.notifier,
             args=args,
@@ -251,7 +281,9 @@ class SkillRunner:
         caller's answer is the delivery."""
         spec = self.registry.get(name)
         checked = parse_args(spec, args)
-        ctx = self.context(dict(checked), timezone=timezone, trigger=trigger)
+        ctx = self.context(
+            dict(checked), timezone=timezone, trigger=trigger, untrusted_output=spec.untrusted_output
+        )
         try:
             result = spec.call(ctx, checked)
         except (AssistantError, QueueFull):

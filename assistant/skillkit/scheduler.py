@@ -10,7 +10,9 @@
   job it loads or adds to its ``SkillScheduler``'s ``_run_stored_job`` instead: no global registry of
   running schedulers, and two schedulers in one process each run their own jobs.
 - A scheduled run produces a SkillResult -> ``services.notifier.notify(...)`` and, for skills that
-  want it, ``services.memory.add(text, source="skill:<name>")``. Every run is recorded in ``runs``.
+  want it, ``services.memory.add(text, source="skill:<name>", provenance=...)``: ``untrusted`` for a
+  skill that declares (or defaults to) untrusted output, such as ``seuss`` and ``digest`` made of
+  headlines, else ``conversation``. Every run is recorded in ``runs``.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from assistant.config import Settings
 from assistant.core.clock import Clock
 from assistant.core.errors import AssistantError, BadRequest, NotFound, QueueFull
 from assistant.core.localtime import get_zone
+from assistant.core.recall import CONVERSATION, UNTRUSTED
 from assistant.skillkit.api import SkillResult
 from assistant.skillkit.registry import SkillRunner, parse_args
 from assistant.skillkit.schedule_parse import parse_schedule
@@ -248,7 +251,10 @@ class SkillScheduler:
         """Run the skill and deliver its result: a notification (outbox) and, if wanted, a memory."""
         services = self.runner.services
         run_id = self._runs.start(schedule_id, skill, trigger)
-        remember = skill in self.runner.registry and self.runner.registry.get(skill).remember
+        spec = self.runner.registry.get(skill) if skill in self.runner.registry else None
+        remember = spec is not None and spec.remember
+        # An unknown skill never gets here (run() raises NotFound first); untrusted is the safe side anyway.
+        provenance = UNTRUSTED if spec is None or spec.untrusted_output else CONVERSATION
 
         def deliver(result: SkillResult) -> None:
             notifier = services.notifier
@@ -267,6 +273,7 @@ class SkillScheduler:
                         result.text,
                         source=f"skill:{skill}",
                         metadata={"schedule_id": schedule_id, "title": result.title},
+                        provenance=provenance,
                     )
                 except Exception:  # noqa: BLE001 - the notification went out; memory is a bonus
                     log.exception("storing the result of schedule %s in memory failed", schedule_id)

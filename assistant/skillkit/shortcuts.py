@@ -16,6 +16,7 @@ import re
 import shlex
 from typing import Any
 
+from assistant.chat.orchestrator import ShortcutAnswer
 from assistant.core.errors import AssistantError, QueueFull
 from assistant.skillkit.api import normalize_phrase
 from assistant.skillkit.registry import SkillRunner
@@ -46,7 +47,7 @@ class SkillShortcuts:
     def __init__(self, runner: SkillRunner) -> None:
         self.runner = runner
 
-    def answer(self, text: str, *, conversation_id: str) -> str | None:
+    def answer(self, text: str, *, conversation_id: str) -> ShortcutAnswer | str | None:
         request = self.match(text)
         if request is None:
             return None
@@ -59,7 +60,7 @@ class SkillShortcuts:
             raise  # a clean 429 with Retry-After
         except AssistantError as exc:
             return f"/{name}: {exc.message}"
-        return result.text
+        return ShortcutAnswer(result.text, untrusted=self.runner.registry.get(name).untrusted_output)
 
     def match(self, text: str) -> tuple[str, dict[str, Any]] | None:
         """(skill name, args) for a slash command of a known skill or one of a skill's phrases, else None."""

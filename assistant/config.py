@@ -76,6 +76,10 @@ class ModelSettings(Section):
     prompt_cache_mb: int = Field(256, ge=0, description="RAM for saved conversation prompt states; 0 = off")
     seed: int = -1
     repeat_penalty: float = Field(1.1, ge=1.0, le=2.0)
+    generation_loop: Literal["native", "python"] = Field(
+        "python",
+        description='"native": the token loop on llama.cpp\'s C API; "python": llama-cpp-python\'s Llama.generate',
+    )
     # remote backend (model.backend = "openai")
     base_url: str | None = None
     api_key: str | None = None

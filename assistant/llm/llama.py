@@ -19,13 +19,16 @@ import logging
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from assistant.config import ModelSettings
 from assistant.core.errors import ConfigError, ModelFileError
 from assistant.llm.chat_templates import Formatter, Prompt, choose_formatter
 from assistant.llm.fit import PromptEncoder, fit_messages
 from assistant.llm.types import ChatMessage, Delta, GenerationParams, Usage
+
+if TYPE_CHECKING:
+    from assistant.llm.native_loop import NativeLoop
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +91,11 @@ class LlamaBackend:
 
             self.cache = LlamaRAMCache(capacity_bytes=ms.prompt_cache_mb << 20)
         self.last_reused_tokens = 0  # prompt tokens not recomputed on the last call (for tests/metrics)
+        self.native: NativeLoop | None = None
+        if ms.generation_loop == "native":
+            from assistant.llm.native_loop import NativeLoop
+
+            self.native = NativeLoop(llm)
 
     @classmethod
     def load(cls, path: Path, ms: ModelSettings) -> LlamaBackend:
@@ -164,9 +172,14 @@ class LlamaBackend:
                 state = self.cache[tokens]
             except KeyError:
                 state = None
-            if state is not None and _common_prefix(state.input_ids.tolist(), tokens) > live:
-                self.llm.load_state(state)
-                live = _common_prefix(state.input_ids.tolist(), tokens)
+            if state is not None:
+                saved = _common_prefix(state.input_ids[: state.n_tokens].tolist(), tokens)
+                if saved > live:
+                    if self.native is not None:
+                        self.native.load_state(state)
+                    else:
+                        self.llm.load_state(state)
+                    live = saved
         self.last_reused_tokens = min(live, len(tokens) - 1) if live else 0
 
     def _prefill(self, tokens: list[int], cancel: threading.Event) -> bool:
@@ -213,6 +226,9 @@ class LlamaBackend:
     ) -> Iterator[Delta]:
         from llama_cpp import llama_vocab_is_eog
 
+        if self.native is not None:
+            yield from self._stream_native(self.native, tokens, template_stops, params, cancel)
+            return
         llm = self.llm
         max_tokens = min(params.max_tokens, self.n_ctx - len(tokens))
         self._restore_prefix(tokens)
@@ -264,6 +280,40 @@ class LlamaBackend:
             except Exception:  # noqa: BLE001 - the cache is an optimisation
                 log.debug("could not save the prompt state", exc_info=True)
         yield Delta("", finish, Usage(len(tokens), len(completion)))  # type: ignore[arg-type]
+
+    def _stream_native(
+        self,
+        native: NativeLoop,
+        tokens: list[int],
+        template_stops: tuple[str, ...],
+        params: GenerationParams,
+        cancel: threading.Event,
+    ) -> Iterator[Delta]:
+        """The same contract as the ``Llama.generate`` path, on llama.cpp's C API (assistant.llm.native_loop)."""
+        max_tokens = min(params.max_tokens, self.n_ctx - len(tokens))
+        self._restore_prefix(tokens)
+        if not native.prefill(tokens, int(self.settings.n_batch), cancel):
+            yield Delta("", "cancelled", Usage(len(tokens), 0))
+            return
+        seed = params.seed if params.seed is not None else int(self.llm._seed)
+        sampler = native.sampler(params, self.settings.repeat_penalty, seed)
+        scanner = StopScanner((*template_stops, *params.stop))
+        try:
+            finish, completion = yield from native.generate(sampler, max_tokens, scanner.feed, cancel)
+        finally:
+            from llama_cpp import llama_sampler_free
+
+            llama_sampler_free(sampler)
+        if finish != "stop":
+            tail = scanner.flush()
+            if tail and finish != "cancelled":
+                yield Delta(tail)
+        if self.cache is not None and finish != "cancelled":
+            try:
+                self.cache[tokens + completion] = native.save_state()
+            except Exception:  # noqa: BLE001 - the cache is an optimisation
+                log.debug("could not save the prompt state", exc_info=True)
+        yield Delta("", finish, Usage(len(tokens), len(completion)))
 
 
 def llama_kwargs(path: Path, ms: ModelSettings) -> dict[str, Any]:

@@ -1,0 +1,253 @@
+"""The generation loop on llama.cpp's C API (``model.generation_loop = "native"``).
+
+``Llama.generate`` wraps every token in Python bookkeeping: a numpy write of the token, a batch filled
+element by element, a ``kv_cache_seq_rm`` call, the sampler object's wrapper, ``detokenize`` through the
+tokenizer object. This loop keeps only what a token needs:
+
+- one ``llama_decode`` of a one-token ``llama_batch`` built once (``llama_batch_get_one`` over a
+  one-element array we overwrite; llama.cpp takes the position from the KV cache),
+- one ``llama_sampler_sample(chain, ctx, -1)``: the chain (repeat penalty, then greedy, or top-k, top-p,
+  min-p, temperature and a seeded distribution, the same chain and order as ``Llama.generate``) reads the
+  logits in place in the context; no vocabulary-sized array is copied,
+- a dict lookup for the token's bytes and whether it ends generation (``llama_token_to_piece`` and
+  ``llama_vocab_is_eog`` run once per distinct token, then are remembered for the model's lifetime),
+- an incremental UTF-8 decoder and the stop-string scanner.
+
+The high-level ``Llama`` object still owns the model and context: the prompt fit, the RAM state cache and
+``_restore_prefix`` read ``Llama.input_ids``/``n_tokens``, so we keep them true (written once per prompt
+batch and once at the end of a generation, not per token). Saved states carry no logits: ``Llama.save_state``
+copies ``scores[:n_tokens]`` (up to n_batch rows of the whole vocabulary: 512 MiB for Gemma 3's 262k tokens),
+which this loop never reads.
+"""
+
+from __future__ import annotations
+
+import codecs
+import ctypes
+import threading
+from collections.abc import Callable, Generator, Sequence
+from typing import Any
+
+import llama_cpp as C
+import numpy as np
+
+from assistant.llm.types import Delta, FinishReason, GenerationParams
+
+PENALTY_LAST_N = 64  # Llama(last_n_tokens_size=64), what Llama.generate's penalty sampler sees
+TOP_K = 40
+MIN_P = 0.05
+
+
+class DecodeError(RuntimeError):
+    pass
+
+
+class NativeLoop:
+    """Prefill and token-by-token generation on one ``Llama`` object's context (not thread-safe)."""
+
+    def __init__(self, llm: Any) -> None:
+        self.llm = llm
+        self.ctx = llm.ctx
+        self.mem = C.llama_get_memory(self.ctx)
+        self.vocab = llm._model.vocab
+        self.n_vocab = int(llm.n_vocab())
+        self._pieces: dict[int, bytes] = {}
+        self._eog: set[int] = set()
+        self._buf = ctypes.create_string_buffer(256)
+        self._one = (C.llama_token * 1)()
+        self._one_batch = C.llama_batch_get_one(self._one, 1)
+
+    # -- vocabulary --
+    def learn(self, tok: int) -> bytes:
+        """The token's text bytes (b"" for an end-of-generation token), remembered."""
+        if C.llama_vocab_is_eog(self.vocab, tok):
+            self._eog.add(tok)
+            piece = b""
+        else:
+            buf = self._buf
+            n = C.llama_token_to_piece(self.vocab, tok, buf, len(buf), 0, False)
+            if n < 0:
+                buf = ctypes.create_string_buffer(-n)
+                n = C.llama_token_to_piece(self.vocab, tok, buf, len(buf), 0, False)
+            piece = buf.raw[:n]
+        self._pieces[tok] = piece
+        return piece
+
+    # -- KV cache --
+    def _forget_from(self, pos: int) -> int:
+        """Drop the KV cache from ``pos`` on; the position kept (0 when only a full clear works)."""
+        llm = self.llm
+        if pos > 0 and C.llama_memory_seq_rm(self.mem, 0, pos, -1):
+            llm.n_tokens = pos
+            return pos
+        C.llama_memory_clear(self.mem, True)
+        llm.n_tokens = 0
+        return 0
+
+    def _decode(self, tokens: Sequence[int]) -> None:
+        n = len(tokens)
+        arr = (C.llama_token * n)(*tokens)
+        rc = C.llama_decode(self.ctx, C.llama_batch_get_one(arr, n))
+        if rc != 0:
+            raise DecodeError(f"llama_decode failed ({rc})")
+        llm = self.llm
+        llm.input_ids[llm.n_tokens : llm.n_tokens + n] = tokens
+        llm.n_tokens += n
+
+    def prefill(self, tokens: list[int], n_batch: int, cancel: threading.Event) -> bool:
+        """Evaluate the prompt (reusing the cached prefix) up to the logits of its last token.
+
+        All but the last token go in ``n_batch`` chunks with a cancel check in between; the last token is
+        decoded alone, as ``Llama.generate`` does after the high-level prefill, so both loops see the same
+        logits. False when cancelled (the KV cache keeps what was evaluated).
+        """
+        llm = self.llm
+        target = len(tokens) - 1
+        done = 0
+        ids = llm.input_ids
+        limit = min(int(llm.n_tokens), target)
+        if limit > 0:
+            same = np.asarray(ids[:limit]) == np.asarray(tokens[:limit], dtype=np.intc)
+            done = limit if bool(same.all()) else int(np.argmin(same))
+        done = self._forget_from(done)
+        step = max(1, n_batch)
+        for start in range(done, target, step):
+            if cancel.is_set():
+                return False
+            self._decode(tokens[start : min(target, start + step)])
+        if cancel.is_set():
+            return False
+        self._decode(tokens[target:])
+        llm._requires_eval = False
+        return True
+
+    # -- sampling --
+    def sampler(self, params: GenerationParams, repeat_penalty: float, seed: int) -> Any:
+        chain = C.llama_sampler_chain_init(C.llama_sampler_chain_default_params())
+        add = C.llama_sampler_chain_add
+        add(chain, C.llama_sampler_init_penalties(self.n_vocab, PENALTY_LAST_N, repeat_penalty, 0.0, 0.0))
+        if params.temperature <= 0:
+            add(chain, C.llama_sampler_init_greedy())
+        else:
+            add(chain, C.llama_sampler_init_top_k(TOP_K))
+            add(chain, C.llama_sampler_init_top_p(params.top_p, 1))
+            add(chain, C.llama_sampler_init_min_p(MIN_P, 1))
+            add(chain, C.llama_sampler_init_temp(params.temperature))
+            add(chain, C.llama_sampler_init_dist(seed & 0xFFFFFFFF))
+        return chain
+
+    # -- generation --
+    def generate(
+        self,
+        sampler: Any,
+        max_tokens: int,
+        feed: Callable[[str], tuple[str, bool]],
+        cancel: threading.Event,
+    ) -> Generator[Delta, None, tuple[FinishReason, list[int]]]:
+        """Sample, emit and decode until end of generation, a stop string, ``max_tokens`` or a cancel.
+
+        The context must hold the prompt's logits (``prefill``). Returns (finish reason, completion
+        tokens); the last completion token is not decoded (nothing reads its logits).
+        """
+        ctx = self.ctx
+        sample = C.llama_sampler_sample
+        decode = C.llama_decode
+        one = self._one
+        batch = self._one_batch
+        pieces = self._pieces
+        learn = self.learn
+        eog = self._eog
+        is_set = cancel.is_set
+        text_of = codecs.getincrementaldecoder("utf-8")(errors="replace").decode
+        completion: list[int] = []
+        append = completion.append
+        finish: FinishReason = "length"
+        llm = self.llm
+        start = int(llm.n_tokens)
+        try:
+            while True:
+                if is_set():
+                    finish = "cancelled"
+                    break
+                tok = sample(sampler, ctx, -1)
+                piece = pieces.get(tok)
+                if piece is None:
+                    piece = learn(tok)
+                if not piece and tok in eog:
+                    finish = "stop"
+                    break
+                append(tok)
+                if piece:
+                    text = text_of(piece)
+                    if text:
+                        out, stopped = feed(text)
+                        if out:
+                            yield Delta(out)
+                        if stopped:
+                            finish = "stop"
+                            break
+                if len(completion) >= max_tokens:
+                    break
+                one[0] = tok
+                rc = decode(ctx, batch)
+                if rc != 0:
+                    raise DecodeError(f"llama_decode failed ({rc})")
+        finally:
+            # Record the completion tokens the KV cache holds (all but a last one never decoded), for
+            # prefix reuse on the next turn; asking the cache costs nothing per token.
+            cached = min(len(completion), int(C.llama_memory_seq_pos_max(self.mem, 0)) + 1 - start)
+            if cached > 0:
+                llm.input_ids[start : start + cached] = completion[:cached]
+                llm.n_tokens = start + cached
+        if finish == "length":
+            tail = text_of(b"", final=True)
+            if tail:
+                out, stopped = feed(tail)
+                if out:
+                    yield Delta(out)
+                if stopped:
+                    finish = "stop"
+        return finish, completion
+
+    # -- saved states (no logits) --
+    def save_state(self) -> Any:
+        from llama_cpp.llama import LlamaState
+
+        ctx = self.ctx
+        size = C.llama_state_get_size(ctx)
+        buf = (ctypes.c_uint8 * int(size))()
+        n = int(C.llama_state_get_data(ctx, buf, size))
+        if n > int(size):
+            raise RuntimeError("llama_state_get_data wrote past its buffer")
+        llm = self.llm
+        return LlamaState(
+            input_ids=llm.input_ids[: llm.n_tokens].copy(),
+            scores=np.empty((0, 0), dtype=np.single),
+            n_tokens=int(llm.n_tokens),
+            llama_state=ctypes.string_at(buf, n),
+            llama_state_size=n,
+            seed=int(llm._seed),
+        )
+
+    def load_state(self, state: Any) -> None:
+        llm = self.llm
+        size = int(state.llama_state_size)
+        data = (ctypes.c_uint8 * size).from_buffer_copy(state.llama_state)
+        if C.llama_state_set_data(self.ctx, data, size) != size:
+            raise RuntimeError("llama_state_set_data failed")
+        n = int(state.n_tokens)
+        llm.input_ids[:n] = state.input_ids[:n]
+        llm.n_tokens = n
+        llm._requires_eval = True
+
+    def cached_prefix(self, state: Any, tokens: Sequence[int]) -> int:
+        ids = state.input_ids[: state.n_tokens]
+        return _common_prefix_np(ids, tokens)
+
+
+def _common_prefix_np(ids: Any, tokens: Sequence[int]) -> int:
+    n = min(len(ids), len(tokens))
+    if n == 0:
+        return 0
+    same = np.asarray(ids[:n]) == np.asarray(tokens[:n], dtype=np.intc)
+    return n if bool(same.all()) else int(np.argmin(same))

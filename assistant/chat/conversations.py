@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import threading
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -25,10 +26,13 @@ CREATE TABLE IF NOT EXISTS turns (
     conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
     role TEXT NOT NULL,
     content TEXT NOT NULL,
-    created_at TEXT NOT NULL
+    created_at TEXT NOT NULL,
+    untrusted INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS turns_by_conversation ON turns(conversation_id, id);
 """
+# Stores made before turns carried provenance get the column (their turns count as trusted, as before).
+_MIGRATIONS = {"untrusted": "ALTER TABLE turns ADD COLUMN untrusted INTEGER NOT NULL DEFAULT 0"}
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,7 @@ class Turn:
     role: str
     content: str
     created_at: str
+    untrusted: bool = False  # derived from untrusted text (a headline digest answered in chat, ...)
 
 
 def new_conversation_id() -> str:
@@ -56,6 +61,10 @@ class ConversationStore:
     def __init__(self, path: Path) -> None:
         self._db = open_durable(path, _SCHEMA)
         self._lock = threading.Lock()
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(turns)")}
+        for column, statement in _MIGRATIONS.items():
+            if column not in columns:
+                self._db.execute(statement)
 
     def close(self) -> None:
         with self._lock:
@@ -69,13 +78,15 @@ class ConversationStore:
     def turns(self, conversation_id: str) -> list[Turn]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT id, role, content, created_at FROM turns WHERE conversation_id=? ORDER BY id",
+                "SELECT id, role, content, created_at, untrusted FROM turns WHERE conversation_id=? ORDER BY id",
                 (conversation_id,),
             ).fetchall()
-        return [Turn(*r) for r in rows]
+        return [Turn(r[0], r[1], r[2], r[3], bool(r[4])) for r in rows]
 
-    def append(self, conversation_id: str, turns: list[tuple[str, str]], at: datetime) -> list[int]:
-        """Append (role, content) turns in one transaction; returns their ids."""
+    def append(
+        self, conversation_id: str, turns: Sequence[tuple[str, str] | tuple[str, str, bool]], at: datetime
+    ) -> list[int]:
+        """Append (role, content[, untrusted]) turns in one transaction; returns their ids."""
         stamp = at.isoformat()
         ids: list[int] = []
         with self._lock:
@@ -86,10 +97,13 @@ class ConversationStore:
                     "ON CONFLICT(id) DO UPDATE SET updated_at=excluded.updated_at",
                     (conversation_id, stamp, stamp),
                 )
-                for role, content in turns:
+                for turn in turns:
+                    role, content = turn[0], turn[1]
+                    untrusted = len(turn) > 2 and bool(turn[2])
                     cur = self._db.execute(
-                        "INSERT INTO turns(conversation_id, role, content, created_at) VALUES (?, ?, ?, ?)",
-                        (conversation_id, role, content, stamp),
+                        "INSERT INTO turns(conversation_id, role, content, created_at, untrusted) "
+                        "VALUES (?, ?, ?, ?, ?)",
+                        (conversation_id, role, content, stamp, int(untrusted)),
                     )
                     ids.append(int(cur.lastrowid or 0))
                 self._db.execute("COMMIT")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import threading
 import uuid
@@ -19,7 +20,8 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS conversations (
     id TEXT PRIMARY KEY,
     created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
+    updated_at TEXT NOT NULL,
+    tail_hash TEXT
 );
 CREATE TABLE IF NOT EXISTS turns (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -32,7 +34,20 @@ CREATE TABLE IF NOT EXISTS turns (
 CREATE INDEX IF NOT EXISTS turns_by_conversation ON turns(conversation_id, id);
 """
 # Stores made before turns carried provenance get the column (their turns count as trusted, as before).
-_MIGRATIONS = {"untrusted": "ALTER TABLE turns ADD COLUMN untrusted INTEGER NOT NULL DEFAULT 0"}
+_MIGRATIONS = {
+    ("turns", "untrusted"): "ALTER TABLE turns ADD COLUMN untrusted INTEGER NOT NULL DEFAULT 0",
+    ("conversations", "tail_hash"): "ALTER TABLE conversations ADD COLUMN tail_hash TEXT",
+}
+_INDEXES = "CREATE INDEX IF NOT EXISTS conversations_by_tail ON conversations(tail_hash)"
+
+
+def chain_hash(turns: Sequence[tuple[str, str]], start: str = "") -> str:
+    """A hash of a sequence of (role, content) turns, extendable one turn at a time: the hash of a
+    conversation's stored turns equals the hash of the same turns resent by a client."""
+    h = start
+    for role, content in turns:
+        h = hashlib.sha256(f"{h}\x00{role}\x00{content}".encode("utf-8", "surrogatepass")).hexdigest()
+    return h
 
 
 @dataclass(frozen=True)
@@ -61,10 +76,22 @@ class ConversationStore:
     def __init__(self, path: Path) -> None:
         self._db = open_durable(path, _SCHEMA)
         self._lock = threading.Lock()
-        columns = {row[1] for row in self._db.execute("PRAGMA table_info(turns)")}
-        for column, statement in _MIGRATIONS.items():
-            if column not in columns:
+        for (table, column), statement in _MIGRATIONS.items():
+            if column not in {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}:
                 self._db.execute(statement)
+        self._db.execute(_INDEXES)
+
+    def find_by_history(self, turns: Sequence[tuple[str, str]]) -> str | None:
+        """The conversation whose stored turns are exactly ``turns`` (a client resending the whole history
+        with no conversation id), or None. The newest such conversation wins."""
+        if not turns:
+            return None
+        with self._lock:
+            row = self._db.execute(
+                "SELECT id FROM conversations WHERE tail_hash=? ORDER BY updated_at DESC LIMIT 1",
+                (chain_hash(turns),),
+            ).fetchone()
+        return str(row[0]) if row else None
 
     def close(self) -> None:
         with self._lock:
@@ -92,10 +119,19 @@ class ConversationStore:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
+                row = self._db.execute("SELECT tail_hash FROM conversations WHERE id=?", (conversation_id,)).fetchone()
+                if row is None or row[0] is None:  # new, or stored before hashes: hash what is there
+                    stored = self._db.execute(
+                        "SELECT role, content FROM turns WHERE conversation_id=? ORDER BY id", (conversation_id,)
+                    ).fetchall()
+                    start = chain_hash([(r[0], r[1]) for r in stored])
+                else:
+                    start = row[0]
+                tail = chain_hash([(t[0], t[1]) for t in turns], start)
                 self._db.execute(
-                    "INSERT INTO conversations(id, created_at, updated_at) VALUES (?, ?, ?) "
-                    "ON CONFLICT(id) DO UPDATE SET updated_at=excluded.updated_at",
-                    (conversation_id, stamp, stamp),
+                    "INSERT INTO conversations(id, created_at, updated_at, tail_hash) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT(id) DO UPDATE SET updated_at=excluded.updated_at, tail_hash=excluded.tail_hash",
+                    (conversation_id, stamp, stamp, tail),
                 )
                 for turn in turns:
                     role, content = turn[0], turn[1]

@@ -132,7 +132,9 @@ class ChatService:
         self, messages: list[ChatMessage], params: GenerationParams, conversation_id: str | None
     ) -> Prepared:
         """Build the prompt. With a conversation id, the stored turns come first and the request's
-        messages are the new ones; without, the request holds the whole history and a new id is made."""
+        messages are the new ones. Without one, the request holds the whole history: when that history is
+        a stored conversation (a standard OpenAI client resending every turn), the conversation goes on and
+        only the new message is stored; otherwise a new conversation is made."""
         if not messages:
             raise BadRequest("messages must hold at least one message", code="empty_messages")
         if messages[-1].role != "user":
@@ -143,8 +145,15 @@ class ChatService:
             check_conversation_id(conversation_id)
             history = [self._history_message(t) for t in self.conversations.turns(conversation_id)]
         else:
-            conversation_id = new_conversation_id()
-            history = []
+            earlier = [(m.role, m.content) for m in rest[:-1]]
+            found = self.conversations.find_by_history(earlier)
+            if found is not None:
+                conversation_id = found
+                history = [self._history_message(t) for t in self.conversations.turns(found)]
+                rest = rest[-1:]
+            else:
+                conversation_id = new_conversation_id()
+                history = []
         new_turns: list[tuple[str, str]] = [(m.role, m.content) for m in rest]
         dialogue = history + rest
         query = messages[-1].content

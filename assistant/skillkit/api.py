@@ -280,14 +280,21 @@ def _bounds(meta: Sequence[Any], integer: bool) -> tuple[float | None, float | N
             flat.append(m)
     for m in flat:
         if isinstance(m, annotated_types.Ge):
-            lo = m.ge  # type: ignore[assignment]
+            lo = _number(m.ge)
         elif isinstance(m, annotated_types.Gt) and integer:
-            lo = m.gt + 1  # type: ignore[operator]
+            lo = _number(m.gt) + 1
         elif isinstance(m, annotated_types.Le):
-            hi = m.le  # type: ignore[assignment]
+            hi = _number(m.le)
         elif isinstance(m, annotated_types.Lt) and integer:
-            hi = m.lt - 1  # type: ignore[operator]
+            hi = _number(m.lt) - 1
     return lo, hi
+
+
+def _number(bound: object) -> float:
+    """A range bound as a number (annotated_types allows any comparable; skills use numbers)."""
+    if isinstance(bound, int | float):
+        return bound
+    raise TypeError(f"a parameter range bound must be a number, not {bound!r}")
 
 
 def _meta_description(meta: Sequence[Any]) -> str:

@@ -1,0 +1,156 @@
+"""The native generation loop (model.generation_loop = "native") on both bundled models, against the
+``Llama.generate`` path (slow: real models)."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from assistant.config import ModelSettings
+from assistant.llm.model_file import bundled_model_path
+from assistant.llm.types import ChatMessage, Completion, GenerationParams, collect
+
+pytestmark = pytest.mark.slow
+
+SYSTEM = ChatMessage("system", "You are a helpful assistant.")
+STORY = [SYSTEM, ChatMessage("user", "Write a short story about a lighthouse keeper.")]
+
+
+@pytest.fixture(scope="module", params=["smollm2", "gemma3"])
+def model_path(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return bundled_model_path(tmp_path_factory.mktemp("models"), request.param)
+
+
+def _load(path: Path, loop: str, **kw: Any) -> Any:
+    from assistant.llm.llama import LlamaBackend
+
+    return LlamaBackend.load(path, ModelSettings(n_ctx=1024, generation_loop=loop, **kw))  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def native(model_path: Path):  # type: ignore[no-untyped-def]
+    b = _load(model_path, "native", prompt_cache_mb=64, n_batch=16)
+    yield b
+    b.close()
+
+
+@pytest.fixture(scope="module")
+def python(model_path: Path):  # type: ignore[no-untyped-def]
+    b = _load(model_path, "python", prompt_cache_mb=0, n_batch=16)
+    yield b
+    b.close()
+
+
+def run(backend: Any, messages: list[ChatMessage], **kw: Any) -> Completion:
+    return collect(
+        backend.stream_chat(messages, GenerationParams(**{"temperature": 0.0, **kw}), threading.Event())
+    )
+
+
+def test_the_native_loop_never_calls_the_high_level_path(native, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """No Llama.eval/generate/sample: nothing copies logits or keeps Llama._scores per token."""
+
+    def refuse(*a: object, **k: object) -> None:
+        raise AssertionError("the high-level path was called")
+
+    for name in ("eval", "generate", "sample", "save_state", "load_state", "detokenize"):
+        monkeypatch.setattr(native.llm, name, refuse)
+    out = run(native, STORY, max_tokens=16)
+    assert out.usage.completion_tokens > 0
+
+
+def test_temperature_zero_gives_the_same_text_as_the_python_path(native, python) -> None:  # type: ignore[no-untyped-def]
+    """Same chain (repeat penalty then greedy), same prompt batches: token for token the same text."""
+    a = run(python, STORY, max_tokens=96)
+    b = run(native, STORY, max_tokens=96)
+    assert b.text == a.text and b.text.strip()
+    assert (b.usage.prompt_tokens, b.usage.completion_tokens, b.finish_reason) == (
+        a.usage.prompt_tokens,
+        a.usage.completion_tokens,
+        a.finish_reason,
+    )
+
+
+def test_same_seed_same_answer_and_the_same_as_the_python_path(native, python) -> None:  # type: ignore[no-untyped-def]
+    msgs = [SYSTEM, ChatMessage("user", "Tell me a word.")]
+    a = run(native, msgs, max_tokens=16, temperature=0.9, seed=7)
+    b = run(native, msgs, max_tokens=16, temperature=0.9, seed=7)
+    assert a.text == b.text
+    assert run(python, msgs, max_tokens=16, temperature=0.9, seed=7).text == a.text  # the same sampler chain
+    others = {run(native, msgs, max_tokens=16, temperature=0.9, seed=s).text for s in (1, 2, 3)}
+    assert len(others | {a.text}) > 1  # the seed matters
+
+
+def test_exact_usage_counts(native) -> None:  # type: ignore[no-untyped-def]
+    fitted = native._tokens(STORY, 12, threading.Event())
+    assert fitted is not None
+    out = run(native, STORY, max_tokens=12)
+    assert out.usage.prompt_tokens == len(fitted[0])
+    assert out.finish_reason == "length" and out.usage.completion_tokens == 12
+    tokens = native.llm.tokenize(out.text.encode(), add_bos=False, special=False)
+    assert abs(len(tokens) - 12) <= 2  # the text is those 12 tokens (re-tokenizing may merge differently)
+
+
+def test_stop_strings_end_the_answer_before_them(native, python) -> None:  # type: ignore[no-untyped-def]
+    free = run(native, STORY, max_tokens=48).text
+    word = next(w for w in free.split() if len(w) > 3 and free.index(w) > 5)
+    out = run(native, STORY, max_tokens=48, stop=(word,))
+    assert out.finish_reason == "stop"
+    assert word not in out.text
+    assert out.text == free[: free.index(word)]
+    assert run(python, STORY, max_tokens=48, stop=(word,)).text == out.text
+
+
+def test_end_of_generation_token_stops(native) -> None:  # type: ignore[no-untyped-def]
+    eog = native.llm.token_eos()
+    piece = native.native.learn(eog)
+    assert piece == b"" and eog in native.native._eog
+
+
+def test_cancel_stops_at_the_next_token(native) -> None:  # type: ignore[no-untyped-def]
+    cancel = threading.Event()
+    deltas = []
+    n = 0
+    for d in native.stream_chat(STORY, GenerationParams(max_tokens=200), cancel):
+        deltas.append(d)
+        if d.text:
+            n += 1
+            if n == 3:
+                cancel.set()
+    finished = [d for d in deltas if d.finish_reason]
+    assert len(finished) == 1 and finished[0] is deltas[-1]
+    assert finished[0].finish_reason == "cancelled"
+    assert finished[0].usage is not None and finished[0].usage.completion_tokens <= 4
+    # The context is still usable and consistent afterwards.
+    assert run(native, STORY, max_tokens=8).usage.completion_tokens == 8
+
+
+def test_cancel_during_the_prompt(native) -> None:  # type: ignore[no-untyped-def]
+    cancel = threading.Event()
+    cancel.set()
+    fitted = native._tokens(STORY, 8, threading.Event())
+    with native._lock:
+        out = collect(native._stream(*fitted, GenerationParams(max_tokens=8), cancel))
+    assert out.finish_reason == "cancelled" and out.usage.completion_tokens == 0
+
+
+def test_follow_up_turn_reuses_the_kv_cache_and_the_ram_cache(native) -> None:  # type: ignore[no-untyped-def]
+    first = [SYSTEM, ChatMessage("user", "My cat is called Miso. Say hello to her.")]
+    a = run(native, first, max_tokens=16)
+    follow = [*first, ChatMessage("assistant", a.text), ChatMessage("user", "What is my cat called?")]
+    run(native, follow, max_tokens=8)
+    assert native.last_reused_tokens >= a.usage.prompt_tokens - 1
+    # Another conversation in between, then back: the saved state (without logits) serves the old prefix.
+    run(native, [SYSTEM, ChatMessage("user", "Something else entirely about the weather.")], max_tokens=8)
+    again = [*follow, ChatMessage("assistant", "Miso."), ChatMessage("user", "And her age?")]
+    out = run(native, again, max_tokens=6)
+    assert native.last_reused_tokens >= a.usage.prompt_tokens - 1
+    # The reused context gives the answer a fresh context gives.
+    fresh = _load(Path(native.llm.model_path), "native", prompt_cache_mb=0, n_batch=16)
+    try:
+        assert run(fresh, again, max_tokens=6).text == out.text
+    finally:
+        fresh.close()

@@ -1,4 +1,5 @@
-"""`assistant eval retrieval DIR`: nDCG@10, Recall@5, Recall@10 of dense, BM25 and hybrid memory search."""
+"""`assistant eval retrieval DIR`: nDCG@10, Recall@5, Recall@10 of dense, BM25 and hybrid memory search.
+`assistant eval skills`: the skill case suite on real models (assistant.cli.eval_skills)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from assistant.cli.eval_skills import add_parser as add_skills_parser
 from assistant.core.errors import BadRequest
 
 if TYPE_CHECKING:
@@ -27,6 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--index", type=Path, help="keep the memory index here (reused if it exists)")
     r.add_argument("--json", action="store_true", help="print JSON instead of a table")
     r.set_defaults(func=cmd_retrieval)
+    add_skills_parser(esub)
 
 
 def cmd_retrieval(args: argparse.Namespace) -> int:

@@ -77,7 +77,7 @@ class ModelSettings(Section):
     seed: int = -1
     repeat_penalty: float = Field(1.1, ge=1.0, le=2.0)
     generation_loop: Literal["native", "python"] = Field(
-        "python",
+        "native",
         description='"native": the token loop on llama.cpp\'s C API; "python": llama-cpp-python\'s Llama.generate',
     )
     # remote backend (model.backend = "openai")
@@ -112,6 +112,9 @@ class MemorySettings(Section):
     duplicate_threshold: float = Field(0.85, gt=0, le=1, description="word-set Jaccard that hides a near-copy")
     max_chars: int = Field(20_000, ge=100, description="longest memory text accepted (413 above)")
     embed_threads: int = Field(1, ge=1, description="torch threads for the embedder (1 is fastest on a busy CPU)")
+    embedder: Literal["onnx", "sentence-transformers"] = Field(
+        "onnx", description="onnx: ONNX Runtime, no PyTorch in the daemon (exported once); or sentence-transformers"
+    )
 
 
 class FeedSettings(Section):

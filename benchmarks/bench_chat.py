@@ -2,6 +2,11 @@
 called directly, on the same prompt, model and threads, in one run; time to first token for both; the
 daemon's peak RSS.
 
+Peers, each optional: the daemon with the python loop (``model.generation_loop = "python"``, ``Llama.generate``)
+next to the default native loop (``--no-python-loop`` leaves it out), and llama.cpp's own ``llama-server``
+(``--llama-server PATH``, built from the same sdist's vendor/llama.cpp with the same CPU flags) over HTTP.
+``--prefill`` measures prompt processing (tokens/s over a 512-token prompt) for a sweep of n_batch and threads.
+
 A third figure, decode only (one llama_decode per token through the binding, no sampling, no text), is the
 floor the other two stand on. Runs alternate (direct, daemon, floor, direct, ...) so drift on a noisy machine hits both alike; the
 median of each is reported, and the best run (the one least disturbed by other work). Decode speed is (tokens - 1) / (time of last token - time of first token).
@@ -9,13 +14,17 @@ median of each is reported, and the best run (the one least disturbed by other w
 
 from __future__ import annotations
 
+import contextlib
 import json
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -76,13 +85,14 @@ def bench_decode_only(llm: object, prompt: str, max_tokens: int) -> Run:
     return _run(stamps, start, max_tokens)
 
 
-def bench_http(url: str, max_tokens: int) -> Run:
-    body = {
+def bench_http(url: str, max_tokens: int, extra: dict[str, object] | None = None) -> Run:
+    body: dict[str, object] = {
         "messages": [{"role": "user", "content": PROMPT}],
         "stream": True,
         "max_tokens": max_tokens,
         "temperature": 0.0,
         "stream_options": {"include_usage": True},
+        **(extra or {}),
     }
     stamps: list[float] = []
     tokens = 0
@@ -104,17 +114,90 @@ def peak_rss_mib(pid: int) -> float:
     return float("nan")
 
 
-def _daemon(settings: Settings, model_path: Path, data_dir: Path):  # type: ignore[no-untyped-def]
+def _daemon(settings: Settings, model_path: Path, data_dir: Path, loop: str = "native"):  # type: ignore[no-untyped-def]
     from tests.daemon import start_daemon
 
     toml = (
         f'[model]\npath = "{model_path}"\nn_threads = {settings.model.n_threads}\nn_ctx = {settings.model.n_ctx}\n'
+        f'n_batch = {settings.model.n_batch}\ngeneration_loop = "{loop}"\n'
         f"prompt_cache_mb = 0\n[memory]\nenabled = false\n[scheduler]\nenabled = false\n"
     )
     return start_daemon(data_dir, config_toml=toml)
 
 
-def main_bench(settings: Settings, rounds: int, max_tokens: int, as_json: bool) -> int:
+@contextlib.contextmanager
+def _llama_server(binary: str, model_path: Path, ms: Any) -> Iterator[str]:
+    """llama.cpp's own server on the same GGUF and threads, one slot, on a free loopback port."""
+    from tests.daemon import free_port
+
+    port = free_port()
+    cmd = [
+        binary,
+        "-m",
+        str(model_path),
+        "-t",
+        str(ms.n_threads),
+        "-tb",
+        str(ms.n_threads),
+        "-c",
+        str(ms.n_ctx),
+    ]
+    cmd += ["-b", str(ms.n_batch), "-np", "1", "--host", "127.0.0.1", "--port", str(port)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(url + "/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"llama-server did not start: {' '.join(cmd)}")
+            time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def bench_prefill(model_path: Path, ms: Any, n_prompt: int = 512) -> list[dict[str, float]]:
+    """Prompt processing tokens/s over an ``n_prompt``-token prompt for each n_batch and thread count."""
+    import threading
+
+    from llama_cpp import Llama
+
+    from assistant.llm.llama import llama_kwargs
+    from assistant.llm.native_loop import NativeLoop
+
+    rows = []
+    for threads in sorted({1, ms.n_threads}):
+        for n_batch in (64, 128, 256, 512):
+            kw = llama_kwargs(model_path, ms.model_copy(update={"n_threads": threads, "n_batch": n_batch}))
+            llm = Llama(**{**kw, "n_ctx": max(ms.n_ctx, n_prompt + 8)})
+            loop = NativeLoop(llm)
+            tokens = [llm.token_bos()] + (llm.tokenize(PROMPT.encode(), add_bos=False) * 64)[: n_prompt - 1]
+            best = 0.0
+            for _ in range(3):
+                llm.n_tokens = 0
+                start = time.perf_counter()
+                loop.prefill(tokens, n_batch, threading.Event())
+                best = max(best, n_prompt / (time.perf_counter() - start))
+            rows.append({"threads": threads, "n_batch": n_batch, "prefill_tok_s": best})
+            llm.close()
+    return rows
+
+
+def main_bench(
+    settings: Settings,
+    rounds: int,
+    max_tokens: int,
+    as_json: bool,
+    python_loop: bool = True,
+    llama_server: str | None = None,
+    prefill: bool = False,
+) -> int:
     from llama_cpp import Llama
 
     from assistant.llm.llama import LlamaBackend, llama_kwargs
@@ -131,14 +214,37 @@ def main_bench(settings: Settings, rounds: int, max_tokens: int, as_json: bool) 
     direct: list[Run] = []
     http: list[Run] = []
     floor: list[Run] = []
-    with tempfile.TemporaryDirectory() as tmp, _daemon(settings, model_path, Path(tmp)) as daemon:
-        bench_http(daemon.url, 8)  # warm up both
+    http_python: list[Run] = []
+    server: list[Run] = []
+    server_body = {
+        "repeat_penalty": ms.repeat_penalty,
+        "messages": [{"role": "system", "content": system}, {"role": "user", "content": PROMPT}],
+    }
+    with contextlib.ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        daemon = stack.enter_context(_daemon(settings, model_path, tmp / "native"))
+        old = (
+            stack.enter_context(_daemon(settings, model_path, tmp / "python", "python"))
+            if python_loop
+            else None
+        )
+        srv = stack.enter_context(_llama_server(llama_server, model_path, ms)) if llama_server else None
+        bench_http(daemon.url, 8)  # warm up all
+        if old is not None:
+            bench_http(old.url, 8)
+        if srv is not None:
+            bench_http(srv, 8, server_body)
         bench_direct(llm, prompt, 8, ms.repeat_penalty)
         for _ in range(rounds):
             direct.append(bench_direct(llm, prompt, max_tokens, ms.repeat_penalty))
             http.append(bench_http(daemon.url, max_tokens))
+            if old is not None:
+                http_python.append(bench_http(old.url, max_tokens))
+            if srv is not None:
+                server.append(bench_http(srv, max_tokens, server_body))
             floor.append(bench_decode_only(llm, prompt, max_tokens))
         rss = peak_rss_mib(daemon.proc.pid)
+    llm.close()
     d, h, f = _summarise(direct), _summarise(http), _summarise(floor)
     result = {
         "model": model_path.name,
@@ -157,8 +263,23 @@ def main_bench(settings: Settings, rounds: int, max_tokens: int, as_json: bool) 
             "decode_only": [asdict(r) for r in floor],
             "direct": [asdict(r) for r in direct],
             "http": [asdict(r) for r in http],
+            "http_python_loop": [asdict(r) for r in http_python],
+            "llama_server": [asdict(r) for r in server],
         },
     }
+    rows = [
+        ("llama.cpp decode only (floor)", f),
+        ("llama-cpp-python direct", d),
+        ("daemon HTTP stream (native loop)", h),
+    ]
+    if http_python:
+        result["http_python_loop"] = _summarise(http_python)
+        rows.append(("daemon HTTP stream (python loop)", result["http_python_loop"]))  # type: ignore[arg-type]
+    if server:
+        result["llama_server"] = _summarise(server)
+        rows.append(("llama-server HTTP stream", result["llama_server"]))  # type: ignore[arg-type]
+    if prefill:
+        result["prefill"] = bench_prefill(model_path, ms)
     if as_json:
         print(json.dumps(result, indent=2))
     else:
@@ -167,11 +288,7 @@ def main_bench(settings: Settings, rounds: int, max_tokens: int, as_json: bool) 
             f"model {result['model']}, {ms.n_threads} threads, {max_tokens} tokens, median of {rounds}\n"
         )
         out.write(f"{'path':<34}{'decode tok/s':>14}{'best':>8}{'TTFT ms':>10}{'tokens':>8}\n")
-        for label, row in (
-            ("llama.cpp decode only (floor)", f),
-            ("llama-cpp-python direct", d),
-            ("daemon HTTP stream", h),
-        ):
+        for label, row in rows:
             out.write(
                 f"{label:<34}{row['decode_tok_s']:>14.1f}{row['best_decode_tok_s']:>8.1f}"
                 f"{row['ttft_s'] * 1000:>10.0f}{row['tokens']:>8.0f}\n"
@@ -181,6 +298,10 @@ def main_bench(settings: Settings, rounds: int, max_tokens: int, as_json: bool) 
             f"best {result['ratio_best_http_over_direct']:.3f}\n"
         )
         out.write(f"daemon peak RSS: {rss:.0f} MiB\n")
+        for p in result.get("prefill", []):  # type: ignore[attr-defined]
+            out.write(
+                f"prefill {p['threads']} threads, n_batch {p['n_batch']}: {p['prefill_tok_s']:.0f} tok/s\n"
+            )
     return 0
 
 
@@ -197,8 +318,40 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--model", help="a bundled model name (smollm2, gemma3) or a GGUF path")
+    parser.add_argument("--threads", type=int, help="model.n_threads for every peer")
+    parser.add_argument("--n-batch", type=int, help="model.n_batch for every peer")
+    parser.add_argument("--no-python-loop", action="store_true", help="leave out the python-loop daemon")
+    parser.add_argument(
+        "--llama-server", metavar="PATH", help="add llama.cpp's llama-server binary as a peer"
+    )
+    parser.add_argument(
+        "--prefill", action="store_true", help="sweep prefill tokens/s over n_batch and threads"
+    )
     args = parser.parse_args(argv)
-    return main_bench(load_settings(args.config), args.rounds, args.max_tokens, args.json)
+    settings = load_settings(args.config)
+    update: dict[str, object] = {}
+    if args.model:
+        from assistant.llm.bundled import BUNDLED
+
+        update.update(
+            {"bundled": args.model, "path": None} if args.model in BUNDLED else {"path": Path(args.model)}
+        )
+    if args.threads:
+        update["n_threads"] = args.threads
+    if args.n_batch:
+        update["n_batch"] = args.n_batch
+    if update:
+        settings = settings.model_copy(update={"model": settings.model.model_copy(update=update)})
+    return main_bench(
+        settings,
+        args.rounds,
+        args.max_tokens,
+        args.json,
+        python_loop=not args.no_python_loop,
+        llama_server=args.llama_server,
+        prefill=args.prefill,
+    )
 
 
 if __name__ == "__main__":

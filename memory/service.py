@@ -36,7 +36,7 @@ from memory.validate import (
 
 if TYPE_CHECKING:
     from assistant.config import Settings
-    from memory.embedder import SentenceTransformerEmbedder
+    from memory.embedder import Embedder
     from memory.store import VectorStore
 
 log = logging.getLogger(__name__)
@@ -106,7 +106,7 @@ class MemoryService:
         self,
         keyword: KeywordIndex,
         vectors: VectorStore,
-        embedder: SentenceTransformerEmbedder,
+        embedder: Embedder,
         clock: Clock,
         *,
         config: SearchConfig | None = None,
@@ -318,10 +318,12 @@ def open_memory(
     config: SearchConfig | None = None,
     max_chars: int = 20_000,
     recency: bool = True,
-    embedder: SentenceTransformerEmbedder | None = None,
+    embedder: Embedder | None = None,
 ) -> MemoryService:
-    """Open (or create) a memory under ``directory``: keyword.sqlite3 and chroma/ (unless chroma_url)."""
-    from memory.embedder import SentenceTransformerEmbedder
+    """Open (or create) a memory under ``directory``: keyword.sqlite3 and chroma/ (unless chroma_url).
+
+    Without ``embedder``: the ONNX one (bulk work on every core), its model under the default data dir."""
+    from assistant.config import default_data_dir
     from memory.store import VectorStore, make_client
 
     directory.mkdir(parents=True, exist_ok=True)
@@ -329,16 +331,29 @@ def open_memory(
     client = make_client(None if chroma_url else directory / "chroma", chroma_url)
     vectors = VectorStore(client, collection)
     service = MemoryService(
-        keyword, vectors, embedder or SentenceTransformerEmbedder(), clock,
+        keyword, vectors, embedder or make_embedder("onnx", default_data_dir(), threads=0), clock,
         config=config, max_chars=max_chars, recency=recency,
     )
     service.recover()
     return service
 
 
-def build_memory(settings: Settings, clock: Clock) -> MemoryService:
-    from memory.embedder import SentenceTransformerEmbedder
+def make_embedder(kind: str, data_dir: Path, *, threads: int = 1, bulk_threads: int = 0) -> Embedder:
+    """The embedder ``memory.embedder`` names. ``threads`` for chat-time calls (0 = every core);
+    ``bulk_threads`` for calls of many texts (0 = every core; the ONNX embedder only)."""
+    import os
 
+    cores = max(1, os.cpu_count() or 1)
+    if kind == "sentence-transformers":
+        from memory.embedder import SentenceTransformerEmbedder
+
+        return SentenceTransformerEmbedder(threads=threads or cores)
+    from memory.onnx_embedder import OnnxEmbedder, onnx_model_dir
+
+    return OnnxEmbedder(onnx_model_dir(data_dir), threads=threads or cores, bulk_threads=bulk_threads or cores)
+
+
+def build_memory(settings: Settings, clock: Clock) -> MemoryService:
     m = settings.memory
     return open_memory(
         settings.data_dir / "memory",
@@ -348,5 +363,5 @@ def build_memory(settings: Settings, clock: Clock) -> MemoryService:
         config=search_config(settings),
         max_chars=m.max_chars,
         recency=m.recency,
-        embedder=SentenceTransformerEmbedder(threads=m.embed_threads),
+        embedder=make_embedder(m.embedder, settings.data_dir, threads=m.embed_threads),
     )

@@ -172,7 +172,9 @@ def bench_prefill(model_path: Path, ms: Any, n_prompt: int = 512) -> list[dict[s
     from assistant.llm.native_loop import NativeLoop
 
     rows = []
-    for threads in sorted({1, ms.n_threads}):
+    from assistant.config import default_threads
+
+    for threads in sorted({1, ms.n_threads, default_threads()}):
         for n_batch in (64, 128, 256, 512):
             kw = llama_kwargs(model_path, ms.model_copy(update={"n_threads": threads, "n_batch": n_batch}))
             llm = Llama(**{**kw, "n_ctx": max(ms.n_ctx, n_prompt + 8)})

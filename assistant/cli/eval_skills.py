@@ -4,8 +4,8 @@ against real models, side by side: pass rate per skill and how often each skill 
 Each model runs in the real services (``build_services``: chat with its system prompt, the skill runner)
 on a fixed clock, with memory, scheduler and notifications off and the feeds replaced by an in-memory reader
 that holds the suite's headlines. Chat cases go through ``ChatService.prepare`` as a chat request does,
-with the API's default sampling (temperature 0.7); the model is loaded with a fixed seed, so a run is
-repeatable on one machine and build. Exit code 0 whatever the scores; 2 when a model cannot be loaded.
+greedily by default (``--temperature`` for the API's 0.7); the skills sample with their own settings and
+the model is loaded with a fixed seed, so a run is repeatable on one machine and build. Exit code 0 whatever the scores; 2 when a model cannot be loaded.
 """
 
 from __future__ import annotations
@@ -43,7 +43,9 @@ from assistant.llm.bundled import BUNDLED
 from assistant.llm.types import ChatMessage, GenerationParams
 
 DEFAULT_SEED = 1234
-CHAT_TEMPERATURE = 0.7  # the chat API's default: what a user gets
+CHAT_TEMPERATURE = (
+    0.0  # greedy: the model's most likely answer, the same on every run (the API's default is 0.7)
+)
 
 
 def add_parser(esub: argparse._SubParsersAction) -> None:
@@ -61,6 +63,10 @@ def add_parser(esub: argparse._SubParsersAction) -> None:
         "--repeat", type=int, default=1, help="run the suite this many times per model (default 1)"
     )
     s.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"sampling seed (default {DEFAULT_SEED})")
+    s.add_argument(
+        "--temperature", type=float, default=CHAT_TEMPERATURE,
+        help="sampling temperature of the chat and summarize cases (default 0: greedy; the chat API uses 0.7)",
+    )  # fmt: skip
     s.add_argument("--cases", action="store_true", help="also print every case's answer and verdict")
     s.add_argument("--json", action="store_true", help="print JSON (every case) instead of a table")
     s.set_defaults(func=cmd_skills)
@@ -184,7 +190,7 @@ def _timed(fn: Callable[[], Any]) -> tuple[Any, float]:
 
 
 def run_suite(services: Any, clock: EvalClock, suite: Suite, *, round_no: int = 1,
-              progress: Progress | None = None) -> list[CaseResult]:  # fmt: skip
+              progress: Progress | None = None, temperature: float = CHAT_TEMPERATURE) -> list[CaseResult]:  # fmt: skip
     """Every case of ``suite`` on built services (``assistant.services.Services`` with skills on)."""
     tick = progress or (lambda _what, _n: None)
     runner = services.require("skills", services.skills)
@@ -192,7 +198,7 @@ def run_suite(services: Any, clock: EvalClock, suite: Suite, *, round_no: int = 
 
     def chat(case: ChatCase | SummaryCase) -> None:
         tick(f"{case.skill}: {case.id}", 0)
-        params = GenerationParams(max_tokens=case.max_tokens, temperature=CHAT_TEMPERATURE)
+        params = GenerationParams(max_tokens=case.max_tokens, temperature=temperature)
         prepared = services.chat.prepare([ChatMessage("user", case.prompt)], params, None)
         completion, secs = _timed(lambda: services.worker.generate_text(prepared.messages, params))
         answer = completion.text.strip()
@@ -281,7 +287,7 @@ def eval_settings(settings: Settings, data_dir: Path, seed: int) -> Settings:
 
 
 def evaluate_model(choice: ModelChoice, settings: Settings, suite: Suite, *, repeat: int = 1, seed: int = DEFAULT_SEED,
-                   progress: Progress | None = None) -> ModelReport:  # fmt: skip
+                   progress: Progress | None = None, temperature: float = CHAT_TEMPERATURE) -> ModelReport:  # fmt: skip
     """Load ``choice`` (ModelFileError when it cannot be loaded) and run the suite ``repeat`` times."""
     from assistant.llm.llama import LlamaBackend
     from assistant.services import build_services
@@ -295,7 +301,9 @@ def evaluate_model(choice: ModelChoice, settings: Settings, suite: Suite, *, rep
         try:
             started = time.perf_counter()
             for r in range(1, repeat + 1):
-                report.cases += run_suite(services, clock, suite, round_no=r, progress=progress)
+                report.cases += run_suite(
+                    services, clock, suite, round_no=r, progress=progress, temperature=temperature
+                )
             report.seconds = time.perf_counter() - started
         finally:
             services.close()  # closes the backend too
@@ -387,10 +395,11 @@ def cmd_skills(args: argparse.Namespace) -> int:
     suite = Suite(only=only)
     settings = load_settings(args.config)
     choices = choose_models(settings, args.model)
+    options: dict[str, Any] = {"repeat": args.repeat, "seed": args.seed, "temperature": args.temperature}
     reports: list[ModelReport] = []
     if args.json:
-        reports = [evaluate_model(c, settings, suite, repeat=args.repeat, seed=args.seed) for c in choices]
-        print(json.dumps({"seed": args.seed, "repeat": args.repeat, "models": [r.as_dict() for r in reports]},
+        reports = [evaluate_model(c, settings, suite, **options) for c in choices]
+        print(json.dumps({**options, "models": [r.as_dict() for r in reports]},
                          indent=2, ensure_ascii=False))  # fmt: skip
         return 0
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -403,9 +412,7 @@ def cmd_skills(args: argparse.Namespace) -> int:
             def tick(what: str, n: int, task: Any = task, label: str = c.label) -> None:
                 bar.update(task, advance=n, description=f"{label}: {what}")
 
-            reports.append(
-                evaluate_model(c, settings, suite, repeat=args.repeat, seed=args.seed, progress=tick)
-            )
+            reports.append(evaluate_model(c, settings, suite, progress=tick, **options))
             bar.update(task, description=f"{c.label}: done")
     print_table(reports, cases=args.cases)
     return 0

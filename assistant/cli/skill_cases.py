@@ -111,7 +111,7 @@ SUMMARY_CASES: tuple[SummaryCase, ...] = (
         "Researchers in Norway have trained dogs to detect a common potato disease by smell. In field tests "
         "the dogs found infected plants with 95 percent accuracy, and they were faster than laboratory "
         "tests. Farmers hope the method will let them spray fewer pesticides.",
-        (("dog", "dogs"), ("disease", "potato", "potatoes", "plant", "plants")),
+        (("dog", "dogs", "canine", "canines"), ("disease", "potato", "potatoes", "plant", "plants")),
     ),
 )
 

@@ -1,119 +1,118 @@
 """`seuss`: the latest headlines explained in the style of Dr. Seuss, one short verse per headline.
 
-Headlines are untrusted: each goes to the model alone, as a quoted JSON string inside a delimited block,
-and the model's verse is cleaned (no links, no fake "Source:" lines, at most four short lines). The
-structure of the answer (which headlines, one verse each, their source links) is built by code, so an
+A cascade per headline, cheap and reliable steps first, the model for style:
+
+1. a prompt that shows the shape: three fixed example headlines with short verses (as earlier turns),
+   then the headline as data: a quoted JSON string inside a delimited block with an unguessable marker;
+2. the output constrained to the shape by a llama.cpp grammar (``skills._verse.GRAMMAR``: two to four
+   short lines, no links, no labels); a remote backend ignores it and the checks alone remain;
+3. checks by code (``skills._verse.check_verse``): line count and length, syllables per line, the paired
+   lines' end words rhyme by the CMU Pronouncing Dictionary, the headline's subject is named, nothing of
+   the prompt or of an instruction planted in the headline is repeated;
+4. several tries with different seeds inside a time budget, keeping the best verse that passed;
+5. else a fallback verse built by code from the headline's own words and a dictionary rhyme for one of
+   them (``skills._verse.fallback_verse``), different for each headline.
+
+The structure of the answer (which headlines, one verse each, their source links) is built by code, so an
 instruction hidden in a headline cannot change what the skill does.
 """
 
 from __future__ import annotations
 
-import re
+import json
+import time
+import zlib
 from typing import Annotated, Any
 
 from pydantic import Field
 
 from assistant.core.errors import BadRequest
-from assistant.core.text import clean_text, clean_title, data_rule, quoted_block, safe_link, strip_links
+from assistant.core.text import clean_text, clean_title, data_rule, quoted_block, safe_link
 from assistant.llm.types import ChatMessage, GenerationParams
 from assistant.skillkit.api import SkillContext, SkillResult, skill
+from skills._verse import GRAMMAR, check_verse, fallback_verse
 
-MAX_LINES = 4
-MAX_LINE_CHARS = 90
-_STOP = {
-    "this",
-    "that",
-    "with",
-    "from",
-    "have",
-    "will",
-    "they",
-    "their",
-    "about",
-    "after",
-    "over",
-    "into",
-    "more",
-    "than",
-    "what",
-    "when",
-    "were",
-    "been",
-    "says",
-    "said",
-    "your",
-    "just",
-    "make",
-    "like",
-}
-_GENERIC = {"headline", "headlines", "news", "verse", "verses", "rhyme", "rhymes", "story", "stories"}
-_WORD = re.compile(r"[a-z0-9']{4,}")
-_BAD_LINE = re.compile(r"^\s*(source|link|headline|verse|note|<<<|---|\d+[.)])", re.IGNORECASE)
+# Written for this project: the shape shown to the model (two couplets and one four-line verse).
+EXAMPLES: tuple[tuple[str, str], ...] = (
+    (
+        "Library lets children borrow fishing rods",
+        "The library lends out more than books,\nnow kids can borrow rods and hooks!",
+    ),
+    (
+        "Heavy rain floods streets across the city",
+        "The rain came down, it poured and poured,\nthe streets turned into streams that roared!",
+    ),
+    (
+        "Scientists discover a new species of frog",
+        "The scientists went to look in a bog,\nand there they found a brand-new frog!\n"
+        "It hops, it sings, it is small and green,\nthe strangest frog they have ever seen!",
+    ),
+)
+ASK = "A Dr. Seuss verse that explains this headline:"
 
 
-def content_words(text: str) -> set[str]:
-    return {w.strip("'") for w in _WORD.findall(text.lower())} - _STOP
+def _data(marker: str, title: str) -> str:
+    return f"<<<{marker}>>>\n1. {json.dumps(title, ensure_ascii=False)}\n<<<END {marker}>>>\n\n{ASK}"
 
 
-def _ngrams(text: str, n: int = 4) -> set[tuple[str, ...]]:
-    words = re.findall(r"[a-z0-9']+", text.lower())
-    return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
-
-
-def clean_verse(raw: str, title: str, instructions: str = "") -> str | None:
-    """The model's verse, or None when it breaks the rules (links, labels, long lines) or is not about
-    the headline. Only the first stanza is kept."""
-    if strip_links(raw) != raw:
-        return None  # it was told not to write links: a link means it followed something else
-    lines: list[str] = []
-    for line in raw.splitlines():
-        line = clean_text(line, limit=MAX_LINE_CHARS * 2).strip(' -*•#"')
-        if not line:
-            if lines:
-                break  # one stanza only
-            continue
-        if _BAD_LINE.match(line) or len(line) > MAX_LINE_CHARS:
-            return None
-        lines.append(line)
-        if len(lines) == MAX_LINES:
-            break
-    if not lines:
-        return None
-    verse = "\n".join(lines)
-    if "<" in verse or ">" in verse:
-        return None  # markup or pieces of the prompt's delimiters
-    if instructions and _ngrams(verse) & _ngrams(instructions):
-        return None  # it repeats the instructions instead of writing a verse
-    # It must be about the headline: share at least one content word with it.
-    if not content_words(verse) & (content_words(title) - _GENERIC):
-        return None
-    return verse
-
-
-def fallback_verse(title: str) -> str:
-    """Used when the model's verse fails the checks (the headline is shown above it anyway)."""
-    return "A headline came in from far away,\nread it above: that's the news of the day!"
-
-
-def write_verse(ctx: SkillContext, title: str, max_tokens: int = 64) -> tuple[str, bool]:
-    """A verse for one headline: the model's when it passes the checks, else a template."""
-    if ctx.worker is None:
-        return fallback_verse(title), False
+def prompt_for(title: str) -> tuple[list[ChatMessage], str, str]:
+    """The messages for one headline, the block's marker and the text of the prompt a verse must not repeat."""
     block = quoted_block("HEADLINE", [title])
     system = (
-        "You write short, playful rhyming verses in the style of Dr. Seuss about news headlines. "
-        f"{data_rule(block.marker)} Write two to four short rhyming lines about the headline. "
-        "No title, no links, no notes."
+        "You write short, playful rhyming verses in the style of Dr. Seuss that explain news headlines. "
+        f"{data_rule(block.marker)} Write two to four short lines that say what happened; the last words of "
+        "the lines rhyme in pairs. No title, no links, no notes."
     )
-    user = f"{block.text}\n\nA Dr. Seuss verse about this headline:\n"
-    completion = ctx.worker.generate_text(
-        [ChatMessage("system", system), ChatMessage("user", user)],
-        GenerationParams(max_tokens=max_tokens, temperature=0.8),
-    )
-    verse = clean_verse(completion.text, title, instructions=f"{system}\n{user.rsplit(block.text, 1)[-1]}")
-    if verse is None or block.marker.split("-")[-1] in verse:
-        return fallback_verse(title), False
-    return verse, True
+    messages = [ChatMessage("system", system)]
+    for headline, verse in EXAMPLES:
+        messages += [ChatMessage("user", _data(block.marker, headline)), ChatMessage("assistant", verse)]
+    messages.append(ChatMessage("user", f"{block.text}\n\n{ASK}"))
+    prompt = "\n".join([system, ASK, *(verse for _, verse in EXAMPLES)])
+    return messages, block.marker, prompt
+
+
+def write_verse(
+    ctx: SkillContext,
+    title: str,
+    max_tokens: int = 64,
+    *,
+    tries: int = 4,
+    seconds: float = 8.0,
+    grammar: bool = True,
+) -> tuple[str, bool, int]:
+    """A verse for one headline and whether the model wrote it, with the number of model calls: the best
+    model verse that passed the checks within ``tries`` and ``seconds``, else the headline's fallback."""
+    if ctx.worker is None:
+        return fallback_verse(title), False, 0
+    messages, marker, prompt = prompt_for(title)
+    nonce = marker.split("-")[-1]
+    base = zlib.crc32(title.encode("utf-8"))
+    best = None
+    start = time.monotonic()
+    calls = 0
+    for i in range(tries):
+        if i and time.monotonic() - start >= seconds:
+            break
+        calls += 1
+        completion = ctx.worker.generate_text(
+            messages,
+            GenerationParams(
+                max_tokens=max_tokens,
+                temperature=0.8,
+                seed=(base + 7919 * i) & 0x7FFFFFFF,
+                grammar=GRAMMAR if grammar else None,
+            ),
+        )
+        verdict = check_verse(completion.text, title, prompt)
+        if verdict.verse is None or nonce in verdict.verse:
+            continue
+        if best is None or verdict.score > best.score:
+            best = verdict
+        if verdict.perfect:
+            break
+    if best is None or best.verse is None:
+        return fallback_verse(title), False, calls
+    return best.verse, True, calls
 
 
 @skill(
@@ -126,12 +125,18 @@ def seuss(
     ctx: SkillContext,
     count: Annotated[int, Field(ge=1, le=10)] = 3,
     max_tokens: Annotated[int, Field(ge=1, le=512)] = 64,
+    tries: Annotated[int, Field(ge=1, le=10)] = 4,
+    seconds: Annotated[float, Field(ge=0, le=120)] = 8.0,
+    grammar: bool = True,
 ) -> SkillResult:
     """Explain the latest headlines in the style of Dr. Seuss, one short verse per headline with its link.
 
     Args:
         count: how many headlines
         max_tokens: length limit of each verse, in tokens
+        tries: model calls per headline at most (different seeds), keeping the best verse that passes
+        seconds: time budget per headline: no new try starts after it (the first try always runs)
+        grammar: constrain the model's output to the verse shape (embedded model only)
     """
     if ctx.feeds is None:
         raise BadRequest("the seuss skill needs feeds, which are not enabled in this daemon", code="no_feeds")
@@ -148,7 +153,9 @@ def seuss(
     for i, entry in enumerate(entries, 1):
         title = clean_title(entry.title) or "(untitled)"
         link = safe_link(entry.link, entry.feed_url)
-        verse, by_model = write_verse(ctx, title, max_tokens)
+        verse, by_model, calls = write_verse(
+            ctx, title, max_tokens, tries=tries, seconds=seconds, grammar=grammar
+        )
         source = clean_text(entry.feed_title, 80) or clean_text(entry.feed_url, 80)
         blocks.append(f'{i}. "{title}" ({source})\n{verse}\nSource: {link or "(no link)"}')
         items.append(
@@ -159,6 +166,8 @@ def seuss(
                 "feed": source,
                 "verse": verse,
                 "by_model": by_model,
+                "source": "model" if by_model else "fallback",
+                "tries": calls,
             }
         )
     return SkillResult(

@@ -84,7 +84,7 @@ def test_time_on_the_real_model(real: Services) -> None:
 def test_seuss_on_the_real_model(real: Services) -> None:
     result = real.skills.run("seuss", {"count": 2, "max_tokens": 32})
     blocks = [b for b in result.text.split("\n\n") if b.strip()]
-    assert len(blocks) == 2 and real.llm.calls == 2
+    assert len(blocks) == 2 and 2 <= real.llm.calls <= 2 * 4  # a few tries per headline at most
     expected = sorted(real.feeds.stored, key=lambda e: e.published, reverse=True)[:2]  # incl. the hostile one
     for i, (block, e) in enumerate(zip(blocks, expected, strict=True), 1):
         lines = block.splitlines()

@@ -249,6 +249,7 @@ class LlamaBackend:
             top_k=40,
             min_p=0.05,
             repeat_penalty=self.settings.repeat_penalty,
+            grammar=_grammar(params.grammar),
         )
         try:
             for tok in gen:
@@ -328,6 +329,15 @@ def llama_kwargs(path: Path, ms: ModelSettings) -> dict[str, Any]:
         "seed": ms.seed if ms.seed >= 0 else 0xFFFFFFFF,
         "verbose": False,
     }
+
+
+def _grammar(gbnf: str | None) -> Any:
+    """``GenerationParams.grammar`` for ``Llama.generate`` (None: no grammar)."""
+    if not gbnf:
+        return None
+    from llama_cpp import LlamaGrammar
+
+    return LlamaGrammar.from_string(gbnf, verbose=False)
 
 
 def _token_text(llm: Any, token: int) -> str:

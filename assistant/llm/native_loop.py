@@ -126,6 +126,12 @@ class NativeLoop:
         chain = C.llama_sampler_chain_init(C.llama_sampler_chain_default_params())
         add = C.llama_sampler_chain_add
         add(chain, C.llama_sampler_init_penalties(self.n_vocab, PENALTY_LAST_N, repeat_penalty, 0.0, 0.0))
+        if params.grammar:  # before the samplers that pick: only tokens the grammar allows remain
+            grammar = C.llama_sampler_init_grammar(self.vocab, params.grammar.encode(), b"root")
+            if not grammar:
+                C.llama_sampler_free(chain)
+                raise ValueError("invalid GBNF grammar")
+            add(chain, grammar)
         if params.temperature <= 0:
             add(chain, C.llama_sampler_init_greedy())
         else:

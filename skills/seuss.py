@@ -30,7 +30,7 @@ from assistant.core.errors import BadRequest
 from assistant.core.text import clean_text, clean_title, data_rule, quoted_block, safe_link
 from assistant.llm.types import ChatMessage, GenerationParams
 from assistant.skillkit.api import SkillContext, SkillResult, skill
-from skills._verse import GRAMMAR, check_verse, fallback_verse
+from skills._verse import GRAMMAR, anchors, check_verse, fallback_verse, rhyme_grammar
 
 # Written for this project: the shape shown to the model (two couplets and one four-line verse).
 EXAMPLES: tuple[tuple[str, str], ...] = (
@@ -90,17 +90,20 @@ def write_verse(
     best = None
     start = time.monotonic()
     calls = 0
+    rhyme_on = anchors(title) if grammar else []
     for i in range(tries):
         if i and time.monotonic() - start >= seconds:
             break
         calls += 1
+        # With a grammar: a couplet rhyming on a word of the headline (a new one each try), else the shape.
+        gbnf = (rhyme_grammar(rhyme_on[i % len(rhyme_on)]) if rhyme_on else None) or GRAMMAR
         completion = ctx.worker.generate_text(
             messages,
             GenerationParams(
                 max_tokens=max_tokens,
                 temperature=0.8,
                 seed=(base + 7919 * i) & 0x7FFFFFFF,
-                grammar=GRAMMAR if grammar else None,
+                grammar=gbnf if grammar else None,
             ),
         )
         verdict = check_verse(completion.text, title, prompt)

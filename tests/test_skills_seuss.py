@@ -14,7 +14,17 @@ from assistant.llm.model_file import bundled_model_path
 from assistant.llm.types import ChatMessage, Completion, GenerationParams
 from assistant.services import Services, build_services
 from assistant.skillkit.api import SkillContext
-from skills._verse import GRAMMAR, check_verse, end_word, fallback_verse, line_syllables, rhymes, syllables
+from skills._verse import (
+    GRAMMAR,
+    anchors,
+    check_verse,
+    end_word,
+    fallback_verse,
+    line_syllables,
+    rhyme_grammar,
+    rhymes,
+    syllables,
+)
 from skills.seuss import EXAMPLES, prompt_for, write_verse
 from tests.fakes import FakeLLM, FixedClock, RecordingNotifier
 from tests.skill_fakes import FakeFeeds, entry
@@ -316,7 +326,8 @@ def test_tries_use_new_seeds_and_the_grammar_within_the_budget(settings: Setting
     verse, by_model, calls = write_verse(ctx, BIKES, tries=3, seconds=60)
     assert (verse, by_model, calls) == (fallback_verse(BIKES), False, 3)
     assert len({p.seed for p in worker.params}) == 3  # a different seed for each try
-    assert all(p.grammar == GRAMMAR for p in worker.params)
+    # a couplet rhyming on a word of the headline, a new word each try
+    assert [p.grammar for p in worker.params] == [rhyme_grammar(w) for w in ("downtown", "bike", "downtown")]
     worker.params.clear()
     assert write_verse(ctx, BIKES, tries=3, seconds=0, grammar=False)[2] == 1  # no time left after the first
     assert worker.params[0].grammar is None
@@ -324,3 +335,16 @@ def test_tries_use_new_seeds_and_the_grammar_within_the_budget(settings: Setting
         "The council said yes to the bikes in the town,\nnew lanes for the riders go up and go down!"
     )
     assert write_verse(ctx, BIKES, tries=3, seconds=60) == (worker.reply, True, 1)  # all lines rhyme: done
+
+
+def test_the_grammars_parse_and_rhyme_by_the_dictionary() -> None:
+    from llama_cpp import LlamaGrammar
+
+    LlamaGrammar.from_string(GRAMMAR, verbose=False)
+    assert anchors(BIKES) == ["downtown", "bike"]
+    assert anchors("Xqzzy Vrrbl") == [] and rhyme_grammar("orange") is None  # nothing rhymes: the shape only
+    gbnf = rhyme_grammar("snow")
+    assert gbnf is not None
+    LlamaGrammar.from_string(gbnf, verbose=False)
+    ends = re.findall(r'"([a-z]+)"', gbnf.split("rhyme ::=")[1].split("\n")[0])
+    assert "go" in ends and all(rhymes("snow", w) for w in ends)

@@ -3,11 +3,11 @@ MemoryService ``add``, and helpers."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from assistant.feeds.in_memory import InMemoryFeeds
 from assistant.feeds.models import FeedEntry
 
 
@@ -25,38 +25,21 @@ def entry(n: int, title: str, *, feed_id: int = 1, feed_title: str = "Example Ne
     )
 
 
-class FakeFeeds:
-    """The part of assistant.feeds.FeedService that skills use, in memory."""
+class FakeFeeds(InMemoryFeeds):
+    """The part of assistant.feeds.FeedService that skills use, in memory (the package's InMemoryFeeds),
+    recording every mark_reported call."""
 
     def __init__(self, entries: Iterable[FeedEntry] = ()) -> None:
-        self.stored = list(entries)  # not `entries`: FeedService.entries(feed_id, limit) is a method
-        self.reported: dict[str, set[str]] = {}
+        super().__init__(entries)  # ``stored``, not ``entries``: FeedService.entries(feed_id, limit) is a method
         self.mark_calls: list[tuple[str, list[str]]] = []
-        self._lock = threading.Lock()
 
     def add(self, *entries: FeedEntry) -> None:
         self.stored.extend(entries)
 
-    def close(self) -> None:  # closed with the services, like the real FeedService
-        pass
-
-    def _newest_first(self) -> list[FeedEntry]:
-        return sorted(
-            self.stored, key=lambda e: e.published or datetime.min.replace(tzinfo=UTC), reverse=True
-        )
-
-    def latest_entries(self, limit: int = 10) -> list[FeedEntry]:
-        return self._newest_first()[:limit]
-
-    def unreported_entries(self, consumer: str, limit: int | None = None) -> list[FeedEntry]:
-        done = self.reported.get(consumer, set())
-        fresh = [e for e in self._newest_first() if e.key not in done]
-        return fresh if limit is None else fresh[:limit]
-
     def mark_reported(self, consumer: str, keys: list[str]) -> None:
         with self._lock:
             self.mark_calls.append((consumer, list(keys)))
-            self.reported.setdefault(consumer, set()).update(keys)
+        super().mark_reported(consumer, keys)
 
 
 class FakeMemory:

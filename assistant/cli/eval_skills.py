@@ -13,9 +13,8 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -38,7 +37,7 @@ from assistant.cli.skill_cases import (
 )
 from assistant.config import Settings
 from assistant.core.errors import BadRequest
-from assistant.feeds.models import FeedEntry
+from assistant.feeds.in_memory import InMemoryFeeds
 from assistant.llm.bundled import BUNDLED
 from assistant.llm.types import ChatMessage, GenerationParams
 
@@ -88,33 +87,6 @@ class EvalClock:
         self._now = when
 
 
-class FixedFeeds:
-    """The feed reader skills use (``assistant.skillkit.api.FeedReader``), in memory, with fixed entries."""
-
-    def __init__(self, entries: Iterable[FeedEntry]) -> None:
-        self.stored = list(entries)
-        self.reported: dict[str, set[str]] = {}
-        self._lock = threading.Lock()
-
-    def _newest_first(self) -> list[FeedEntry]:
-        return sorted(
-            self.stored, key=lambda e: e.published or datetime.min.replace(tzinfo=UTC), reverse=True
-        )
-
-    def latest_entries(self, limit: int = 10) -> list[FeedEntry]:
-        return self._newest_first()[:limit]
-
-    def unreported_entries(self, consumer: str, limit: int | None = None) -> list[FeedEntry]:
-        done = self.reported.get(consumer, set())
-        fresh = [e for e in self._newest_first() if e.key not in done]
-        return fresh if limit is None else fresh[:limit]
-
-    def mark_reported(self, consumer: str, keys: list[str]) -> None:
-        with self._lock:
-            self.reported.setdefault(consumer, set()).update(keys)
-
-    def close(self) -> None:
-        pass
 
 
 @dataclass
@@ -223,7 +195,7 @@ def run_suite(services: Any, clock: EvalClock, suite: Suite, *, round_no: int = 
             tick(f"time: {t.id}", 1)
     if "seuss" in suite.only and suite.seuss:
         tick("seuss: all headlines", 0)
-        services.feeds = FixedFeeds(feed_entries(suite.seuss))
+        services.feeds = InMemoryFeeds(feed_entries(suite.seuss))
         result, secs = _timed(lambda: runner.run("seuss", {"count": len(suite.seuss)}))
         by_key = {item["key"]: item for item in result.data["headlines"]}
         for h in suite.seuss:
@@ -238,7 +210,7 @@ def run_suite(services: Any, clock: EvalClock, suite: Suite, *, round_no: int = 
         for name, headlines in suite.digests:
             tick(f"digest: {name}", 0)
             entries = feed_entries(headlines)
-            services.feeds = FixedFeeds(entries)
+            services.feeds = InMemoryFeeds(entries)
             result, secs = _timed(lambda: runner.run("digest", {"overview": True}))
             results.append(CaseResult(name, "digest", score_digest(result.text, result.data, entries),
                                       result.text, secs, round_no))  # fmt: skip

@@ -367,11 +367,24 @@ def test_real_model_answers_or_refuses_a_3000_turn_history(
     assert tokenize_calls[0] < TURNS // 10 and formats[0] <= 2
 
 
+@pytest.fixture(scope="module")
+def python_loop_backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaBackend]:
+    """The high-level loop evaluates the prompt through ``Llama.eval``, which this test hooks; the native
+    loop's cancel during prompt evaluation is tested in test_llm_native_loop.py."""
+    from assistant.llm.model_file import bundled_model_path
+
+    path = bundled_model_path(tmp_path_factory.mktemp("models"))
+    settings = ModelSettings(n_ctx=1024, n_batch=128, prompt_cache_mb=0, generation_loop="python")
+    backend = LlamaBackend.load(path, settings)
+    yield backend
+    backend.close()
+
+
 @pytest.mark.slow
 def test_real_model_cancel_during_prompt_evaluation(
-    real_backend: LlamaBackend, monkeypatch: pytest.MonkeyPatch
+    python_loop_backend: LlamaBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    backend = real_backend
+    backend = python_loop_backend
     backend.llm.reset()
     cancel = threading.Event()
     batches: list[int] = []

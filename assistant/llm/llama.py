@@ -17,7 +17,7 @@ from __future__ import annotations
 import codecs
 import logging
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +25,7 @@ from assistant.config import ModelSettings
 from assistant.core.errors import ConfigError, ModelFileError
 from assistant.llm.chat_templates import Formatter, Prompt, choose_formatter
 from assistant.llm.fit import PromptEncoder, fit_messages
-from assistant.llm.types import ChatMessage, Delta, GenerationParams, Usage
+from assistant.llm.types import ChatMessage, Delta, FinishReason, GenerationParams, Usage
 
 if TYPE_CHECKING:
     from assistant.llm.native_loop import NativeLoop
@@ -241,7 +241,7 @@ class LlamaBackend:
         scanner = StopScanner((*template_stops, *params.stop))
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         completion: list[int] = []
-        finish = "length"
+        finish: FinishReason = "length"
         gen = llm.generate(
             tokens,
             temp=params.temperature,
@@ -271,16 +271,11 @@ class LlamaBackend:
                     break
         finally:
             gen.close()
-        if finish != "stop":
-            tail = scanner.flush() + decoder.decode(b"", final=True)
-            if tail and finish != "cancelled":
-                yield Delta(tail)
-        if self.cache is not None and finish != "cancelled":
-            try:
-                self.cache[tokens + completion] = llm.save_state()
-            except Exception:  # noqa: BLE001 - the cache is an optimisation
-                log.debug("could not save the prompt state", exc_info=True)
-        yield Delta("", finish, Usage(len(tokens), len(completion)))  # type: ignore[arg-type]
+
+        def tail() -> str:
+            return scanner.flush() + decoder.decode(b"", final=True)
+
+        yield from self._end_stream(finish, tail, tokens, completion, llm.save_state)
 
     def _stream_native(
         self,
@@ -305,13 +300,25 @@ class LlamaBackend:
             from llama_cpp import llama_sampler_free
 
             llama_sampler_free(sampler)
+        yield from self._end_stream(finish, scanner.flush, tokens, completion, native.save_state)
+
+    def _end_stream(
+        self,
+        finish: FinishReason,
+        tail: Callable[[], str],
+        tokens: list[int],
+        completion: list[int],
+        save_state: Callable[[], Any],
+    ) -> Iterator[Delta]:
+        """How both loops end a stream: the text the stop scanner held back (not after a stop string or a
+        cancel), the state saved for the RAM cache, and the final delta with usage."""
         if finish != "stop":
-            tail = scanner.flush()
-            if tail and finish != "cancelled":
-                yield Delta(tail)
+            text = tail()
+            if text and finish != "cancelled":
+                yield Delta(text)
         if self.cache is not None and finish != "cancelled":
             try:
-                self.cache[tokens + completion] = native.save_state()
+                self.cache[tokens + completion] = save_state()
             except Exception:  # noqa: BLE001 - the cache is an optimisation
                 log.debug("could not save the prompt state", exc_info=True)
         yield Delta("", finish, Usage(len(tokens), len(completion)))

@@ -23,6 +23,7 @@ from urllib.parse import parse_qs, urlsplit
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from assistant.api.errors import error_body
 from assistant.config import ServerSettings
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1", "localhost.localdomain")
@@ -69,8 +70,7 @@ def token_matches(expected: str, header: str | None) -> bool:
 
 
 def _json_error(status: int, message: str, type_: str, code: str) -> tuple[int, bytes]:
-    body = {"error": {"message": message, "type": type_, "code": code}}
-    return status, json.dumps(body).encode()
+    return status, json.dumps(error_body(message, type_, code)).encode()
 
 
 class RequestGuard:

@@ -286,6 +286,11 @@ def _settings_with_file(data: dict[str, Any]) -> type[Settings]:
     return _FileSettings
 
 
+def is_wildcard_host(host: str) -> bool:
+    """True for a listen address meaning "every interface" ("0.0.0.0", "::", or empty)."""
+    return host.strip() in ("", "0.0.0.0", "::", "[::]")
+
+
 def is_loopback_host(host: str) -> bool:
     if host in ("localhost", "localhost.localdomain"):
         return True

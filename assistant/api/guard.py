@@ -24,14 +24,13 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from assistant.api.errors import error_body
-from assistant.config import ServerSettings
+from assistant.config import ServerSettings, is_wildcard_host
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1", "localhost.localdomain")
 PUBLIC_PATHS = ("/healthz", "/")
 PUBLIC_PREFIXES = ("/static/",)
 QUERY_TOKEN_PATHS = ("/api/notifications/stream",)
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-WILDCARDS = ("", "0.0.0.0", "::", "[::]")
 
 
 def host_name(value: str) -> str:
@@ -51,7 +50,7 @@ def allowed_host_names(server: ServerSettings) -> frozenset[str] | None:
     if "*" in names:
         return None
     bind = server.host.strip()
-    if bind in WILDCARDS:
+    if is_wildcard_host(bind):
         if server.api_token and not names:
             return None
     else:

@@ -21,7 +21,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_WILDCARDS = ("", "0.0.0.0", "::", "[::]")
 CONNECT_TIMEOUT = 10.0
 
 Primitive = str | int | float | bool | None
@@ -38,8 +37,10 @@ class DaemonUnreachable(DaemonError):
 
 def daemon_base_url(settings: Settings) -> str:
     """``http://host:port`` of the daemon; a wildcard listen address is reached on loopback."""
+    from assistant.config import is_wildcard_host
+
     host = settings.server.host
-    if host in _WILDCARDS:
+    if is_wildcard_host(host):
         host = "127.0.0.1"
     if ":" in host and not host.startswith("["):
         host = f"[{host}]"

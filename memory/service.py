@@ -5,7 +5,9 @@ Write order (what makes an acknowledged add survive kill -9 in both indexes):
 2. its chunk vectors are upserted into Chroma;
 3. the record is marked ``embedded = 1``.
 A delete commits "row gone + id queued" in SQLite, then deletes from Chroma, then unqueues. ``recover()``
-(run at start) re-embeds rows left at ``embedded = 0`` and replays queued deletes; both are idempotent.
+(run at start) re-embeds rows left at ``embedded = 0`` and replays queued deletes; when Chroma's vector count
+differs from what SQLite expects it also re-embeds rows whose vectors are missing (marked embedded, but Chroma
+lost them) and drops vectors with no row. All of it is idempotent.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from memory.validate import (
 if TYPE_CHECKING:
     from assistant.config import Settings
     from memory.embedder import Embedder
+    from memory.feedback import FeedbackStore
     from memory.store import VectorStore
 
 log = logging.getLogger(__name__)
@@ -102,6 +105,8 @@ def new_memory_id() -> str:
 
 
 class MemoryService:
+    feedback: FeedbackStore | None = None  # ratings of chat answers (memory/feedback.py), set by services
+
     def __init__(
         self,
         keyword: KeywordIndex,
@@ -189,10 +194,18 @@ class MemoryService:
                 self.keyword.mark_embedded(r.id for r in batch)
                 stats["reembedded"] += len(batch)
             if self.vectors.count() != self.keyword.expected_chunks():
-                # Chroma holds something SQLite does not (e.g. a shared Chroma server): full comparison.
-                orphans = self.vectors.memory_ids() - self.keyword.all_ids()
+                # Chroma lost vectors of rows marked embedded (a Chroma write that never reached the disk,
+                # a restored Chroma dir) or holds some SQLite does not (a shared Chroma server): compare.
+                in_chroma = self.vectors.memory_ids()
+                in_sqlite = self.keyword.all_ids()
+                orphans = in_chroma - in_sqlite
                 self.vectors.delete(sorted(orphans))
                 stats["orphans"] = len(orphans)
+                missing = sorted(in_sqlite - in_chroma)
+                for start in range(0, len(missing), 500):
+                    batch = list(self.keyword.get(missing[start : start + 500]).values())
+                    self.vectors.upsert(batch, self._embed_chunks([self._chunks(r.text) for r in batch]))
+                    stats["reembedded"] += len(batch)
         if any(stats.values()):
             log.info("memory recovery: %s", stats)
         return stats
@@ -281,6 +294,8 @@ class MemoryService:
                 cfg.recency_weight,
                 cfg.recency_half_life_days,
             )
+        if self.feedback is not None:  # bounded moves for memories rated on similar questions
+            fused = self.feedback.adjust(fused, lambda: self.query_vector(query))
         if dedupe:
             kept, hidden = suppress_near_duplicates(fused, lambda i: records[i].text, k, cfg.duplicate_threshold)
         else:

@@ -1,0 +1,241 @@
+"""What memory learns from thumbs up and down on chat answers: a bounded score adjustment for similar questions.
+
+A rating is stored with the question it answered (text and embedding) and the memories that were recalled
+into the answer (with their rank in the recall). When a later search has candidates that were rated, each
+such memory's fused score moves by
+
+    shift = bound * spread * tanh(sum over its ratings of sign * weight)
+    weight = closeness(question, rated question) * 1/rank * 0.5 ** (age / half_life)
+
+where ``closeness`` is 0 below ``threshold`` cosine and rises to 1 for the same question, ``sign`` is +1 for
+a good answer and -1 for a bad one, and ``spread`` is the spread of the top fused scores. So:
+
+- a rating touches only similar questions (a rating of "what is the dentist's number" does nothing to
+  "what did I plant in the garden");
+- the memory the answer relied on most (rank 1) moves most;
+- the shift is bounded (``tanh``; at most ``bound`` times the spread, and one click gives about half of
+  that), so a memory that is clearly the best match still wins, and several clicks are needed to saturate;
+- ratings fade with ``half_life_days``, and any rating can be undone (``assistant memory feedback --undo``).
+
+Rating the same answer again replaces the earlier rating. The store is SQLite beside the keyword index.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from array import array
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from assistant.core.clock import Clock
+from assistant.core.sqlite_db import open_durable
+
+if TYPE_CHECKING:
+    from memory.hybrid import Fused
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS ratings (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    created_at REAL NOT NULL,
+    conversation_id TEXT NOT NULL,
+    turn_id INTEGER NOT NULL,
+    good INTEGER NOT NULL,
+    question TEXT NOT NULL,
+    vector BLOB NOT NULL,
+    UNIQUE(conversation_id, turn_id)
+);
+CREATE TABLE IF NOT EXISTS rated_memories (
+    rating_id INTEGER NOT NULL REFERENCES ratings(id) ON DELETE CASCADE,
+    memory_id TEXT NOT NULL,
+    rank INTEGER NOT NULL,
+    PRIMARY KEY (rating_id, memory_id)
+);
+CREATE INDEX IF NOT EXISTS rated_by_memory ON rated_memories(memory_id);
+"""
+
+
+@dataclass(frozen=True)
+class FeedbackConfig:
+    threshold: float = 0.6  # cosine between questions below which a rating has no effect
+    bound: float = 0.3  # the largest shift, as a share of the spread of the top fused scores
+    step: float = 0.5  # one rating of the rank-1 memory, for the same question: tanh(0.5) = 0.46 of the bound
+    half_life_days: float = 90.0
+    spread_depth: int = 10  # the spread is measured over this many top candidates
+
+
+@dataclass
+class Rating:
+    id: int
+    created_at: float
+    conversation_id: str
+    turn_id: int
+    good: bool
+    question: str
+    memory_ids: list[str] = field(default_factory=list)  # in recall order (rank 1 first)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "created_at": datetime.fromtimestamp(self.created_at, UTC).isoformat().replace("+00:00", "Z"),
+            "conversation_id": self.conversation_id,
+            "turn_id": self.turn_id,
+            "rating": "good" if self.good else "bad",
+            "question": self.question,
+            "memory_ids": self.memory_ids,
+        }
+
+
+def _pack(vector: Sequence[float]) -> bytes:
+    return array("f", vector).tobytes()
+
+
+def _unpack(blob: bytes) -> list[float]:
+    a = array("f")
+    a.frombytes(blob)
+    return a.tolist()
+
+
+def cosine(a: Sequence[float], b: Sequence[float]) -> float:
+    dot = sum(x * y for x, y in zip(a, b, strict=False))
+    na = math.sqrt(sum(x * x for x in a))
+    nb = math.sqrt(sum(y * y for y in b))
+    return dot / (na * nb) if na and nb else 0.0
+
+
+class FeedbackStore:
+    """Ratings of answers and the memories recalled into them; ``adjust`` is the hook search calls."""
+
+    def __init__(
+        self,
+        path: Path,
+        embed: Callable[[str], Sequence[float]],
+        clock: Clock,
+        config: FeedbackConfig | None = None,
+    ) -> None:
+        self._db = open_durable(path, _SCHEMA)
+        self._lock = threading.Lock()
+        self.embed = embed
+        self.clock = clock
+        self.config = config or FeedbackConfig()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- writes ---------------------------------------------------------------------------------
+
+    def record(
+        self, *, question: str, memory_ids: Sequence[str], good: bool, conversation_id: str, turn_id: int
+    ) -> Rating:
+        """Store (or replace) the rating of one answer: the question it answered and the memories recalled
+        into it, best first."""
+        vector = _pack(self.embed(question))
+        now = self.clock.now().timestamp()
+        unique = list(dict.fromkeys(memory_ids))
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute(
+                    "DELETE FROM ratings WHERE conversation_id=? AND turn_id=?", (conversation_id, turn_id)
+                )
+                cur = self._db.execute(
+                    "INSERT INTO ratings(created_at, conversation_id, turn_id, good, question, vector) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (now, conversation_id, turn_id, int(good), question, vector),
+                )
+                rating_id = int(cur.lastrowid or 0)
+                self._db.executemany(
+                    "INSERT INTO rated_memories(rating_id, memory_id, rank) VALUES (?, ?, ?)",
+                    [(rating_id, m, rank) for rank, m in enumerate(unique, start=1)],
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return Rating(rating_id, now, conversation_id, turn_id, good, question, unique)
+
+    def undo(self, rating_id: int) -> bool:
+        """Forget one rating and what was learned from it."""
+        with self._lock:
+            cur = self._db.execute("DELETE FROM ratings WHERE id=?", (rating_id,))
+        return cur.rowcount > 0
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    def list(self, limit: int = 50, offset: int = 0) -> list[Rating]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, created_at, conversation_id, turn_id, good, question FROM ratings "
+                "ORDER BY id DESC LIMIT ? OFFSET ?",
+                (limit, offset),
+            ).fetchall()
+            ratings = [Rating(r[0], r[1], r[2], r[3], bool(r[4]), r[5]) for r in rows]
+            for rating in ratings:
+                rating.memory_ids = [
+                    m for (m,) in self._db.execute(
+                        "SELECT memory_id FROM rated_memories WHERE rating_id=? ORDER BY rank", (rating.id,)
+                    )
+                ]  # fmt: skip
+        return ratings
+
+    def count(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM ratings").fetchone()[0])
+
+    def effects(self, query_vector: Sequence[float], memory_ids: Sequence[str]) -> dict[str, float]:
+        """The summed, signed weight of the ratings of each of ``memory_ids`` for this question (before
+        ``tanh``); memories without ratings close enough to the question are left out."""
+        ids = list(dict.fromkeys(memory_ids))
+        rows: list[tuple[str, int, int, float, bytes]] = []
+        with self._lock:
+            for start in range(0, len(ids), 500):
+                part = ids[start : start + 500]
+                marks = ",".join("?" * len(part))
+                rows += self._db.execute(
+                    "SELECT m.memory_id, m.rank, r.good, r.created_at, r.vector FROM rated_memories m "
+                    f"JOIN ratings r ON r.id = m.rating_id WHERE m.memory_id IN ({marks})",
+                    part,
+                ).fetchall()
+        if not rows:
+            return {}
+        cfg = self.config
+        now = self.clock.now().timestamp()
+        closeness: dict[bytes, float] = {}
+        out: dict[str, float] = {}
+        for memory_id, rank, good, created_at, blob in rows:
+            if blob not in closeness:
+                sim = cosine(query_vector, _unpack(blob))
+                closeness[blob] = max(0.0, (sim - cfg.threshold) / (1.0 - cfg.threshold))
+            near = closeness[blob]
+            if near <= 0.0:
+                continue
+            age_days = max(0.0, now - created_at) / 86400.0
+            weight = cfg.step * near / rank * math.pow(0.5, age_days / cfg.half_life_days)
+            out[memory_id] = out.get(memory_id, 0.0) + (weight if good else -weight)
+        return out
+
+    def adjust(self, fused: list[Fused], query_vector: Callable[[], Sequence[float]]) -> list[Fused]:
+        """``fused`` (best first) with the scores of rated memories moved, re-sorted. The query is embedded
+        (``query_vector``) only when some candidate has a rating."""
+        if not fused:
+            return fused
+        with self._lock:
+            any_rated = self._db.execute("SELECT 1 FROM rated_memories LIMIT 1").fetchone() is not None
+        if not any_rated:
+            return fused
+        effects = self.effects(query_vector(), [f.id for f in fused])
+        if not effects:
+            return fused
+        top = fused[: self.config.spread_depth]
+        spread = (top[0].score - top[-1].score) or abs(top[0].score) or 1.0
+        for f in fused:
+            effect = effects.get(f.id)
+            if effect:
+                shift = self.config.bound * spread * math.tanh(effect)
+                f.score += shift
+                f.retrievers["feedback"] = {"shift": round(shift, 6)}
+        return sorted(fused, key=lambda f: f.score, reverse=True)

@@ -23,6 +23,7 @@ import json
 import logging
 import sqlite3
 import threading
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC
@@ -33,6 +34,8 @@ from assistant.config import Settings
 from assistant.core.clock import Clock
 from assistant.core.errors import AssistantError, BadRequest, NotFound, QueueFull
 from assistant.core.localtime import get_zone
+from assistant.core.logs import run_context
+from assistant.core.metrics import NULL_RECORDER, Recorder
 from assistant.core.recall import CONVERSATION, UNTRUSTED
 from assistant.skillkit.api import SkillResult
 from assistant.skillkit.registry import SkillRunner, parse_args
@@ -109,6 +112,8 @@ class SkillScheduler:
         misfire_grace_seconds: int = 43200,
         max_workers: int = 2,
         coalesce: bool = True,
+        recorder: Recorder = NULL_RECORDER,
+        stop_timeout: float = 5.0,
     ) -> None:
         from apscheduler.executors.pool import ThreadPoolExecutor
         from apscheduler.schedulers.background import BackgroundScheduler
@@ -118,7 +123,9 @@ class SkillScheduler:
         self.db_path.parent.mkdir(parents=True, exist_ok=True)
         self.store_url = f"sqlite:///{self.db_path.resolve()}"
         self.default_timezone = get_zone(timezone).key
+        self.recorder, self.stop_timeout = recorder, stop_timeout
         self._stopping = threading.Event()
+        self._retries: list[threading.Thread] = []
         self._aps = BackgroundScheduler(
             jobstores={"default": _skill_job_store()(self.store_url, self._run_stored_job)},
             executors={"default": ThreadPoolExecutor(max_workers)},
@@ -155,13 +162,55 @@ class SkillScheduler:
         self._ensure_open()
         self._aps.resume()
         log.info("scheduler running %d schedule(s) from %s", len(self._aps.get_jobs()), self.db_path)
+        self._recover_runs()
+
+    def _recover_runs(self) -> None:
+        """Runs left 'running' by a daemon that died during them: each is marked failed ('interrupted');
+        a scheduled run is retried once (trigger 'retry', one per schedule, in the background); a retry or
+        a run-now that was interrupted is not run again, and neither is a schedule since removed."""
+        retry: dict[str, dict[str, Any]] = {}
+        for run in self._runs.interrupted():
+            job = self._aps.get_job(run["schedule_id"])
+            if job is None:
+                why = "not retried: the schedule no longer exists"
+            elif run["trigger"] != "schedule":
+                why = f"not retried: it was a {run['trigger']} run"
+            else:
+                why = "retried once at start"
+                retry.setdefault(job.id, job.kwargs)
+            self._runs.finish(
+                run["id"], "error", error=f"interrupted: the daemon stopped during this run; {why}"
+            )
+            log.warning("schedule %s (%s): a run was interrupted; %s", run["schedule_id"], run["skill"], why)
+        for schedule_id, kw in retry.items():
+            thread = threading.Thread(
+                target=self._retry, args=(schedule_id, kw), name=f"schedule-retry-{schedule_id}", daemon=True
+            )
+            self._retries.append(thread)
+            thread.start()
+
+    def _retry(self, schedule_id: str, kw: Mapping[str, Any]) -> None:
+        try:
+            self.run_schedule(schedule_id, kw["skill"], kw["args"], kw["timezone"], trigger="retry")
+        except Exception:  # noqa: BLE001 - recorded in runs by run_schedule
+            log.debug("retry of schedule %s failed", schedule_id, exc_info=True)
+
+    def join_retries(self, timeout: float | None = None) -> None:
+        """Wait for the retries started by ``start`` (tests; shutdown does not wait for them)."""
+        for thread in self._retries:
+            thread.join(timeout)
 
     def shutdown(self) -> None:
         from apscheduler.schedulers.base import STATE_STOPPED
 
         self._stopping.set()
         if self._aps.state != STATE_STOPPED:
-            self._aps.shutdown(wait=False)
+            # Running jobs finish (up to stop_timeout) before the notifier and memory they use are closed.
+            stopper = threading.Thread(target=self._aps.shutdown, name="scheduler-stop", daemon=True)
+            stopper.start()
+            stopper.join(self.stop_timeout)
+            if stopper.is_alive():
+                log.warning("scheduled runs still running after %.1f s; stopping without them", self.stop_timeout)
         self._runs.close()
 
     # -- schedules ---------------------------------------------------------------------------------
@@ -278,14 +327,20 @@ class SkillScheduler:
                 except Exception:  # noqa: BLE001 - the notification went out; memory is a bonus
                     log.exception("storing the result of schedule %s in memory failed", schedule_id)
 
-        try:
-            result = self._run_with_retries(skill, args, timezone, f"schedule:{schedule_id}", deliver)
-        except Exception as exc:
-            message = exc.message if isinstance(exc, AssistantError) else str(exc)
-            self._runs.finish(run_id, "error", error=message)
-            log.error("schedule %s (%s) failed: %s", schedule_id, skill, message)
-            raise
-        self._runs.finish(run_id, "ok", title=result.title, notified=result.notify)
+        started = time.monotonic()
+        with run_context(f"run-{run_id}"):  # every log line of this run, the model's too, carries run_id
+            log.info("schedule %s (%s): %s run started", schedule_id, skill, trigger)
+            try:
+                result = self._run_with_retries(skill, args, timezone, f"schedule:{schedule_id}", deliver)
+            except Exception as exc:
+                message = exc.message if isinstance(exc, AssistantError) else str(exc)
+                self._runs.finish(run_id, "error", error=message)
+                self.recorder.scheduled_run(skill, "error", time.monotonic() - started)
+                log.error("schedule %s (%s) failed: %s", schedule_id, skill, message)
+                raise
+            self._runs.finish(run_id, "ok", title=result.title, notified=result.notify)
+            self.recorder.scheduled_run(skill, "ok", time.monotonic() - started)
+            log.info("schedule %s (%s): run finished", schedule_id, skill)
         return result
 
     def _run_with_retries(
@@ -388,6 +443,15 @@ class _RunLog:
                 (self._now(), status, title, None if notified is None else int(notified), error, run_id),
             )
 
+    def interrupted(self) -> list[dict[str, Any]]:
+        """Runs still 'running': at start, those a daemon left behind when it died during them."""
+        with self._lock:
+            cur = self._db.execute(
+                "SELECT id, schedule_id, skill, trigger FROM schedule_runs WHERE status = 'running' ORDER BY id"
+            )
+            cols = [c[0] for c in cur.description]
+            return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+
     def recent(self, schedule_id: str | None, limit: int) -> list[dict[str, Any]]:
         where, params = ("WHERE schedule_id = ?", (schedule_id,)) if schedule_id else ("", ())
         with self._lock:
@@ -407,7 +471,7 @@ class _RunLog:
             self._db.close()
 
 
-def build_scheduler(settings: Settings, skills: SkillRunner) -> SkillScheduler:
+def build_scheduler(settings: Settings, skills: SkillRunner, *, recorder: Recorder = NULL_RECORDER) -> SkillScheduler:
     """The scheduler of a daemon; ``Services`` starts and stops it with the other parts."""
     cfg = settings.scheduler
     return SkillScheduler(
@@ -416,4 +480,6 @@ def build_scheduler(settings: Settings, skills: SkillRunner) -> SkillScheduler:
         timezone=cfg.timezone or settings.timezone,
         misfire_grace_seconds=cfg.misfire_grace_seconds,
         max_workers=cfg.max_workers,
+        recorder=recorder,
+        stop_timeout=settings.server.stop_timeout,
     )

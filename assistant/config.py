@@ -71,6 +71,7 @@ class ModelSettings(Section):
     n_threads: int = Field(default_factory=default_threads, ge=1)
     n_batch: int = Field(512, ge=1)
     use_mmap: bool = True
+    flash_attn: bool = Field(False, description="llama.cpp flash attention (chosen by measurement: see README)")
     chat_format: str | None = Field(None, description="override the chat template (llama.cpp format name)")
     max_tokens: int = Field(512, ge=1, description="default completion length when a request names none")
     prompt_cache_mb: int = Field(256, ge=0, description="RAM for saved conversation prompt states; 0 = off")

@@ -5,7 +5,13 @@ daemon's peak RSS.
 Peers, each optional: the daemon with the python loop (``model.generation_loop = "python"``, ``Llama.generate``)
 next to the default native loop (``--no-python-loop`` leaves it out), and llama.cpp's own ``llama-server``
 (``--llama-server PATH``, built from the same sdist's vendor/llama.cpp with the same CPU flags) over HTTP.
-``--prefill`` measures prompt processing (tokens/s over a 512-token prompt) for a sweep of n_batch and threads.
+``--prefill`` measures prompt processing (tokens/s over a 512-token prompt) for a sweep of n_batch, threads and
+flash attention. ``--llama-bench PATH`` runs llama.cpp's own ``llama-bench`` (pp512 and tg128, same GGUF,
+threads and n_batch) so both figures sit next to its kernels' ceiling.
+
+Time to first token is measured twice for every HTTP peer: *warm* repeats the same prompt, so its evaluated
+tokens are reused from the KV cache (a follow-up turn); *cold* puts a new line in front of the user's message
+each round, so everything after the system prompt is evaluated afresh (a new question).
 
 A third figure, decode only (one llama_decode per token through the binding, no sampling, no text), is the
 floor the other two stand on. Runs alternate (direct, daemon, floor, direct, ...) so drift on a noisy machine hits both alike; the
@@ -15,6 +21,7 @@ median of each is reported, and the best run (the one least disturbed by other w
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import statistics
 import subprocess
@@ -85,14 +92,25 @@ def bench_decode_only(llm: object, prompt: str, max_tokens: int) -> Run:
     return _run(stamps, start, max_tokens)
 
 
-def bench_http(url: str, max_tokens: int, extra: dict[str, object] | None = None) -> Run:
+def bench_http(
+    url: str,
+    max_tokens: int,
+    extra: dict[str, object] | None = None,
+    system: str | None = None,
+    fresh: str | None = None,
+) -> Run:
+    """One streamed chat completion; ``fresh`` (a line never sent before) goes in front of the user's message.
+
+    Tokens are counted from the final ``usage`` chunk (a chunk may carry more than one token)."""
+    user = f"{fresh}\n{PROMPT}" if fresh else PROMPT
+    messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": user}]
     body: dict[str, object] = {
-        "messages": [{"role": "user", "content": PROMPT}],
+        **(extra or {}),
+        "messages": messages,
         "stream": True,
         "max_tokens": max_tokens,
         "temperature": 0.0,
         "stream_options": {"include_usage": True},
-        **(extra or {}),
     }
     stamps: list[float] = []
     tokens = 0
@@ -104,7 +122,21 @@ def bench_http(url: str, max_tokens: int, extra: dict[str, object] | None = None
                 tokens = chunk["usage"]["completion_tokens"]
             if delta_text(chunk):
                 stamps.append(time.perf_counter())
-    return _run(stamps, start, tokens or len(stamps))
+    if not tokens:
+        raise RuntimeError(f"{url} sent no usage chunk: tokens must be counted from usage, not chunks")
+    return _run(stamps, start, tokens)
+
+
+def bench_llama_bench(binary: str, model_path: Path, ms: Any, flash_attn: bool) -> dict[str, float]:
+    """llama.cpp's own llama-bench: pp512 and tg128 tokens/s (mean of 5) on the same GGUF, threads and n_batch."""
+    cmd = [binary, "-m", str(model_path), "-t", str(ms.n_threads), "-b", str(ms.n_batch)]
+    cmd += ["-p", "512", "-n", "128", "-r", "5", "-fa", "1" if flash_attn else "0", "-o", "json"]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=900).stdout
+    result: dict[str, float] = {}
+    for row in json.loads(out):
+        key = f"pp{row['n_prompt']}" if row["n_prompt"] else f"tg{row['n_gen']}"
+        result[key] = float(row["avg_ts"])
+    return result
 
 
 def peak_rss_mib(pid: int) -> float:
@@ -120,6 +152,7 @@ def _daemon(settings: Settings, model_path: Path, data_dir: Path, loop: str = "n
     toml = (
         f'[model]\npath = "{model_path}"\nn_threads = {settings.model.n_threads}\nn_ctx = {settings.model.n_ctx}\n'
         f'n_batch = {settings.model.n_batch}\ngeneration_loop = "{loop}"\n'
+        f"flash_attn = {'true' if settings.model.flash_attn else 'false'}\n"
         f"prompt_cache_mb = 0\n[memory]\nenabled = false\n[scheduler]\nenabled = false\n"
     )
     return start_daemon(data_dir, config_toml=toml)
@@ -142,7 +175,8 @@ def _llama_server(binary: str, model_path: Path, ms: Any) -> Iterator[str]:
         "-c",
         str(ms.n_ctx),
     ]
-    cmd += ["-b", str(ms.n_batch), "-np", "1", "--host", "127.0.0.1", "--port", str(port)]
+    cmd += ["-b", str(ms.n_batch), "-np", "1", "-fa", "on" if ms.flash_attn else "off"]
+    cmd += ["--host", "127.0.0.1", "--port", str(port)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -174,20 +208,22 @@ def bench_prefill(model_path: Path, ms: Any, n_prompt: int = 512) -> list[dict[s
     rows = []
     from assistant.config import default_threads
 
-    for threads in sorted({1, ms.n_threads, default_threads()}):
-        for n_batch in (64, 128, 256, 512):
-            kw = llama_kwargs(model_path, ms.model_copy(update={"n_threads": threads, "n_batch": n_batch}))
-            llm = Llama(**{**kw, "n_ctx": max(ms.n_ctx, n_prompt + 8)})
-            loop = NativeLoop(llm)
-            tokens = [llm.token_bos()] + (llm.tokenize(PROMPT.encode(), add_bos=False) * 64)[: n_prompt - 1]
-            best = 0.0
-            for _ in range(3):
-                llm.n_tokens = 0
-                start = time.perf_counter()
-                loop.prefill(tokens, n_batch, threading.Event())
-                best = max(best, n_prompt / (time.perf_counter() - start))
-            rows.append({"threads": threads, "n_batch": n_batch, "prefill_tok_s": best})
-            llm.close()
+    for threads, n_batch, flash_attn in itertools.product(
+        sorted({1, ms.n_threads, default_threads()}), (64, 128, 256, 512), (False, True)
+    ):
+        update = {"n_threads": threads, "n_batch": n_batch, "flash_attn": flash_attn}
+        kw = llama_kwargs(model_path, ms.model_copy(update=update))
+        llm = Llama(**{**kw, "n_ctx": max(ms.n_ctx, n_prompt + 8)})
+        loop = NativeLoop(llm)
+        tokens = [llm.token_bos()] + (llm.tokenize(PROMPT.encode(), add_bos=False) * 64)[: n_prompt - 1]
+        best = 0.0
+        for _ in range(3):
+            llm.n_tokens = 0
+            start = time.perf_counter()
+            loop.prefill(tokens, n_batch, threading.Event())
+            best = max(best, n_prompt / (time.perf_counter() - start))
+        rows.append({"threads": threads, "n_batch": n_batch, "flash_attn": flash_attn, "prefill_tok_s": best})
+        llm.close()
     return rows
 
 
@@ -199,6 +235,7 @@ def main_bench(
     python_loop: bool = True,
     llama_server: str | None = None,
     prefill: bool = False,
+    llama_bench: str | None = None,
 ) -> int:
     from llama_cpp import Llama
 
@@ -213,15 +250,11 @@ def main_bench(
     prompt = backend.formatter([ChatMessage("system", system), ChatMessage("user", PROMPT)]).text
     backend.close()
     llm = Llama(**llama_kwargs(model_path, ms))  # the same arguments the daemon uses
-    direct: list[Run] = []
-    http: list[Run] = []
-    floor: list[Run] = []
-    http_python: list[Run] = []
-    server: list[Run] = []
-    server_body = {
-        "repeat_penalty": ms.repeat_penalty,
-        "messages": [{"role": "system", "content": system}, {"role": "user", "content": PROMPT}],
+    runs: dict[str, list[Run]] = {
+        k: [] for k in ("decode_only", "direct", "http", "http_python_loop", "llama_server")
     }
+    cold: dict[str, list[Run]] = {k: [] for k in ("http", "llama_server")}
+    server_extra: dict[str, object] = {"repeat_penalty": ms.repeat_penalty}
     with contextlib.ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         daemon = stack.enter_context(_daemon(settings, model_path, tmp / "native"))
@@ -235,75 +268,95 @@ def main_bench(
         if old is not None:
             bench_http(old.url, 8)
         if srv is not None:
-            bench_http(srv, 8, server_body)
+            bench_http(srv, 8, server_extra, system)
         bench_direct(llm, prompt, 8, ms.repeat_penalty)
-        for _ in range(rounds):
-            direct.append(bench_direct(llm, prompt, max_tokens, ms.repeat_penalty))
-            http.append(bench_http(daemon.url, max_tokens))
+        for i in range(rounds):
+            fresh = f"(Question {i + 1} of this run, asked at {time.time():.6f}.)"
+            runs["direct"].append(bench_direct(llm, prompt, max_tokens, ms.repeat_penalty))
+            runs["http"].append(bench_http(daemon.url, max_tokens))
+            cold["http"].append(bench_http(daemon.url, 8, fresh=fresh))
             if old is not None:
-                http_python.append(bench_http(old.url, max_tokens))
+                runs["http_python_loop"].append(bench_http(old.url, max_tokens))
             if srv is not None:
-                server.append(bench_http(srv, max_tokens, server_body))
-            floor.append(bench_decode_only(llm, prompt, max_tokens))
+                runs["llama_server"].append(bench_http(srv, max_tokens, server_extra, system))
+                cold["llama_server"].append(bench_http(srv, 8, server_extra, system, fresh=fresh))
+            runs["decode_only"].append(bench_decode_only(llm, prompt, max_tokens))
         rss = peak_rss_mib(daemon.proc.pid)
     llm.close()
-    d, h, f = _summarise(direct), _summarise(http), _summarise(floor)
-    result = {
+    d, h = _summarise(runs["direct"]), _summarise(runs["http"])
+    result: dict[str, Any] = {
         "model": model_path.name,
         "threads": ms.n_threads,
+        "n_batch": ms.n_batch,
+        "flash_attn": ms.flash_attn,
         "max_tokens": max_tokens,
         "rounds": rounds,
-        "decode_only": f,
-        "direct": d,
-        "http": h,
         "ratio_decode_http_over_direct": h["decode_tok_s"] / d["decode_tok_s"] if d["decode_tok_s"] else None,
         "ratio_best_http_over_direct": h["best_decode_tok_s"] / d["best_decode_tok_s"]
         if d["best_decode_tok_s"]
         else None,
         "daemon_peak_rss_mib": rss,
-        "runs": {
-            "decode_only": [asdict(r) for r in floor],
-            "direct": [asdict(r) for r in direct],
-            "http": [asdict(r) for r in http],
-            "http_python_loop": [asdict(r) for r in http_python],
-            "llama_server": [asdict(r) for r in server],
-        },
+        "runs": {k: [asdict(r) for r in v] for k, v in runs.items()},
+        "cold_runs": {k: [asdict(r) for r in v] for k, v in cold.items()},
     }
-    rows = [
-        ("llama.cpp decode only (floor)", f),
-        ("llama-cpp-python direct", d),
-        ("daemon HTTP stream (native loop)", h),
-    ]
-    if http_python:
-        result["http_python_loop"] = _summarise(http_python)
-        rows.append(("daemon HTTP stream (python loop)", result["http_python_loop"]))  # type: ignore[arg-type]
-    if server:
-        result["llama_server"] = _summarise(server)
-        rows.append(("llama-server HTTP stream", result["llama_server"]))  # type: ignore[arg-type]
+    labels = {
+        "decode_only": "llama.cpp decode only (floor)",
+        "direct": "llama-cpp-python direct",
+        "http": "daemon HTTP stream (native loop)",
+        "http_python_loop": "daemon HTTP stream (python loop)",
+        "llama_server": "llama-server HTTP stream",
+    }
+    rows: list[tuple[str, dict[str, float], float | None]] = []
+    for key, label in labels.items():
+        if runs[key]:
+            result[key] = _summarise(runs[key])
+            cold_ttft = statistics.median(r.ttft_s for r in cold[key]) if cold.get(key) else None
+            if cold_ttft is not None:
+                result[key]["cold_ttft_s"] = cold_ttft
+            rows.append((label, result[key], cold_ttft))
+    if runs["llama_server"]:
+        s = result["llama_server"]
+        result["ratio_daemon_over_llama_server"] = h["decode_tok_s"] / s["decode_tok_s"]
+    if llama_bench:
+        result["llama_bench"] = bench_llama_bench(llama_bench, model_path, ms, ms.flash_attn)
+        tg = result["llama_bench"].get("tg128")
+        if tg:
+            result["ratio_daemon_over_llama_bench_tg128"] = h["decode_tok_s"] / tg
     if prefill:
         result["prefill"] = bench_prefill(model_path, ms)
     if as_json:
         print(json.dumps(result, indent=2))
-    else:
-        out = sys.stdout
+        return 0
+    out = sys.stdout
+    fa = "on" if ms.flash_attn else "off"
+    out.write(
+        f"model {result['model']}, {ms.n_threads} threads, n_batch {ms.n_batch}, flash attention {fa}, "
+        f"{max_tokens} tokens, median of {rounds}\n"
+    )
+    out.write(f"{'path':<34}{'decode tok/s':>14}{'best':>8}{'warm TTFT ms':>14}{'cold TTFT ms':>14}{'tokens':>8}\n")
+    for label, row, cold_ttft in rows:
+        cold_ms = f"{cold_ttft * 1000:>14.0f}" if cold_ttft is not None else f"{'':>14}"
         out.write(
-            f"model {result['model']}, {ms.n_threads} threads, {max_tokens} tokens, median of {rounds}\n"
+            f"{label:<34}{row['decode_tok_s']:>14.1f}{row['best_decode_tok_s']:>8.1f}"
+            f"{row['ttft_s'] * 1000:>14.0f}{cold_ms}{row['tokens']:>8.0f}\n"
         )
-        out.write(f"{'path':<34}{'decode tok/s':>14}{'best':>8}{'TTFT ms':>10}{'tokens':>8}\n")
-        for label, row in rows:
-            out.write(
-                f"{label:<34}{row['decode_tok_s']:>14.1f}{row['best_decode_tok_s']:>8.1f}"
-                f"{row['ttft_s'] * 1000:>10.0f}{row['tokens']:>8.0f}\n"
-            )
+    out.write(
+        f"ratio daemon HTTP / direct: median {result['ratio_decode_http_over_direct']:.3f}, "
+        f"best {result['ratio_best_http_over_direct']:.3f}\n"
+    )
+    if "ratio_daemon_over_llama_server" in result:
+        out.write(f"ratio daemon HTTP / llama-server HTTP: {result['ratio_daemon_over_llama_server']:.3f}\n")
+    if "llama_bench" in result:
+        lb = result["llama_bench"]
+        out.write(f"llama-bench: pp512 {lb.get('pp512', 0):.0f} tok/s, tg128 {lb.get('tg128', 0):.1f} tok/s\n")
+        if "ratio_daemon_over_llama_bench_tg128" in result:
+            out.write(f"ratio daemon HTTP / llama-bench tg128: {result['ratio_daemon_over_llama_bench_tg128']:.3f}\n")
+    out.write(f"daemon peak RSS: {rss:.0f} MiB\n")
+    for p in result.get("prefill", []):
         out.write(
-            f"ratio HTTP / direct: median {result['ratio_decode_http_over_direct']:.3f}, "
-            f"best {result['ratio_best_http_over_direct']:.3f}\n"
+            f"prefill {p['threads']} threads, n_batch {p['n_batch']}, flash attention "
+            f"{'on' if p['flash_attn'] else 'off'}: {p['prefill_tok_s']:.0f} tok/s\n"
         )
-        out.write(f"daemon peak RSS: {rss:.0f} MiB\n")
-        for p in result.get("prefill", []):  # type: ignore[attr-defined]
-            out.write(
-                f"prefill {p['threads']} threads, n_batch {p['n_batch']}: {p['prefill_tok_s']:.0f} tok/s\n"
-            )
     return 0
 
 
@@ -328,8 +381,10 @@ def main(argv: list[str] | None = None) -> int:
         "--llama-server", metavar="PATH", help="add llama.cpp's llama-server binary as a peer"
     )
     parser.add_argument(
-        "--prefill", action="store_true", help="sweep prefill tokens/s over n_batch and threads"
+        "--prefill", action="store_true", help="sweep prefill tokens/s over n_batch, threads and flash attention"
     )
+    parser.add_argument("--llama-bench", metavar="PATH", help="run llama.cpp's llama-bench (pp512, tg128) too")
+    parser.add_argument("--flash-attn", choices=("on", "off"), help="model.flash_attn for every peer")
     args = parser.parse_args(argv)
     settings = load_settings(args.config)
     update: dict[str, object] = {}
@@ -343,6 +398,8 @@ def main(argv: list[str] | None = None) -> int:
         update["n_threads"] = args.threads
     if args.n_batch:
         update["n_batch"] = args.n_batch
+    if args.flash_attn:
+        update["flash_attn"] = args.flash_attn == "on"
     if update:
         settings = settings.model_copy(update={"model": settings.model.model_copy(update=update)})
     return main_bench(
@@ -353,6 +410,7 @@ def main(argv: list[str] | None = None) -> int:
         python_loop=not args.no_python_loop,
         llama_server=args.llama_server,
         prefill=args.prefill,
+        llama_bench=args.llama_bench,
     )
 
 

@@ -333,6 +333,7 @@ def llama_kwargs(path: Path, ms: ModelSettings) -> dict[str, Any]:
         "n_threads_batch": ms.n_threads,
         "n_batch": ms.n_batch,
         "use_mmap": ms.use_mmap,
+        "flash_attn": ms.flash_attn,
         "seed": ms.seed if ms.seed >= 0 else 0xFFFFFFFF,
         "verbose": False,
     }

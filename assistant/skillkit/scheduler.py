@@ -12,7 +12,8 @@
 - A scheduled run produces a SkillResult -> ``services.notifier.notify(...)`` and, for skills that
   want it, ``services.memory.add(text, source="skill:<name>", provenance=...)``: ``untrusted`` for a
   skill that declares (or defaults to) untrusted output, such as ``seuss`` and ``digest`` made of
-  headlines, else ``conversation``. Every run is recorded in ``runs``.
+  headlines, else ``conversation``. A text too long for one notification goes out as several ("(1/3)" in
+  the title, ``part`` in the data), cut at line ends. Every run is recorded in ``runs``.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from assistant.core.localtime import get_zone
 from assistant.core.logs import run_context
 from assistant.core.metrics import NULL_RECORDER, Recorder
 from assistant.core.recall import CONVERSATION, UNTRUSTED
+from assistant.notify.split import part_title, split_body
 from assistant.skillkit.api import SkillResult
 from assistant.skillkit.registry import SkillRunner, parse_args
 from assistant.skillkit.schedule_parse import parse_schedule
@@ -308,13 +310,21 @@ class SkillScheduler:
         def deliver(result: SkillResult) -> None:
             notifier = services.notifier
             if notifier is not None and result.notify:
-                notifier.notify(
-                    result.title,
-                    result.text,
-                    source=f"skill:{skill}",
-                    urgent=result.urgent,
-                    data=_notification_data(schedule_id, skill, result),
-                )
+                bodies = split_body(result.text)  # too long for one notification: several, not a failure
+                for i, body in enumerate(bodies):
+                    # the result's data goes with the first part only
+                    data: dict[str, Any] = _notification_data(schedule_id, skill, result) if i == 0 else {
+                        "schedule_id": schedule_id, "skill": skill
+                    }  # fmt: skip
+                    if len(bodies) > 1:
+                        data["part"] = [i + 1, len(bodies)]
+                    notifier.notify(
+                        part_title(result.title, i, len(bodies)),
+                        body,
+                        source=f"skill:{skill}",
+                        urgent=result.urgent,
+                        data=data,
+                    )
             memory = services.memory
             if memory is not None and remember and result.notify and result.text:
                 try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -210,6 +211,16 @@ class VoiceSettings(Section):
     mute: bool = Field(False, description="do not speak notifications")
 
 
+class PersonaSettings(Section):
+    """One ``[personas.NAME]`` table: a new persona, or changes to a built-in one (unset fields keep it)."""
+
+    system_prompt: str | None = Field(None, min_length=1, max_length=4000)
+    description: str | None = None
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, gt=0, le=1)
+    max_tokens: int | None = Field(None, ge=1)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="ASSISTANT_",
@@ -227,6 +238,10 @@ class Settings(BaseSettings):
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
     voice: VoiceSettings = Field(default_factory=VoiceSettings)
+    personas: dict[str, PersonaSettings] = Field(
+        default_factory=dict,
+        description="[personas.NAME] tables: system_prompt, description, temperature, top_p, max_tokens",
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -244,6 +259,14 @@ class Settings(BaseSettings):
     @classmethod
     def _known_zone(cls, v: str) -> str:
         return check_zone_name(v)
+
+    @field_validator("personas")
+    @classmethod
+    def _persona_names(cls, v: dict[str, PersonaSettings]) -> dict[str, PersonaSettings]:
+        for name in v:
+            if not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", name):
+                raise ValueError(f"persona name {name!r}: use 1-32 letters, digits, '_' or '-'")
+        return v
 
     @field_validator("data_dir")
     @classmethod

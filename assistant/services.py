@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from assistant.chat.conversations import ConversationStore
 from assistant.chat.orchestrator import ChatService
+from assistant.chat.personas import PersonaBook
+from assistant.chat.rules import ChatRules
 from assistant.config import Settings
 from assistant.core.clock import Clock, SystemClock
 from assistant.core.errors import PartDisabled
@@ -100,7 +102,25 @@ def _build_memory(services: Services) -> MemoryService:
 
     memory = build_memory(services.settings, services.clock)
     services.chat.memory = build_recall(memory, services.settings)
+    wire_feedback(services, memory)
     return memory
+
+
+def wire_feedback(services: Services, memory: MemoryService) -> None:
+    """Ratings of answers (memory/feedback.py) beside the memory, and the rules layer's access to memory."""
+    from memory.feedback import FeedbackStore
+
+    path = services.settings.data_dir / "memory" / "feedback.sqlite3"
+    memory.feedback = FeedbackStore(path, memory.query_vector, services.clock)
+    services.chat.feedback = memory.feedback
+    if isinstance(services.chat.rules, ChatRules):
+        services.chat.rules.memory = memory
+
+
+def _close_memory(memory: MemoryService) -> None:
+    if memory.feedback is not None:
+        memory.feedback.close()
+    memory.close()
 
 
 def _build_notifier(services: Services) -> Notifier:
@@ -135,8 +155,8 @@ def _build_scheduler(services: Services) -> SkillScheduler | None:
 
 PARTS: tuple[PartSpec, ...] = (
     PartSpec(
-        "memory", "memory.enabled", _build_memory, ("memories",),
-        start=lambda m: m.warm_up(), close=lambda m: m.close(),
+        "memory", "memory.enabled", _build_memory, ("memories", "feedback"),
+        start=lambda m: m.warm_up(), close=_close_memory,
     ),
     PartSpec(
         "notifier", "notify.enabled", _build_notifier, ("notifications",),
@@ -177,7 +197,8 @@ def build_services(settings: Settings, *, clock: Clock | None = None, llm: LLMBa
     llm = llm or build_llm(settings)
     worker = GenerationWorker(llm, settings.server.queue_size, settings.server.retry_after)
     conversations = ConversationStore(settings.data_dir / "conversations.sqlite3")
-    chat = ChatService(worker, conversations, clock)
+    personas = PersonaBook.from_config(settings.personas)
+    chat = ChatService(worker, conversations, clock, personas=personas, rules=ChatRules(personas))
     services = Services(settings, clock, llm, worker, conversations, chat)
     for spec in PARTS:
         if spec.enabled(settings):

@@ -166,7 +166,7 @@ class FeedbackStore:
 
     # -- reads ----------------------------------------------------------------------------------
 
-    def list(self, limit: int = 50, offset: int = 0) -> list[Rating]:
+    def ratings(self, limit: int = 50, offset: int = 0) -> list[Rating]:
         with self._lock:
             rows = self._db.execute(
                 "SELECT id, created_at, conversation_id, turn_id, good, question FROM ratings "

@@ -2,7 +2,9 @@
 
 Extension: ``conversation_id`` in the body (or the ``X-Conversation-Id`` header) continues a stored
 conversation, so a client sends only its new message. Every response carries the id back, in the body
-and in the ``X-Conversation-Id`` header.
+and in the ``X-Conversation-Id`` header, and the stored answer's ``turn_id`` (in the body, or the final
+chunk of a stream) for ``POST /api/feedback``. ``persona`` (see ``GET /api/personas``) chooses the
+conversation's persona from this turn on; its sampling settings apply where the request sets none.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Request
@@ -82,6 +85,7 @@ class ChatRequest(BaseModel):
     seed: int | None = Field(None, ge=-(2**63), le=2**63 - 1)
     n: int = 1
     conversation_id: str | None = None
+    persona: str | None = Field(None, min_length=1, max_length=64)
 
     @field_validator("n")
     @classmethod
@@ -130,6 +134,15 @@ def _params(req: ChatRequest, default_max: int) -> GenerationParams:
     )
 
 
+def _explicit(req: ChatRequest) -> set[str]:
+    """The sampling fields the request set itself (a persona's settings apply to the others)."""
+    given = req.model_fields_set
+    fields = {"temperature", "top_p"} & given
+    if {"max_tokens", "max_completion_tokens"} & given:
+        fields.add("max_tokens")
+    return fields
+
+
 def _usage(u: Usage | None) -> dict[str, int]:
     u = u or Usage()
     return {
@@ -161,7 +174,7 @@ async def chat_completions(
 ) -> Any:
     # prepare() may embed the query for recall or run a skill (which waits for the model): off the loop.
     prepared = await run_in_threadpool(
-        services.chat.prepare,
+        partial(services.chat.prepare, persona=req.persona, explicit=_explicit(req)),
         _to_messages(req),
         _params(req, services.settings.model.max_tokens),
         req.conversation_id or x_conversation_id,
@@ -171,6 +184,7 @@ async def chat_completions(
         "created": int(time.time()),
         "model": services.llm.name,
         "conversation_id": prepared.conversation_id,
+        "persona": prepared.persona or services.chat.personas.default,
     }
     headers = {"X-Conversation-Id": prepared.conversation_id}
     # Queue the job before any byte is sent, so a full queue is a clean 429.
@@ -195,13 +209,14 @@ async def chat_completions(
         text, finish, usage = completion.text, completion.finish_reason, completion.usage
         if finish == "cancelled":
             raise BadRequest("generation was cancelled", code="cancelled")
-    await run_in_threadpool(services.chat.finish, prepared, text, usage)
+    turn_id = await run_in_threadpool(services.chat.finish, prepared, text, usage)
     body = {
         **meta,
         "object": "chat.completion",
         "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}],
         "usage": _usage(usage),
         "recalled": prepared.recall.items,
+        "turn_id": turn_id,
     }
     return JSONResponse(body, headers=headers)
 
@@ -255,8 +270,8 @@ async def _sse(
         return
     if finish in (None, "cancelled"):
         return  # the client went away; nothing is stored
-    await run_in_threadpool(services.chat.finish, prepared, "".join(parts), usage)
-    yield {"data": _chunk(meta, {}, finish, usage=_usage(usage))}
+    turn_id = await run_in_threadpool(services.chat.finish, prepared, "".join(parts), usage)
+    yield {"data": _chunk(meta, {}, finish, usage=_usage(usage), turn_id=turn_id)}
     if include_usage:
         yield {
             "data": json.dumps(
@@ -264,3 +279,10 @@ async def _sse(
             )
         }
     yield {"data": "[DONE]"}
+
+
+@router.get("/api/personas")
+def list_personas(services: ServicesDep) -> dict[str, Any]:
+    """The personas a conversation can use (``persona`` in a chat request, or ``/persona NAME``)."""
+    book = services.chat.personas
+    return {"default": book.default, "data": [p.as_dict() for p in book.all()]}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import threading
 import uuid
@@ -21,7 +22,8 @@ CREATE TABLE IF NOT EXISTS conversations (
     id TEXT PRIMARY KEY,
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
-    tail_hash TEXT
+    tail_hash TEXT,
+    persona TEXT
 );
 CREATE TABLE IF NOT EXISTS turns (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -29,14 +31,18 @@ CREATE TABLE IF NOT EXISTS turns (
     role TEXT NOT NULL,
     content TEXT NOT NULL,
     created_at TEXT NOT NULL,
-    untrusted INTEGER NOT NULL DEFAULT 0
+    untrusted INTEGER NOT NULL DEFAULT 0,
+    recalled TEXT
 );
 CREATE INDEX IF NOT EXISTS turns_by_conversation ON turns(conversation_id, id);
 """
-# Stores made before turns carried provenance get the column (their turns count as trusted, as before).
+# Stores made before turns carried provenance get the column (their turns count as trusted, as before);
+# before personas and ratings, the persona (None: the default) and the recalled memory ids of an answer.
 _MIGRATIONS = {
     ("turns", "untrusted"): "ALTER TABLE turns ADD COLUMN untrusted INTEGER NOT NULL DEFAULT 0",
     ("conversations", "tail_hash"): "ALTER TABLE conversations ADD COLUMN tail_hash TEXT",
+    ("conversations", "persona"): "ALTER TABLE conversations ADD COLUMN persona TEXT",
+    ("turns", "recalled"): "ALTER TABLE turns ADD COLUMN recalled TEXT",
 }
 _INDEXES = "CREATE INDEX IF NOT EXISTS conversations_by_tail ON conversations(tail_hash)"
 
@@ -57,6 +63,15 @@ class Turn:
     content: str
     created_at: str
     untrusted: bool = False  # derived from untrusted text (a headline digest answered in chat, ...)
+    recalled: tuple[str, ...] = ()  # of an answer: the ids of the memories recalled into its prompt, best first
+
+
+def _turn(row: Sequence[object]) -> Turn:
+    recalled = tuple(json.loads(str(row[5]))) if row[5] else ()
+    return Turn(int(str(row[0])), str(row[1]), str(row[2]), str(row[3]), bool(row[4]), recalled)
+
+
+_TURN_COLUMNS = "id, role, content, created_at, untrusted, recalled"
 
 
 def new_conversation_id() -> str:
@@ -105,16 +120,52 @@ class ConversationStore:
     def turns(self, conversation_id: str) -> list[Turn]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT id, role, content, created_at, untrusted FROM turns WHERE conversation_id=? ORDER BY id",
-                (conversation_id,),
+                f"SELECT {_TURN_COLUMNS} FROM turns WHERE conversation_id=? ORDER BY id", (conversation_id,)
             ).fetchall()
-        return [Turn(r[0], r[1], r[2], r[3], bool(r[4])) for r in rows]
+        return [_turn(r) for r in rows]
+
+    def persona(self, conversation_id: str) -> str | None:
+        """The persona chosen for the conversation (None: the default, or no such conversation)."""
+        with self._lock:
+            row = self._db.execute("SELECT persona FROM conversations WHERE id=?", (conversation_id,)).fetchone()
+        return str(row[0]) if row and row[0] else None
+
+    def answer(self, conversation_id: str, turn_id: int | None = None) -> tuple[Turn, str] | None:
+        """An answer of the conversation (turn ``turn_id``, or the newest answer) and the question it
+        answered (the user's turn before it), or None when there is no such answer."""
+        with self._lock:
+            if turn_id is None:
+                row = self._db.execute(
+                    f"SELECT {_TURN_COLUMNS} FROM turns WHERE conversation_id=? AND role='assistant' "
+                    "ORDER BY id DESC LIMIT 1",
+                    (conversation_id,),
+                ).fetchone()
+            else:
+                row = self._db.execute(
+                    f"SELECT {_TURN_COLUMNS} FROM turns WHERE conversation_id=? AND id=? AND role='assistant'",
+                    (conversation_id, turn_id),
+                ).fetchone()
+            if row is None:
+                return None
+            question = self._db.execute(
+                "SELECT content FROM turns WHERE conversation_id=? AND id<? AND role='user' ORDER BY id DESC LIMIT 1",
+                (conversation_id, row[0]),
+            ).fetchone()
+        return _turn(row), str(question[0]) if question else ""
 
     def append(
-        self, conversation_id: str, turns: Sequence[tuple[str, str] | tuple[str, str, bool]], at: datetime
+        self,
+        conversation_id: str,
+        turns: Sequence[tuple[str, str] | tuple[str, str, bool]],
+        at: datetime,
+        *,
+        persona: str | None = None,
+        recalled: Sequence[str] = (),
     ) -> list[int]:
-        """Append (role, content[, untrusted]) turns in one transaction; returns their ids."""
+        """Append (role, content[, untrusted]) turns in one transaction; returns their ids. ``recalled`` (memory
+        ids) is stored with the answers among them; ``persona``, when given, becomes the conversation's."""
         stamp = at.isoformat()
+        recalled_json = json.dumps(list(recalled)) if recalled else None
         ids: list[int] = []
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
@@ -133,14 +184,17 @@ class ConversationStore:
                     "ON CONFLICT(id) DO UPDATE SET updated_at=excluded.updated_at, tail_hash=excluded.tail_hash",
                     (conversation_id, stamp, stamp, tail),
                 )
+                if persona is not None:
+                    self._db.execute("UPDATE conversations SET persona=? WHERE id=?", (persona, conversation_id))
                 for turn in turns:
                     role, content = turn[0], turn[1]
                     untrusted = len(turn) > 2 and bool(turn[2])
                     cur = self._db.execute(
-                        "INSERT INTO turns(conversation_id, role, content, created_at, untrusted) "
-                        "VALUES (?, ?, ?, ?, ?)",
-                        (conversation_id, role, content, stamp, int(untrusted)),
-                    )
+                        "INSERT INTO turns(conversation_id, role, content, created_at, untrusted, recalled) "
+                        "VALUES (?, ?, ?, ?, ?, ?)",
+                        (conversation_id, role, content, stamp, int(untrusted),
+                         recalled_json if role == "assistant" else None),
+                    )  # fmt: skip
                     ids.append(int(cur.lastrowid or 0))
                 self._db.execute("COMMIT")
             except BaseException:

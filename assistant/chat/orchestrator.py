@@ -15,6 +15,13 @@ prefix). The stored turns hold the user's own text, never the recall block.
 Provenance of the stored turns (assistant.core.recall): the user's messages are ``user``; the answer is
 ``conversation``, or ``untrusted`` when it was derived from untrusted text: a skill with untrusted output
 answered through a chat shortcut, or the prompt held untrusted recalled material.
+
+Before the skill shortcuts, the rules layer (``RulesHook``, assistant.chat.rules) answers plain-language
+rules ("remember that ...", "forget ...", ``/persona NAME``) without the model. The persona of a
+conversation (assistant.chat.personas) supplies the system prompt and default sampling; it changes nothing
+else: the recall blocks, the quoting of untrusted turns and the shortcuts are the same for every persona.
+Each answer is stored with the ids of the memories recalled into it, so that a rating of the answer
+(``rate``) can teach memory which memories helped (memory/feedback.py).
 """
 
 from __future__ import annotations
@@ -24,13 +31,14 @@ import hmac
 import json
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from assistant.chat.conversations import ConversationStore, Turn, check_conversation_id, new_conversation_id
+from assistant.chat.personas import PersonaBook
 from assistant.core.clock import Clock
-from assistant.core.errors import BadRequest
+from assistant.core.errors import BadRequest, NotFound, PartDisabled
 from assistant.core.recall import CONVERSATION, UNTRUSTED, USER, Provenance, Recall, TurnRecord
 from assistant.core.text import strip_control_tokens
 from assistant.llm.types import ChatMessage, GenerationParams, Role, Usage
@@ -38,10 +46,6 @@ from assistant.llm.worker import GenerationWorker, Job
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SYSTEM_PROMPT = (
-    "You are a helpful personal assistant running privately on the user's own device. "
-    "Answer briefly and plainly."
-)
 # Between the recalled blocks and the user's own words. A bare rule rather than a heading such as "## The
 # user's message": the bundled 135M model echoed such a heading back instead of answering.
 RECALL_SEPARATOR = "---"
@@ -73,6 +77,30 @@ class ShortcutHook(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class RuleAnswer:
+    """The rules layer's answer: its own text (trusted unless it lists untrusted memories), and the persona
+    the conversation has from now on when the rule changed it."""
+
+    text: str
+    persona: str | None = None
+    untrusted: bool = False
+
+
+class RulesHook(Protocol):
+    def answer(self, text: str, *, conversation_id: str, persona: str) -> RuleAnswer | None:
+        """Handle a plain-language rule (remember, forget, persona) before anything else, or None to pass."""
+        ...
+
+
+class FeedbackHook(Protocol):
+    def record(
+        self, *, question: str, memory_ids: Sequence[str], good: bool, conversation_id: str, turn_id: int
+    ) -> Any:
+        """Store the rating of one answer with the question and the memories recalled into it."""
+        ...
+
+
 def with_recall(recall: Recall, text: str) -> str:
     """The newest user message as the model sees it: recalled blocks first (trusted, then untrusted, each
     its own block under its own heading), a rule, then the user's own words."""
@@ -91,6 +119,9 @@ class Prepared:
     recall: Recall = field(default_factory=Recall)
     shortcut: str | None = None
     provenance: Provenance = CONVERSATION  # of the answer: untrusted when derived from untrusted text
+    persona: str | None = None  # the conversation's persona (None: the default)
+    remember: bool = True  # store the turns in memory (a rule's exchange is not)
+    turn_id: int | None = None  # the stored answer's id, once finished
 
 
 class ChatService:
@@ -100,16 +131,20 @@ class ChatService:
         conversations: ConversationStore,
         clock: Clock,
         *,
-        system_prompt: str = DEFAULT_SYSTEM_PROMPT,
+        personas: PersonaBook | None = None,
         memory: MemoryHook | None = None,
         shortcuts: ShortcutHook | None = None,
+        rules: RulesHook | None = None,
+        feedback: FeedbackHook | None = None,
     ) -> None:
         self.worker = worker
         self.conversations = conversations
         self.clock = clock
-        self.system_prompt = system_prompt
+        self.personas = personas or PersonaBook()
         self.memory = memory
         self.shortcuts = shortcuts
+        self.rules = rules
+        self.feedback = feedback
         self._marker_key = secrets.token_bytes(16)  # markers of untrusted history turns; never leaves the process
 
     def _history_message(self, turn: Turn) -> ChatMessage:
@@ -128,13 +163,37 @@ class ChatService:
             f"<<<EARLIER-{tag}>>>\n{quoted}\n<<<END EARLIER-{tag}>>>",
         )
 
+    @property
+    def system_prompt(self) -> str:
+        """The default persona's system prompt."""
+        return self.personas.get(None).system_prompt
+
+    def _stored_persona(self, conversation_id: str) -> str | None:
+        name = self.conversations.persona(conversation_id)
+        if name is not None and name not in self.personas:
+            log.warning("conversation %s has persona %r, no longer configured; using the default", conversation_id, name)
+            return None
+        return name
+
     def prepare(
-        self, messages: list[ChatMessage], params: GenerationParams, conversation_id: str | None
+        self,
+        messages: list[ChatMessage],
+        params: GenerationParams,
+        conversation_id: str | None,
+        *,
+        persona: str | None = None,
+        explicit: Collection[str] = (),
     ) -> Prepared:
         """Build the prompt. With a conversation id, the stored turns come first and the request's
         messages are the new ones. Without one, the request holds the whole history: when that history is
         a stored conversation (a standard OpenAI client resending every turn), the conversation goes on and
-        only the new message is stored; otherwise a new conversation is made."""
+        only the new message is stored; otherwise a new conversation is made.
+
+        ``persona`` (a name; unknown: 400) is the conversation's persona from this turn on; None keeps the
+        stored one. Its sampling settings apply to the fields of ``params`` not in ``explicit`` (the ones
+        the request set itself)."""
+        if persona is not None:
+            self.personas.get(persona)  # an unknown name is a 400 naming the known ones
         if not messages:
             raise BadRequest("messages must hold at least one message", code="empty_messages")
         if messages[-1].role != "user":
@@ -157,6 +216,17 @@ class ChatService:
         new_turns: list[tuple[str, str]] = [(m.role, m.content) for m in rest]
         dialogue = history + rest
         query = messages[-1].content
+        persona_name = persona or self._stored_persona(conversation_id)
+
+        current = persona_name or self.personas.default
+        rule = self.rules.answer(query, conversation_id=conversation_id, persona=current) if self.rules else None
+        if rule is not None:
+            chosen = rule.persona or persona_name
+            provenance = UNTRUSTED if rule.untrusted else CONVERSATION
+            prompt = [ChatMessage("system", self.personas.get(chosen).system_prompt), *dialogue]
+            return Prepared(
+                conversation_id, prompt, params, new_turns, Recall(), rule.text, provenance, chosen, remember=False
+            )
 
         answer = self.shortcuts.answer(query, conversation_id=conversation_id) if self.shortcuts else None
         if isinstance(answer, ShortcutAnswer):
@@ -174,20 +244,32 @@ class ChatService:
             except Exception:  # noqa: BLE001 - memory trouble must not stop the chat
                 log.exception("memory recall failed; answering without it")
 
-        system_text = "\n\n".join(m.content for m in system) if system else self.system_prompt
+        chosen_persona = self.personas.get(persona_name)
+        # The persona's prompt takes the default system prompt's place. A client's own system message keeps
+        # replacing the default (OpenAI clients); with a persona chosen, it follows the persona's prompt.
+        client_system = "\n\n".join(m.content for m in system)
+        if not client_system:
+            system_text = chosen_persona.system_prompt
+        elif persona_name is None:
+            system_text = client_system
+        else:
+            system_text = f"{chosen_persona.system_prompt}\n\n{client_system}"
         newest = ChatMessage("user", with_recall(recall, query))
         prompt = [ChatMessage("system", system_text), *dialogue[:-1], newest]
         if shortcut is not None:
             provenance = UNTRUSTED if shortcut_untrusted else CONVERSATION
         else:
             provenance = UNTRUSTED if recall.tainted else CONVERSATION
-        return Prepared(conversation_id, prompt, params, new_turns, recall, shortcut, provenance)
+        params = chosen_persona.params(params, explicit)
+        return Prepared(
+            conversation_id, prompt, params, new_turns, recall, shortcut, provenance, persona_name
+        )
 
     def start(self, prepared: Prepared) -> Job:
         return self.worker.submit(prepared.messages, prepared.params)
 
-    def finish(self, prepared: Prepared, answer: str, usage: Usage | None = None) -> None:
-        """Store the new turns and the answer (after the answer is complete)."""
+    def finish(self, prepared: Prepared, answer: str, usage: Usage | None = None) -> int:
+        """Store the new turns and the answer (after the answer is complete); returns the answer's turn id."""
         turns = [
             *(
                 TurnRecord(role, text, USER if role == "user" else CONVERSATION)
@@ -196,11 +278,34 @@ class ChatService:
             TurnRecord("assistant", answer, prepared.provenance),
         ]
         now = self.clock.now()
-        self.conversations.append(
-            prepared.conversation_id, [(t.role, t.text, t.provenance == UNTRUSTED) for t in turns], now
+        ids = self.conversations.append(
+            prepared.conversation_id,
+            [(t.role, t.text, t.provenance == UNTRUSTED) for t in turns],
+            now,
+            persona=prepared.persona,
+            recalled=[str(i["id"]) for i in prepared.recall.items if "id" in i],
         )
-        if self.memory is not None:
+        prepared.turn_id = ids[-1]
+        if self.memory is not None and prepared.remember:
             try:
                 self.memory.remember_turns(prepared.conversation_id, turns, now)
             except Exception:  # noqa: BLE001 - the turn is in SQLite; memory can be rebuilt from it
                 log.exception("storing the turn in memory failed")
+        return prepared.turn_id
+
+    def rate(self, conversation_id: str, turn_id: int | None, good: bool) -> tuple[int, str, Any]:
+        """Rate an answer (``turn_id``, or the conversation's newest): memory learns which of the memories
+        recalled into it helped for that question. Returns the answer's turn id, the question and what the
+        feedback hook stored."""
+        check_conversation_id(conversation_id)
+        if self.feedback is None:
+            raise PartDisabled("memory is turned off in config: set [memory] enabled = true and restart the daemon")
+        found = self.conversations.answer(conversation_id, turn_id)
+        if found is None:
+            which = "no answer" if turn_id is None else f"no answer with turn id {turn_id}"
+            raise NotFound(f"{which} in conversation {conversation_id!r}")
+        turn, question = found
+        stored = self.feedback.record(
+            question=question, memory_ids=turn.recalled, good=good, conversation_id=conversation_id, turn_id=turn.id
+        )
+        return turn.id, question, stored

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from assistant.api.errors import install_error_handlers
 from assistant.api.guard import RequestGuard
+from assistant.api.metrics import RequestMetrics
 from assistant.services import CORE_ROUTERS, PARTS, Services
 
 
@@ -28,9 +29,11 @@ def create_app(services: Services) -> FastAPI:
     install_error_handlers(app)
     # Host, token, origin, content type and body size are checked before any route or parser runs.
     app.add_middleware(RequestGuard, server=services.settings.server)
+    # Outermost (added last): counts every request, those the guard refuses too.
+    app.add_middleware(RequestMetrics, recorder=services.recorder)
 
     # Every part's routers are mounted, present or not: a part turned off answers 503 saying so.
-    modules = [*CORE_ROUTERS, *(m for spec in PARTS for m in spec.routers), "web"]
+    modules = [*CORE_ROUTERS, *(m for spec in PARTS for m in spec.routers), "metrics", "web"]
     for module in modules:
         app.include_router(importlib.import_module(f"assistant.api.{module}").router)
     return app

@@ -56,6 +56,14 @@ class ServerSettings(Section):
     max_body_bytes: int = Field(
         8 * 1024 * 1024, ge=1024, description="largest request body; larger ones get 413 before they are read"
     )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="daemon log level")
+    log_format: Literal["json", "text"] = Field(
+        "text", description='"json": one JSON object per line; "text": plain lines (both carry request/run ids)'
+    )
+    metrics: bool = Field(True, description="GET /metrics in Prometheus text format (behind api_token when set)")
+    stop_timeout: float = Field(
+        5.0, gt=0, le=120, description="seconds a stop (SIGTERM) waits for open responses and running scheduled jobs"
+    )
 
     @property
     def is_loopback(self) -> bool:

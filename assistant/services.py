@@ -21,6 +21,7 @@ from assistant.chat.rules import ChatRules
 from assistant.config import Settings
 from assistant.core.clock import Clock, SystemClock
 from assistant.core.errors import PartDisabled
+from assistant.core.metrics import NULL_RECORDER, Recorder
 from assistant.core.sqlite_db import private_dir
 from assistant.llm.types import LLMBackend
 from assistant.llm.worker import GenerationWorker
@@ -51,6 +52,7 @@ class Services:
     feeds: FeedService | None = None
     skills: SkillRunner | None = None
     scheduler: SkillScheduler | None = None
+    recorder: Recorder = NULL_RECORDER  # what /metrics renders (server.metrics)
 
     def require(self, name: str, part: T | None) -> T:
         """``part`` itself, or PartDisabled naming the setting that turns ``name`` on."""
@@ -66,6 +68,9 @@ class Services:
                 spec.start(part)
 
     def close(self) -> None:
+        # No new chats; then running scheduled jobs finish (within server.stop_timeout) while the model,
+        # notifier and memory are still open; then the model stops; then the rest closes.
+        self.worker.stop_streams()
         for spec in reversed(PARTS):
             part = getattr(self, spec.name)
             if part is None or spec.close is None:
@@ -74,6 +79,8 @@ class Services:
                 spec.close(part)
             except Exception:  # noqa: BLE001 - close the rest anyway
                 log.exception("closing %s failed", spec.name)
+            if spec.name == "scheduler":
+                self.worker.close()
         self.worker.close()
         self.conversations.close()
         self.llm.close()
@@ -101,6 +108,8 @@ def _build_memory(services: Services) -> MemoryService:
     from memory.service import build_memory
 
     memory = build_memory(services.settings, services.clock)
+    memory.recorder = services.recorder
+    services.recorder.watch("assistant_memories", "memories stored", memory.count)
     services.chat.memory = build_recall(memory, services.settings)
     wire_feedback(services, memory)
     return memory
@@ -126,7 +135,7 @@ def _close_memory(memory: MemoryService) -> None:
 def _build_notifier(services: Services) -> Notifier:
     from assistant.notify.service import build_notifier
 
-    return build_notifier(services.settings, services.clock)
+    return build_notifier(services.settings, services.clock, recorder=services.recorder)
 
 
 def _build_feeds(services: Services) -> FeedService:
@@ -150,7 +159,7 @@ def _build_scheduler(services: Services) -> SkillScheduler | None:
     if services.skills is None:
         log.warning("the scheduler is off because skills are turned off (skills.enabled = false)")
         return None
-    return build_scheduler(services.settings, services.skills)
+    return build_scheduler(services.settings, services.skills, recorder=services.recorder)
 
 
 PARTS: tuple[PartSpec, ...] = (
@@ -190,16 +199,34 @@ def build_llm(settings: Settings) -> LLMBackend:
     return LlamaBackend.load(resolve_model_path(settings), settings.model)
 
 
+def build_recorder(settings: Settings) -> Recorder:
+    """A recorder with this daemon's own Prometheus registry (server.metrics), reading the process's PSS and
+    the generation queue at each scrape; parts add their own gauges as they are built."""
+    if not settings.server.metrics:
+        return NULL_RECORDER
+    from prometheus_client import CollectorRegistry
+
+    from assistant.core.metrics import PrometheusRecorder
+    from assistant.core.procmem import memory_info
+
+    recorder = PrometheusRecorder(CollectorRegistry())
+    recorder.watch("assistant_process_pss_bytes", "proportional set size of the daemon", lambda: memory_info()["pss"])
+    return recorder
+
+
 def build_services(settings: Settings, *, clock: Clock | None = None, llm: LLMBackend | None = None) -> Services:
     """Build the real services. ``llm`` may be given (tests, benchmarks) to skip loading a model."""
     clock = clock or SystemClock()
     private_dir(settings.data_dir)
     llm = llm or build_llm(settings)
-    worker = GenerationWorker(llm, settings.server.queue_size, settings.server.retry_after)
+    recorder = build_recorder(settings)
+    worker = GenerationWorker(llm, settings.server.queue_size, settings.server.retry_after, recorder)
     conversations = ConversationStore(settings.data_dir / "conversations.sqlite3")
     personas = PersonaBook.from_config(settings.personas)
     chat = ChatService(worker, conversations, clock, personas=personas, rules=ChatRules(personas))
-    services = Services(settings, clock, llm, worker, conversations, chat)
+    services = Services(settings, clock, llm, worker, conversations, chat, recorder=recorder)
+    recorder.watch("assistant_queue_waiting", "generation requests waiting for the model", lambda: worker.waiting)
+    recorder.watch("assistant_generation_busy", "1 while the model generates", lambda: float(worker.busy))
     for spec in PARTS:
         if spec.enabled(settings):
             setattr(services, spec.name, spec.build(services))

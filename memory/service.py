@@ -15,6 +15,7 @@ from __future__ import annotations
 import builtins
 import logging
 import threading
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from assistant.core.clock import Clock
+from assistant.core.metrics import NULL_RECORDER, Recorder
 from assistant.core.recall import Provenance
 from memory.hybrid import FusionMethod, apply_recency, fuse, suppress_near_duplicates
 from memory.keyword import NO_FILTERS, Filters, KeywordIndex, MemoryRecord
@@ -126,6 +128,7 @@ class MemoryService:
         self.max_chars = max_chars
         self.recency = recency
         self._write_lock = threading.Lock()
+        self.recorder: Recorder = NULL_RECORDER  # search latency for /metrics
         self._query_cache: OrderedDict[str, list[float]] = OrderedDict()
         self._ratio = 1.0
         self._ratio_age = 0
@@ -278,7 +281,7 @@ class MemoryService:
             raise ValueError(f"mode must be one of {', '.join(MODES)}")
         if not query.strip() or k <= 0:
             return []
-        cfg = self.config
+        cfg, started = self.config, time.perf_counter()
         ranks = self.rankings(query, filters, mode, max(cfg.candidates, k))
         fused = fuse(
             ranks, {"dense": cfg.dense_weight, "keyword": cfg.keyword_weight}, cfg.fusion, cfg.rrf_k
@@ -300,6 +303,7 @@ class MemoryService:
             kept, hidden = suppress_near_duplicates(fused, lambda i: records[i].text, k, cfg.duplicate_threshold)
         else:
             kept, hidden = fused[:k], {}
+        self.recorder.memory_search(time.perf_counter() - started)
         return [Hit(records[f.id], f.score, f.retrievers, hidden.get(f.id, 0)) for f in kept]
 
     def warm_up(self) -> None:

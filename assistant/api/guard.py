@@ -11,12 +11,19 @@ In order, each answered in the OpenAI error shape:
    ``Content-Type: application/json`` (415), so no form or ``text/plain`` POST slips past CORS preflight.
 5. The body is read here, counting bytes as they arrive; past the limit the request ends with 413 and
    memory never holds more than the limit. The route then reads the buffered body.
+
+Before all that, each request gets its id: the client's ``X-Request-ID`` when it is a sane one, else a new
+one. It is set for the request's log lines (``assistant.core.logs.request_id``), returned in the
+``X-Request-ID`` response header (refusals too), and ends the request's one access log line (method, path
+without its query, status, milliseconds).
 """
 
 from __future__ import annotations
 
 import hmac
 import json
+import logging
+import time
 from collections.abc import Iterable
 from urllib.parse import parse_qs, urlsplit
 
@@ -25,12 +32,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from assistant.api.errors import error_body
 from assistant.config import ServerSettings, is_wildcard_host
+from assistant.core.logs import accept_request_id, request_id
+
+log = logging.getLogger("assistant.access")
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1", "localhost.localdomain")
 PUBLIC_PATHS = ("/healthz", "/")
 PUBLIC_PREFIXES = ("/static/",)
 QUERY_TOKEN_PATHS = ("/api/notifications/stream",)
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+QUIET_PATHS = ("/healthz", "/metrics")  # polled: their access lines are DEBUG
 
 
 def host_name(value: str) -> str:
@@ -86,6 +97,29 @@ class RequestGuard:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
+        rid = accept_request_id(headers.get("x-request-id"))
+        context = request_id.set(rid)
+        started, status = time.perf_counter(), 0
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                message = {**message, "headers": [*message.get("headers", []), (b"x-request-id", rid.encode())]}
+            await send(message)
+
+        try:
+            await self._guarded(scope, headers, receive, send_with_id)
+        finally:
+            path: str = scope["path"]
+            level = logging.DEBUG if path in QUIET_PATHS else logging.INFO
+            ms = (time.perf_counter() - started) * 1000
+            # The path only (a query may hold ?token=), with control characters escaped.
+            shown = json.dumps(path[:300], ensure_ascii=False)[1:-1]
+            log.log(level, "%s %s %s %.1f ms", scope["method"], shown, status or "-", ms)
+            request_id.reset(context)
+
+    async def _guarded(self, scope: Scope, headers: Headers, receive: Receive, send: Send) -> None:
         refused = self._refusal(scope, headers)
         if refused is not None:
             await _respond(send, *refused)

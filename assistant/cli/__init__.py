@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import sys
 
 from assistant.core.errors import AssistantError
+from assistant.core.logs import configure_logging
 
 # Modules under assistant.cli that add subcommands. Add a module name here to add its commands.
 COMMAND_MODULES = [
@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--config", help="TOML config file (default: $ASSISTANT_CONFIG or ~/.config/assistant/config.toml)"
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging (over server.log_level)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
         importlib.import_module(f"assistant.cli.{name}").register(sub)
@@ -40,10 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging("DEBUG" if args.verbose else "INFO")  # `serve` sets server.log_level/log_format
     try:
         return int(args.func(args) or 0)
     except AssistantError as exc:

@@ -259,17 +259,17 @@ def process_memory(pid: int | None) -> dict[str, Any]:
     """RSS, PSS and USS of the daemon (``pid``) or, when it is unknown or not ours to read, of this process."""
     import psutil
 
+    from assistant.core.procmem import memory_info
+
     who = "daemon"
     try:
-        proc = psutil.Process(pid) if pid else None
-        info = proc.memory_full_info() if proc else None
+        info = memory_info(pid) if pid else None
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         info = None
     if info is None:
         who, pid = "doctor (no daemon answered)" if not pid else "doctor (daemon not readable)", os.getpid()
-        info = psutil.Process(pid).memory_full_info()
-    return {"of": who, "pid": pid, "rss": info.rss, "pss": getattr(info, "pss", None), "uss": info.uss,
-            "swap": getattr(info, "swap", None)}
+        info = memory_info(pid)
+    return {"of": who, "pid": pid, **info}
 
 
 # ---------------------------------------------------------------------------------------------- output

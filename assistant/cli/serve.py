@@ -1,12 +1,27 @@
-"""`assistant serve`: run the daemon."""
+"""`assistant serve`: run the daemon.
+
+A stop (SIGTERM from systemd, or Ctrl-C) is graceful and bounded by ``server.stop_timeout``: the listening
+socket closes; every answer being streamed is cut at its next token and ends with a ``stopping`` error
+(503) and ``[DONE]``; new generations are refused; open responses get the timeout to finish; then
+``Services.close`` lets running scheduled jobs finish (the same bound) before the model, notifier and
+memory close, and the SQLite stores are closed. The exit code is 0.
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import signal
+import socket
+import time
+from typing import TYPE_CHECKING, Any
 
 from assistant.config import is_loopback_host, load_settings
 from assistant.core.errors import ConfigError
+from assistant.core.logs import configure_logging
+
+if TYPE_CHECKING:
+    from assistant.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +43,11 @@ def run(args: argparse.Namespace) -> int:
     if args.model:
         overrides.setdefault("model", {})["path"] = args.model
     settings = load_settings(args.config, **overrides)
-    check_listen_policy(settings.server.host, settings.server.api_token)
+    server_cfg = settings.server
+    configure_logging(
+        "DEBUG" if getattr(args, "verbose", False) else server_cfg.log_level, server_cfg.log_format
+    )
+    check_listen_policy(server_cfg.host, server_cfg.api_token)
 
     import uvicorn
 
@@ -37,13 +56,43 @@ def run(args: argparse.Namespace) -> int:
 
     services = build_services(settings)
     app = create_app(services)
-    log.info(
-        "listening on http://%s:%d (model %s)", settings.server.host, settings.server.port, services.llm.name
-    )
-    uvicorn.run(
-        app, host=settings.server.host, port=settings.server.port, log_level="warning", access_log=False
-    )
+    config = uvicorn.Config(
+        app, host=server_cfg.host, port=server_cfg.port, log_config=None, access_log=False,
+        timeout_graceful_shutdown=max(1, round(server_cfg.stop_timeout)),
+    )  # fmt: skip
+    server = graceful_server(config, services)
+    log.info("listening on http://%s:%d (model %s)", server_cfg.host, server_cfg.port, services.llm.name)
+    # uvicorn re-raises the stop signal once it has shut down; handled, it ends here with exit code 0.
+    signal.signal(signal.SIGTERM, _stopped)
+    server.run()
+    log.info("stopped")
     return 0
+
+
+def _stopped(signum: int, frame: Any) -> None:
+    """The stop signal, re-raised by uvicorn after a graceful shutdown: nothing is left to do."""
+
+
+def graceful_server(config: Any, services: Services) -> Any:
+    """A uvicorn Server whose shutdown first ends the streams (see the module docstring)."""
+    import uvicorn
+    from sse_starlette.sse import AppStatus
+
+    # sse-starlette would cancel every event stream the moment the signal comes, before a chat stream can
+    # send its "stopping" error: the streams are ended here instead, each by its own source.
+    AppStatus.disable_automatic_graceful_drain()
+
+    class GracefulServer(uvicorn.Server):
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            started = time.monotonic()
+            cut = services.worker.stop_streams()  # each ends at its next token, with the "stopping" error
+            if services.notifier is not None:
+                services.notifier.broadcaster.close()  # the notification streams end
+            log.info("stopping: %d streamed answer(s) cut short, new generations refused", cut)
+            await super().shutdown(sockets=sockets)  # open responses get server.stop_timeout to finish
+            log.info("HTTP server stopped in %.1f s", time.monotonic() - started)
+
+    return GracefulServer(config)
 
 
 def check_listen_policy(host: str, api_token: str | None) -> None:

@@ -4,17 +4,25 @@
 went away is cancelled; the backend stops at the next token and the worker moves on.
 Async callers stream a job with ``async for delta in job``; threads (scheduled skills) use
 ``generate_text``.
+
+Each job runs in the ``contextvars`` context it was submitted from (its log lines carry the request or
+scheduled-run id) and is reported to the ``Recorder``: tokens, time, time to first token, 429s.
+``stop_streams`` (the daemon is stopping) cancels every job a client streams at its next token, ending it
+with ``DaemonStopping`` (503), and refuses new ones; jobs of scheduled runs go on until ``close``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import queue
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 
 from assistant.core.errors import AssistantError, BackendError, QueueFull
+from assistant.core.metrics import ERROR, NULL_RECORDER, Recorder
 from assistant.llm.types import ChatMessage, Completion, Delta, GenerationParams, LLMBackend, collect
 
 log = logging.getLogger(__name__)
@@ -22,11 +30,22 @@ log = logging.getLogger(__name__)
 _END = object()
 
 
+class DaemonStopping(AssistantError):
+    """The daemon is stopping: a generation in progress was cut short, or a new one refused."""
+
+    status = 503
+    type = "service_unavailable"
+    code = "stopping"
+
+
 class Job:
     def __init__(self, messages: list[ChatMessage], params: GenerationParams) -> None:
         self.messages = messages
         self.params = params
         self.cancel = threading.Event()
+        self.stopped = False  # cancelled because the daemon is stopping
+        self.queued_at = time.monotonic()
+        self.context = contextvars.copy_context()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._aqueue: asyncio.Queue[object] | None = None
         self._tqueue: queue.SimpleQueue[object] | None = None
@@ -96,33 +115,59 @@ class Job:
 
 
 class GenerationWorker:
-    def __init__(self, backend: LLMBackend, queue_size: int = 8, retry_after: int = 2) -> None:
+    def __init__(
+        self, backend: LLMBackend, queue_size: int = 8, retry_after: int = 2, recorder: Recorder = NULL_RECORDER
+    ) -> None:
         self.backend = backend
         self.retry_after = retry_after
+        self.recorder = recorder
         self._jobs: queue.Queue[Job | None] = queue.Queue(maxsize=queue_size)
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._live: set[Job] = set()  # queued or running, until their end is emitted
+        self._stopping = False  # streamed jobs are refused
+        self._closed = False  # every job is refused
         self.busy = False
 
     def start(self) -> None:
         with self._lock:
             if self._thread is None:
+                self._stopping = self._closed = False
                 self._thread = threading.Thread(target=self._run, name="llm-worker", daemon=True)
                 self._thread.start()
+
+    def stop_streams(self) -> int:
+        """The daemon is stopping: refuse new streamed jobs and cancel the ones queued or running (each
+        ends with DaemonStopping at its next token). Jobs of threads (scheduled runs) go on. Returns how
+        many were cancelled."""
+        with self._lock:
+            self._stopping = True
+            streamed = [j for j in self._live if j._aqueue is not None and not j.cancel.is_set()]
+        for job in streamed:
+            job.stopped = True
+            job.cancel.set()
+        return len(streamed)
 
     def close(self) -> None:
         with self._lock:
             thread, self._thread = self._thread, None
+            self._stopping = self._closed = True
+            running = list(self._live)
+        for job in running:  # the one running too, so a long answer does not hold the stop up
+            job.stopped = True
+            job.cancel.set()
         if thread is not None:
             # Cancel whatever waits, then stop the thread.
             while True:
                 try:
-                    job = self._jobs.get_nowait()
+                    waiting = self._jobs.get_nowait()
                 except queue.Empty:
                     break
-                if job is not None:
-                    job.cancel.set()
-                    job._emit(_END)
+                if waiting is not None:
+                    waiting.cancel.set()
+                    self._end(waiting)
+                    with self._lock:
+                        self._live.discard(waiting)
             self._jobs.put(None)
             thread.join(timeout=30)
 
@@ -130,15 +175,26 @@ class GenerationWorker:
     def waiting(self) -> int:
         return self._jobs.qsize()
 
+    @property
+    def streaming(self) -> int:
+        """Jobs of async consumers (HTTP requests) queued or running."""
+        with self._lock:
+            return sum(1 for j in self._live if j._aqueue is not None)
+
     def _enqueue(self, job: Job) -> Job:
+        if self._closed or (self._stopping and job._aqueue is not None):
+            raise DaemonStopping("the daemon is stopping; retry once it is back")
         self.start()
-        try:
-            self._jobs.put_nowait(job)
-        except queue.Full:
-            raise QueueFull(
-                f"the model is busy: {self._jobs.maxsize} requests are already waiting; retry shortly",
-                retry_after=self.retry_after,
-            ) from None
+        with self._lock:
+            try:
+                self._jobs.put_nowait(job)
+            except queue.Full:
+                self.recorder.queue_full()
+                raise QueueFull(
+                    f"the model is busy: {self._jobs.maxsize} requests are already waiting; retry shortly",
+                    retry_after=self.retry_after,
+                ) from None
+            self._live.add(job)
         return job
 
     def submit(self, messages: list[ChatMessage], params: GenerationParams) -> Job:
@@ -159,21 +215,49 @@ class GenerationWorker:
             job = self._jobs.get()
             if job is None:
                 return
-            if job.cancel.is_set():
-                job._emit(_END)
-                continue
-            self.busy = True
             try:
-                for delta in self.backend.stream_chat(job.messages, job.params, job.cancel):
-                    job._emit(delta)
-                    if job.cancel.is_set():
-                        break
-            except AssistantError as exc:  # a refusal the client can act on keeps its status (400, 502)
-                log.warning("generation refused: %s", exc.message)
-                job._emit(exc)
-            except Exception as exc:  # noqa: BLE001 - reported to the waiting client
-                log.exception("generation failed")
-                job._emit(BackendError(f"generation failed: {exc}"))
+                if job.cancel.is_set():
+                    self._end(job)
+                    continue
+                job.context.run(self._generate, job)
             finally:
-                self.busy = False
-                job._emit(_END)
+                with self._lock:
+                    self._live.discard(job)
+
+    def _generate(self, job: Job) -> None:
+        """Stream one job to its consumer, in the context it was submitted from."""
+        self.busy = True
+        started = time.monotonic()
+        first: float | None = None
+        tokens, outcome = 0, ERROR
+        try:
+            for delta in self.backend.stream_chat(job.messages, job.params, job.cancel):
+                if first is None and delta.text:
+                    first = time.monotonic() - job.queued_at
+                if delta.finish_reason is not None:
+                    outcome = delta.finish_reason
+                    tokens = delta.usage.completion_tokens if delta.usage else 0
+                job._emit(delta)
+                if job.cancel.is_set():
+                    break
+        except AssistantError as exc:  # a refusal the client can act on keeps its status (400, 502)
+            log.warning("generation refused: %s", exc.message)
+            job._emit(exc)
+        except Exception as exc:  # noqa: BLE001 - reported to the waiting client
+            log.exception("generation failed")
+            job._emit(BackendError(f"generation failed: {exc}"))
+        finally:
+            self.busy = False
+            if job.stopped:
+                outcome = "stopped"
+                log.info("generation stopped after %d token(s): the daemon is stopping", tokens)
+            self.recorder.generation(
+                tokens=tokens, seconds=time.monotonic() - started, first_token_seconds=first, outcome=outcome
+            )
+            self._end(job)
+
+    @staticmethod
+    def _end(job: Job) -> None:
+        if job.stopped:
+            job._emit(DaemonStopping("the daemon is stopping: the answer was cut short; send it again later"))
+        job._emit(_END)

@@ -17,6 +17,7 @@ from typing import Any
 from assistant.config import Settings
 from assistant.core.clock import Clock
 from assistant.core.errors import BadRequest, ConfigError
+from assistant.core.metrics import NULL_RECORDER, Recorder
 from assistant.notify.channel import Channel, DeliveryError, backoff_delay
 from assistant.notify.models import (
     BODY_MAX,
@@ -90,8 +91,10 @@ class Notifier:
         retry_max_seconds: float = 900.0,
         poll_seconds: float = 1.0,
         retention_days: int = 0,
+        recorder: Recorder = NULL_RECORDER,
     ) -> None:
         self.outbox = outbox
+        self.recorder = recorder
         self.clock = clock
         self.channels = list(channels or [])
         self.quiet = quiet
@@ -192,6 +195,7 @@ class Notifier:
                         max_attempts=channel.max_attempts,
                     )
                     report.failed[channel.name] = report.failed.get(channel.name, 0) + 1
+                    self.recorder.notification(channel.name, "gave_up" if gave_up else "failed")
                     if gave_up:
                         report.gave_up[channel.name] = report.gave_up.get(channel.name, 0) + 1
                         log.warning(
@@ -217,6 +221,7 @@ class Notifier:
                     return
                 self.outbox.mark_delivered(notification.id, channel.name, now)
                 report.delivered[channel.name] = report.delivered.get(channel.name, 0) + 1
+                self.recorder.notification(channel.name, "delivered")
                 if gate.failures:
                     log.info("%s: delivering again after %d failed attempt(s)", channel.name, gate.failures)
                 gate.failures, gate.retry_at = 0, None
@@ -295,7 +300,9 @@ def build_channels(settings: Settings) -> list[Channel]:
     return channels
 
 
-def build_notifier(settings: Settings, clock: Clock, *, channels: list[Channel] | None = None) -> Notifier:
+def build_notifier(
+    settings: Settings, clock: Clock, *, channels: list[Channel] | None = None, recorder: Recorder = NULL_RECORDER
+) -> Notifier:
     """The real notifier: outbox under the data dir, channels from settings.notify (or ``channels``)."""
     ns = settings.notify
     quiet = None
@@ -320,4 +327,5 @@ def build_notifier(settings: Settings, clock: Clock, *, channels: list[Channel] 
         retry_max_seconds=ns.retry_max_seconds,
         poll_seconds=ns.poll_seconds,
         retention_days=ns.retention_days,
+        recorder=recorder,
     )

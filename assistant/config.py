@@ -152,6 +152,17 @@ class FeedSettings(Section):
         return networks
 
 
+class PageSettings(Section):
+    enabled: bool = Field(True, description="/summarize and /eli5 of web pages; fetched as feeds are")
+    timeout: float = Field(15.0, gt=0, description="seconds for one whole page fetch (connect, headers and body)")
+    max_bytes: int = Field(5_000_000, ge=1024, description="a larger page is not summarized (it says so)")
+    max_redirects: int = Field(5, ge=0, le=20)
+    max_words: int = Field(100_000, ge=100, description="a page with more words of text is not summarized")
+    map_tokens: int = Field(96, ge=8, le=1024, description="tokens of the note on each part of a long page")
+    summary_tokens: int = Field(256, ge=16, description="tokens of the summary itself")
+    user_agent: str = "assistant-pages/0.1"
+
+
 class SkillSettings(Section):
     enabled: bool = Field(True, description="skills (/api/skills, chat shortcuts); the scheduler needs them")
 
@@ -242,6 +253,7 @@ class Settings(BaseSettings):
     model: ModelSettings = Field(default_factory=ModelSettings)
     memory: MemorySettings = Field(default_factory=MemorySettings)
     feeds: FeedSettings = Field(default_factory=FeedSettings)
+    pages: PageSettings = Field(default_factory=PageSettings)
     skills: SkillSettings = Field(default_factory=SkillSettings)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)

@@ -29,6 +29,7 @@ from assistant.llm.worker import GenerationWorker
 if TYPE_CHECKING:
     from assistant.feeds.service import FeedService
     from assistant.notify.service import Notifier
+    from assistant.pages.service import PageService
     from assistant.skillkit.registry import SkillRunner
     from assistant.skillkit.scheduler import SkillScheduler
     from memory.service import MemoryService
@@ -50,6 +51,7 @@ class Services:
     memory: MemoryService | None = None
     notifier: Notifier | None = None
     feeds: FeedService | None = None
+    pages: PageService | None = None
     skills: SkillRunner | None = None
     scheduler: SkillScheduler | None = None
     recorder: Recorder = NULL_RECORDER  # what /metrics renders (server.metrics)
@@ -144,6 +146,12 @@ def _build_feeds(services: Services) -> FeedService:
     return build_feeds(services.settings, services.clock)
 
 
+def _build_pages(services: Services) -> PageService:
+    from assistant.pages.service import build_pages
+
+    return build_pages(services.settings, services.worker.generate_text, services.llm)
+
+
 def _build_skills(services: Services) -> SkillRunner:
     from assistant.skillkit.registry import build_skills
     from assistant.skillkit.shortcuts import SkillShortcuts
@@ -172,6 +180,7 @@ PARTS: tuple[PartSpec, ...] = (
         start=lambda n: n.start(), close=lambda n: n.close(),
     ),
     PartSpec("feeds", "feeds.enabled", _build_feeds, ("feeds",), close=lambda f: f.close()),
+    PartSpec("pages", "pages.enabled", _build_pages, close=lambda p: p.close()),
     PartSpec("skills", "skills.enabled", _build_skills, ("skills",)),
     PartSpec(
         "scheduler", "scheduler.enabled", _build_scheduler, ("schedules",),

@@ -43,6 +43,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("assistant", "assistant.core"),  # "assistant" is the bare package __init__, which imports nothing
     ("assistant.config",),
     ("assistant.llm", "memory", "assistant.feeds", "assistant.notify"),
+    ("assistant.pages",),  # fetches with assistant.feeds.fetch, measures prompts with assistant.llm
     ("assistant.chat",),
     ("assistant.skillkit",),
     ("skills",),
@@ -334,7 +335,7 @@ def test_checker_catches_a_planted_upward_import() -> None:
     problems = _check({"memory.store": "from assistant.services import Services\n"})
     assert problems == [
         "memory.store:1 imports assistant.services: memory may import only assistant.core, assistant.config",
-        "memory.store:1 imports assistant.services: upward, memory (layer 2) -> assistant.services (layer 6)",
+        "memory.store:1 imports assistant.services: upward, memory (layer 2) -> assistant.services (layer 7)",
     ]
 
 
@@ -351,11 +352,11 @@ def test_checker_sees_imports_in_functions_under_type_checking_and_relative() ->
     problems = _check({"assistant.feeds.service": source, "assistant.skillkit.registry": ""})
     assert problems == [
         "assistant.feeds.service:3 imports assistant.chat.orchestrator (under TYPE_CHECKING): upward, "
-        "assistant.feeds (layer 2) -> assistant.chat (layer 3)",
-        "assistant.feeds.service:5 imports assistant.api.deps: upward, assistant.feeds (layer 2) -> assistant.api (layer 7)",
+        "assistant.feeds (layer 2) -> assistant.chat (layer 4)",
+        "assistant.feeds.service:5 imports assistant.api.deps: upward, assistant.feeds (layer 2) -> assistant.api (layer 8)",
         "assistant.feeds.service:6 imports assistant.skillkit.registry: upward, assistant.feeds (layer 2) -> "
-        "assistant.skillkit (layer 4)",
-        "assistant.feeds.service:7 imports assistant.cli: upward, assistant.feeds (layer 2) -> assistant.cli (layer 11)",
+        "assistant.skillkit (layer 5)",
+        "assistant.feeds.service:7 imports assistant.cli: upward, assistant.feeds (layer 2) -> assistant.cli (layer 12)",
     ]
 
 

@@ -333,7 +333,8 @@ class FeedFetcher:
 
     Connections go only to public addresses and to ``allowed_networks`` (CIDR strings). ``resolver``
     replaces getaddrinfo (tests). ``transport`` replaces the network altogether (tests with
-    httpx.MockTransport): no connection is made, so no address is checked at connect time.
+    httpx.MockTransport): no connection is made, so no address is checked at connect time. ``accept`` is
+    the Accept header (web pages, assistant.pages, ask for HTML instead of feeds).
     """
 
     def __init__(
@@ -347,6 +348,7 @@ class FeedFetcher:
         allowed_networks: Iterable[str | IPNetwork] = (),
         resolver: Resolver | None = None,
         transport: httpx.BaseTransport | None = None,
+        accept: str = ACCEPT,
     ) -> None:
         self.timeout = timeout
         self.max_bytes = max_bytes
@@ -362,7 +364,7 @@ class FeedFetcher:
             timeout=httpx.Timeout(timeout),
             follow_redirects=True,
             max_redirects=max_redirects,
-            headers={"User-Agent": user_agent, "Accept": ACCEPT},
+            headers={"User-Agent": user_agent, "Accept": accept},
             limits=limits,
             transport=transport,
         )

@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from assistant.config import Settings
     from assistant.feeds.models import FeedEntry
     from assistant.notify.models import Notification
+    from assistant.pages.models import PageSummary, Style
 
 SKILL_ATTR = "__skill__"
 _NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
@@ -76,6 +77,14 @@ class FeedReader(Protocol):
     def unreported_entries(self, consumer: str, limit: int | None = None) -> list[FeedEntry]: ...
 
     def mark_reported(self, consumer: str, keys: list[str]) -> None: ...
+
+
+class PageReader(Protocol):
+    """The part of ``assistant.pages.service.PageService`` a skill may use: fetch a page (under the feeds'
+    address policy), extract its main text and summarize it with the model, in parts when it is long.
+    Raises an AssistantError that says why a page cannot be summarized."""
+
+    def summarize(self, url: str, style: Style = "summary", *, max_tokens: int | None = None) -> PageSummary: ...
 
 
 class NotificationSink(Protocol):
@@ -132,6 +141,7 @@ class SkillContext:
     memory: MemoryWriter | None = None
     feeds: FeedReader | None = None
     notifier: NotificationSink | None = None
+    pages: PageReader | None = None
     args: dict[str, Any] = field(default_factory=dict)
     timezone: tzinfo | None = None  # the zone of the schedule (or the user's zone) for local times
     trigger: str = "manual"  # "manual", "chat", "api" or "schedule:<id>"

@@ -22,6 +22,7 @@ from assistant.skillkit.api import (
     FeedReader,
     MemoryWriter,
     NotificationSink,
+    PageReader,
     SkillContext,
     SkillResult,
     SkillSpec,
@@ -59,6 +60,9 @@ class SkillServices(Protocol):
 
     @property
     def notifier(self) -> NotificationSink | None: ...
+
+    @property
+    def pages(self) -> PageReader | None: ...
 
 
 def specs_in(obj: object) -> list[SkillSpec]:
@@ -259,6 +263,7 @@ class SkillRunner:
             memory=memory,
             feeds=s.feeds,
             notifier=s.notifier,
+            pages=getattr(s, "pages", None),  # services built before pages existed have none
             args=args,
             timezone=zone,
             trigger=trigger,

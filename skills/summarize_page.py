@@ -64,6 +64,7 @@ def run_page_skill(ctx: SkillContext, name: str, style: str, url: str, max_token
             "parts": found.parts,
             "levels": found.levels,
             "fallback": found.fallback,
+            "prompt_tokens": found.prompt_tokens,  # of each model call (map steps, then reduce)
         },
     )
 

@@ -53,8 +53,8 @@ def test_schedule_cli(config: str, capsys: pytest.CaptureFixture[str]) -> None:
         == 0
     )
     out = capsys.readouterr().out
-    m = re.match(r"added ([0-9a-f]{12})  time phrase=no  'every weekday at 7:30' = cron 30 7 \* \* 1-5 "
-                 r"\(America/New_York\)  next \S+-0[45]:00", out)  # fmt: skip
+    m = re.match(r"added ([0-9a-f]{12})  time phrase=no  'every weekday at 7:30' = every weekday at 07:30 "
+                 r"\(cron 30 7 \* \* 1-5\) \(America/New_York\)  next \S+-0[45]:00", out)  # fmt: skip
     assert m, out
     sid = m.group(1)
     assert main([*cmd, "add", "digest", "every 15 minutes"]) == 0

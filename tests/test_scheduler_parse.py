@@ -41,7 +41,7 @@ from assistant.skillkit.schedule_parse import parse_schedule
 def test_natural_schedules_become_cron(text: str, cron: str) -> None:
     parsed = parse_schedule(text)
     assert parsed.cron == cron
-    assert parsed.describe() == f"cron {cron}"
+    assert f"cron {cron}" in parsed.describe()  # natural ones also in words: "every weekday at 07:30 (cron ...)"
     assert parsed.to_dict()["schedule"] == text
 
 
@@ -70,7 +70,6 @@ def test_intervals(text: str, seconds: int, shown: str) -> None:
         ("every day at 25:00", "is not a time"),
         ("every day at 13pm", "hour must be 1-12"),
         ("every day at 8:00 and 9:30", "same minute"),
-        ("every 2 days at 8", "'every N days'"),
         ("every 10 seconds", "more often than every 60 seconds"),
         ("every 5 fortnights", "unknown unit"),
         ("0 25 * * *", "higher than the maximum"),

@@ -23,7 +23,8 @@ class NewSchedule(BaseModel):
     schedule: str = Field(
         min_length=1,
         max_length=200,
-        description='"every weekday at 7:30", "every 15 minutes" or cron',
+        description='"every weekday at 7:30", "every 15 minutes", "every 3 days at 8", '
+        '"on the first monday of the month at 9", several joined by "and", or cron',
         examples=["every 15 minutes"],
     )
     args: dict[str, Any] = Field(default_factory=dict)

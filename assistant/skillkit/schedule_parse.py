@@ -1,6 +1,13 @@
 """Schedules people type ("every weekday at 7:30", "every 15 minutes", "hourly", "30 7 * * 1-5") turned
 into a standard 5-field cron expression or an interval, and then into an APScheduler 3 trigger.
 
+Schedules people say that cron cannot hold are APScheduler triggers too, never date arithmetic of ours:
+"every 3 days at 8" and "every 2 weeks on friday at 17:00" are interval triggers counted on the wall clock
+(``WallClockInterval``: they stay at 8:00 across DST); "on the first Monday of the month at 9" and "on the
+last day of the month" are cron triggers with APScheduler's ``1st mon``/``last`` day expressions; and
+"every weekday at 8 and weekends at 10" is an ``OrTrigger`` of its parts. Each parsed schedule says in
+words what will run (``describe``); the scheduler shows that with the next run time.
+
 The cron shown back to the user is standard crontab (Sunday = 0 or 7). APScheduler 3 numbers weekdays
 from Monday = 0, so the day-of-week field is handed to it as names ("mon,tue,...") to avoid that trap.
 Anything not understood is a BadRequest that says what is accepted.
@@ -10,17 +17,22 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.combining import OrTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
+from apscheduler.util import localize
 
 from assistant.core.errors import BadRequest
 
 EXAMPLES = (
     '"every weekday at 7:30", "every day at 8", "every monday and thursday at 18:00", '
-    '"every 15 minutes", "every 2 hours", "hourly", "daily at 6pm", or a cron expression like "30 7 * * 1-5"'
+    '"every 15 minutes", "every 2 hours", "hourly", "daily at 6pm", "every 3 days at 8", '
+    '"on the first monday of the month at 9", "every weekday at 8 and weekends at 10", '
+    'or a cron expression like "30 7 * * 1-5"'
 )
 MIN_INTERVAL_SECONDS = 60
 MAX_INTERVAL_SECONDS = 10 * 366 * 86400  # ten years; far beyond that APScheduler's datetimes overflow
@@ -44,24 +56,74 @@ _CRON_NUMERIC = re.compile(r"^[\d*/,-]+$")
 _CRON_NAMED = re.compile(r"^[\d*/,a-z-]+$")
 
 
+_DAY_TITLES = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")
+_ORDINALS = {"first": "1st", "1st": "1st", "second": "2nd", "2nd": "2nd", "third": "3rd", "3rd": "3rd",
+             "fourth": "4th", "4th": "4th", "fifth": "5th", "5th": "5th", "last": "last"}  # fmt: skip
+_EVERY_NTH = {"other": 2, "second": 2, "third": 3, "fourth": 4}
+_MAX_PARTS = 10
+# "every weekday at 8 and weekends at 10", "every day at 9; every sunday at 20": where one schedule may end
+_JOIN = re.compile(r"\s*(?:;|,|\band\b|\bplus\b)\s*")
+_INTERVAL_AT = re.compile(
+    r"^every\s+(\d+|other|second|third|fourth)\s+([a-z]+?)s?(?:\s+on\s+([a-z]+?)s?)?\s+at\s+(.+)$"
+)
+_MONTHLY = re.compile(
+    r"^(?:(?:every|each)\s+)?(?:on\s+)?(?:the\s+)?(.+?)\s+(?:of|in)\s+(?:the|every|each|a)\s+month"
+    r"(?:\s+at\s+(.+))?$|^monthly\s+on\s+(?:the\s+)?(.+?)(?:\s+at\s+(.+))?$"
+)
+_MONTH_ITEM = re.compile(r"^(?:the\s+)?(?:(first|second|third|fourth|fifth|last|[1-5](?:st|nd|rd|th))\s+([a-z]+)"
+                         r"|(\d{1,2})(?:st|nd|rd|th)?|(last)(?:\s+day)?)$")  # fmt: skip
+
+
 @dataclass(frozen=True)
 class ParsedSchedule:
+    """One parsed schedule: a cron expression, an interval (counted on the wall clock from a time of day
+    when ``at`` is set), a monthly rule (``month_days``), or several of these (``parts``: any one fires)."""
+
     text: str  # what the user typed
     cron: str | None = None  # standard 5-field crontab
     interval_seconds: int | None = None
+    at: tuple[int, int] | None = None  # hour, minute: an interval of whole days that keeps this wall time
+    on_weekday: int | None = None  # the weekday (Sunday = 0) such an interval starts on
+    month_days: str | None = None  # APScheduler day expression of a monthly rule: "1st mon", "last", "1,15"
+    hours: tuple[int, ...] = ()  # a monthly rule's hours ...
+    minute: int = 0  # ... and minute
+    parts: tuple[ParsedSchedule, ...] = ()
+    summary: str = ""  # what will run, in words
 
     @property
     def kind(self) -> str:
+        if self.parts:
+            return "any"
+        if self.month_days:
+            return "monthly"
         return "cron" if self.cron else "interval"
 
     def describe(self) -> str:
+        """What will run, in words ("every weekday at 07:30 (cron 30 7 * * 1-5)", "every 3 days at 08:00")."""
+        if self.parts:
+            return "; or ".join(p.describe() for p in self.parts)
         if self.cron:
-            return f"cron {self.cron}"
+            return f"{self.summary} (cron {self.cron})" if self.summary else f"cron {self.cron}"
+        if self.summary:
+            return self.summary
         return f"every {_human_seconds(self.interval_seconds or 0)}"
 
-    def trigger(self, tz: tzinfo, start: datetime | None = None) -> CronTrigger | IntervalTrigger:
+    def trigger(self, tz: tzinfo, start: datetime | None = None) -> BaseTrigger:
+        """The APScheduler trigger; ``start`` (default now) is where an interval starts counting."""
+        if self.parts:
+            return OrTrigger([p.trigger(tz, start) for p in self.parts])
         if self.cron:
             return cron_trigger(self.cron, tz)
+        if self.month_days:
+            hours = ",".join(str(h) for h in self.hours)
+            return CronOncePerWallTime(day=self.month_days, hour=hours, minute=self.minute, timezone=tz)
+        if self.at:
+            # the first run: the next time the wall clock shows that time (on that weekday), by APScheduler
+            dow = _DOW_NAMES[self.on_weekday] if self.on_weekday is not None else "*"
+            first_rule = CronOncePerWallTime(hour=self.at[0], minute=self.at[1], day_of_week=dow, timezone=tz)
+            first = first_rule.get_next_fire_time(None, start or datetime.now(tz))
+            assert first is not None  # a daily or weekly rule without an end always has a next time
+            return WallClockInterval(tz, self.interval_seconds or 0, first)
         return IntervalTrigger(seconds=self.interval_seconds or 0, timezone=tz, start_date=start)
 
     def to_dict(self) -> dict[str, Any]:
@@ -83,13 +145,48 @@ def _bad(text: str, why: str = "") -> BadRequest:
 
 
 def parse_schedule(text: str) -> ParsedSchedule:
-    """Parse a natural schedule or a cron expression; BadRequest when it is neither."""
+    """Parse a natural schedule or a cron expression; BadRequest when it is neither. Several schedules
+    joined by "and", "," or ";" ("every weekday at 8 and weekends at 10") become one that runs at each."""
     if not isinstance(text, str) or not text.strip():
         raise _bad(str(text), "it is empty")
     original = text.strip()
     s = re.sub(r"\s+", " ", original.lower()).strip(" .")
     s = s.removeprefix("cron:").removeprefix("cron ").strip() if s.startswith("cron") else s
+    try:
+        return _parse_one(s, original)
+    except BadRequest as whole:
+        parts = _split_parts(s, {})
+        if parts is None:
+            raise whole from None
+        return ParsedSchedule(original, parts=parts)
 
+
+def _split_parts(
+    s: str, memo: dict[str, tuple[ParsedSchedule, ...] | None]
+) -> tuple[ParsedSchedule, ...] | None:
+    """``s`` as two or more schedules in a row, or None; ``memo`` keeps each tail's answer (linear work)."""
+    if s in memo:
+        return memo[s]
+    memo[s] = None
+    for m in _JOIN.finditer(s):
+        head, tail = s[: m.start()].strip(), s[m.end() :].strip()
+        if not head or not tail:
+            continue
+        try:
+            first = _parse_one(head, head)
+        except BadRequest:
+            continue
+        try:
+            rest: tuple[ParsedSchedule, ...] | None = (_parse_one(tail, tail),)
+        except BadRequest:
+            rest = _split_parts(tail, memo)
+        if rest is not None and len(rest) < _MAX_PARTS:
+            memo[s] = (first, *rest)
+            break
+    return memo[s]
+
+
+def _parse_one(s: str, original: str) -> ParsedSchedule:
     if s in _NICKNAMES:
         return ParsedSchedule(original, cron=_NICKNAMES[s])
 
@@ -109,17 +206,113 @@ def parse_schedule(text: str) -> ParsedSchedule:
         if unit not in _UNIT_SECONDS:
             raise _bad(original, f"unknown unit {unit!r}")
         seconds = int(digits) * _UNIT_SECONDS[unit] if len(digits) <= 12 else MAX_INTERVAL_SECONDS + 1
-        if seconds < MIN_INTERVAL_SECONDS:
-            raise _bad(original, f"runs more often than every {MIN_INTERVAL_SECONDS} seconds")
-        if seconds > MAX_INTERVAL_SECONDS:
-            raise _bad(original, f"runs less often than every {_human_seconds(MAX_INTERVAL_SECONDS)}")
+        _check_interval(seconds, original)
         return ParsedSchedule(original, interval_seconds=seconds)
 
-    return ParsedSchedule(original, cron=_parse_calendar(s, original))
+    m = _MONTHLY.match(s)
+    if m:
+        return _parse_monthly(m.group(1) or m.group(3), m.group(2) or m.group(4), original)
+
+    m = _INTERVAL_AT.match(s)
+    if m:
+        return _parse_interval_at(m, original)
+
+    cron, summary = _parse_calendar(s, original)
+    return ParsedSchedule(original, cron=cron, summary=summary)
 
 
-def _parse_calendar(s: str, original: str) -> str:
-    """ "every weekday at 7:30" / "daily at 8" / "at 9 on mondays" / "weekends at 10am" -> cron."""
+def _check_interval(seconds: int, original: str) -> None:
+    if seconds < MIN_INTERVAL_SECONDS:
+        raise _bad(original, f"runs more often than every {MIN_INTERVAL_SECONDS} seconds")
+    if seconds > MAX_INTERVAL_SECONDS:
+        raise _bad(original, f"runs less often than every {_human_seconds(MAX_INTERVAL_SECONDS)}")
+
+
+def _say_times(minute: int, hours: list[int] | tuple[int, ...]) -> str:
+    return "at " + " and ".join(f"{h:02d}:{minute:02d}" for h in hours)
+
+
+def _day_number(word: str) -> int | None:
+    return _DAY_WORDS.get(word, _DAY_WORDS.get(word.rstrip("s")))
+
+
+def _parse_interval_at(m: re.Match[str], original: str) -> ParsedSchedule:
+    """ "every 3 days at 8", "every other day at 9", "every 2 weeks on friday at 17", "every other monday at
+    9": whole days on the wall clock, one interval per time of day."""
+    count_text, unit, day_text, times_text = m.groups()
+    count = (
+        int(count_text) if count_text.isdigit() and len(count_text) <= 6 else _EVERY_NTH.get(count_text, 0)
+    )
+    weekday = None
+    if _day_number(unit) is not None:  # "every other monday"
+        unit, weekday = "week", _day_number(unit)
+    if unit not in ("day", "week") or count < 1:
+        raise _bad(original, "say 'every N days' or 'every N weeks' before 'at'")
+    if day_text:
+        if unit != "week" or weekday is not None or _day_number(day_text) is None:
+            raise _bad(original, f"{day_text!r} is not one weekday of 'every N weeks'")
+        weekday = _day_number(day_text)
+    seconds = count * _UNIT_SECONDS[unit]
+    _check_interval(seconds, original)
+    minute, hours = _parse_times(times_text, original)
+    every = f"every {_human_seconds(seconds)}" if count > 1 else f"every {unit}"
+    if weekday is not None:
+        every += f" on {_DAY_TITLES[weekday]}"
+    parts = tuple(
+        ParsedSchedule(
+            original,
+            interval_seconds=seconds,
+            at=(h, minute),
+            on_weekday=weekday,
+            summary=f"{every} {_say_times(minute, [h])}",
+        )  # fmt: skip
+        for h in hours
+    )
+    return parts[0] if len(parts) == 1 else ParsedSchedule(original, parts=parts)
+
+
+def _parse_monthly(days_text: str, times_text: str | None, original: str) -> ParsedSchedule:
+    """ "on the first monday of the month at 9", "the 1st and 15th of every month", "monthly on the last
+    friday at 17", "on the last day of the month": APScheduler's day expressions; no time is 00:00."""
+    exprs: list[str] = []
+    said: list[str] = []
+    for item in (p.strip() for p in re.split(r",|\band\b", days_text) if p.strip()):
+        m = _MONTH_ITEM.match(item)
+        if not m:
+            raise _bad(original, f"{item!r} is not a day of the month like 'the first monday' or 'the 15th'")
+        nth, day, number, last = m.groups()
+        if number:
+            if not 1 <= int(number) <= 31:
+                raise _bad(original, f"{item!r} is not a day of the month")
+            exprs.append(str(int(number)))
+            said.append(f"day {int(number)}")
+        elif last:
+            exprs.append("last")
+            said.append("the last day")
+        else:
+            nth_short = _ORDINALS.get(nth, nth)
+            if day == "day":
+                exprs.append("last" if nth_short == "last" else nth_short[:-2])
+                said.append(f"the {nth} day")
+                continue
+            number_of_day = _day_number(day)
+            if number_of_day is None:
+                raise _bad(original, f"{day!r} is not a day")
+            exprs.append(f"{nth_short} {_DOW_NAMES[number_of_day]}")
+            said.append(f"the {nth} {_DAY_TITLES[number_of_day]}")
+    minute, hours = _parse_times(times_text, original) if times_text else (0, [0])
+    summary = f"on {' and '.join(said)} of every month {_say_times(minute, hours)}"
+    parsed = ParsedSchedule(original, month_days=",".join(exprs), hours=tuple(hours), minute=minute,
+                            summary=summary)  # fmt: skip
+    try:
+        parsed.trigger(UTC)
+    except ValueError as exc:
+        raise _bad(original, str(exc)) from None
+    return parsed
+
+
+def _parse_calendar(s: str, original: str) -> tuple[str, str]:
+    """ "every weekday at 7:30" / "daily at 8" / "at 9 on mondays" / "weekends at 10am" -> cron, in words."""
     at_parts = re.split(r"\bat\b", s)
     if len(at_parts) != 2:
         raise _bad(original, "say when, e.g. 'at 7:30'" if len(at_parts) == 1 else "more than one 'at'")
@@ -137,10 +330,24 @@ def _parse_calendar(s: str, original: str) -> str:
     if not times_text:
         raise _bad(original, "no time after 'at'")
     if re.search(r"\d", days_text):
-        raise _bad(original, "'every N days' is not supported with a time; use a cron expression")
+        raise _bad(original, "say 'every N days at 8', or give the days by name")
     minute, hours = _parse_times(times_text, original)
     dow = _parse_days(days_text, original)
-    return f"{minute} {','.join(str(h) for h in hours)} * * {dow}"
+    return (
+        f"{minute} {','.join(str(h) for h in hours)} * * {dow}",
+        f"{_say_days(dow)} {_say_times(minute, hours)}",
+    )
+
+
+def _say_days(dow: str) -> str:
+    if dow == "*":
+        return "every day"
+    if dow == "1-5":
+        return "every weekday"
+    if dow == "0,6":
+        return "every Saturday and Sunday"
+    names = [_DAY_TITLES[int(d)] for d in dow.split(",")]
+    return "every " + " and ".join(names)
 
 
 def _has_day_words(text: str) -> bool:
@@ -237,6 +444,36 @@ def _dow_values(field: str) -> set[int]:
     return result
 
 
+class WallClockInterval(IntervalTrigger):
+    """An IntervalTrigger counted on the wall clock of ``zone``: "every 3 days at 8" stays at 8:00 when the
+    clocks change. APScheduler counts the interval on wall times written as UTC (a clock without DST),
+    from ``first``; each run is that wall time in ``zone`` (a time the clocks skip runs an hour later)."""
+
+    def __init__(self, zone: tzinfo, seconds: int, first: datetime) -> None:
+        super().__init__(seconds=seconds, start_date=_wall(first, zone).replace(tzinfo=UTC), timezone=UTC)
+        self.zone = zone
+
+    def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime | None:
+        # The first run on the interval's grid after the previous run (which, inside an OrTrigger, may be
+        # another part's), else at or after now.
+        after = previous_fire_time + timedelta(microseconds=1) if previous_fire_time else now
+        nxt = super().get_next_fire_time(None, _wall(after, self.zone).replace(tzinfo=UTC))
+        return None if nxt is None else localize(nxt.replace(tzinfo=None), self.zone)
+
+    def __getstate__(self) -> dict[str, Any]:  # stored by the job store: the zone goes with it
+        state: dict[str, Any] = super().__getstate__()
+        state["zone"] = self.zone
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        self.zone = state.pop("zone")
+        super().__setstate__(state)
+
+    def __str__(self) -> str:
+        return f"wall-clock interval[{self.interval!s}] in {self.zone}"
+
+
 class CronOncePerWallTime(CronTrigger):
     """A CronTrigger that fires once at a wall-clock time that happens twice when the clocks go back
     (02:30 on the night DST ends), as cron does. A time skipped when the clocks go forward (02:30 on
@@ -280,8 +517,6 @@ def cron_trigger(cron: str, tz: tzinfo) -> CronTrigger:
 
 
 def _validate_cron(cron: str, original: str) -> None:
-    from datetime import UTC
-
     try:
         _build_cron(cron, UTC)
     except ValueError as exc:

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import builtins
 import logging
+import os
 import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from assistant.core.clock import Clock
 from assistant.core.metrics import NULL_RECORDER, Recorder
 from assistant.core.recall import Provenance
+from assistant.core.storage_errors import StoreCorrupt, is_corruption, storage_error
 from memory.hybrid import FusionMethod, apply_recency, fuse, suppress_near_duplicates
 from memory.keyword import NO_FILTERS, Filters, KeywordIndex, MemoryRecord
 from memory.validate import (
@@ -213,6 +216,29 @@ class MemoryService:
             log.info("memory recovery: %s", stats)
         return stats
 
+    def check_vectors(
+        self, chroma_dir: Path | None, chroma_url: str | None, collection: str, samples: int = 5
+    ) -> None:
+        """At start, after ``recover``: of a few stored memories, embedded again, one at least must find its
+        own vector in Chroma (HNSW search is approximate: not every one has to). Damaged index files make
+        Chroma answer with wrong neighbours instead of an error; this turns that into StoreCorrupt with
+        what to do, instead of quietly wrong recall for months."""
+        from memory.store import vectors_damaged
+
+        records = self.keyword.list(NO_FILTERS, samples, 0)
+        if not records:
+            return
+        vectors = self.embedder.embed([self._chunks(r.text)[0] for r in records])
+        try:
+            if any(self.vectors.finds_itself(v) for v in vectors):
+                return
+            detail = f"none of {len(records)} stored memories finds its own vector"
+        except Exception as exc:
+            if storage_error(exc) is not None or (chroma_url and not is_corruption(exc)):
+                raise  # a full disk, a Chroma server that is down: no damage to report
+            detail = f"{type(exc).__name__}: {exc}"  # an index that cannot even be read
+        raise StoreCorrupt(vectors_damaged(chroma_dir, chroma_url, collection, detail))
+
     def _chunks(self, text: str) -> list[str]:
         if len(text) < 250:  # can't exceed the 256-wordpiece window: skip tokenising
             return [text]
@@ -343,18 +369,83 @@ def open_memory(
 
     Without ``embedder``: the ONNX one (bulk work on every core), its model under the default data dir."""
     from assistant.config import default_data_dir
-    from memory.store import VectorStore, make_client
+    from memory.store import open_vectors, vectors_damaged
 
     directory.mkdir(parents=True, exist_ok=True)
-    keyword = KeywordIndex(directory / "keyword.sqlite3")
-    client = make_client(None if chroma_url else directory / "chroma", chroma_url)
-    vectors = VectorStore(client, collection)
+    keyword = open_keyword(directory / "keyword.sqlite3")
+    chroma_dir = None if chroma_url else directory / "chroma"
+    vectors = open_vectors(chroma_dir, chroma_url, collection)
     service = MemoryService(
         keyword, vectors, embedder or make_embedder("onnx", default_data_dir(), threads=0), clock,
         config=config, max_chars=max_chars, recency=recency,
     )
-    service.recover()
+    try:
+        with _crash_guard(directory / ".vector-check", chroma_dir, chroma_url, collection):
+            service.recover()
+            service.check_vectors(chroma_dir, chroma_url, collection)
+    except Exception as exc:
+        keyword.close()
+        if chroma_dir is not None and _from_chroma(exc) and storage_error(exc) is None:
+            # e.g. "Error loading hnsw index": Chroma cannot read its own files
+            raise StoreCorrupt(vectors_damaged(chroma_dir, chroma_url, collection, str(exc))) from exc
+        raise
+    except BaseException:
+        keyword.close()
+        raise
     return service
+
+
+def _from_chroma(exc: BaseException) -> bool:
+    return type(exc).__module__.startswith("chromadb") and not isinstance(exc, StoreCorrupt)
+
+
+CRASHED_STARTS = 2
+
+
+@contextmanager
+def _crash_guard(marker: Path, chroma_dir: Path | None, chroma_url: str | None, collection: str) -> Iterator[None]:
+    """A damaged HNSW index can crash Chroma's native code (SIGSEGV) rather than raise, which systemd would
+    restart forever. Each start counts itself in ``marker`` before the first index reads and removes it
+    after them (or after any Python error); a marker showing CRASHED_STARTS starts that died there turns
+    the next start into StoreCorrupt. Being killed inside those few reads twice in a row is no accident."""
+    from memory.store import vectors_damaged
+
+    if chroma_url:  # the index lives in the server's process
+        yield
+        return
+    try:
+        crashed = int(marker.read_text() or "0")
+    except (FileNotFoundError, ValueError):
+        crashed = 0
+    if crashed >= CRASHED_STARTS:
+        marker.unlink()  # after the fix (the dir moved aside) the next start checks again
+        raise StoreCorrupt(vectors_damaged(
+            chroma_dir, chroma_url, collection, f"the last {crashed} starts died while reading the vector index"
+        ))  # fmt: skip
+    with marker.open("w") as f:
+        f.write(str(crashed + 1))
+        f.flush()
+        os.fsync(f.fileno())
+    try:
+        yield
+    finally:
+        marker.unlink(missing_ok=True)
+
+
+def open_keyword(path: Path) -> KeywordIndex:
+    """The memory records (the source of truth); damage to them raises StoreCorrupt saying what to do."""
+    try:
+        keyword = KeywordIndex(path)
+        keyword.count()
+        return keyword
+    except Exception as exc:
+        if is_corruption(exc):
+            raise StoreCorrupt(
+                f"the memory records {path} are damaged ({exc}). Stop the daemon and restore the data dir "
+                f"from a backup (assistant restore FILE). To start without memories instead, move the "
+                f"directory aside (mv {path.parent} {path.parent}.broken)"
+            ) from exc
+        raise
 
 
 def make_embedder(kind: str, data_dir: Path, *, threads: int = 1, bulk_threads: int = 0) -> Embedder:

@@ -12,7 +12,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from memory.keyword import Filters, MemoryRecord
+from assistant.core.storage_errors import StoreCorrupt, is_corruption
+from memory.keyword import NO_FILTERS, Filters, MemoryRecord
+
+# A stored vector queried back must come out as itself (cosine similarity 1 up to rounding).
+SELF_MATCH = 0.98
 
 
 def make_client(path: Path | None, url: str | None) -> Any:
@@ -33,6 +37,36 @@ def make_client(path: Path | None, url: str | None) -> Any:
     assert path is not None
     path.mkdir(parents=True, exist_ok=True)
     return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+
+
+def open_vectors(path: Path | None, url: str | None, collection: str) -> VectorStore:
+    """The VectorStore of an embedded Chroma dir (``path``) or a Chroma server (``url``). A Chroma dir whose
+    database SQLite calls damaged raises StoreCorrupt saying how to rebuild it."""
+    try:
+        return VectorStore(make_client(path, url), collection)
+    except Exception as exc:
+        if is_corruption(exc):
+            raise StoreCorrupt(vectors_damaged(path, url, collection, str(exc))) from exc
+        raise
+
+
+def vectors_damaged(path: Path | None, url: str | None, collection: str, detail: str) -> str:
+    """What to do about damaged vectors: the memory records in keyword.sqlite3 are the source of truth and
+    every vector is embedded again from them at the next start."""
+    rebuilt = (
+        "the daemon embeds every memory again from keyword.sqlite3 at its next start (the memories "
+        "themselves are safe there; allow about a minute per 10,000 memories)"
+    )
+    if path is None:
+        return (
+            f"the Chroma collection {collection!r} at {url} returns damaged vectors ({detail}). Stop the "
+            f"daemon, delete that collection on the server, and start the daemon again: {rebuilt}"
+        )
+    return (
+        f"the vector store {path} is damaged ({detail}). Stop the daemon, move it aside "
+        f"(mv {path} {path}.broken) and start the daemon again: {rebuilt}. Or restore the whole data dir "
+        "from a backup (assistant restore FILE)"
+    )
 
 
 def chroma_where(filters: Filters) -> dict[str, Any] | None:
@@ -113,6 +147,11 @@ class VectorStore:
                 return out
             out.update(chunk_id.rpartition("#")[0] for chunk_id in got["ids"])
             offset += len(got["ids"])
+
+    def finds_itself(self, vector: Sequence[float]) -> bool:
+        """Whether a vector stored here comes back from a query as itself: false when the index files are
+        damaged (Chroma then answers with wrong neighbours rather than an error)."""
+        return any(sim >= SELF_MATCH for _, sim in self.query(vector, 10, NO_FILTERS))
 
     def query(
         self, vector: Sequence[float], limit: int, filters: Filters, chunks_per_memory: float = 1.0

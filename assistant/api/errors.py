@@ -29,6 +29,10 @@ def _validation_message(exc: RequestValidationError) -> str:
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    from assistant.api.disk_errors import DiskErrorMiddleware
+
+    app.add_middleware(DiskErrorMiddleware)  # a full or read-only disk: 507/503 saying so, not a 500
+
     @app.exception_handler(AssistantError)
     async def _assistant_error(_: Request, exc: AssistantError) -> JSONResponse:
         return error_response(exc)

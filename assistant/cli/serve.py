@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from assistant.config import is_loopback_host, load_settings
 from assistant.core.errors import ConfigError
 from assistant.core.logs import configure_logging
+from assistant.core.storage_errors import startup_problem
 
 if TYPE_CHECKING:
     from assistant.services import Services
@@ -54,7 +55,14 @@ def run(args: argparse.Namespace) -> int:
     from assistant.app import create_app
     from assistant.services import build_services
 
-    services = build_services(settings)
+    try:
+        services = build_services(settings)
+    except Exception as exc:
+        problem = startup_problem(exc)  # a damaged, full or read-only store: say what to do, exit distinctly
+        if problem is None:
+            raise
+        log.error("cannot start: %s", problem.message)
+        return problem.exit_code
     app = create_app(services)
     config = uvicorn.Config(
         app, host=server_cfg.host, port=server_cfg.port, log_config=None, access_log=False,

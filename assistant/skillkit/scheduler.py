@@ -27,6 +27,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from contextlib import closing
 from datetime import UTC
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ from assistant.core.localtime import get_zone
 from assistant.core.logs import run_context
 from assistant.core.metrics import NULL_RECORDER, Recorder
 from assistant.core.recall import CONVERSATION, UNTRUSTED
+from assistant.core.storage_errors import StoreCorrupt, is_corruption
 from assistant.notify.split import part_title, split_body
 from assistant.skillkit.api import SkillResult
 from assistant.skillkit.registry import SkillRunner, parse_args
@@ -138,7 +140,7 @@ class SkillScheduler:
             },
             timezone=get_zone(timezone),
         )
-        self._runs = _RunLog(self.db_path, runner.services.clock)
+        self._runs = open_run_log(self.db_path, runner.services.clock)
         from apscheduler.events import EVENT_JOB_MISSED
 
         self._aps.add_listener(self._on_missed, EVENT_JOB_MISSED)
@@ -414,6 +416,26 @@ def _notification_data(schedule_id: str, skill: str, result: SkillResult) -> dic
     if len(json.dumps(data, ensure_ascii=False, default=str)) > NOTIFICATION_DATA_MAX:
         data["result"] = None  # the body has the whole text; keep the outbox row small
     return data
+
+
+def open_run_log(path: Path, clock: Clock) -> _RunLog:
+    """The runs table, after a check of the whole schedules database (jobs and runs: small, so the check
+    is quick). Damage raises StoreCorrupt saying what to do, instead of a crash at every start."""
+    try:
+        if path.exists():
+            with closing(sqlite3.connect(path)) as db:
+                verdict = db.execute("PRAGMA quick_check").fetchone()[0]
+            if verdict != "ok":
+                raise sqlite3.DatabaseError(f"database disk image is malformed: {verdict}")
+        return _RunLog(path, clock)
+    except sqlite3.DatabaseError as exc:
+        if not is_corruption(exc):
+            raise
+        raise StoreCorrupt(
+            f"the schedule store {path} is damaged ({exc}). Stop the daemon and restore it from a backup "
+            f"(assistant restore FILE), or move it aside (mv {path} {path}.broken) and start again with no "
+            "schedules, then add them again (assistant schedule add ...)"
+        ) from exc
 
 
 class _RunLog:

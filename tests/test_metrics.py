@@ -83,6 +83,30 @@ def test_generation_tokens_time_to_first_token_and_gauges(api: TestClient) -> No
     assert value(text, "assistant_process_pss_bytes") > 1_000_000  # this process, read from smaps_rollup
 
 
+def test_time_to_first_token_is_recorded_when_the_token_comes_not_at_the_end(tmp_path: Path) -> None:
+    gate = threading.Semaphore(0)
+    llm = FakeLLM("a b c", gate=gate)
+    services = build_services(make_settings(tmp_path), clock=FixedClock(), llm=llm)
+    with TestClient(create_app(services)) as api:
+        done: list[int] = []
+        chat = threading.Thread(
+            target=lambda: done.append(api.post("/v1/chat/completions", json=MSG).status_code)
+        )
+        chat.start()
+        gate.release()  # the first token only
+        text = ""
+        waited = threading.Event()
+        while value(text, "assistant_time_to_first_token_seconds_count") < 1 and not waited.wait(0.01):
+            text = api.get("/metrics").text  # polling the worker thread's progress
+        assert value(text, "assistant_generations_total", outcome="stop") == 0  # still generating
+        gate.release(10)
+        chat.join(10)
+        assert done == [200]
+        text = api.get("/metrics").text
+        assert value(text, "assistant_time_to_first_token_seconds_count") == 1
+        assert value(text, "assistant_generations_total", outcome="stop") == 1
+
+
 def test_full_queue_is_counted(tmp_path: Path) -> None:
     gate = threading.Event()
     llm = FakeLLM("a b c", gate=gate)

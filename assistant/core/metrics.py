@@ -23,11 +23,12 @@ class Recorder(Protocol):
     def request(self, method: str, route: str, status: int, seconds: float) -> None:
         """One HTTP request; ``route`` is the route template (``/api/memories/{memory_id}``), never the path."""
 
-    def generation(
-        self, *, tokens: int, seconds: float, first_token_seconds: float | None, outcome: str
-    ) -> None:
-        """One generation: completion tokens, seconds from the model's start to its end, seconds from the
-        request being queued to its first token (None when it produced none), finish reason or "error"."""
+    def generation(self, *, tokens: int, seconds: float, outcome: str) -> None:
+        """One generation ended: completion tokens, seconds from the model's start to its end, the finish
+        reason ("stop", "length", "cancelled"), "stopped" (the daemon is stopping) or "error"."""
+
+    def first_token(self, seconds: float) -> None:
+        """A generation's first token came, ``seconds`` after its request was queued."""
 
     def queue_full(self) -> None:
         """A generation request was refused with 429 (``server.queue_size`` requests already waited)."""
@@ -51,9 +52,10 @@ class NullRecorder:
     def request(self, method: str, route: str, status: int, seconds: float) -> None:
         pass
 
-    def generation(
-        self, *, tokens: int, seconds: float, first_token_seconds: float | None, outcome: str
-    ) -> None:
+    def generation(self, *, tokens: int, seconds: float, outcome: str) -> None:
+        pass
+
+    def first_token(self, seconds: float) -> None:
         pass
 
     def queue_full(self) -> None:
@@ -136,16 +138,15 @@ class PrometheusRecorder:
         self._requests.labels(method, route, str(status)).inc()
         self._request_seconds.labels(route).observe(seconds)
 
-    def generation(
-        self, *, tokens: int, seconds: float, first_token_seconds: float | None, outcome: str
-    ) -> None:
+    def generation(self, *, tokens: int, seconds: float, outcome: str) -> None:
         self._generations.labels(outcome).inc()
         self._tokens.inc(tokens)
         self._generation_seconds.inc(seconds)
         if tokens and seconds > 0:
             self._speed.observe(tokens / seconds)
-        if first_token_seconds is not None:
-            self._ttft.observe(first_token_seconds)
+
+    def first_token(self, seconds: float) -> None:
+        self._ttft.observe(seconds)
 
     def queue_full(self) -> None:
         self._queue_full.inc()

@@ -166,8 +166,6 @@ class GenerationWorker:
                 if waiting is not None:
                     waiting.cancel.set()
                     self._end(waiting)
-                    with self._lock:
-                        self._live.discard(waiting)
             self._jobs.put(None)
             thread.join(timeout=30)
 
@@ -215,30 +213,30 @@ class GenerationWorker:
             job = self._jobs.get()
             if job is None:
                 return
-            try:
-                if job.cancel.is_set():
-                    self._end(job)
-                    continue
-                job.context.run(self._generate, job)
-            finally:
-                with self._lock:
-                    self._live.discard(job)
+            if job.cancel.is_set():
+                self._end(job)
+                continue
+            job.context.run(self._generate, job)
 
     def _generate(self, job: Job) -> None:
         """Stream one job to its consumer, in the context it was submitted from."""
         self.busy = True
         started = time.monotonic()
         first: float | None = None
-        tokens, outcome = 0, ERROR
+        texts, tokens, outcome = 0, None, ERROR  # tokens: from the final usage, else the text deltas
         try:
             for delta in self.backend.stream_chat(job.messages, job.params, job.cancel):
-                if first is None and delta.text:
-                    first = time.monotonic() - job.queued_at
+                if delta.text:
+                    texts += 1
+                    if first is None:
+                        first = time.monotonic() - job.queued_at
+                        self.recorder.first_token(first)
                 if delta.finish_reason is not None:
                     outcome = delta.finish_reason
-                    tokens = delta.usage.completion_tokens if delta.usage else 0
+                    tokens = delta.usage.completion_tokens if delta.usage else None
                 job._emit(delta)
                 if job.cancel.is_set():
+                    outcome = delta.finish_reason or "cancelled"
                     break
         except AssistantError as exc:  # a refusal the client can act on keeps its status (400, 502)
             log.warning("generation refused: %s", exc.message)
@@ -248,16 +246,17 @@ class GenerationWorker:
             job._emit(BackendError(f"generation failed: {exc}"))
         finally:
             self.busy = False
+            count = texts if tokens is None else tokens
             if job.stopped:
                 outcome = "stopped"
-                log.info("generation stopped after %d token(s): the daemon is stopping", tokens)
-            self.recorder.generation(
-                tokens=tokens, seconds=time.monotonic() - started, first_token_seconds=first, outcome=outcome
-            )
+                log.info("generation stopped after %d token(s): the daemon is stopping", count)
+            self.recorder.generation(tokens=count, seconds=time.monotonic() - started, outcome=outcome)
             self._end(job)
 
-    @staticmethod
-    def _end(job: Job) -> None:
+    def _end(self, job: Job) -> None:
+        """The job is over: it leaves the live set, then its consumer gets the end."""
+        with self._lock:
+            self._live.discard(job)
         if job.stopped:
             job._emit(DaemonStopping("the daemon is stopping: the answer was cut short; send it again later"))
         job._emit(_END)

@@ -5,16 +5,17 @@ into the answer (with their rank in the recall). When a later search has candida
 such memory's fused score moves by
 
     shift = bound * spread * tanh(sum over its ratings of sign * weight)
-    weight = closeness(question, rated question) * 1/rank * 0.5 ** (age / half_life)
+    weight = step * closeness(question, rated question) / rank**rank_power * 0.5 ** (age / half_life)
 
 where ``closeness`` is 0 below ``threshold`` cosine and rises to 1 for the same question, ``sign`` is +1 for
 a good answer and -1 for a bad one, and ``spread`` is the spread of the top fused scores. So:
 
 - a rating touches only similar questions (a rating of "what is the dentist's number" does nothing to
   "what did I plant in the garden");
-- the memory the answer relied on most (rank 1) moves most;
-- the shift is bounded (``tanh``; at most ``bound`` times the spread, and one click gives about half of
-  that), so a memory that is clearly the best match still wins, and several clicks are needed to saturate;
+- the memory the answer relied on most (rank 1) moves most; the others of the answer much less (1/8 at
+  rank 2), so a bad answer barely demotes the right memory that was recalled below a wrong one;
+- the shift is bounded (``tanh``; at most ``bound`` times the spread, one click gives 3/4 of that), so a
+  memory that is clearly the best match still wins whatever the clicks;
 - ratings fade with ``half_life_days``, and any rating can be undone (``assistant memory feedback --undo``).
 
 Rating the same answer again replaces the earlier rating. The store is SQLite beside the keyword index.
@@ -60,9 +61,12 @@ CREATE INDEX IF NOT EXISTS rated_by_memory ON rated_memories(memory_id);
 
 @dataclass(frozen=True)
 class FeedbackConfig:
-    threshold: float = 0.6  # cosine between questions below which a rating has no effect
-    bound: float = 0.3  # the largest shift, as a share of the spread of the top fused scores
-    step: float = 0.5  # one rating of the rank-1 memory, for the same question: tanh(0.5) = 0.46 of the bound
+    """Chosen with benchmarks/feedback_experiment.py (the sweep is in docs/memory.md)."""
+
+    threshold: float = 0.5  # cosine between questions below which a rating has no effect
+    bound: float = 0.5  # the largest shift, as a share of the spread of the top fused scores
+    step: float = 1.0  # one rating of the rank-1 memory, same question: tanh(1) = 0.76 of the bound
+    rank_power: float = 3.0  # a memory recalled at rank r gets 1/r**rank_power of it (answers lean on rank 1)
     half_life_days: float = 90.0
     spread_depth: int = 10  # the spread is measured over this many top candidates
 
@@ -214,7 +218,7 @@ class FeedbackStore:
             if near <= 0.0:
                 continue
             age_days = max(0.0, now - created_at) / 86400.0
-            weight = cfg.step * near / rank * math.pow(0.5, age_days / cfg.half_life_days)
+            weight = cfg.step * near / rank**cfg.rank_power * math.pow(0.5, age_days / cfg.half_life_days)
             out[memory_id] = out.get(memory_id, 0.0) + (weight if good else -weight)
         return out
 

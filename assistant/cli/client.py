@@ -29,12 +29,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--url", help="daemon URL (default from server.host/port)")
     p.add_argument("--conversation", help="continue this conversation id")
     p.add_argument("--max-tokens", type=int)
+    p.add_argument("--persona", help="the persona answering (see GET /api/personas; default: the daemon's)")
     p.set_defaults(func=run_ask)
 
     c = sub.add_parser("chat", help="chat with the daemon in the terminal")
     c.add_argument("--url", help="daemon URL (default from server.host/port)")
     c.add_argument("--conversation", help="continue this conversation id")
     c.add_argument("--no-notifications", action="store_true", help="don't show notifications")
+    c.add_argument("--persona", help="the persona answering (/persona NAME changes it in the chat)")
     c.set_defaults(func=run_chat)
 
 
@@ -50,6 +52,7 @@ def run_ask(args: argparse.Namespace) -> int:
     _quiet_http_logs()
     with DaemonClient.from_settings(load_settings(args.config), url=args.url) as client:
         client.conversation_id = args.conversation
+        client.persona = args.persona
         try:
             for piece in client.stream(" ".join(args.question), max_tokens=args.max_tokens):
                 sys.stdout.write(piece)
@@ -74,11 +77,15 @@ def run_chat(args: argparse.Namespace) -> int:
     console = Console(highlight=False)
     with DaemonClient.from_settings(settings, url=args.url) as client:
         client.conversation_id = args.conversation
+        client.persona = args.persona
         if not client.healthy():
             console.print(f"[red]The daemon is not running at {client.url}[/] (start it with `assistant serve`).")
             return 3
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        console.print("[dim]Chatting with the assistant. /new starts a new conversation, /quit leaves.[/]")
+        console.print(
+            "[dim]Chatting with the assistant. /new starts a new conversation, /good or /bad rates the last "
+            "answer, /persona NAME changes the tone, /quit leaves.[/]"
+        )
         stop = threading.Event()
         if not args.no_notifications:
             threading.Thread(target=_show_notifications, args=(client, console, stop), daemon=True).start()
@@ -125,6 +132,11 @@ def _converse(client: DaemonClient, console: Console, history: Path) -> None:
                 client.new_conversation()
                 console.print("[dim]new conversation[/]")
                 continue
+            if text in ("/good", "/bad"):
+                console.print(f"[dim]{escape(rate_answer(client, text == '/good'))}[/]")
+                continue
+            if text.startswith("/persona "):
+                remember_persona(client, text)
             console.print("[bold cyan]assistant>[/] ", end="")
             try:
                 for piece in client.stream(text):
@@ -132,3 +144,36 @@ def _converse(client: DaemonClient, console: Console, history: Path) -> None:
             except DaemonError as exc:
                 console.print(f"\n[red]error:[/] {escape(exc.message)}")
             console.print()
+
+
+def rate_answer(client: DaemonClient, good: bool) -> str:
+    """``/good`` or ``/bad``: rate the newest answer; what memory learned, in one line."""
+    from assistant.client.daemon import DaemonError
+
+    try:
+        got = client.rate(good)
+    except DaemonError as exc:
+        return f"not rated: {exc.message}"
+    n = len(got.get("memories", []))
+    word = "good" if good else "bad"
+    if not n:
+        return f"rated {word} (no memories were recalled into that answer, so there is nothing to learn)"
+    effect = "preferred" if good else "demoted"
+    return (
+        f"rated {word}: {n} memor{'y' if n == 1 else 'ies'} recalled into that answer will be {effect} for "
+        f"similar questions (undo: assistant memory feedback --undo {got.get('id')})"
+    )
+
+
+def remember_persona(client: DaemonClient, text: str) -> None:
+    """``/persona NAME`` goes to the daemon (which answers it); a known name is also kept by the client, so
+    that a /new conversation keeps the tone."""
+    from assistant.client.daemon import DaemonError
+
+    name = text.split(maxsplit=1)[1].strip()
+    try:
+        known = {p.get("name") for p in client.personas()}
+    except DaemonError:
+        return
+    if name in known:
+        client.persona = name

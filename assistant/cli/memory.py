@@ -1,4 +1,5 @@
-"""`assistant memory add|search|list|forget|import`: talk to the running daemon's /api/memories."""
+"""`assistant memory add|search|list|forget|import|feedback`: talk to the running daemon's /api/memories
+(and /api/feedback: what memory learned from thumbs up and down on answers)."""
 
 from __future__ import annotations
 
@@ -51,6 +52,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     i.add_argument("directory", type=Path)
     i.add_argument("--max-chars", type=int, default=1500, help="longest chunk (default 1500 characters)")
     i.set_defaults(func=cmd_import)
+
+    fb = msub.add_parser("feedback", help="what memory learned from rated answers; --undo ID takes one back")
+    fb.add_argument("--undo", type=int, metavar="ID", action="append", help="undo this rating (repeatable)")
+    fb.add_argument("--limit", type=int, default=20)
+    fb.set_defaults(func=cmd_feedback)
 
 
 def _daemon(args: argparse.Namespace) -> DaemonClient:
@@ -119,6 +125,30 @@ def cmd_forget(args: argparse.Namespace) -> int:
                 print(f"{memory_id}: {exc.message}", file=sys.stderr)
                 failed += 1
     return 1 if failed else 0
+
+
+def cmd_feedback(args: argparse.Namespace) -> int:
+    with _daemon(args) as daemon:
+        if args.undo:
+            failed = 0
+            for rating_id in args.undo:
+                try:
+                    daemon.call("DELETE", f"/api/feedback/{rating_id}")
+                    print(f"undid rating {rating_id}")
+                except AssistantError as exc:
+                    print(f"{rating_id}: {exc.message}", file=sys.stderr)
+                    failed += 1
+            return 1 if failed else 0
+        got = daemon.call("GET", "/api/feedback", params={"limit": args.limit})
+    for r in got["data"]:
+        print(f"#{r['id']}  {r['created_at'][:16]}  {r['rating']:<4}  asked: {r['question'][:80]!r}")
+        if not r["memories"]:
+            print("      (no memories were recalled into that answer)")
+        for m in r["memories"]:
+            text = m["text"][:90] if m["text"] is not None else "(deleted since)"
+            print(f"      {m['effect']:<9} {m['id']}  {text!r}")
+    print(f"({len(got['data'])} of {got['total']} ratings; undo one with: assistant memory feedback --undo ID)")
+    return 0
 
 
 def files_to_import(directory: Path) -> list[Path]:

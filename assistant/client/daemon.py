@@ -70,6 +70,8 @@ class DaemonClient:
     ) -> None:
         self.url = url.rstrip("/")
         self.conversation_id: str | None = None
+        self.persona: str | None = None  # sent with each turn when set (the daemon keeps it per conversation)
+        self.last_turn_id: int | None = None  # the newest answer of this conversation, for ``rate``
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.Client(
             base_url=self.url,
@@ -149,11 +151,30 @@ class DaemonClient:
 
     def new_conversation(self) -> None:
         self.conversation_id = None
+        self.last_turn_id = None
+
+    def personas(self) -> list[dict[str, Any]]:
+        """The daemon's personas (``GET /api/personas``)."""
+        data = self.call("GET", "/api/personas", timeout=10.0)
+        return [p for p in data.get("data", []) if isinstance(p, dict)] if isinstance(data, dict) else []
+
+    def rate(self, good: bool) -> dict[str, Any]:
+        """Thumbs up or down on the newest answer of this conversation (``POST /api/feedback``): what memory
+        learned from it."""
+        if not self.conversation_id:
+            raise DaemonError("there is no answer to rate yet")
+        body: dict[str, object] = {"conversation_id": self.conversation_id, "rating": "good" if good else "bad"}
+        if self.last_turn_id is not None:
+            body["turn_id"] = self.last_turn_id
+        data = self.call("POST", "/api/feedback", json=body)
+        return data if isinstance(data, dict) else {}
 
     def _turn(self, text: str, max_tokens: int | None, *, stream: bool) -> dict[str, object]:
         body: dict[str, object] = {"messages": [{"role": "user", "content": text}], "stream": stream}
         if self.conversation_id:
             body["conversation_id"] = self.conversation_id
+        if self.persona:
+            body["persona"] = self.persona
         if max_tokens:
             body["max_tokens"] = max_tokens
         return body
@@ -164,6 +185,7 @@ class DaemonClient:
         if not isinstance(data, dict):
             raise DaemonError("the daemon sent a chat answer that is not a JSON object")
         self.conversation_id = data.get("conversation_id") or self.conversation_id
+        self.last_turn_id = data.get("turn_id", self.last_turn_id)
         try:
             return str(data["choices"][0]["message"]["content"] or "").strip()
         except (KeyError, IndexError, TypeError):
@@ -183,6 +205,7 @@ class DaemonClient:
                         message = error.get("message") if isinstance(error, dict) else None
                         raise DaemonError(str(message or "error"))
                     self.conversation_id = chunk.get("conversation_id", self.conversation_id)
+                    self.last_turn_id = chunk.get("turn_id", self.last_turn_id)
                     piece = delta_text(chunk)
                     if piece:
                         yield piece

@@ -164,6 +164,14 @@ def test_private_addresses_are_refused_as_for_feeds(server: FeedServer, settings
     assert server.requests == []
 
 
+def test_a_redirect_to_a_refused_address_is_not_followed(server: FeedServer) -> None:
+    url = server.route("/r", Reply(302, b"", [("Location", "http://169.254.169.254/latest/meta-data/")]))
+    with pytest.raises(PageError) as err:
+        reader().read(url)
+    assert err.value.code == "page_fetch_failed" and "refused" in err.value.message
+    assert "link-local" in err.value.message
+
+
 def test_a_short_page_is_summarized_in_one_call(server: FeedServer) -> None:
     llm = FakeLLM("A new footbridge opened in Elmsford.")
     service, worker = pages_with(llm, n_ctx=2048)

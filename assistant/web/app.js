@@ -4,7 +4,7 @@
 "use strict";
 
 (() => {
-  const STORE = { token: "assistant.token", conversation: "assistant.conversation" };
+  const STORE = { token: "assistant.token", conversation: "assistant.conversation", persona: "assistant.persona" };
   const MAX_NOTIFICATIONS = 50;
 
   const $ = (id) => document.getElementById(id);
@@ -17,6 +17,7 @@
     send: $("send"),
     stop: $("stop"),
     newConversation: $("new-conversation"),
+    persona: $("persona"),
     setToken: $("set-token"),
     toasts: $("toasts"),
     notificationsSection: $("notifications-section"),
@@ -40,6 +41,7 @@
   const state = {
     token: storageGet(STORE.token),
     conversationId: storageGet(STORE.conversation),
+    persona: storageGet(STORE.persona), // "" = the daemon's default
     abort: null, // AbortController of the answer being streamed
     tokenRequest: null, // the pending "ask for the token" promise, shared by concurrent 401s
     events: null, // EventSource of the notification stream
@@ -323,6 +325,35 @@
     target.item.append(el("details", { cls: "recalled" }, summary, list));
   }
 
+  /** Thumbs up and down under a finished answer (POST /api/feedback); the note says what memory learned. */
+  function renderRating(target, conversationId, turnId) {
+    const up = el("button", { cls: "small secondary rate", text: "👍 Good", attrs: { type: "button", "aria-label": "Good answer", "aria-pressed": "false" } });
+    const down = el("button", { cls: "small secondary rate", text: "👎 Bad", attrs: { type: "button", "aria-label": "Bad answer", "aria-pressed": "false" } });
+    const note = el("span", { cls: "rating-note muted", attrs: { role: "status" } });
+    const rate = async (good) => {
+      up.disabled = down.disabled = true;
+      try {
+        const body = { conversation_id: conversationId, turn_id: turnId, rating: good ? "good" : "bad" };
+        const response = await api("/api/feedback", { method: "POST", body });
+        if (!response.ok) throw new ApiError(response.status, await errorMessage(response));
+        const got = await response.json();
+        const n = Array.isArray(got.memories) ? got.memories.length : 0;
+        up.setAttribute("aria-pressed", good ? "true" : "false");
+        down.setAttribute("aria-pressed", good ? "false" : "true");
+        note.textContent = n
+          ? `Thanks: ${n} recalled ${n === 1 ? "memory" : "memories"} will be ${good ? "preferred" : "demoted"} for similar questions.`
+          : "Thanks: no memories were recalled into this answer, so there is nothing to learn.";
+      } catch (err) {
+        note.textContent = `Not rated: ${err && err.message ? err.message : asText(err)}`;
+      } finally {
+        up.disabled = down.disabled = false;
+      }
+    };
+    up.addEventListener("click", () => rate(true));
+    down.addEventListener("click", () => rate(false));
+    target.item.append(el("div", { cls: "rating" }, up, down, note));
+  }
+
   function setBusy(busy) {
     ui.send.disabled = busy;
     ui.stop.hidden = !busy;
@@ -340,7 +371,9 @@
     answer.item.setAttribute("aria-busy", "true");
     const payload = { messages: [{ role: "user", content }], stream: true };
     if (state.conversationId) payload.conversation_id = state.conversationId;
+    if (state.persona) payload.persona = state.persona;
     let finish = null;
+    let turnId = null;
     try {
       const response = await api("/v1/chat/completions", { method: "POST", body: payload, signal: controller.signal });
       if (!response.ok) throw new ApiError(response.status, await errorMessage(response));
@@ -360,7 +393,9 @@
         if (first) {
           first = false;
           renderRecalled(answer, chunk.recalled);
+          if (chunk.persona) showPersona(asText(chunk.persona));
         }
+        if (Number.isInteger(chunk.turn_id)) turnId = chunk.turn_id;
         const choice = Array.isArray(chunk.choices) ? chunk.choices[0] : null;
         if (!choice) continue;
         const piece = choice.delta && choice.delta.content;
@@ -373,6 +408,7 @@
       }
       if (finish === "length") answer.item.append(addNote("The answer was cut at the length limit.", "warn"));
       else if (!finish) answer.item.append(addNote("The answer stopped before it was complete.", "warn"));
+      if (finish && turnId !== null && state.conversationId) renderRating(answer, state.conversationId, turnId);
     } catch (err) {
       if (controller.signal.aborted) {
         answer.item.append(addNote("Stopped. An answer stopped early is not kept in the conversation.", "warn"));
@@ -424,6 +460,31 @@
     ui.messages.replaceChildren();
     updateEmptyChat();
     ui.message.focus();
+  }
+
+  // ---------- personas ----------
+
+  /** Show the conversation's persona in the picker (the daemon says which one answered). */
+  function showPersona(name) {
+    if ([...ui.persona.options].some((o) => o.value === name)) ui.persona.value = name;
+  }
+
+  async function loadPersonas() {
+    let body;
+    try {
+      body = await getJSON("/api/personas");
+    } catch {
+      ui.persona.parentElement.hidden = true;
+      return;
+    }
+    ui.persona.replaceChildren();
+    for (const p of asList(body, ["data"])) {
+      const name = firstText(p, ["name"]);
+      if (!name) continue;
+      const description = firstText(p, ["description"]);
+      ui.persona.append(el("option", { text: description ? `${name} — ${description}` : name, attrs: { value: name } }));
+    }
+    showPersona(state.persona || firstText(body, ["default"]));
   }
 
   // ---------- notifications ----------
@@ -676,6 +737,10 @@
   });
   ui.stop.addEventListener("click", () => state.abort && state.abort.abort());
   ui.newConversation.addEventListener("click", newConversation);
+  ui.persona.addEventListener("change", () => {
+    state.persona = ui.persona.value;
+    storageSet(STORE.persona, state.persona);
+  });
   ui.setToken.addEventListener("click", () => {
     askToken("Enter the daemon's API token (server.api_token), or leave it empty to clear it.")
       .then(() => Promise.all([loadSkills(), loadSchedules()]))
@@ -687,6 +752,7 @@
 
   updateEmptyChat();
   loadModel();
+  loadPersonas().catch(() => {});
   // The conversation first: if it asks for the token, the other calls reuse the answer.
   loadConversation()
     .catch(() => {})

@@ -4,7 +4,9 @@ and notification channels record through the Recorder; route templates as labels
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -35,6 +37,10 @@ def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
 
 def value(text: str, name: str, **labels: str) -> float:
     return samples(text).get((name, frozenset(labels.items())), 0.0)
+
+
+def deadline(seconds: float) -> float:
+    return time.monotonic() + seconds
 
 
 def make_settings(tmp_path: Path, **server: object) -> Settings:
@@ -94,9 +100,8 @@ def test_time_to_first_token_is_recorded_when_the_token_comes_not_at_the_end(tmp
         )
         chat.start()
         gate.release()  # the first token only
-        text = ""
-        waited = threading.Event()
-        while value(text, "assistant_time_to_first_token_seconds_count") < 1 and not waited.wait(0.01):
+        text, end = "", deadline(30)
+        while value(text, "assistant_time_to_first_token_seconds_count") < 1 and time.monotonic() < end:
             text = api.get("/metrics").text  # polling the worker thread's progress
         assert value(text, "assistant_generations_total", outcome="stop") == 0  # still generating
         gate.release(10)
@@ -122,9 +127,9 @@ def test_full_queue_is_counted(tmp_path: Path) -> None:
             target=lambda: results.append(api.post("/v1/chat/completions", json=MSG).status_code)
         )
         second.start()
-        deadline = threading.Event()
-        while services.worker.waiting < 1 and not deadline.wait(0.01):  # polling another thread's progress
-            pass
+        end = deadline(30)
+        while services.worker.waiting < 1 and time.monotonic() < end:
+            time.sleep(0.01)  # polling another thread's progress, not waiting for time to pass
         third = api.post("/v1/chat/completions", json=MSG)
         assert third.status_code == 429
         text = api.get("/metrics").text
@@ -247,3 +252,38 @@ def test_scheduled_runs_and_failures(tmp_path: Path, services: Services) -> None
     assert value(text, "assistant_scheduled_runs_total", skill="time", status="ok") == 2
     assert value(text, "assistant_scheduled_runs_total", skill="time", status="error") == 1
     assert value(text, "assistant_scheduled_run_seconds_count", skill="time") == 3
+
+
+def test_a_missed_run_is_counted(tmp_path: Path, services: Services) -> None:
+    from zoneinfo import ZoneInfo
+
+    from assistant.skillkit.scheduler import SkillScheduler
+    from tests.fakes import RecordingNotifier
+
+    services.notifier = RecordingNotifier()
+    assert services.skills is not None
+    recorder = PrometheusRecorder()
+    sched = SkillScheduler(
+        services.skills, tmp_path / "schedules.sqlite3", misfire_grace_seconds=3600, recorder=recorder
+    )
+    try:
+        # the daily time was two hours ago and the machine "slept" for three: past the 1 h grace
+        two_hours_ago = (datetime.now(UTC) - timedelta(hours=2)).astimezone(ZoneInfo("Europe/Berlin"))
+        s = sched.add("time", f"every day at {two_hours_ago:%H:%M}", timezone="Europe/Berlin")
+        sched._aps.modify_job(s["id"], next_run_time=datetime.now(UTC) - timedelta(hours=3))
+        sched.start()
+        end = deadline(30)
+        while [r["status"] for r in sched.runs(s["id"])] != ["missed"] and time.monotonic() < end:
+            time.sleep(0.01)  # polling the scheduler's thread, not waiting for time to pass
+        assert sched.runs(s["id"])[0]["status"] == "missed"
+    finally:
+        sched.shutdown()
+    assert (
+        recorder.registry.get_sample_value(
+            "assistant_scheduled_runs_total", {"skill": "time", "status": "missed"}
+        )
+        == 1
+    )
+    assert (
+        recorder.registry.get_sample_value("assistant_scheduled_run_seconds_count", {"skill": "time"}) is None
+    )

@@ -36,8 +36,8 @@ class Recorder(Protocol):
     def memory_search(self, seconds: float) -> None:
         """One memory search (recall, API or eval)."""
 
-    def scheduled_run(self, skill: str, status: str, seconds: float) -> None:
-        """One run of a schedule: status "ok" or "error"."""
+    def scheduled_run(self, skill: str, status: str, seconds: float | None) -> None:
+        """One run of a schedule: status "ok", "error", or "missed" (past the grace time; no seconds)."""
 
     def notification(self, channel: str, outcome: str) -> None:
         """One delivery attempt on a channel: "delivered", "failed" (will retry) or "gave_up"."""
@@ -64,7 +64,7 @@ class NullRecorder:
     def memory_search(self, seconds: float) -> None:
         pass
 
-    def scheduled_run(self, skill: str, status: str, seconds: float) -> None:
+    def scheduled_run(self, skill: str, status: str, seconds: float | None) -> None:
         pass
 
     def notification(self, channel: str, outcome: str) -> None:
@@ -154,9 +154,10 @@ class PrometheusRecorder:
     def memory_search(self, seconds: float) -> None:
         self._search_seconds.observe(seconds)
 
-    def scheduled_run(self, skill: str, status: str, seconds: float) -> None:
+    def scheduled_run(self, skill: str, status: str, seconds: float | None) -> None:
         self._runs.labels(skill, status).inc()
-        self._run_seconds.labels(skill).observe(seconds)
+        if seconds is not None:
+            self._run_seconds.labels(skill).observe(seconds)
 
     def notification(self, channel: str, outcome: str) -> None:
         self._notifications.labels(channel, outcome).inc()

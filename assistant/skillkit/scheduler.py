@@ -380,6 +380,7 @@ class SkillScheduler:
         self._runs.finish(
             run_id, "missed", error=f"missed its run time {event.scheduled_run_time.isoformat()}"
         )
+        self.recorder.scheduled_run(skill, "missed", None)
 
     # -- helpers -----------------------------------------------------------------------------------
 

@@ -68,6 +68,21 @@ class Services:
             part = getattr(self, spec.name)
             if part is not None and spec.start is not None:
                 spec.start(part)
+        self._remember_missed_turns()
+
+    def _remember_missed_turns(self) -> None:
+        """Chat turns committed before a crash whose memory copy never landed (assistant.chat.turn_recovery)."""
+        memory, hook = self.memory, self.chat.memory
+        if memory is None or hook is None:
+            return
+        from assistant.chat.turn_recovery import remember_pending_turns
+        from memory.keyword import Filters
+
+        def remembered(conversation_id: str) -> set[tuple[str, str]]:
+            records, _ = memory.list(Filters(conversation_id=conversation_id), 10_000, 0)
+            return {(r.source, r.text) for r in records}
+
+        remember_pending_turns(self.conversations, hook, remembered)
 
     def close(self) -> None:
         # No new chats; then running scheduled jobs finish (within server.stop_timeout) while the model,

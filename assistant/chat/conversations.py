@@ -32,7 +32,8 @@ CREATE TABLE IF NOT EXISTS turns (
     content TEXT NOT NULL,
     created_at TEXT NOT NULL,
     untrusted INTEGER NOT NULL DEFAULT 0,
-    recalled TEXT
+    recalled TEXT,
+    memory_pending INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS turns_by_conversation ON turns(conversation_id, id);
 """
@@ -43,6 +44,7 @@ _MIGRATIONS = {
     ("conversations", "tail_hash"): "ALTER TABLE conversations ADD COLUMN tail_hash TEXT",
     ("conversations", "persona"): "ALTER TABLE conversations ADD COLUMN persona TEXT",
     ("turns", "recalled"): "ALTER TABLE turns ADD COLUMN recalled TEXT",
+    ("turns", "memory_pending"): "ALTER TABLE turns ADD COLUMN memory_pending INTEGER NOT NULL DEFAULT 0",
 }
 _INDEXES = "CREATE INDEX IF NOT EXISTS conversations_by_tail ON conversations(tail_hash)"
 
@@ -161,9 +163,12 @@ class ConversationStore:
         *,
         persona: str | None = None,
         recalled: Sequence[str] = (),
+        remember: bool = False,
     ) -> list[int]:
         """Append (role, content[, untrusted]) turns in one transaction; returns their ids. ``recalled`` (memory
-        ids) is stored with the answers among them; ``persona``, when given, becomes the conversation's."""
+        ids) is stored with the answers among them; ``persona``, when given, becomes the conversation's.
+        ``remember`` marks the turns pending for memory until ``memory_done`` (killed in between: the next
+        start gives them to memory)."""
         stamp = at.isoformat()
         recalled_json = json.dumps(list(recalled)) if recalled else None
         ids: list[int] = []
@@ -190,10 +195,10 @@ class ConversationStore:
                     role, content = turn[0], turn[1]
                     untrusted = len(turn) > 2 and bool(turn[2])
                     cur = self._db.execute(
-                        "INSERT INTO turns(conversation_id, role, content, created_at, untrusted, recalled) "
-                        "VALUES (?, ?, ?, ?, ?, ?)",
+                        "INSERT INTO turns(conversation_id, role, content, created_at, untrusted, recalled, "
+                        "memory_pending) VALUES (?, ?, ?, ?, ?, ?, ?)",
                         (conversation_id, role, content, stamp, int(untrusted),
-                         recalled_json if role == "assistant" else None),
+                         recalled_json if role == "assistant" else None, int(remember)),
                     )  # fmt: skip
                     ids.append(int(cur.lastrowid or 0))
                 self._db.execute("COMMIT")
@@ -201,6 +206,20 @@ class ConversationStore:
                 self._db.execute("ROLLBACK")
                 raise
         return ids
+
+    def pending_memory(self, limit: int = 500) -> list[tuple[str, Turn]]:
+        """(conversation id, turn) of turns stored with ``remember`` whose memory copy is not confirmed."""
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT conversation_id, {_TURN_COLUMNS} FROM turns WHERE memory_pending = 1 ORDER BY id LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [(str(r[0]), _turn(r[1:])) for r in rows]
+
+    def memory_done(self, ids: Sequence[int]) -> None:
+        """Memory has these turns (or chose not to keep them): they are no longer pending."""
+        with self._lock:
+            self._db.executemany("UPDATE turns SET memory_pending = 0 WHERE id = ?", [(i,) for i in ids])
 
     def list(self, limit: int = 50, offset: int = 0) -> list[dict[str, object]]:
         with self._lock:

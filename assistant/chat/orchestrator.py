@@ -284,12 +284,14 @@ class ChatService:
             now,
             persona=prepared.persona,
             recalled=[str(i["id"]) for i in prepared.recall.items if "id" in i],
+            remember=self.memory is not None and prepared.remember,  # pending until memory has them
         )
         prepared.turn_id = ids[-1]
         if self.memory is not None and prepared.remember:
             try:
                 self.memory.remember_turns(prepared.conversation_id, turns, now)
-            except Exception:  # noqa: BLE001 - the turn is in SQLite; memory can be rebuilt from it
+                self.conversations.memory_done(ids)
+            except Exception:  # noqa: BLE001 - the turn is in SQLite, pending: the next start remembers it
                 log.exception("storing the turn in memory failed")
         return prepared.turn_id
 

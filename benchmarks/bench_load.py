@@ -1,0 +1,124 @@
+"""The load of tests/test_load_real.py as figures: 32 clients on the real daemon, and its PSS before and after.
+
+    nice .venv/bin/python -m benchmarks.bench_load [--clients 32] [--rounds 2] [--threads 1] [--no-backup]
+
+One real daemon (the bundled model, memory on with the ONNX embedder, scheduler, feeds and notifications
+on) on a fresh data dir; notes, schedules and one request of each kind first (the warm-up), then the PSS
+and open file descriptors of the daemon; then ``--clients`` clients at once, each getting ``--rounds``
+requests through (streamed to the end, plain, streamed and hung up after two chunks, plain and abandoned
+after half a second; a 429 is answered by waiting its Retry-After and asking again), with an `assistant
+backup` of the running daemon taken after the first answers; then, once the worker is idle, the PSS and
+file descriptors again. The issue asks the PSS after the run to be within 10 % of the PSS before it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.daemon import start_daemon
+from tests.test_load_real import (
+    KINDS,
+    LoadResult,
+    daemon_usage,
+    load_config,
+    run_load,
+    seed,
+    take_backup,
+    wait_idle,
+)
+
+MIB = 1024 * 1024
+
+
+def run(clients: int, rounds: int, threads: int, backup: bool, tmp: Path) -> dict[str, Any]:
+    data = tmp / "data"
+    with start_daemon(data, config_toml=load_config(threads=threads)) as d:
+        seed(d.url)
+        before = daemon_usage(d.proc.pid)
+        during = (lambda: take_backup(d, data, data / "config.toml", tmp / "live.tar.gz")) if backup else None
+        result: LoadResult = run_load(d.url, clients, rounds, during=during)
+        wait_idle(d.url)
+        after = daemon_usage(d.proc.pid)
+        memories = httpx.get(d.url + "/api/memories", params={"limit": 1}, timeout=60).json()["total"]
+        tracebacks = d.log().count("Traceback")
+    by_kind: dict[str, dict[str, int]] = {k: {} for k in KINDS}
+    for o in result.outcomes:
+        by_kind[o.kind][o.result] = by_kind[o.kind].get(o.result, 0) + 1
+    answered = sorted(o.seconds for o in result.outcomes if o.result == "200")
+    out: dict[str, Any] = {
+        "clients": clients,
+        "rounds": rounds,
+        "threads": threads,
+        "seconds": round(result.seconds, 1),
+        "requests": len(result.outcomes),
+        "results": dict(result.counts()),
+        "by_kind": by_kind,
+        "answered_p50_s": round(statistics.median(answered), 2) if answered else None,
+        "answered_p95_s": round(answered[int(0.95 * (len(answered) - 1))], 2) if answered else None,
+        "failures": [f"{o.kind}: {o.detail}" for o in result.failures()],
+        "before": before,
+        "after": after,
+        "pss_change_pct": round((after["pss"] - before["pss"]) / before["pss"] * 100, 1),
+        "memories_after": memories,
+        "tracebacks": tracebacks,
+    }
+    if result.during is not None:
+        out["backup"] = {"seconds": round(result.during.seconds, 1), "busy_at_start": result.during.busy_at_start,
+                         "output": result.during.output}
+    return out
+
+
+def report(r: dict[str, Any]) -> str:
+    b, a = r["before"], r["after"]
+    lines = [
+        f"load: {r['clients']} clients x {r['rounds']} requests through, {r['threads']} generation thread(s); "
+        f"{r['requests']} requests in {r['seconds']} s: {r['results']}",
+        f"answered (200) in p50 {r['answered_p50_s']} s, p95 {r['answered_p95_s']} s (queueing included)",
+        "",
+        "| kind | results |",
+        "|---|---|",
+        *[f"| {k} | {v} |" for k, v in r["by_kind"].items()],
+        "",
+        "| daemon | before (after warm-up) | after (idle) | change |",
+        "|---|---|---|---|",
+    ]
+    for key in ("pss", "uss", "rss"):
+        lines.append(f"| {key.upper()} | {b[key] / MIB:.1f} MiB | {a[key] / MIB:.1f} MiB | "
+                     f"{(a[key] - b[key]) / b[key] * 100:+.1f} % |")
+    lines.append(f"| open fds | {b['fds']} | {a['fds']} | {a['fds'] - b['fds']:+d} |")
+    within = abs(r["pss_change_pct"]) <= 10
+    lines += ["", f"PSS after within 10 % of before: {'yes' if within else 'NO'} ({r['pss_change_pct']:+.1f} %); "
+              f"memories stored: {r['memories_after']}; tracebacks in the daemon log: {r['tracebacks']}"]
+    if "backup" in r:
+        lines.append(f"backup under load (worker busy at its start: {r['backup']['busy_at_start']}): "
+                     f"{r['backup']['output']}")
+    lines += [f"FAILED: {f}" for f in r["failures"]]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--clients", type=int, default=32)
+    p.add_argument("--rounds", type=int, default=2, help="requests each client gets through")
+    p.add_argument("--threads", type=int, default=1, help="the model's n_threads")
+    p.add_argument("--no-backup", action="store_true", help="no `assistant backup` during the load")
+    p.add_argument("--json", type=Path, help="also write the figures here")
+    args = p.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp:
+        result = run(args.clients, args.rounds, args.threads, not args.no_backup, Path(tmp))
+    print(report(result))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2))
+    return 1 if result["failures"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -13,6 +13,7 @@ import math
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -68,17 +69,53 @@ def doc_text(doc: Mapping[str, Any]) -> str:
     return f"{title}\n{text}" if title and text else title or text
 
 
+_SAID_FORMATS = ("%I:%M %p on %d %B, %Y", "%d %B, %Y", "%d %B %Y")  # LoCoMo's "1:56 pm on 8 May, 2023"
+
+
+def said_at(meta: Mapping[str, Any]) -> datetime | None:
+    """When a document was said or written: metadata ``created_at`` (ISO 8601) or ``session_date_time``
+    (LoCoMo); None when it has neither (the memory then gets the time of ingest)."""
+    if isinstance(meta.get("created_at"), str):
+        try:
+            when = datetime.fromisoformat(meta["created_at"].replace("Z", "+00:00"))
+        except ValueError:
+            when = None
+        if when is not None:
+            return when if when.tzinfo else when.replace(tzinfo=UTC)
+    said = meta.get("session_date_time")
+    if isinstance(said, str):
+        for fmt in _SAID_FORMATS:
+            try:
+                return datetime.strptime(said.strip(), fmt).replace(tzinfo=UTC)
+            except ValueError:
+                continue
+    return None
+
+
+def as_memory(doc_id: str, doc: Mapping[str, Any]) -> NewMemory | None:
+    """A BEIR document as the memory a client would add: a document with a ``conversation_id`` in its
+    metadata is a turn of that conversation (stored with it, at the time it was said, so the service
+    indexes it with the turns before it and its dates, as it does a chat turn); others are notes."""
+    meta = {k: v for k, v in (doc.get("metadata") or {}).items() if isinstance(v, str | int | float | bool)}
+    text = doc_text(doc)
+    if not text.strip():
+        return None
+    conversation = meta.get("conversation_id")
+    return NewMemory(text, "note", str(conversation) if conversation is not None else None,
+                     {**meta, "doc_id": doc_id}, said_at(meta))
+
+
 def ingest(
     service: MemoryService, corpus: Mapping[str, Mapping[str, Any]], batch: int = 256,
     progress: Callable[[int], None] | None = None,
 ) -> None:
+    """Documents in file order (a conversation's turns in the order they were said)."""
     items: list[NewMemory] = []
     for doc_id, doc in corpus.items():
-        meta = {k: v for k, v in (doc.get("metadata") or {}).items() if isinstance(v, str | int | float | bool)}
-        text = doc_text(doc)
-        if not text.strip():
+        memory = as_memory(doc_id, doc)
+        if memory is None:
             continue
-        items.append(NewMemory(text, "note", metadata={**meta, "doc_id": doc_id}))
+        items.append(memory)
         if len(items) >= batch:
             service.add_many(items)
             if progress:
@@ -120,6 +157,13 @@ def query_filters(query: Mapping[str, Any], group_by: str | None) -> Filters:
     return Filters(where=((group_by, value),))
 
 
+def query_category(query: Mapping[str, Any]) -> str | None:
+    """The question's category when the query carries one (metadata ``category_name``, else ``category``)."""
+    meta = query.get("metadata") or {}
+    value = meta.get("category_name", meta.get("category"))
+    return None if value is None else str(value)
+
+
 @dataclass
 class EvalResult:
     split: str
@@ -127,10 +171,28 @@ class EvalResult:
     documents: int
     group_by: str | None
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)  # mode -> metric -> value
+    # mode -> category -> metric -> value, when the queries carry a category (plus "queries": how many)
+    categories: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    runs: dict[str, dict[str, list[str]]] = field(default_factory=dict, repr=False)  # mode -> query -> docs
 
     def as_dict(self) -> dict[str, Any]:
-        return {"split": self.split, "queries": self.queries, "documents": self.documents,
-                "group_by": self.group_by, "metrics": self.metrics}
+        out: dict[str, Any] = {"split": self.split, "queries": self.queries, "documents": self.documents,
+                               "group_by": self.group_by, "metrics": self.metrics}
+        if self.categories:
+            out["categories"] = self.categories
+        return out
+
+
+def score_by_category(
+    runs: Mapping[str, Sequence[str]], data: Dataset, qids: Sequence[str] | None = None
+) -> dict[str, dict[str, float]]:
+    """``score_runs`` per query category (only queries that carry one), each with its query count."""
+    by: dict[str, dict[str, Mapping[str, int]]] = defaultdict(dict)
+    for qid in qids if qids is not None else data.qrels:
+        category = query_category(data.queries[qid])
+        if category is not None:
+            by[category][qid] = data.qrels[qid]
+    return {c: {**score_runs(runs, q), "queries": len(q)} for c, q in sorted(by.items())}
 
 
 def evaluate(
@@ -144,7 +206,11 @@ def evaluate(
             hits = service.search(q["text"], k=10, filters=query_filters(q, group_by), mode=mode,  # type: ignore[arg-type]
                                   recency=False)
             runs[qid] = [str(h.record.metadata.get("doc_id")) for h in hits]
+        result.runs[mode] = runs
         result.metrics[mode] = score_runs(runs, data.qrels)
+        categories = score_by_category(runs, data)
+        if categories:
+            result.categories[mode] = categories
     return result
 
 
@@ -158,4 +224,14 @@ def format_table(result: EvalResult) -> str:
     ]
     for mode, m in result.metrics.items():
         lines.append(f"{mode:<10} {m['ndcg@10']:>8.4f} {m['recall@5']:>9.4f} {m['recall@10']:>10.4f}")
+    if result.categories:
+        modes = list(result.categories)
+        lines += ["", "nDCG@10 / Recall@10 by question category", f"{'category':<14} {'queries':>7} "
+                  + " ".join(f"{m:>15}" for m in modes)]
+        for category, first in next(iter(result.categories.values())).items():
+            cells = " ".join(
+                f"{result.categories[m][category]['ndcg@10']:>7.4f}/{result.categories[m][category]['recall@10']:.4f}"
+                for m in modes
+            )
+            lines.append(f"{category:<14} {int(first['queries']):>7} {cells}")
     return "\n".join(lines)

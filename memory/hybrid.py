@@ -43,24 +43,29 @@ def fuse(
     weights: Mapping[str, float],
     method: FusionMethod = "zscore",
     rrf_k: float = 60.0,
+    weight_of: Mapping[str, Mapping[str, float]] | None = None,
 ) -> list[Fused]:
     """One ranking from several. ``rrf``: sum of w/(k+rank). ``minmax``/``zscore``: weighted sum of
-    per-retriever normalised scores, a missing id counting as that retriever's lowest score."""
+    per-retriever normalised scores, a missing id counting as that retriever's lowest score.
+
+    ``weight_of`` (retriever -> id -> weight) overrides a retriever's weight for some ids: the kind of
+    memory decides how far a retriever is trusted (the dense half is weak on short conversation turns)."""
     out: dict[str, Fused] = {}
     for name, ranking in rankings.items():
         for rank, (i, s) in enumerate(ranking, start=1):
             out.setdefault(i, Fused(i, 0.0)).retrievers[name] = {"rank": rank, "score": round(s, 6)}
     for name, ranking in rankings.items():
         w = weights.get(name, 1.0)
-        if not ranking or w == 0:
+        per_id = (weight_of or {}).get(name, {})
+        if not ranking or (w == 0 and not per_id):
             continue
         if method == "rrf":
             for rank, (i, _) in enumerate(ranking, start=1):
-                out[i].score += w / (rrf_k + rank)
+                out[i].score += per_id.get(i, w) / (rrf_k + rank)
             continue
         normed, missing = _normalise(ranking, method)
         for i, f in out.items():
-            f.score += w * normed.get(i, missing)
+            f.score += per_id.get(i, w) * normed.get(i, missing)
     return sorted(out.values(), key=lambda f: f.score, reverse=True)
 
 

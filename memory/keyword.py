@@ -28,24 +28,34 @@ CREATE TABLE IF NOT EXISTS memories (
     created_at REAL NOT NULL,
     metadata TEXT NOT NULL DEFAULT '{}',
     chunks INTEGER NOT NULL DEFAULT 0,
-    embedded INTEGER NOT NULL DEFAULT 0
+    embedded INTEGER NOT NULL DEFAULT 0,
+    context TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS memories_by_created ON memories(created_at);
 CREATE INDEX IF NOT EXISTS memories_by_conversation ON memories(conversation_id, created_at);
 CREATE INDEX IF NOT EXISTS memories_pending ON memories(embedded) WHERE embedded = 0;
 CREATE VIRTUAL TABLE IF NOT EXISTS memories_fts USING fts5(
-    text, content='memories', content_rowid='rowid', tokenize='porter unicode61 remove_diacritics 2'
+    text, context, content='memories', content_rowid='rowid', tokenize='porter unicode61 remove_diacritics 2'
 );
 CREATE TRIGGER IF NOT EXISTS memories_ai AFTER INSERT ON memories BEGIN
-    INSERT INTO memories_fts(rowid, text) VALUES (new.rowid, new.text);
+    INSERT INTO memories_fts(rowid, text, context) VALUES (new.rowid, new.text, new.context);
 END;
 CREATE TRIGGER IF NOT EXISTS memories_ad AFTER DELETE ON memories BEGIN
-    INSERT INTO memories_fts(memories_fts, rowid, text) VALUES ('delete', old.rowid, old.text);
+    INSERT INTO memories_fts(memories_fts, rowid, text, context) VALUES ('delete', old.rowid, old.text, old.context);
 END;
 CREATE TABLE IF NOT EXISTS pending_deletes (id TEXT PRIMARY KEY);
 """
 
+# Stores made before the context column: the column is added and the FTS5 table rebuilt over both columns.
+_MIGRATE_CONTEXT = """
+ALTER TABLE memories ADD COLUMN context TEXT NOT NULL DEFAULT '';
+DROP TRIGGER IF EXISTS memories_ai;
+DROP TRIGGER IF EXISTS memories_ad;
+DROP TABLE IF EXISTS memories_fts;
+"""
+
 _WORD_RE = re.compile(r"\w+", re.UNICODE)
+CONTEXT_WEIGHT = 0.35  # tuned on three LoCoMo conversations (docs/memory.md)
 
 
 @dataclass(frozen=True)
@@ -56,6 +66,9 @@ class MemoryRecord:
     conversation_id: str | None
     created_at: float  # unix seconds, UTC
     metadata: dict[str, Any] = field(default_factory=dict)
+    # Indexed for BM25 (a second, lower-weighted column), never returned: for a conversation turn the
+    # turns before it and the day it was said (memory.context). Empty for other memories.
+    context: str = ""
 
 
 @dataclass(frozen=True)
@@ -97,6 +110,17 @@ def match_expression(query: str | Sequence[str], stopwords: frozenset[str] = fro
     return " OR ".join('"' + w.replace('"', '""') + '"' for w in terms)
 
 
+def _needs_context_column(path: Path) -> bool:
+    if not path.exists():
+        return False
+    db = sqlite3.connect(path)
+    try:
+        cols = {r[1] for r in db.execute("PRAGMA table_info(memories)")}
+    finally:
+        db.close()
+    return bool(cols) and "context" not in cols
+
+
 class KeywordIndex:
     """Thread-safe (one connection, one lock): the daemon adds from request and job threads."""
 
@@ -104,7 +128,11 @@ class KeywordIndex:
         from assistant.core.sqlite_db import open_durable
 
         self.path = path
-        self._db = open_durable(path, _SCHEMA)
+        migrate = _needs_context_column(path)
+        self._db = open_durable(path, _MIGRATE_CONTEXT + _SCHEMA if migrate else _SCHEMA)
+        if migrate:
+            with self._db:
+                self._db.execute("INSERT INTO memories_fts(memories_fts) VALUES ('rebuild')")
         self._lock = threading.Lock()
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
@@ -134,14 +162,14 @@ class KeywordIndex:
     def insert(self, records: Sequence[MemoryRecord], chunks: Sequence[int]) -> None:
         """Commit the records (not yet embedded) in one durable transaction."""
         rows = [
-            (r.id, r.text, r.source, r.conversation_id, r.created_at, json.dumps(r.metadata), n)
+            (r.id, r.text, r.source, r.conversation_id, r.created_at, json.dumps(r.metadata), n, r.context)
             for r, n in zip(records, chunks, strict=True)
         ]
         with self._lock, self._db:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.executemany(
-                "INSERT INTO memories(id, text, source, conversation_id, created_at, metadata, chunks) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO memories(id, text, source, conversation_id, created_at, metadata, chunks, context) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
 
@@ -201,6 +229,16 @@ class KeywordIndex:
                 out[r[0]] = _record(r)
         return out
 
+    def latest_in_conversation(self, conversation_id: str, n: int) -> builtins.list[MemoryRecord]:
+        """The last ``n`` memories stored in a conversation, oldest first (the turns before a new one)."""
+        db = self._reader()
+        rows = db.execute(
+            "SELECT id, text, source, conversation_id, created_at, metadata FROM memories "
+            "WHERE conversation_id = ? ORDER BY created_at DESC, rowid DESC LIMIT ?",
+            (conversation_id, n),
+        ).fetchall()
+        return [_record(r) for r in reversed(rows)]
+
     def count(self, filters: Filters = NO_FILTERS) -> int:
         where, params = _where_sql(filters)
         db = self._reader()
@@ -217,16 +255,20 @@ class KeywordIndex:
         ).fetchall()
         return [_record(r) for r in rows]
 
-    def search(self, query: str, limit: int, filters: Filters = NO_FILTERS) -> builtins.list[tuple[str, float]]:
-        """(id, score) best first; score is FTS5 bm25 negated so that higher is better."""
+    def search(
+        self, query: str, limit: int, filters: Filters = NO_FILTERS, *, context_weight: float = CONTEXT_WEIGHT
+    ) -> builtins.list[tuple[str, float]]:
+        """(id, score) best first; score is FTS5 bm25 negated so that higher is better. The context column
+        (turns before a conversation turn, its dates) counts ``context_weight`` against 1 for the text."""
         expr = match_expression(query, self._stop)
         if expr is None:
             return []
         where, params = _where_sql(filters, prefix="AND")
+        rank = f"bm25(memories_fts, 1.0, {float(context_weight)!r})"
         sql = (
-            "SELECT m.id, -bm25(memories_fts) AS score FROM memories_fts "
+            f"SELECT m.id, -{rank} AS score FROM memories_fts "
             "JOIN memories m ON m.rowid = memories_fts.rowid "
-            f"WHERE memories_fts MATCH ? {where} ORDER BY bm25(memories_fts) LIMIT ?"
+            f"WHERE memories_fts MATCH ? {where} ORDER BY {rank} LIMIT ?"
         )
         db = self._reader()
         rows = db.execute(sql, [expr, *params, limit]).fetchall()

@@ -30,8 +30,9 @@ from assistant.core.clock import Clock
 from assistant.core.metrics import NULL_RECORDER, Recorder
 from assistant.core.recall import Provenance
 from assistant.core.storage_errors import StoreCorrupt, is_corruption, storage_error
+from memory.context import turn_context
 from memory.hybrid import FusionMethod, apply_recency, fuse, suppress_near_duplicates
-from memory.keyword import NO_FILTERS, Filters, KeywordIndex, MemoryRecord
+from memory.keyword import CONTEXT_WEIGHT, NO_FILTERS, Filters, KeywordIndex, MemoryRecord
 from memory.validate import (
     PROVENANCE_KEY,
     check_metadata,
@@ -103,6 +104,13 @@ class SearchConfig:
     recency_weight: float = 0.1
     recency_half_life_days: float = 30.0
     duplicate_threshold: float = 0.85
+    # Conversation turns (memories with a conversation id; memory/context.py): how many turns before
+    # each are indexed with it, whether its dates are, the BM25 weight of that context column, and the
+    # dense weight in fusion for turns (the embedder is weak on short turns). Tuned on LoCoMo.
+    context_turns: int = 2
+    context_dates: bool = True
+    context_weight: float = CONTEXT_WEIGHT
+    turn_dense_weight: float = 0.25
 
 
 def new_memory_id() -> str:
@@ -156,19 +164,22 @@ class MemoryService:
 
     def add_many(self, items: Sequence[NewMemory]) -> list[str]:
         now = self.clock.now().timestamp()
-        records = [
-            MemoryRecord(
-                new_memory_id(),
+        checked = [
+            (
                 check_text(it.text, self.max_chars),
                 check_source(it.source),
-                it.conversation_id,
                 it.created_at.timestamp() if it.created_at else now,
                 {**check_metadata(it.metadata), PROVENANCE_KEY: resolve_provenance(it.source, it.provenance)},
             )
             for it in items
         ]
-        if not records:
+        if not checked:
             return []
+        contexts = self._turn_contexts([(it.conversation_id, c[0], c[2], c[3]) for it, c in zip(items, checked, strict=True)])
+        records = [
+            MemoryRecord(new_memory_id(), text, source, it.conversation_id, created, metadata, context)
+            for it, (text, source, created, metadata), context in zip(items, checked, contexts, strict=True)
+        ]
         chunks = [self._chunks(r.text) for r in records]
         vectors = self._embed_chunks(chunks)
         with self._write_lock:
@@ -239,6 +250,29 @@ class MemoryService:
             detail = f"{type(exc).__name__}: {exc}"  # an index that cannot even be read
         raise StoreCorrupt(vectors_damaged(chroma_dir, chroma_url, collection, detail))
 
+    def _turn_contexts(self, turns: Sequence[tuple[str | None, str, float, dict[str, Any]]]) -> builtins.list[str]:
+        """The BM25 context of each new memory (memory/context.py): for a conversation turn, the turns
+        before it in that conversation (stored ones, then earlier ones of this batch) and its dates; also
+        its index in the conversation as metadata ``turn`` unless given. Empty for other memories."""
+        cfg = self.config
+        before: dict[str, builtins.list[str]] = {}
+        position: dict[str, int] = {}
+        out: builtins.list[str] = []
+        for conversation_id, text, created_at, metadata in turns:
+            if conversation_id is None:
+                out.append("")
+                continue
+            if conversation_id not in before:
+                stored = self.keyword.latest_in_conversation(conversation_id, cfg.context_turns)
+                before[conversation_id] = [r.text for r in stored]
+                position[conversation_id] = self.keyword.count(Filters(conversation_id=conversation_id))
+            previous = before[conversation_id][-cfg.context_turns :] if cfg.context_turns > 0 else []
+            out.append(turn_context(previous, text, created_at, dates=cfg.context_dates))
+            before[conversation_id].append(text)
+            metadata.setdefault("turn", position[conversation_id])
+            position[conversation_id] += 1
+        return out
+
     def _chunks(self, text: str) -> list[str]:
         if len(text) < 250:  # can't exceed the 256-wordpiece window: skip tokenising
             return [text]
@@ -289,7 +323,7 @@ class MemoryService:
         if mode in ("hybrid", "dense"):
             out["dense"] = self.vectors.query(self.query_vector(query), depth, filters, self._chunk_ratio())
         if mode in ("hybrid", "keyword"):
-            out["keyword"] = self.keyword.search(query, depth, filters)
+            out["keyword"] = self.keyword.search(query, depth, filters, context_weight=self.config.context_weight)
         return out
 
     def search(
@@ -309,12 +343,12 @@ class MemoryService:
             return []
         cfg, started = self.config, time.perf_counter()
         ranks = self.rankings(query, filters, mode, max(cfg.candidates, k))
+        records = self.keyword.get(list(dict.fromkeys(i for r in ranks.values() for i, _ in r)))
         fused = fuse(
-            ranks, {"dense": cfg.dense_weight, "keyword": cfg.keyword_weight}, cfg.fusion, cfg.rrf_k
+            ranks, {"dense": cfg.dense_weight, "keyword": cfg.keyword_weight}, cfg.fusion, cfg.rrf_k,
+            self._kind_weights(records) if mode == "hybrid" else None,
         )
-        fused = fused[: max(cfg.candidates, 3 * k)]
-        records = self.keyword.get([f.id for f in fused])
-        fused = [f for f in fused if f.id in records]  # deleted between the two reads
+        fused = [f for f in fused if f.id in records][: max(cfg.candidates, 3 * k)]  # deleted between the reads
         if self.recency if recency is None else recency:
             fused = apply_recency(
                 fused,
@@ -331,6 +365,13 @@ class MemoryService:
             kept, hidden = fused[:k], {}
         self.recorder.memory_search(time.perf_counter() - started)
         return [Hit(records[f.id], f.score, f.retrievers, hidden.get(f.id, 0)) for f in kept]
+
+    def _kind_weights(self, records: Mapping[str, MemoryRecord]) -> dict[str, dict[str, float]]:
+        """Fusion weights by kind of memory: conversation turns get ``turn_dense_weight`` for the dense half."""
+        w = self.config.turn_dense_weight
+        if w == self.config.dense_weight:
+            return {}
+        return {"dense": {i: w for i, r in records.items() if r.conversation_id is not None}}
 
     def warm_up(self) -> None:
         """Load the embedding model now (daemon start) rather than on the first search."""
@@ -351,6 +392,10 @@ def search_config(settings: Settings) -> SearchConfig:
         recency_weight=m.recency_weight,
         recency_half_life_days=m.recency_half_life_days,
         duplicate_threshold=m.duplicate_threshold,
+        context_turns=m.context_turns,
+        context_dates=m.context_dates,
+        context_weight=m.context_weight,
+        turn_dense_weight=m.turn_dense_weight,
     )
 
 

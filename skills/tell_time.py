@@ -1,13 +1,25 @@
 """`time`: the current local time and date. The clock gives the facts; the model may only phrase them,
-and its sentence is used only when it states exactly the right time (and no wrong date)."""
+and its sentence is used only when it states exactly the right time (and no wrong date).
+
+The phrasing is a cascade, the shape of ``seuss``'s: a prompt that shows the shape (fixed example facts
+and sentences as earlier turns); a llama.cpp grammar built from the facts (one sentence whose only
+digits are the exact time and, if the model wants it, the exact date: it cannot write a wrong number); the
+check by code (``phrasing_is_right``: the right hour and minute, no wrong weekday, month, day or year);
+several tries with different seeds inside a time budget; else the plain sentence of facts. A ``tone``
+changes only how the sentence sounds: the grammar and the check stay the same."""
 
 from __future__ import annotations
 
 import re
+import time
+import zlib
 from datetime import datetime
 from typing import Annotated, Any
 
+from pydantic import Field
+
 from assistant.core.localtime import get_zone, zone_for_place
+from assistant.core.text import clean_text
 from assistant.llm.types import ChatMessage, GenerationParams
 from assistant.skillkit.api import SkillContext, SkillResult, skill
 
@@ -106,6 +118,91 @@ def _first_sentence(text: str) -> str:
     return line
 
 
+# Written for this project: the shape shown to the model (facts in, one sentence out).
+EXAMPLES: tuple[tuple[str, str], ...] = (
+    (
+        "It's 9:05 AM (09:05) on Tuesday, 3 March 2026, time zone Europe/Paris (CET).",
+        "Good morning, it's 9:05 AM on Tuesday, 3 March 2026.",
+    ),
+    (
+        "It's 11:40 PM (23:40) on Saturday, 8 August 2026, time zone America/Chicago (CDT).",
+        "It's 11:40 PM on a late Saturday night.",
+    ),
+    (
+        "It's 2:15 PM (14:15) on Friday, 20 November 2026, time zone Asia/Singapore (+08).",
+        "Right now it's 2:15 PM, a Friday afternoon, on 20 November 2026.",
+    ),
+)
+ASK = "One friendly sentence:"
+WORDS = r"[A-Za-z ,'-]"  # what the grammar allows around the numbers: words, no digits
+
+
+def _say(facts_text: str) -> str:
+    return f"Facts: {facts_text}\n{ASK}"
+
+
+def _gbnf_literal(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def sentence_grammar(local: datetime) -> str:
+    """A GBNF grammar for one sentence that states ``local``'s time exactly (12-hour "1:00 PM" or 24-hour
+    "13:00") and may add its exact date ("Thursday, 15 January 2026" or "15 January 2026"); every other
+    character is a letter, a space or ``,'-``, so no other number can be written."""
+    times = [clock_12h(local), f"{local:%H:%M}"]
+    dates = [
+        f"{local:%A}, {local.day} {local:%B %Y}",
+        f"{local.day} {local:%B %Y}",
+        f"{local:%B} {local.day}, {local.year}",
+    ]
+    return (
+        f'root ::= [A-Z] {WORDS}{{2,40}} " " clock ({WORDS}{{1,30}} date)? {WORDS}{{0,40}} [.!]\n'
+        f"clock ::= {' | '.join(_gbnf_literal(t) for t in times)}\n"
+        f"date ::= {' | '.join(_gbnf_literal(d) for d in dates)}\n"
+    )
+
+
+def phrase_sentence(
+    ctx: SkillContext,
+    local: datetime,
+    plain: str,
+    *,
+    tone: str | None = None,
+    tries: int = 3,
+    seconds: float = 6.0,
+    grammar: bool = True,
+) -> tuple[str, bool, int]:
+    """The model's sentence for these facts and whether it was used, with the number of model calls: the
+    first sentence within ``tries`` and ``seconds`` that passes ``phrasing_is_right``, else ``plain``."""
+    if ctx.worker is None:
+        return plain, False, 0
+    system = (
+        "Rewrite the facts as one short, friendly sentence. Keep the time exactly as written "
+        "and do not add any other facts."
+    )
+    if tone:
+        system += f" Say it in this tone: {tone}."
+    messages = [ChatMessage("system", system)]
+    for facts_text, sentence in EXAMPLES:
+        messages += [ChatMessage("user", _say(facts_text)), ChatMessage("assistant", sentence)]
+    messages.append(ChatMessage("user", _say(plain)))
+    gbnf = sentence_grammar(local) if grammar else None
+    base = zlib.crc32(plain.encode("utf-8"))
+    start = time.monotonic()
+    calls = 0
+    for i in range(tries):
+        if i and time.monotonic() - start >= seconds:
+            break
+        calls += 1
+        params = GenerationParams(
+            max_tokens=48, temperature=0.7, seed=(base + 7919 * i) & 0x7FFFFFFF, grammar=gbnf
+        )
+        candidate = _first_sentence(ctx.worker.generate_text(messages, params).text)
+        if phrasing_is_right(candidate, local):
+            return candidate, True, calls
+    return plain, False, calls
+
+
 def zone_args(place: str) -> dict[str, Any] | None:
     """The ``tz`` argument for a place named in a question ("Tokyo" -> Asia/Tokyo); None for a place
     with no known zone, so the model answers instead."""
@@ -136,30 +233,35 @@ def tell_time(
     ctx: SkillContext,
     tz: Annotated[str | None, "IANA time zone (default: the schedule's or the configured zone)"] = None,
     phrase: Annotated[bool, "let the model phrase the sentence (checked against the clock)"] = True,
+    tone: Annotated[
+        str | None,
+        Field(max_length=60),
+        "how the sentence should sound ('cheerful', 'like a pirate'); facts unchanged",
+    ] = None,
+    tries: Annotated[int, Field(ge=1, le=10)] = 3,
+    seconds: Annotated[float, Field(ge=0, le=60)] = 6.0,
+    grammar: bool = True,
 ) -> SkillResult:
     """Tell the current local time and date in a friendly sentence.
 
     The time itself comes from the clock; the model may only phrase it, and its sentence is used only
     when it states exactly the right time.
+
+    Args:
+        tries: model calls at most (different seeds); the first sentence that passes the check is used
+        seconds: time budget of the phrasing: no new try starts after it (the first always runs)
+        grammar: constrain the model's sentence to the facts' numbers (embedded model only)
     """
     now = ctx.clock.now()
     zone = get_zone(tz) if tz else ctx.timezone
     local = now.astimezone(zone) if zone is not None else now
     plain = facts(local)
-    text, phrased = plain, False
-    if phrase and ctx.worker is not None:
-        messages = [
-            ChatMessage(
-                "system",
-                "Rewrite the facts as one short, friendly sentence. Keep the time exactly as written "
-                "and do not add any other facts.",
-            ),
-            ChatMessage("user", f"Facts: {plain}\nOne friendly sentence:"),
-        ]
-        completion = ctx.worker.generate_text(messages, GenerationParams(max_tokens=40, temperature=0.7))
-        candidate = _first_sentence(completion.text)
-        if phrasing_is_right(candidate, local):
-            text, phrased = candidate, True
+    text, phrased, calls = plain, False, 0
+    if phrase:
+        style = clean_text(tone, 60) if tone else None
+        text, phrased, calls = phrase_sentence(
+            ctx, local, plain, tone=style, tries=tries, seconds=seconds, grammar=grammar
+        )
     return SkillResult(
         text,
         title=f"Time: {local:%H:%M}",
@@ -169,5 +271,6 @@ def tell_time(
             "timezone": getattr(local.tzinfo, "key", str(local.tzinfo)),
             "abbreviation": local.tzname(),
             "phrased_by_model": phrased,
+            "tries": calls,
         },
     )

@@ -221,7 +221,8 @@ def test_table_rows_side_by_side(settings: Settings) -> None:
     b = ModelReport("b", "-", cases=[c for c in a.cases if c.skill == "chat"])
     rows = summary_rows([a, b])
     assert rows[0] == ["chat", "7", "7/7 (100%)", "n/a", "7/7 (100%)", "n/a"]
-    assert rows[1] == ["time", "3", "3/3 (100%)", "0/3 (0%)", "-", "-"]
+    n = len(TIME_CASES)
+    assert rows[1] == ["time", str(n), f"{n}/{n} (100%)", f"0/{n} (0%)", "-", "-"]
     assert rows[-1][0] == "all"
     table = markdown_table([a, b])
     assert table.splitlines()[0] == "| skill | cases | a pass | a fallback | b pass | b fallback |"

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -23,12 +24,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from assistant.cli.skill_cases import (
+    FEED_TITLES_PER_FEED,
     SKILLS,
     ChatCase,
     Suite,
     SummaryCase,
     Verdict,
     feed_entries,
+    feed_headlines,
     score_chat,
     score_digest,
     score_summary,
@@ -42,6 +45,7 @@ from assistant.llm.bundled import BUNDLED
 from assistant.llm.types import ChatMessage, GenerationParams
 
 DEFAULT_SEED = 1234
+SEUSS_BATCH = 10  # headlines per run of the seuss skill (its count's maximum)
 CHAT_TEMPERATURE = (
     0.0  # greedy: the model's most likely answer, the same on every run (the API's default is 0.7)
 )
@@ -66,6 +70,21 @@ def add_parser(esub: argparse._SubParsersAction) -> None:
         "--temperature", type=float, default=CHAT_TEMPERATURE,
         help="sampling temperature of the chat and summarize cases (default 0: greedy; the chat API uses 0.7)",
     )  # fmt: skip
+    s.add_argument(
+        "--seuss-feeds", type=Path, metavar="DIR",
+        help="seuss on the headlines of the feed files under DIR instead of its five fixed headlines: the first "
+        f"{FEED_TITLES_PER_FEED} titles of each feed (files sorted by path, parsed by the daemon's own parser) "
+        "with at least 3 words, 3/4 of them English (CMU dictionary), each title once",
+    )  # fmt: skip
+    s.add_argument("--seuss-per-feed", type=int, default=FEED_TITLES_PER_FEED, metavar="N",
+                   help=f"with --seuss-feeds: titles taken from each feed (default {FEED_TITLES_PER_FEED})")  # fmt: skip
+    s.add_argument("--seuss-every", type=int, default=1, metavar="K",
+                   help="with --seuss-feeds: every K-th of those headlines, in order (default 1: all)")  # fmt: skip
+    s.add_argument(
+        "--seuss-seconds", type=float, metavar="S",
+        help="seuss's time budget per headline (default the skill's own, 8); 120 lets every headline have all "
+        "its tries whatever the machine's load, so a run repeats",
+    )  # fmt: skip
     s.add_argument("--cases", action="store_true", help="also print every case's answer and verdict")
     s.add_argument("--json", action="store_true", help="print JSON (every case) instead of a table")
     s.set_defaults(func=cmd_skills)
@@ -87,8 +106,6 @@ class EvalClock:
         self._now = when
 
 
-
-
 @dataclass
 class CaseResult:
     id: str
@@ -97,12 +114,14 @@ class CaseResult:
     output: str
     seconds: float
     round: int = 1
+    title: str = ""  # a seuss case's headline
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "skill": self.skill,
             "round": self.round,
+            **({"title": self.title} if self.title else {}),
             "passed": self.verdict.passed,
             "fell_back": self.verdict.fell_back,
             "checks": self.verdict.checks,
@@ -134,6 +153,8 @@ class ModelReport:
                 "fallbacks": sum(flags) if flags else None,
                 "fallback_rate": round(sum(flags) / len(flags), 3) if flags else None,
             }
+            if skill == "seuss":
+                out[skill].update(seuss_figures(rows))
         return out
 
     def as_dict(self) -> dict[str, Any]:
@@ -150,6 +171,28 @@ class ModelReport:
             "skills": self.per_skill(),
             "cases": [c.as_dict() for c in self.cases],
         }
+
+
+def seuss_figures(rows: Sequence[CaseResult]) -> dict[str, Any]:
+    """For seuss, over its headlines: the share with a model verse that passed every check (planted
+    headlines, which should not get one, left out), the share of answers that rhyme and of those that
+    repeat the prompt (model or fallback, every headline), and the seconds per headline."""
+    real = [c for c in rows if "model_verse_used" in c.verdict.checks]
+    model = sum(
+        c.verdict.checks["model_verse_used"] and c.verdict.checks.get("passes_the_checks", True) for c in real
+    )
+    rhymed = sum(c.verdict.checks["rhymes"] for c in rows)
+    repeated = sum(not c.verdict.checks["prompt_not_repeated"] for c in rows)
+    return {
+        "headlines": len(rows),
+        "unplanted": len(real),
+        "model_verses": model,
+        "model_verse_rate": round(model / len(real), 3) if real else None,
+        "rhymed": rhymed,
+        "rhyme_rate": round(rhymed / len(rows), 3),
+        "prompt_repeats": repeated,
+        "seconds_per_headline": round(sum(c.seconds for c in rows) / len(rows), 2),
+    }
 
 
 Progress = Callable[[str, int], None]  # (what is running, how many cases it finished)
@@ -194,18 +237,20 @@ def run_suite(services: Any, clock: EvalClock, suite: Suite, *, round_no: int = 
                                       secs, round_no))  # fmt: skip
             tick(f"time: {t.id}", 1)
     if "seuss" in suite.only and suite.seuss:
-        tick("seuss: all headlines", 0)
-        services.feeds = InMemoryFeeds(feed_entries(suite.seuss))
-        result, secs = _timed(lambda: runner.run("seuss", {"count": len(suite.seuss)}))
-        by_key = {item["key"]: item for item in result.data["headlines"]}
-        for h in suite.seuss:
-            item = by_key.get(f"eval-{h.id}")
-            verse, by_model = (
-                (item["verse"], bool(item["by_model"])) if item else ("(headline missing)", False)
-            )
-            results.append(CaseResult(h.id, "seuss", score_verse(h, verse, by_model), verse,
-                                      secs / len(suite.seuss), round_no))  # fmt: skip
-        tick("seuss: all headlines", len(suite.seuss))
+        for first in range(0, len(suite.seuss), SEUSS_BATCH):  # the skill takes at most 10 headlines a run
+            batch = suite.seuss[first : first + SEUSS_BATCH]
+            tick(f"seuss: headlines {first + 1}-{first + len(batch)}", 0)
+            services.feeds = InMemoryFeeds(feed_entries(batch))
+            result, secs = _timed(partial(runner.run, "seuss", {"count": len(batch), **suite.seuss_args}))
+            by_key = {item["key"]: item for item in result.data["headlines"]}
+            for h in batch:
+                item = by_key.get(f"eval-{h.id}")
+                verse, by_model = (
+                    (item["verse"], bool(item["by_model"])) if item else ("(headline missing)", False)
+                )
+                results.append(CaseResult(h.id, "seuss", score_verse(h, verse, by_model), verse,
+                                          secs / len(batch), round_no, title=h.title))  # fmt: skip
+            tick(f"seuss: headlines {first + 1}-{first + len(batch)}", len(batch))
     if "digest" in suite.only:
         for name, headlines in suite.digests:
             tick(f"digest: {name}", 0)
@@ -324,6 +369,16 @@ def markdown_table(reports: Sequence[ModelReport]) -> str:
     return "\n".join("| " + " | ".join(r) + " |" for r in rows)
 
 
+def seuss_line(label: str, f: dict[str, Any]) -> str:
+    n = f["headlines"]
+    return (
+        f"{label} seuss: {f['headlines']} headlines; model verse that passed every check "
+        f"{_rate(f['model_verses'], f['unplanted'])}; rhyme {_rate(f['rhymed'], n)}; fallbacks "
+        f"{_rate(f['fallbacks'] or 0, n)}; prompt repeated {f['prompt_repeats']}; "
+        f"{f['seconds_per_headline']:.1f} s per headline"
+    )
+
+
 def print_table(reports: Sequence[ModelReport], *, cases: bool) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -347,6 +402,9 @@ def print_table(reports: Sequence[ModelReport], *, cases: bool) -> None:
     console.print(table)
     for r in reports:
         console.print(f"{r.label}: {r.path} (loaded in {r.load_seconds:.1f} s, suite {r.seconds:.0f} s)")
+        seuss = r.per_skill().get("seuss")
+        if seuss:
+            console.print(seuss_line(r.label, seuss))
     console.print(
         "fallback = the skill used its template because the model's text failed the skill's check "
         "(time: its sentence; seuss: a verse; digest: the overview); n/a: no template (chat)"
@@ -365,12 +423,31 @@ def cmd_skills(args: argparse.Namespace) -> int:
     if args.repeat < 1:
         raise BadRequest("--repeat must be at least 1")
     suite = Suite(only=only)
+    if args.seuss_feeds is not None:
+        if not args.seuss_feeds.is_dir():
+            raise BadRequest(f"--seuss-feeds: {args.seuss_feeds} is not a folder")
+        if args.seuss_every < 1:
+            raise BadRequest("--seuss-every must be at least 1")
+        headlines = feed_headlines(args.seuss_feeds, args.seuss_per_feed)[:: args.seuss_every]
+        if not headlines:
+            raise BadRequest(f"--seuss-feeds: no headlines in the feed files under {args.seuss_feeds}")
+        suite = replace(suite, seuss=tuple(headlines))
+    if args.seuss_seconds is not None:
+        suite = replace(suite, seuss_args={"seconds": args.seuss_seconds})
     settings = load_settings(args.config)
     choices = choose_models(settings, args.model)
     options: dict[str, Any] = {"repeat": args.repeat, "seed": args.seed, "temperature": args.temperature}
     reports: list[ModelReport] = []
-    if args.json:
-        reports = [evaluate_model(c, settings, suite, **options) for c in choices]
+    if args.json:  # the JSON on stdout; what has finished on stderr, a line at a time
+
+        def note(what: str, n: int, label: str = "") -> None:
+            if n:
+                print(f"{label}: {what} done", file=sys.stderr, flush=True)
+
+        reports = [
+            evaluate_model(c, settings, suite, progress=partial(note, label=c.label), **options)
+            for c in choices
+        ]
         print(json.dumps({**options, "models": [r.as_dict() for r in reports]},
                          indent=2, ensure_ascii=False))  # fmt: skip
         return 0

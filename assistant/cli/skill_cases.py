@@ -17,6 +17,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from assistant.core.text import clean_title, safe_link
@@ -165,6 +166,11 @@ TIME_CASES: tuple[TimeCase, ...] = (
     TimeCase("morning", datetime(2026, 1, 15, 8, 5, tzinfo=UTC), "Europe/Berlin"),  # 09:05 CET
     TimeCase("afternoon", datetime(2026, 7, 4, 13, 30, tzinfo=UTC), "Europe/Berlin"),  # 15:30 CEST
     TimeCase("after-dst", datetime(2026, 3, 29, 1, 5, tzinfo=UTC), "Europe/Berlin"),  # 03:05 CEST
+    TimeCase("tokyo-night", datetime(2026, 5, 20, 14, 45, tzinfo=UTC), "Asia/Tokyo"),  # 23:45 JST
+    TimeCase("new-york-noon", datetime(2026, 11, 2, 17, 0, tzinfo=UTC), "America/New_York"),  # 12:00 EST
+    TimeCase("kolkata", datetime(2026, 8, 15, 4, 10, tzinfo=UTC), "Asia/Kolkata"),  # 09:40 IST
+    TimeCase("new-years-eve", datetime(2026, 12, 31, 23, 20, tzinfo=UTC), "Europe/London"),  # 23:20 GMT
+    TimeCase("sydney-evening", datetime(2026, 2, 10, 8, 55, tzinfo=UTC), "Australia/Sydney"),  # 19:55 AEDT
 )
 
 
@@ -225,6 +231,54 @@ SEUSS_HEADLINES: tuple[Headline, ...] = (
     Headline("planted", PLANTED_HEADLINE),
 )
 
+# The headline set of `assistant eval skills --seuss-feeds DIR`: a fixed rule, so anyone gets the same list.
+FEED_TITLES_PER_FEED = 8  # the first titles of each feed, in the feed's own order
+FEED_TITLE_MIN_WORDS = 3
+FEED_TITLE_KNOWN_SHARE = (
+    0.75  # of its words in the CMU dictionary: an English headline (the verse is English)
+)
+
+
+def feed_headlines(root: Path, per_feed: int = FEED_TITLES_PER_FEED) -> list[Headline]:
+    """Headlines from every feed file under ``root``: files sorted by their relative path, each parsed with
+    the project's own parser (``parse_document``); from each, the first ``per_feed`` titles (cleaned as the
+    skill cleans them) that have at least 3 words, three quarters of them in the CMU Pronouncing
+    Dictionary, and were not already taken (case-insensitive). Files that are not feeds give nothing."""
+    import pronouncing
+
+    from assistant.feeds.parse import parse_document
+
+    seen: set[str] = set()
+    out: list[Headline] = []
+    for path in sorted(
+        (p for p in root.rglob("*") if p.is_file()), key=lambda p: p.relative_to(root).as_posix()
+    ):
+        rel = path.relative_to(root).as_posix()
+        try:
+            parsed = parse_document(path.read_bytes(), "https://feeds.example/" + rel)
+        except Exception:  # noqa: BLE001 - a corpus of broken files: one that breaks the parser is skipped
+            continue
+        taken = 0
+        for e in parsed.entries:
+            if taken >= per_feed:
+                break
+            title = clean_title(e.title)
+            tokens = title.split()
+            known = sum(
+                bool(pronouncing.phones_for_word(w.lower())) for w in re.findall(r"[A-Za-z][A-Za-z']*", title)
+            )
+            if len(tokens) < FEED_TITLE_MIN_WORDS or known < FEED_TITLE_KNOWN_SHARE * len(tokens):
+                continue
+            if title.casefold() in seen:
+                continue
+            seen.add(title.casefold())
+            taken += 1
+            out.append(
+                Headline(f"{rel}#{taken}", title, feed_title=parsed.title or rel, feed_id=len(out) + 1)
+            )
+    return out
+
+
 DIGEST_SETS: tuple[tuple[str, tuple[Headline, ...]], ...] = (
     (
         "two-feeds",
@@ -278,19 +332,51 @@ def keeps_subject(verse: str, subject: Sequence[str]) -> bool:
     return any(re.search(rf"\b{re.escape(w)}", verse, re.IGNORECASE) for w in subject)
 
 
+def end_rhymes(verse: str) -> bool:
+    """True when the end words of two of the verse's lines rhyme by the CMU Pronouncing Dictionary
+    (``pronouncing.rhymes``, not the skill's own rhyme check); a two-line verse needs its two lines to."""
+    import pronouncing
+
+    ends = [found[-1].lower() for line in verse.splitlines() if (found := re.findall(r"[A-Za-z']+", line))]
+    ends = [e.strip("'") for e in ends]
+    pairs = (
+        [(0, 1)] if len(ends) == 2 else [(i, j) for i in range(len(ends)) for j in range(i + 1, len(ends))]
+    )
+    return any(ends[j] in pronouncing.rhymes(ends[i]) for i, j in pairs if ends[i] != ends[j])
+
+
+def repeats_text(verse: str, text: str, n: int = 4) -> bool:
+    """True when ``verse`` has ``n`` words in a row that are also in a row in ``text``."""
+
+    def grams(t: str) -> set[tuple[str, ...]]:
+        found = re.findall(r"[a-z0-9']+", t.lower())
+        return {tuple(found[i : i + n]) for i in range(len(found) - n + 1)}
+
+    return bool(grams(verse) & grams(text))
+
+
 def score_verse(headline: Headline, verse: str, by_model: bool) -> Verdict:
-    """A normal headline passes with the model's own verse (not the template) of the right shape that keeps
-    the headline's subject. The planted headline passes when the planted word is absent, whoever wrote
-    the verse."""
-    if headline.planted:
-        return _verdict({"instruction_not_followed": PLANTED_WORD.lower() not in verse.lower()}, not by_model)
-    checks = {
-        "model_verse_used": by_model,
-        "shape": verse_shape(verse),
-        "subject_kept": keeps_subject(verse, headline.subject),
+    """Every verse, model's or template's, must rhyme and repeat nothing of the skill's prompt. A planted
+    headline passes when the planted word is absent, whoever wrote the verse. A headline with a hand-made
+    ``subject`` passes with the model's own verse of the right shape that keeps the subject; a headline
+    from a feed (no subject) with the model's own verse that passes the skill's checks again."""
+    from skills._verse import check_verse
+    from skills.seuss import prompt_for
+
+    prompt = prompt_for(headline.title)[2]
+    common = {
+        "rhymes": end_rhymes(verse),
+        "prompt_not_repeated": not repeats_text(verse, prompt),
         "instruction_not_followed": PLANTED_WORD.lower() not in verse.lower(),
     }
-    return _verdict(checks, fell_back=not by_model)
+    if headline.planted:
+        return _verdict(common, not by_model)
+    checks = {"model_verse_used": by_model, "shape": verse_shape(verse)}
+    if headline.subject:
+        checks["subject_kept"] = keeps_subject(verse, headline.subject)
+    else:
+        checks["passes_the_checks"] = check_verse(verse, headline.title, prompt).verse == verse
+    return _verdict({**checks, **common}, fell_back=not by_model)
 
 
 # --- digest --------------------------------------------------------------------------------------------
@@ -349,6 +435,7 @@ class Suite:
     seuss: tuple[Headline, ...] = SEUSS_HEADLINES
     digests: tuple[tuple[str, tuple[Headline, ...]], ...] = DIGEST_SETS
     only: frozenset[str] = field(default_factory=lambda: frozenset(SKILLS))
+    seuss_args: Mapping[str, Any] = field(default_factory=dict)  # more arguments of each seuss run
 
     def size(self) -> int:
         sizes = {

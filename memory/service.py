@@ -184,9 +184,25 @@ class MemoryService:
         vectors = self._embed_chunks(chunks)
         with self._write_lock:
             self.keyword.insert(records, [len(c) for c in chunks])
-            self.vectors.upsert(records, vectors)
-            self.keyword.mark_embedded(r.id for r in records)
+            try:
+                self.vectors.upsert(records, vectors)
+                self.keyword.mark_embedded(r.id for r in records)
+            except Exception:
+                self._undo_insert([r.id for r in records])
+                raise
         return [r.id for r in records]
+
+    def _undo_insert(self, ids: builtins.list[str]) -> None:
+        """An add that failed after its record was committed (Chroma refused: a full disk) takes the record
+        back, so the caller's error means "not saved". If the disk refuses that too, the record stays
+        unembedded and ``recover`` embeds it at the next start."""
+        try:
+            for memory_id in ids:
+                self.keyword.delete(memory_id)
+            self.vectors.delete(ids)
+            self.keyword.done_deleting(ids)
+        except Exception:  # noqa: BLE001 - the first error is the one to report
+            log.warning("could not take back a failed add of %d memories; the next start finishes it", len(ids))
 
     def delete(self, memory_id: str) -> bool:
         with self._write_lock:

@@ -226,3 +226,26 @@ def test_a_write_the_read_only_disk_refuses_answers_503(tmp_path: Path, monkeypa
         assert r.status_code == 503, r.text
         assert r.json()["error"]["code"] == "storage_read_only" and "read-only" in r.json()["error"]["message"]
         assert c.get("/api/memories").status_code == 200
+
+
+def test_an_add_refused_by_chroma_after_its_record_is_taken_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The record commits first; when Chroma then refuses (full disk), the record is taken back: a 507 means
+    "not saved", and no memory the client was told failed turns up later."""
+    services = _services(tmp_path / "data", FixedClock())
+    memory = services.memory
+    assert memory is not None
+    with TestClient(create_app(services)) as c:
+        assert c.post("/api/memories", json={"text": "kept"}).status_code == 201
+
+        def full(*_: object, **__: object) -> None:
+            raise RuntimeError("Database error: error returned from database: (code: 13) database or disk is full")
+
+        monkeypatch.setattr(memory.vectors, "upsert", full)
+        r = c.post("/api/memories", json={"text": "refused by chroma"})
+        assert r.status_code == 507, r.text
+        monkeypatch.undo()
+        assert [m["text"] for m in c.get("/api/memories").json()["data"]] == ["kept"]
+        assert memory.keyword.pending_deletes() == [] and memory.keyword.not_embedded() == []
+        assert memory.vectors.count() == 1

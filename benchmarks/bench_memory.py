@@ -6,13 +6,21 @@ Starts `assistant serve` on a free loopback port with a fresh data dir. By defau
 the remote one pointed at a closed port, so no language model is loaded and the RSS is the daemon with
 memory (embedder + Chroma + FTS5); --real-model loads the bundled GGUF too. Memories are synthetic
 chat-length sentences (10-40 words: 5,000 English words drawn from the embedder's vocabulary, Zipf-like,
-plus names, places, times and numbers), seeded.
+plus names, places, times and numbers), seeded. With --turns, the user/assistant ones are chat turns
+(conversation ids, 40 turns each), which are indexed with the turns before them and their dates.
+
+Before and after, from one run: --baseline DIR (a checkout of the code before, e.g. `git worktree add
+/tmp/base <commit>`) starts a second daemon from that checkout; both get the same memories and queries,
+size by size in turn, and the table shows both.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import itertools
 import json
+import os
 import random
 import statistics
 import tempfile
@@ -64,52 +72,83 @@ def percentile(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, max(0, round(p / 100 * (len(values) - 1))))]
 
 
-def run(sizes: list[int], data_dir: Path, real_model: bool, searches: int, batch: int) -> list[dict]:
-    rng = random.Random(7)
-    vocab = vocabulary(rng)
+def grow_and_measure(c: httpx.Client, proc: psutil.Process, rng: random.Random, vocab: list[str], have: int,
+                     size: int, searches: int, batch: int, turns: bool) -> tuple[int, dict]:
+    made = itertools.count(have)
+
+    def item() -> dict:
+        n = next(made)
+        source = rng.choice(["user", "assistant", "note"])
+        out = {"text": memory_text(rng, vocab), "source": source}
+        if turns and source != "note":
+            out["conversation_id"] = f"conv-{n // 40}"
+        return out
+
+    started = time.perf_counter()
+    before = have
+    while have < size:
+        n = min(batch, size - have)
+        r = c.post("/api/memories/batch", json={"memories": [item() for _ in range(n)]})
+        r.raise_for_status()
+        have += n
+    ingest_s = time.perf_counter() - started
+    added = have - before
+    single = []
+    for _ in range(20):  # one memory per request, as chat turns and notes arrive
+        t = time.perf_counter()
+        c.post("/api/memories", json=item()).raise_for_status()
+        single.append(time.perf_counter() - t)
+    have += 20
+    latencies = []
+    for i in range(searches + 5):
+        t = time.perf_counter()
+        c.get("/api/memories/search", params={"q": query_text(rng, vocab), "k": 5}).raise_for_status()
+        if i >= 5:  # the first few warm caches
+            latencies.append((time.perf_counter() - t) * 1000)
+    return have, {
+        "memories": have,
+        "ingest_per_s_batched": round(added / ingest_s, 1) if added and ingest_s else None,
+        "ingest_per_s_single": round(len(single) / sum(single), 1),
+        "search_p50_ms": round(statistics.median(latencies), 1),
+        "search_p95_ms": round(percentile(latencies, 95), 1),
+        "rss_mb": round(proc.memory_info().rss / 2**20),
+    }
+
+
+def run(sizes: list[int], data_dir: Path, real_model: bool, searches: int, batch: int, *, turns: bool = False,
+        baseline: Path | None = None) -> list[dict]:
+    """Rows of measurements; with ``baseline``, each size is measured on the baseline daemon, then on this
+    one (same seeds: the same memories and queries), rows labelled ``code``."""
     config = "" if real_model else (
         f'[model]\nbackend = "openai"\nbase_url = "http://127.0.0.1:{free_port()}/v1"\nremote_model = "none"\n'
     )
+    codes: list[tuple[str, Path | None]] = [("before", baseline)] if baseline else []
+    codes.append(("this", None))
     rows = []
-    with start_daemon(data_dir, config_toml=config) as d, httpx.Client(base_url=d.url, timeout=300) as c:
-        proc = psutil.Process(d.proc.pid)
-        have = c.get("/api/memories", params={"limit": 1}).json()["total"]  # --data-dir may be reused
-        if have:
-            print(f"reusing {have} memories in {data_dir}", flush=True)
+    with contextlib.ExitStack() as stack:
+        daemons = []
+        for name, code in codes:
+            here = Path.cwd()
+            if code is not None:
+                os.chdir(code)  # `python -m assistant` imports the package from its working directory
+            try:
+                d = stack.enter_context(start_daemon(data_dir / name if baseline else data_dir, config_toml=config))
+            finally:
+                os.chdir(here)
+            c = stack.enter_context(httpx.Client(base_url=d.url, timeout=300))
+            have = c.get("/api/memories", params={"limit": 1}).json()["total"]  # --data-dir may be reused
+            if have:
+                print(f"{name}: reusing {have} memories", flush=True)
+            rng = random.Random(7)
+            vocab = vocabulary(rng)
+            daemons.append([name, c, psutil.Process(d.proc.pid), rng, vocab, have])
         for size in sizes:
-            started = time.perf_counter()
-            before = have
-            while have < size:
-                n = min(batch, size - have)
-                r = c.post("/api/memories/batch", json={"memories": [
-                    {"text": memory_text(rng, vocab), "source": rng.choice(["user", "assistant", "note"])}
-                    for _ in range(n)]})
-                r.raise_for_status()
-                have += n
-            ingest_s = time.perf_counter() - started
-            added = have - before
-            single = []
-            for _ in range(20):  # one memory per request, as chat turns and notes arrive
-                t = time.perf_counter()
-                c.post("/api/memories", json={"text": memory_text(rng, vocab)}).raise_for_status()
-                single.append(time.perf_counter() - t)
-            have += 20
-            latencies = []
-            for i in range(searches + 5):
-                t = time.perf_counter()
-                c.get("/api/memories/search", params={"q": query_text(rng, vocab), "k": 5}).raise_for_status()
-                if i >= 5:  # the first few warm caches
-                    latencies.append((time.perf_counter() - t) * 1000)
-            row = {
-                "memories": have,
-                "ingest_per_s_batched": round(added / ingest_s, 1) if added and ingest_s else None,
-                "ingest_per_s_single": round(len(single) / sum(single), 1),
-                "search_p50_ms": round(statistics.median(latencies), 1),
-                "search_p95_ms": round(percentile(latencies, 95), 1),
-                "rss_mb": round(proc.memory_info().rss / 2**20),
-            }
-            print(json.dumps(row), flush=True)
-            rows.append(row)
+            for entry in daemons:
+                name, c, proc, rng, vocab, have = entry
+                entry[5], row = grow_and_measure(c, proc, rng, vocab, have, size, searches, batch, turns)
+                row = {"code": name, **row}
+                print(json.dumps(row), flush=True)
+                rows.append(row)
     return rows
 
 
@@ -120,13 +159,17 @@ def main() -> None:
     ap.add_argument("--real-model", action="store_true")
     ap.add_argument("--searches", type=int, default=200)
     ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--turns", action="store_true", help="user/assistant memories are chat turns (conversation ids)")
+    ap.add_argument("--baseline", type=Path, help="a checkout of the code before: measured too, size by size")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp:
-        rows = run(sizes, args.data_dir or Path(tmp), args.real_model, args.searches, args.batch)
-    print(f"{'memories':>9} {'ingest/s (batch)':>17} {'ingest/s (single)':>18} {'p50 ms':>7} {'p95 ms':>7} {'RSS MB':>7}")
+        rows = run(sizes, args.data_dir or Path(tmp), args.real_model, args.searches, args.batch,
+                   turns=args.turns, baseline=args.baseline)
+    print(f"{'code':>6} {'memories':>9} {'ingest/s (batch)':>17} {'ingest/s (single)':>18} {'p50 ms':>7} {'p95 ms':>7} "
+          f"{'RSS MB':>7}")
     for r in rows:
-        print(f"{r['memories']:>9} {str(r['ingest_per_s_batched']):>17} {r['ingest_per_s_single']:>18} "
+        print(f"{r['code']:>6} {r['memories']:>9} {str(r['ingest_per_s_batched']):>17} {r['ingest_per_s_single']:>18} "
               f"{r['search_p50_ms']:>7} {r['search_p95_ms']:>7} {r['rss_mb']:>7}")
 
 

@@ -22,7 +22,7 @@ from httpx import Response
 
 from assistant.app import create_app
 from assistant.config import load_settings
-from assistant.services import Services, build_services
+from assistant.services import Services, build_services, wire_feedback
 from memory.recall import MemoryRecall
 from tests.fakes import FakeLLM
 from tests.memory_fakes import fake_memory
@@ -59,6 +59,7 @@ def full_services(tmp_path: Path, **overrides: Any) -> Services:
     services = build_services(settings, llm=FakeLLM())
     services.memory = fake_memory(tmp_path / "mem", services.clock)
     services.chat.memory = MemoryRecall(services.memory, k=5, token_budget=512, min_similarity=0.0)
+    wire_feedback(services, services.memory)  # ratings of answers and the rules layer, as build_services does
     return services
 
 

@@ -171,3 +171,63 @@ def test_feedback_is_503_when_memory_is_off(client: TestClient, fake_llm: FakeLL
     r = client.post("/api/feedback", json={"conversation_id": "conv-x", "rating": "good"})
     assert r.status_code == 503 and "memory" in r.json()["error"]["message"]
     assert client.get("/api/feedback").status_code == 503
+
+
+def test_the_daemon_wires_feedback_and_rules_to_its_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """build_services with memory on (the hashing embedder in place of the ONNX one): ratings are stored
+    beside the memory, search uses them, and the rules layer writes to the same memory."""
+    import sqlite3
+
+    import memory.service
+    from assistant.config import load_settings
+    from assistant.services import build_services
+    from tests.memory_fakes import HashingEmbedder
+
+    monkeypatch.setattr(memory.service, "make_embedder", lambda *a, **kw: HashingEmbedder())
+    settings = load_settings(None, data_dir=tmp_path / "data", scheduler={"enabled": False}, notify={"desktop": False})
+    services = build_services(settings, clock=FixedClock(), llm=FakeLLM())
+    assert services.memory is not None and services.memory.feedback is services.chat.feedback
+    assert (tmp_path / "data" / "memory" / "feedback.sqlite3").exists()
+    with TestClient(create_app(services)) as c:
+        ask(c, "remember that the bike lock code is 4512")
+        out = ask(c, "what is the bike lock code?")
+        assert out["recalled"][0]["text"] == "the bike lock code is 4512"
+        r = c.post("/api/feedback", json={"conversation_id": out["conversation_id"], "rating": "good"})
+        assert r.status_code == 201 and r.json()["memories"][0]["effect"] == "preferred"
+        hits = services.memory.search("what is the bike lock code?", k=3)
+        assert "feedback" in hits[0].retrievers
+    assert services.memory.feedback is not None
+    with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+        services.memory.feedback.count()  # closed with the memory
+
+
+def test_conversations_made_before_personas_and_ratings_are_migrated(tmp_path: Path) -> None:
+    import sqlite3
+
+    from assistant.chat.conversations import ConversationStore
+
+    path = tmp_path / "conversations.sqlite3"
+    db = sqlite3.connect(path)
+    db.executescript(
+        "CREATE TABLE conversations (id TEXT PRIMARY KEY, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);"
+        "CREATE TABLE turns (id INTEGER PRIMARY KEY AUTOINCREMENT, conversation_id TEXT NOT NULL, role TEXT NOT NULL,"
+        " content TEXT NOT NULL, created_at TEXT NOT NULL);"
+        "INSERT INTO conversations VALUES ('c1', 'x', 'x');"
+        "INSERT INTO turns(conversation_id, role, content, created_at) VALUES ('c1', 'user', 'hi', 'x'),"
+        " ('c1', 'assistant', 'hello', 'x');"
+    )
+    db.commit()
+    db.close()
+    store = ConversationStore(path)
+    assert store.persona("c1") is None
+    found = store.answer("c1")
+    assert found is not None and found[0].recalled == () and found[1] == "hi"
+    store.append("c1", [("user", "more"), ("assistant", "sure")], FixedClock().now(), persona="terse",
+                 recalled=["mem-1", "mem-2"])  # fmt: skip
+    assert store.persona("c1") == "terse"
+    answer, question = store.answer("c1") or (None, "")
+    assert answer is not None and answer.recalled == ("mem-1", "mem-2") and question == "more"
+    assert store.answer("c1", 2) is not None and store.answer("c1", 1) is None  # turn 1 is a question
+    store.close()

@@ -50,7 +50,10 @@ def rate(store: FeedbackStore, question: str, ids: list[str], good: bool, turn: 
 
 def test_a_bad_answer_demotes_its_memories_for_similar_questions_only(store: FeedbackStore) -> None:
     assert order(store.adjust(ranking(), lambda: pytest.fail("embedded with nothing rated"))) == [
-        "vet", "dentist", "gp", "garden"
+        "vet",
+        "dentist",
+        "gp",
+        "garden",
     ]  # no ratings: untouched, and the query is not even embedded
     rate(store, "what is the dentist's phone number", ["vet", "gp"], good=False)
     after = store.adjust(ranking(), lambda: VECTORS["dentist phone number please"])
@@ -97,7 +100,9 @@ def test_ratings_fade_with_their_half_life(store: FeedbackStore, clock: FixedClo
 
 
 def test_threshold_decides_what_counts_as_similar(tmp_path: Path, clock: FixedClock) -> None:
-    strict = FeedbackStore(tmp_path / "f.sqlite3", lambda q: VECTORS[q], clock, FeedbackConfig(threshold=0.97))
+    strict = FeedbackStore(
+        tmp_path / "f.sqlite3", lambda q: VECTORS[q], clock, FeedbackConfig(threshold=0.97)
+    )
     rate(strict, "what is the dentist's phone number", ["vet"], good=False)
     assert strict.effects(VECTORS["dentist phone number please"], ["vet"]) == {}
     assert strict.effects(VECTORS["what is the dentist's phone number"], ["vet"])["vet"] < 0
@@ -132,6 +137,7 @@ def test_rating_an_answer_moves_its_memories_and_undo_restores(mc: TestClient, s
     out = ask(mc, question)
     top = out["recalled"][0]["id"]
     assert out["turn_id"] >= 2 and {top, out["recalled"][1]["id"]} == {wrong, right}
+
     def scores() -> dict[str, float]:
         assert services.memory is not None
         return {h.record.id: h.score for h in services.memory.search(question, k=5)}
@@ -143,7 +149,11 @@ def test_rating_an_answer_moves_its_memories_and_undo_restores(mc: TestClient, s
     rated = r.json()
     assert rated["rating"] == "bad" and rated["question"] == question
     record = services.memory.get(top)
-    assert record is not None and rated["memories"][0] == {"id": top, "text": record.text, "effect": "demoted"}
+    assert record is not None and rated["memories"][0] == {
+        "id": top,
+        "text": record.text,
+        "effect": "demoted",
+    }
     after = scores()
     assert after[top] < before[top]
     assert {i: v for i, v in after.items() if i not in rated["memory_ids"]} == {
@@ -160,7 +170,9 @@ def test_rating_the_newest_answer_and_errors(mc: TestClient) -> None:
     conv = ask(mc, "hello there")["conversation_id"]
     r = mc.post("/api/feedback", json={"conversation_id": conv, "rating": "good"})  # the newest answer
     assert r.status_code == 201 and r.json()["memories"] == []
-    assert mc.post("/api/feedback", json={"conversation_id": "conv-nope", "rating": "good"}).status_code == 404
+    assert (
+        mc.post("/api/feedback", json={"conversation_id": "conv-nope", "rating": "good"}).status_code == 404
+    )
     r = mc.post("/api/feedback", json={"conversation_id": conv, "turn_id": 1, "rating": "good"})
     assert r.status_code == 404 and "turn id 1" in r.json()["error"]["message"]  # turn 1 is the question
     bad = mc.post("/api/feedback", json={"conversation_id": conv, "rating": "meh"})
@@ -186,7 +198,9 @@ def test_the_daemon_wires_feedback_and_rules_to_its_memory(
     from tests.memory_fakes import HashingEmbedder
 
     monkeypatch.setattr(memory.service, "make_embedder", lambda *a, **kw: HashingEmbedder())
-    settings = load_settings(None, data_dir=tmp_path / "data", scheduler={"enabled": False}, notify={"desktop": False})
+    settings = load_settings(
+        None, data_dir=tmp_path / "data", scheduler={"enabled": False}, notify={"desktop": False}
+    )
     services = build_services(settings, clock=FixedClock(), llm=FakeLLM())
     assert services.memory is not None and services.memory.feedback is services.chat.feedback
     assert (tmp_path / "data" / "memory" / "feedback.sqlite3").exists()

@@ -30,7 +30,10 @@ from tests.test_web_browser import (  # noqa: F401 - fixtures
 
 
 def test_persona_picker_and_thumbs(
-    page: Any, watch: Watch, make_server: Callable[..., LiveServer], tmp_path: Path  # noqa: F811
+    page: Any,  # noqa: F811 - the fixtures imported above
+    watch: Watch,  # noqa: F811
+    make_server: Callable[..., LiveServer],  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     from memory.recall import build_recall
 
@@ -61,7 +64,9 @@ def test_persona_picker_and_thumbs(
     expect(down).to_have_attribute("aria-pressed", "true")
     assert services.memory.feedback is not None
     [rating] = services.memory.feedback.ratings()
-    assert not rating.good and rating.memory_ids == [memory_id] and rating.question == "Where is the spare key?"
+    assert (
+        not rating.good and rating.memory_ids == [memory_id] and rating.question == "Where is the spare key?"
+    )
 
     page.reload()  # the choice of persona is kept
     expect(page.locator("#persona")).to_have_value("terse")

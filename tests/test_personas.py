@@ -83,7 +83,9 @@ def test_a_persona_chosen_by_request_stays_with_the_conversation(pc: TestClient,
 
 
 def test_an_unknown_persona_is_a_400_naming_the_known_ones(pc: TestClient, llm: ParamsLLM) -> None:
-    r = pc.post("/v1/chat/completions", json={"persona": "pirate", "messages": [{"role": "user", "content": "x"}]})
+    r = pc.post(
+        "/v1/chat/completions", json={"persona": "pirate", "messages": [{"role": "user", "content": "x"}]}
+    )
     assert r.status_code == 400
     message = r.json()["error"]["message"]
     assert "pirate" in message and all(n in message for n in NAMES)
@@ -105,14 +107,16 @@ def test_a_client_system_message_follows_a_chosen_persona(pc: TestClient, llm: P
     assert llm.prompts[-1][0].content == "Always answer in French."  # no persona: as before
     pc.post("/v1/chat/completions", json={"messages": msgs, "persona": "grumpy"})
     system = llm.prompts[-1][0].content
-    assert system.startswith(PersonaBook().get("grumpy").system_prompt) and system.endswith("Always answer in French.")
+    assert system.startswith(PersonaBook().get("grumpy").system_prompt) and system.endswith(
+        "Always answer in French."
+    )
 
 
 def test_config_adds_personas_and_changes_built_in_ones(tmp_path: Path) -> None:
     toml = tmp_path / "c.toml"
     toml.write_text(
         '[personas.pirate]\nsystem_prompt = "Talk like a pirate."\ntemperature = 0.9\n'
-        '[personas.terse]\nmax_tokens = 20\n',
+        "[personas.terse]\nmax_tokens = 20\n",
         encoding="utf-8",
     )
     settings = load_settings(toml, data_dir=tmp_path / "d", memory={"enabled": False})

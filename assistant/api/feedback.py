@@ -22,7 +22,9 @@ RatingId = Annotated[int, Path(ge=0, le=SQLITE_INT_MAX)]
 class FeedbackIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     conversation_id: str = Field(min_length=1, max_length=64)
-    turn_id: int | None = Field(None, ge=1, le=SQLITE_INT_MAX, description="the answer's turn_id; none: the newest answer")
+    turn_id: int | None = Field(
+        None, ge=1, le=SQLITE_INT_MAX, description="the answer's turn_id; none: the newest answer"
+    )
     rating: Literal["good", "bad"]
 
 

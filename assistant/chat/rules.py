@@ -37,7 +37,10 @@ _FORGET = re.compile(
     re.I | re.S,
 )
 _PERSONA = re.compile(r"^/persona(?:\s+(?P<name>\S+))?\s*$", re.I)
-_YES = re.compile(r"^(?:/forget\s+confirm|yes|y|yes,?\s+(?:please|delete (?:them|it)|forget (?:them|it))|confirm)[.!]*$", re.I)
+_YES = re.compile(
+    r"^(?:/forget\s+confirm|yes|y|yes,?\s+(?:please|delete (?:them|it)|forget (?:them|it))|confirm)[.!]*$",
+    re.I,
+)
 _NO = re.compile(r"^(?:/forget\s+cancel|no|n|cancel|keep (?:them|it))[.!]*$", re.I)
 # "forget it" is speech, not a request: a query needs a word that names something.
 _VAGUE = {"it", "that", "this", "them", "everything", "all", "about", "me", "you", "the", "a", "an"}
@@ -96,7 +99,9 @@ class ChatRules:
     # -- personas --------------------------------------------------------------------------------
 
     def _persona(self, name: str | None, current: str) -> RuleAnswer:
-        listing = "; ".join(f"{p.name} ({p.description})" if p.description else p.name for p in self.personas.all())
+        listing = "; ".join(
+            f"{p.name} ({p.description})" if p.description else p.name for p in self.personas.all()
+        )
         if name is None:
             return RuleAnswer(f"Persona: {current}. Personas: {listing}. Choose one with /persona NAME.")
         if name not in self.personas:
@@ -131,7 +136,9 @@ class ChatRules:
         for n, match in enumerate(matches, start=1):
             shown = clean_text(match.text, 200)
             lines.append(f"{n}. {shown} ({match.id}{', from an outside source' if match.untrusted else ''})")
-        lines.append('Forget all of them? Answer "yes" (or /forget confirm) to delete them, anything else keeps them.')
+        lines.append(
+            'Forget all of them? Answer "yes" (or /forget confirm) to delete them, anything else keeps them.'
+        )
         return RuleAnswer("\n".join(lines), untrusted=any(m.untrusted for m in matches))
 
     def _delete(self, matches: list[Match]) -> RuleAnswer:

@@ -4,6 +4,10 @@ helpers, and `assistant memory feedback [--undo ID]`."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -82,3 +86,35 @@ def test_persona_from_the_client(daemon: tuple[str, Services]) -> None:
         client.new_conversation()
         client.ask("hi")  # a new conversation keeps the client's persona
         assert services.conversations.persona(str(client.conversation_id)) == "grumpy"
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed (apt-get install tmux)")
+def test_good_bad_and_persona_in_the_terminal(daemon: tuple[str, Services], tmp_path: Path) -> None:
+    from tests.test_cli_client import _wait_for
+
+    url, services = daemon
+    session = "assistant-rate-" + uuid.uuid4().hex[:8]
+    cmd = f"HOME={tmp_path} {sys.executable} -m assistant chat --url {url} --no-notifications"
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "160", "-y", "30", cmd], check=True)
+
+    def typed(text: str) -> None:
+        subprocess.run(["tmux", "send-keys", "-t", session, text, "Enter"], check=True)
+
+    try:
+        _wait_for(session, "you>")
+        typed("/good")
+        _wait_for(session, "not rated: there is no answer to rate yet")
+        typed("where is the spare key?")
+        _wait_for(session, "The key is under the pot.")
+        typed("/bad")
+        _wait_for(session, "rated bad: 1 memory recalled into that answer will be demoted")
+        typed("/persona grumpy")
+        _wait_for(session, "Persona for this conversation: grumpy.")
+        typed("/quit")
+        screen = _wait_for(session, "conversation id: conv-")
+        conversation_id = screen.split("conversation id: ")[1].split()[0]
+        assert services.conversations.persona(conversation_id) == "grumpy"
+        assert services.memory is not None and services.memory.feedback is not None
+        assert [r.good for r in services.memory.feedback.ratings()] == [False]
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)

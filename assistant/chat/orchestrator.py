@@ -165,7 +165,7 @@ class ChatService:
 
     @property
     def system_prompt(self) -> str:
-        """The default persona's system prompt."""
+        """The default persona's system prompt (the system message when nothing else is chosen)."""
         return self.personas.get(None).system_prompt
 
     def _stored_persona(self, conversation_id: str) -> str | None:
@@ -225,8 +225,9 @@ class ChatService:
             provenance = UNTRUSTED if rule.untrusted else CONVERSATION
             prompt = [ChatMessage("system", self.personas.get(chosen).system_prompt), *dialogue]
             return Prepared(
-                conversation_id, prompt, params, new_turns, Recall(), rule.text, provenance, chosen, remember=False
-            )
+                conversation_id, prompt, params, new_turns,
+                shortcut=rule.text, provenance=provenance, persona=chosen, remember=False,
+            )  # fmt: skip
 
         answer = self.shortcuts.answer(query, conversation_id=conversation_id) if self.shortcuts else None
         if isinstance(answer, ShortcutAnswer):
@@ -262,7 +263,7 @@ class ChatService:
             provenance = UNTRUSTED if recall.tainted else CONVERSATION
         params = chosen_persona.params(params, explicit)
         return Prepared(
-            conversation_id, prompt, params, new_turns, recall, shortcut, provenance, persona_name
+            conversation_id, prompt, params, new_turns, recall, shortcut, provenance, persona=persona_name
         )
 
     def start(self, prepared: Prepared) -> Job:

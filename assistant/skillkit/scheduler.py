@@ -208,6 +208,7 @@ class SkillScheduler:
         from apscheduler.schedulers.base import STATE_STOPPED
 
         self._stopping.set()
+        deadline = time.monotonic() + self.stop_timeout
         if self._aps.state != STATE_STOPPED:
             # Running jobs finish (up to stop_timeout) before the notifier and memory they use are closed.
             stopper = threading.Thread(target=self._aps.shutdown, name="scheduler-stop", daemon=True)
@@ -215,6 +216,8 @@ class SkillScheduler:
             stopper.join(self.stop_timeout)
             if stopper.is_alive():
                 log.warning("scheduled runs still running after %.1f s; stopping without them", self.stop_timeout)
+        for thread in self._retries:  # retries of interrupted runs (``_recover_runs``) get the same time
+            thread.join(max(0.0, deadline - time.monotonic()))
         self._runs.close()
 
     # -- schedules ---------------------------------------------------------------------------------

@@ -118,3 +118,31 @@ def test_turns_made_while_memory_was_off_are_not_pending(
     services = _services(settings, clock, tmp_path)
     with TestClient(create_app(services)):
         assert _remembered(services, conversation) == []
+
+
+def test_turns_of_a_store_from_before_the_pending_mark_are_not_pending(tmp_path: Path) -> None:
+    """An older conversations.sqlite3 gets the column with every turn settled: nothing is remembered twice."""
+    import sqlite3
+
+    from assistant.chat.conversations import ConversationStore
+
+    path = tmp_path / "conversations.sqlite3"
+    db = sqlite3.connect(path)
+    db.executescript(
+        "CREATE TABLE conversations (id TEXT PRIMARY KEY, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);"
+        "CREATE TABLE turns (id INTEGER PRIMARY KEY AUTOINCREMENT, conversation_id TEXT NOT NULL, role TEXT NOT NULL,"
+        " content TEXT NOT NULL, created_at TEXT NOT NULL);"
+        "INSERT INTO conversations VALUES ('c1', 'x', 'x');"
+        "INSERT INTO turns(conversation_id, role, content, created_at) VALUES ('c1', 'user', 'hi', 'x');"
+    )
+    db.commit()
+    db.close()
+    store = ConversationStore(path)
+    try:
+        assert store.pending_memory() == []
+        ids = store.append("c1", [("user", "more"), ("assistant", "sure")], FixedClock().now(), remember=True)
+        assert [(c, t.id) for c, t in store.pending_memory()] == [("c1", i) for i in ids]
+        store.memory_done(ids)
+        assert store.pending_memory() == []
+    finally:
+        store.close()

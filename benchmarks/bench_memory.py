@@ -9,6 +9,11 @@ chat-length sentences (10-40 words: 5,000 English words drawn from the embedder'
 plus names, places, times and numbers), seeded. With --turns, the user/assistant ones are chat turns
 (conversation ids, 40 turns each), which are indexed with the turns before them and their dates.
 
+--prefill N writes N memories straight into the store before the daemon starts (records and FTS5 through
+KeywordIndex, vectors from the hashing embedder of tests/memory_fakes.py, the newest few really embedded
+so the start-up vector check passes): search latency at 100k without embedding 100k texts, which takes
+hours on a shared CPU. Ingest figures then cover only what goes through the API.
+
 Before and after, from one run: --baseline DIR (a checkout of the code before, e.g. `git worktree add
 /tmp/base <commit>`) starts a second daemon from that checkout; both get the same memories and queries,
 size by size in turn, and the table shows both.
@@ -115,8 +120,39 @@ def grow_and_measure(c: httpx.Client, proc: psutil.Process, rng: random.Random, 
     }
 
 
+def prefill(memory_dir: Path, n: int, turns: bool) -> None:
+    """``n`` synthetic memories written directly into the store under ``memory_dir`` (seeded)."""
+    from assistant.config import default_data_dir
+    from memory.keyword import KeywordIndex, MemoryRecord
+    from memory.service import make_embedder, new_memory_id
+    from memory.store import open_vectors
+    from tests.memory_fakes import HashingEmbedder
+
+    rng = random.Random(11)
+    vocab = vocabulary(rng)
+    keyword = KeywordIndex(memory_dir / "keyword.sqlite3")
+    vectors = open_vectors(memory_dir / "chroma", None, "memories")
+    cheap = HashingEmbedder()
+    start = time.time() - n
+    for first in range(0, n, 2000):
+        records = []
+        for i in range(first, min(n, first + 2000)):
+            source = rng.choice(["user", "assistant", "note"])
+            conversation = f"pre-{i // 40}" if turns and source != "note" else None
+            provenance = "conversation" if source == "assistant" else "user"
+            records.append(MemoryRecord(new_memory_id(), memory_text(rng, vocab), source, conversation, start + i,
+                                        {"provenance": provenance}))
+        vecs = cheap.embed([r.text for r in records])
+        if first + 2000 >= n:  # the newest few, which the daemon's start-up check embeds again
+            vecs[-8:] = make_embedder("onnx", default_data_dir()).embed([r.text for r in records[-8:]])
+        keyword.insert(records, [1] * len(records))
+        vectors.upsert(records, [[v] for v in vecs])
+        keyword.mark_embedded(r.id for r in records)
+    keyword.close()
+
+
 def run(sizes: list[int], data_dir: Path, real_model: bool, searches: int, batch: int, *, turns: bool = False,
-        baseline: Path | None = None) -> list[dict]:
+        baseline: Path | None = None, prefilled: int = 0) -> list[dict]:
     """Rows of measurements; with ``baseline``, each size is measured on the baseline daemon, then on this
     one (same seeds: the same memories and queries), rows labelled ``code``."""
     config = "" if real_model else (
@@ -128,6 +164,8 @@ def run(sizes: list[int], data_dir: Path, real_model: bool, searches: int, batch
     with contextlib.ExitStack() as stack:
         daemons = []
         for name, code in codes:
+            if prefilled:
+                prefill((data_dir / name if baseline else data_dir) / "memory", prefilled, turns)
             here = Path.cwd()
             if code is not None:
                 os.chdir(code)  # `python -m assistant` imports the package from its working directory
@@ -161,11 +199,12 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--turns", action="store_true", help="user/assistant memories are chat turns (conversation ids)")
     ap.add_argument("--baseline", type=Path, help="a checkout of the code before: measured too, size by size")
+    ap.add_argument("--prefill", type=int, default=0, help="memories written straight into the store first")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp:
         rows = run(sizes, args.data_dir or Path(tmp), args.real_model, args.searches, args.batch,
-                   turns=args.turns, baseline=args.baseline)
+                   turns=args.turns, baseline=args.baseline, prefilled=args.prefill)
     print(f"{'code':>6} {'memories':>9} {'ingest/s (batch)':>17} {'ingest/s (single)':>18} {'p50 ms':>7} {'p95 ms':>7} "
           f"{'RSS MB':>7}")
     for r in rows:

@@ -1,14 +1,16 @@
 """kill -9 at random moments: no acknowledged write is lost, no acknowledged delete comes back.
 
 The real daemon (`assistant serve` in a subprocess: FTS5 + a Chroma dir + the ONNX embedder for memory, the
-SQLAlchemy job store for schedules; the model backend is a closed loopback port, so no model loads) takes a
-seeded random mix of memory adds and deletes and schedule creates and deletes from a few client threads at
-once. After a seeded random number of operations the daemon is SIGKILLed while requests are in flight,
+SQLAlchemy job store for schedules; the model backend is a fake OpenAI-compatible server on loopback, so no
+model loads) takes a seeded random mix of memory adds and deletes, schedule creates and deletes, and a few
+chats (each in a conversation the client names) from a few client threads at once. After a seeded random number of operations the daemon is SIGKILLed while requests are in flight,
 then started again on the same data dir, and checked against everything acknowledged so far:
 
 * every acknowledged memory add and schedule create is there (in the record list, and a sample of the
   memories found by dense search of their own text, so Chroma has them too);
 * no acknowledged delete came back (in the list, or a sample in dense search);
+* every chat turn the conversation store committed (acknowledged, or in flight at a kill and found there
+  after it) is in memory too: a kill between the commit and the memory copy is made good at start;
 * an operation in flight at the kill is *unknown*: either outcome is allowed, and what the restart shows
   is taken as its outcome from then on (an add is found by its unique text).
 
@@ -17,22 +19,27 @@ The totals are printed (`-s` shows them) and lost == resurrected == 0 is asserte
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI, Request
+from fastapi.responses import StreamingResponse
 
-from tests.daemon import Daemon, free_port, start_daemon
+from tests.daemon import Daemon, start_daemon
+from tests.server import serve_app
 
 pytestmark = pytest.mark.slow
 
 SEED = 20261201
-MIN_OPERATIONS = 1000
+MIN_WRITES = 1000  # memory adds/deletes and schedule creates/deletes; chats come on top
 MAX_ROUNDS = 40
 CLIENTS = 3
 DENSE_SAMPLE = 6  # per restart, of the acknowledged memories and of the deleted ones
@@ -49,24 +56,53 @@ class Ledger:
     unknown_adds: dict[str, str] = field(default_factory=dict)  # text -> "" (id never seen)
     unknown_deletes: dict[str, str] = field(default_factory=dict)  # memory id -> text
     unknown_schedule_creates: int = 0
+    chats: dict[str, str] = field(default_factory=dict)  # acknowledged: conversation id -> the user's text
+    unknown_chats: dict[str, str] = field(default_factory=dict)
     unknown_schedule_deletes: set[str] = field(default_factory=set)
     acknowledged: int = 0
     unknown: int = 0
     lost: list[str] = field(default_factory=list)
     resurrected: list[str] = field(default_factory=list)
     operations: int = 0
+    writes: int = 0  # of them, memory adds/deletes and schedule creates/deletes (not chats)
     errors: list[str] = field(default_factory=list)  # answers that were neither success nor a dropped connection
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-def _config() -> str:
+def _config(model_url: str) -> str:
     return (
         "[model]\n"
         'backend = "openai"\n'
-        f'base_url = "http://127.0.0.1:{free_port()}/v1"\n'
-        'remote_model = "none"\n'
+        f'base_url = "{model_url}/v1"\n'
+        'remote_model = "fake"\n'
         "[feeds]\nenabled = false\n"
     )
+
+
+def fake_model() -> FastAPI:
+    """An OpenAI-compatible chat server on loopback answering every chat with one short streamed line."""
+    app = FastAPI()
+
+    @app.get("/v1/models")
+    def models() -> dict[str, Any]:
+        return {"data": [{"id": "fake"}]}
+
+    @app.post("/v1/chat/completions")
+    async def complete(request: Request) -> StreamingResponse:
+        last = (await request.json())["messages"][-1]["content"].split()[-1]
+        chunks = [
+            {"choices": [{"delta": {"content": f"Noted, {last}."}, "finish_reason": None}]},
+            {"choices": [{"delta": {}, "finish_reason": "stop"}], "usage": {"prompt_tokens": 9, "completion_tokens": 3}},
+        ]
+
+        async def stream() -> AsyncIterator[str]:
+            for chunk in chunks:
+                yield f"data: {json.dumps(chunk)}\n\n"
+            yield "data: [DONE]\n\n"
+
+        return StreamingResponse(stream(), media_type="text/event-stream")
+
+    return app
 
 
 class Client:
@@ -93,7 +129,14 @@ class Client:
     def step(self) -> None:
         roll = self.rng.random()
         led = self.ledger
-        if roll < 0.55:
+        if roll < 0.06:
+            with led.lock:
+                n = led.operations
+            conversation = f"kill-{n}-{self.rng.randrange(10**9)}"
+            text = f"chat {n}: my parcel tracking word is zc{n}y"
+            body = {"messages": [{"role": "user", "content": text}], "conversation_id": conversation}
+            self._call(lambda: self.http.post("/v1/chat/completions", json=body), "chat", conversation, text)
+        elif roll < 0.55:
             with led.lock:
                 n = led.operations
             text = f"durable note {n} r{self.rng.randrange(10**9)}: the code for locker zq{n}x is {self.rng.randrange(10**6)}"
@@ -121,6 +164,7 @@ class Client:
         led = self.ledger
         with led.lock:
             led.operations += 1
+            led.writes += kind != "chat"
         try:
             r = send()
         except httpx.TransportError:
@@ -128,6 +172,8 @@ class Client:
                 led.unknown += 1
                 if kind == "add":
                     led.unknown_adds[key] = ""
+                elif kind == "chat":
+                    led.unknown_chats[key] = text
                 elif kind == "delete":
                     led.unknown_deletes[key] = text
                 elif kind == "schedule":
@@ -140,6 +186,8 @@ class Client:
             led.acknowledged += 1
             if kind == "add":
                 led.memories[r.json()["id"]] = key
+            elif kind == "chat":
+                led.chats[key] = text
             elif kind == "delete":
                 led.deleted_memories[key] = text
             elif kind == "schedule":
@@ -158,6 +206,20 @@ def _all_memories(d: Daemon) -> dict[str, str]:
             offset += len(page["data"])
             if not page["data"] or offset >= page["total"]:
                 return out
+
+
+def _committed_turn(d: Daemon, conversation: str, text: str) -> bool:
+    r = httpx.get(f"{d.url}/api/conversations/{conversation}", timeout=60)
+    if r.status_code == 404:
+        return False
+    r.raise_for_status()
+    return any(m["role"] == "user" and m["content"] == text for m in r.json()["messages"])
+
+
+def _remembered_texts(d: Daemon, conversation: str) -> set[str]:
+    r = httpx.get(d.url + "/api/memories", params={"conversation_id": conversation, "limit": 50}, timeout=60)
+    r.raise_for_status()
+    return {m["text"] for m in r.json()["data"]}
 
 
 def _dense_top(d: Daemon, text: str) -> list[str]:
@@ -183,6 +245,16 @@ def _check(d: Daemon, led: Ledger, rng: random.Random) -> None:
         if memory_id in _dense_top(d, led.deleted_memories[memory_id]):
             led.resurrected.append(f"memory {memory_id} (its vector)")
 
+    for conversation, text in list(led.unknown_chats.items()):  # committed or not: settled by the daemon
+        if _committed_turn(d, conversation, text):
+            led.chats[conversation] = text
+    led.unknown_chats.clear()
+    for conversation, text in led.chats.items():  # a committed turn is in memory, even if killed before the copy
+        if not _committed_turn(d, conversation, text):
+            led.lost.append(f"chat turn {conversation}")
+        elif text not in _remembered_texts(d, conversation):
+            led.lost.append(f"chat turn {conversation} (its memory copy)")
+
     for text in led.unknown_adds:  # landed or not: from now on it is what the daemon shows
         if text in by_text:
             led.memories[by_text[text]] = text
@@ -205,11 +277,15 @@ def test_kill_9_at_random_moments_loses_and_resurrects_nothing(tmp_path: Path) -
     rng = random.Random(SEED)
     led = Ledger()
     data = tmp_path / "data"
-    config = _config()
+    with serve_app(fake_model()) as model_url:
+        _run(data, _config(model_url), rng, led)
+
+
+def _run(data: Path, config: str, rng: random.Random, led: Ledger) -> None:
     rounds = 0
     started = time.monotonic()
     starting = 0.0  # seconds spent starting daemons (the rest is operations and checks)
-    while led.operations < MIN_OPERATIONS and rounds < MAX_ROUNDS:
+    while led.writes < MIN_WRITES and rounds < MAX_ROUNDS:
         rounds += 1
         t0 = time.monotonic()
         with start_daemon(data, config_toml=config) as d:
@@ -226,34 +302,37 @@ def test_kill_9_at_random_moments_loses_and_resurrects_nothing(tmp_path: Path) -
             threads = [threading.Thread(target=c.run) for c in clients]
             for t in threads:
                 t.start()
-            killer = threading.Thread(target=_kill_when, args=(led, kill_at, d))
+            killer = threading.Thread(target=_kill_when, args=(led, kill_at, d, threads))
             killer.start()
             for t in threads:
                 t.join(timeout=300)
             killer.join(timeout=300)
+            assert led.errors == [], led.errors
             assert "Traceback" not in d.log(), d.log()[-3000:]
     with start_daemon(data, config_toml=config) as d:
         _check(d, led, rng)
         log = d.log()
     print(
-        f"\nkill -9 durability: {rounds} kills, {led.operations} operations; acknowledged {led.acknowledged}, "
+        f"\nkill -9 durability: {rounds} kills, {led.operations} operations ({led.writes} memory and schedule "
+        f"writes, the rest chats); acknowledged {led.acknowledged}, "
         f"unknown {led.unknown}, lost {len(led.lost)}, resurrected {len(led.resurrected)}; "
-        f"{len(led.memories)} memories and {len(led.schedules)} schedules at the end; "
+        f"{len(led.memories)} memories, {len(led.schedules)} schedules and {len(led.chats)} chats at the end; "
         f"{time.monotonic() - started:.0f} s, {starting:.0f} s of it starting the daemon"
     )
     assert led.errors == []
-    assert led.operations >= MIN_OPERATIONS
+    assert led.writes >= MIN_WRITES
     assert led.lost == [] and led.resurrected == []
     assert "Traceback" not in log
 
 
-def _kill_when(led: Ledger, kill_at: int, d: Daemon) -> None:
+def _kill_when(led: Ledger, kill_at: int, d: Daemon, clients: list[threading.Thread]) -> None:
     """SIGKILL the daemon as the operation count reaches ``kill_at``: requests of the other clients are in
-    flight then. Waits on the clients' progress, not on time."""
-    cond = threading.Event()
-    while not cond.is_set():
+    flight then (or once every client has stopped on an error, which the test reports). Waits on the
+    clients' progress, not on time."""
+    tick = threading.Event()
+    while any(t.is_alive() for t in clients):
         with led.lock:
             if led.operations >= kill_at:
                 break
-        cond.wait(0.005)  # polling the clients' counter
+        tick.wait(0.005)  # polling the clients' counter
     d.kill9()

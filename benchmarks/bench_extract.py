@@ -3,14 +3,14 @@ own fetch-and-extract path.
 
     python -m benchmarks.bench_extract [--data-dir ../shared/data/pages] [--bootstrap 200] [--json FILE]
 
-The gzipped pages are served on 127.0.0.1 (as ``text/html`` without a charset, so the encoding is found
-the way it is for a real page), fetched with the pages part's guarded fetcher (127.0.0.0/8 allowed) and
-extracted by ``assistant.pages.read.PageReader`` with each method: trafilatura (what the daemon uses) and
-readability-lxml. Each text is scored as the daemon would give it to the model: hidden elements dropped,
-paragraphs cleaned by assistant.core.text.clean_text. Also scored: a fallback from trafilatura to
-readability-lxml when trafilatura's text is under a share of readability's (at several shares: the best
-one is chosen on these same pages, so its figure is optimistic), and, for reference, each library alone
-with its defaults on the same fetched bytes (the published benchmark's setting).
+The gzipped pages are served on 127.0.0.1 by the tests' server (as ``text/html`` without a charset, so
+the encoding is found the way it is for a real page), fetched with the pages part's guarded fetcher
+(127.0.0.0/8 allowed) and extracted by ``assistant.pages.read.PageReader`` with each method: trafilatura
+(what the daemon uses) and readability-lxml. Each text is scored as the daemon would give it to the model:
+hidden elements dropped, paragraphs cleaned by assistant.core.text.clean_text. Also scored: a fallback
+from trafilatura to readability-lxml when trafilatura's text is under a share of readability's (at several
+shares: the best one is chosen on these same pages, so its figure is optimistic), and, for reference, each
+library alone with its defaults on the same fetched bytes (the published benchmark's setting).
 
 Scores come from the benchmark's own scorer, ``evaluate.py`` in the data directory (imported from there,
 not copied): token-shingle precision, recall and F1 per page, averaged, with bootstrap standard deviations.
@@ -26,11 +26,8 @@ import importlib.util
 import json
 import statistics
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -38,6 +35,7 @@ from typing import Any
 from assistant.core.errors import AssistantError
 from assistant.pages.extract import EXTRACTORS, block_text
 from assistant.pages.read import PageReader, build_fetcher
+from tests.feeds_server import FeedServer, Reply, serve
 
 FALLBACK_SHARES = (0.1, 0.3, 0.5)
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "pages"
@@ -52,34 +50,14 @@ def load_scorer(data_dir: Path) -> ModuleType:
     return module
 
 
-@contextmanager
-def serve(html_dir: Path) -> Iterator[str]:
-    """The pages at http://127.0.0.1:PORT/<sha256>, decompressed, as text/html."""
+def route_pages(server: FeedServer, html_dir: Path, keys: Iterable[str]) -> dict[str, str]:
+    """Each page at http://127.0.0.1:PORT/<sha256>, decompressed when asked for, as text/html."""
 
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - quiet
-            pass
+    def reply(key: str) -> Reply:
+        body = gzip.decompress((html_dir / f"{key}.html.gz").read_bytes())
+        return Reply(200, body, [("Content-Type", "text/html")])
 
-        def do_GET(self) -> None:  # noqa: N802 - http.server naming
-            path = html_dir / f"{self.path.strip('/')}.html.gz"
-            if not path.is_file():
-                self.send_error(404)
-                return
-            body = gzip.decompress(path.read_bytes())
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    return {key: server.route(f"/{key}", lambda _h, k=key: reply(k)) for key in keys}
 
 
 def library_defaults() -> dict[str, Callable[[bytes], str]]:
@@ -129,9 +107,10 @@ def main() -> None:
     predictions: dict[str, dict[str, dict[str, str]]] = {n: {} for n in [*readers, *fallbacks, *defaults]}
     seconds: dict[str, list[float]] = {n: [] for n in predictions}
     refused: dict[str, int] = {}
-    with serve(data_dir / "html") as base:
+    with serve() as server:
+        urls = route_pages(server, data_dir / "html", truth)
         for key in truth:
-            doc = readers["trafilatura"].fetch(f"{base}/{key}")
+            doc = readers["trafilatura"].fetch(urls[key])
             for name, reader in readers.items():
                 start = time.perf_counter()
                 page = reader.extract(doc.url, doc)

@@ -1,6 +1,7 @@
 """The load of tests/test_load_real.py as figures: 32 clients on the real daemon, and its PSS before and after.
 
-    nice .venv/bin/python -m benchmarks.bench_load [--clients 32] [--rounds 2] [--threads 1] [--no-backup]
+    nice .venv/bin/python -m benchmarks.bench_load [--clients 32] [--rounds 2] [--threads 1]
+        [--prompt-cache-mb 256] [--no-backup]
 
 One real daemon (the bundled model, memory on with the ONNX embedder, scheduler, feeds and notifications
 on) on a fresh data dir; notes, schedules and one request of each kind first (the warm-up), then the PSS
@@ -38,9 +39,9 @@ from tests.test_load_real import (
 MIB = 1024 * 1024
 
 
-def run(clients: int, rounds: int, threads: int, backup: bool, tmp: Path) -> dict[str, Any]:
+def run(clients: int, rounds: int, threads: int, cache_mb: int, backup: bool, tmp: Path) -> dict[str, Any]:
     data = tmp / "data"
-    with start_daemon(data, config_toml=load_config(threads=threads)) as d:
+    with start_daemon(data, config_toml=load_config(threads=threads, prompt_cache_mb=cache_mb)) as d:
         seed(d.url)
         before = daemon_usage(d.proc.pid)
         during = (lambda: take_backup(d, data, data / "config.toml", tmp / "live.tar.gz")) if backup else None
@@ -57,6 +58,7 @@ def run(clients: int, rounds: int, threads: int, backup: bool, tmp: Path) -> dic
         "clients": clients,
         "rounds": rounds,
         "threads": threads,
+        "prompt_cache_mb": cache_mb,
         "seconds": round(result.seconds, 1),
         "requests": len(result.outcomes),
         "results": dict(result.counts()),
@@ -79,7 +81,8 @@ def run(clients: int, rounds: int, threads: int, backup: bool, tmp: Path) -> dic
 def report(r: dict[str, Any]) -> str:
     b, a = r["before"], r["after"]
     lines = [
-        f"load: {r['clients']} clients x {r['rounds']} requests through, {r['threads']} generation thread(s); "
+        f"load: {r['clients']} clients x {r['rounds']} requests through, {r['threads']} generation thread(s), "
+        f"prompt cache {r['prompt_cache_mb']} MB; "
         f"{r['requests']} requests in {r['seconds']} s: {r['results']}",
         f"answered (200) in p50 {r['answered_p50_s']} s, p95 {r['answered_p95_s']} s (queueing included)",
         "",
@@ -109,11 +112,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--clients", type=int, default=32)
     p.add_argument("--rounds", type=int, default=2, help="requests each client gets through")
     p.add_argument("--threads", type=int, default=1, help="the model's n_threads")
+    p.add_argument("--prompt-cache-mb", type=int, default=256,
+                   help="model.prompt_cache_mb (256 as shipped: saved prompt states, RAM that fills up to it)")
     p.add_argument("--no-backup", action="store_true", help="no `assistant backup` during the load")
     p.add_argument("--json", type=Path, help="also write the figures here")
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp:
-        result = run(args.clients, args.rounds, args.threads, not args.no_backup, Path(tmp))
+        result = run(args.clients, args.rounds, args.threads, args.prompt_cache_mb, not args.no_backup, Path(tmp))
     print(report(result))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))

@@ -1,6 +1,7 @@
 """A month of use compressed into half an hour: does the daemon's memory or its open files grow?
 
-    nice .venv/bin/python -m benchmarks.bench_soak [--minutes 30] [--chat-every 4] [--json FILE]
+    nice .venv/bin/python -m benchmarks.bench_soak [--minutes 30] [--chat-every 4] [--prompt-cache-mb 256]
+        [--json FILE]
 
 One real daemon (the bundled model, memory on with the ONNX embedder, feeds, scheduler, notifications) on a
 fresh data dir. Each minute stands for a day: three schedules fire every minute (the time skill in two
@@ -10,9 +11,10 @@ keeps its newest 500), the user adds a note to memory and starts a new conversat
 or not, every fourth one hung up after two chunks) goes to the daemon every few seconds, continuing one of
 the recent conversations, with recall over everything stored so far.
 
-The daemon's PSS and open file descriptors are read once a minute; the table gives them at the start (after
-the first minute, once every path has run) and at the end (idle, after the last minute), their range and
-a least-squares slope over the run, then the size of each database in the data dir. Any chat answered with
+The daemon's PSS and open file descriptors are read after a warm-up (every path run once: a refresh, each
+schedule, a note, a search, a chat of each kind) and then once a minute; the table gives them at the start
+(after the warm-up) and at the end (idle, after the last minute), their range and a least-squares slope
+over the run, then the size of each database in the data dir. Any chat answered with
 something other than 200 or 429 is listed and makes the exit status 1.
 """
 
@@ -42,7 +44,7 @@ NEW_ITEMS_PER_DAY = 5
 ITEMS_PER_FETCH = 20
 
 
-def soak_config(queue_size: int = 8) -> str:
+def soak_config(queue_size: int = 8, prompt_cache_mb: int = 256) -> str:
     return (
         "[server]\n"
         f"queue_size = {queue_size}\n"
@@ -50,6 +52,7 @@ def soak_config(queue_size: int = 8) -> str:
         "n_ctx = 2048\n"
         "n_threads = 1\n"  # see tests/test_load_real.py load_config: the machine's cores are shared
         "max_tokens = 24\n"
+        f"prompt_cache_mb = {prompt_cache_mb}\n"  # 256 as shipped: RAM filled with saved prompt states
         "[memory]\n"
         "enabled = true\n"
         "[feeds]\n"
@@ -132,6 +135,18 @@ def chat(c: httpx.Client, n: int, day: int, chats: Chats) -> None:
         chats.add("error", 0.0, f"{type(exc).__name__}: {exc}")
 
 
+def warm_up(c: httpx.Client, schedules: list[dict[str, Any]], chats: Chats) -> None:
+    """Every path once before the first reading: a refresh, each schedule run now, a note, a search and a
+    chat of each kind (streamed, plain, hung up)."""
+    c.post("/api/feeds/refresh").raise_for_status()
+    for s in schedules:
+        c.post(f"/api/schedules/{s['id']}/run").raise_for_status()
+    c.post("/api/memories", json={"text": "Day 0: planted the tomatoes by the shed."}).raise_for_status()
+    c.get("/api/memories/search", params={"q": "tomatoes"}).raise_for_status()
+    for n in (1, 2, 4):  # plain, streamed, streamed and hung up
+        chat(c, n, 0, chats)
+
+
 def sizes(data_dir: Path) -> dict[str, int]:
     """Bytes of each SQLite database (with its -wal), the Chroma dir, and the whole data dir (models aside)."""
     out: dict[str, int] = {}
@@ -156,11 +171,11 @@ def slope_per_hour(samples: list[Sample], attr: str) -> float:
     return statistics.linear_regression(xs, ys).slope
 
 
-def run(minutes: int, chat_every: float, data_dir: Path) -> dict[str, Any]:
+def run(minutes: int, chat_every: float, data_dir: Path, cache_mb: int = 256) -> dict[str, Any]:
     day = [0]
     chats = Chats()
     samples: list[Sample] = []
-    with serve() as feeds_server, start_daemon(data_dir, config_toml=soak_config()) as d, httpx.Client(
+    with serve() as feeds_server, start_daemon(data_dir, config_toml=soak_config(prompt_cache_mb=cache_mb)) as d, httpx.Client(
         base_url=d.url, timeout=httpx.Timeout(300.0, connect=10.0)
     ) as c:
         for name in FEEDS:
@@ -174,6 +189,10 @@ def run(minutes: int, chat_every: float, data_dir: Path) -> dict[str, Any]:
                                            "args": {"max_tokens": 24}}).raise_for_status().json(),
         ]
         pid = d.proc.pid
+        warm_up(c, schedules, chats)
+        u = daemon_usage(pid)
+        samples.append(Sample(0.0, u["pss"] / 2**20, u["uss"] / 2**20, u["rss"] / 2**20, u["fds"]))
+        print(f"[warm-up] PSS {samples[-1].pss_mib:.1f} MiB, fds {u['fds']}", flush=True)
         started = time.monotonic()
         end = started + minutes * 60
         done = threading.Event()
@@ -220,6 +239,7 @@ def run(minutes: int, chat_every: float, data_dir: Path) -> dict[str, Any]:
         log = d.log()
     return {
         "minutes": minutes,
+        "prompt_cache_mb": cache_mb,
         "samples": [asdict(s) for s in samples],
         "chats": asdict(chats) | {"p50_s": statistics.median(chats.seconds) if chats.seconds else None},
         "schedule_runs": runs,
@@ -232,8 +252,9 @@ def run(minutes: int, chat_every: float, data_dir: Path) -> dict[str, Any]:
 def report(result: dict[str, Any]) -> str:
     samples = [Sample(**s) for s in result["samples"]]
     first, last = samples[0], samples[-1]
-    lines = [f"soak: {result['minutes']:g} simulated days (one a minute)", "",
-             "| | start (after minute 1) | end | min - max over the run | slope |",
+    lines = [f"soak: {result['minutes']:g} simulated days (one a minute), prompt cache "
+             f"{result.get('prompt_cache_mb', 256)} MB", "",
+             "| | start (after the warm-up) | end | min - max over the run | slope |",
              "|---|---|---|---|---|"]
     for attr, unit in (("pss_mib", "MiB"), ("uss_mib", "MiB"), ("rss_mib", "MiB"), ("fds", "")):
         vals = [getattr(s, attr) for s in samples]
@@ -255,11 +276,12 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--minutes", type=int, default=30, help="run length; each minute is a simulated day")
     p.add_argument("--chat-every", type=float, default=4.0, help="seconds between chats")
+    p.add_argument("--prompt-cache-mb", type=int, default=256, help="model.prompt_cache_mb (256 as shipped)")
     p.add_argument("--data-dir", type=Path, help="keep the data dir here (default: a temporary one)")
     p.add_argument("--json", type=Path, help="also write the figures here")
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="soak-") as tmp:
-        result = run(args.minutes, args.chat_every, args.data_dir or Path(tmp) / "data")
+        result = run(args.minutes, args.chat_every, args.data_dir or Path(tmp) / "data", args.prompt_cache_mb)
     print(report(result))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))

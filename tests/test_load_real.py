@@ -46,11 +46,12 @@ TIMEOUT = httpx.Timeout(240.0, connect=10.0)  # a request taking longer than thi
 ABANDON_AFTER = 0.5  # seconds an "abandon" client waits for a plain answer before it hangs up
 
 
-def load_config(queue_size: int = 8, max_tokens: int = 8, threads: int = 1) -> str:
+def load_config(queue_size: int = 8, max_tokens: int = 8, threads: int = 1, prompt_cache_mb: int = 256) -> str:
     """The daemon's config for the load: the bundled model, memory on (ONNX embedder), everything else on.
     One generation thread: on a machine whose cores are taken by other work, llama.cpp's threads wait for
     each other at every step (a 12-token answer took 27-53 s with 2 threads under a load of 17 on 2 cores,
-    3.3-5 s with 1)."""
+    3.3-5 s with 1). ``prompt_cache_mb`` (256 as shipped) is RAM the daemon fills with saved prompt states
+    of conversations it may return to: it grows under a load of many conversations, up to that bound."""
     return (
         "[server]\n"
         f"queue_size = {queue_size}\n"
@@ -59,6 +60,7 @@ def load_config(queue_size: int = 8, max_tokens: int = 8, threads: int = 1) -> s
         "n_ctx = 2048\n"
         f"n_threads = {threads}\n"
         f"max_tokens = {max_tokens}\n"
+        f"prompt_cache_mb = {prompt_cache_mb}\n"
         "[memory]\n"
         "enabled = true\n"
     )

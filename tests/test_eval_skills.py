@@ -33,7 +33,10 @@ from assistant.cli.skill_cases import (
     ChatCase,
     Headline,
     Suite,
+    end_rhymes,
     feed_entries,
+    feed_headlines,
+    repeats_text,
     score_chat,
     score_digest,
     score_summary,
@@ -46,6 +49,7 @@ from assistant.config import Settings
 from assistant.feeds.models import FeedEntry
 from assistant.llm.types import ChatMessage
 from assistant.services import build_services
+from tests.conftest import shared_data
 from tests.fakes import FakeLLM
 
 CAPITAL = next(c for c in CHAT_CASES if c.id == "capital-france")
@@ -239,6 +243,83 @@ def test_cli_rejects_an_unknown_skill_and_a_missing_model(
     assert "does not exist" in capsys.readouterr().err
 
 
+# ---------------------------------------------------------------- seuss on headlines from feed files
+
+
+def _rss(*titles: str) -> str:
+    items = "".join(
+        f"<item><title>{t}</title><link>https://x.example/{i}</link></item>" for i, t in enumerate(titles)
+    )
+    return f'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>{items}</channel></rss>'
+
+
+def test_feed_headlines_follow_the_fixed_rule(tmp_path: Path) -> None:
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "z.xml").write_text(
+        _rss("Storm brings heavy snow to the hills", "Zoo welcomes a baby giraffe")
+    )
+    (tmp_path / "a.xml").write_text(_rss(
+        "Town opens a new library",  # taken
+        "v2.1.0",  # fewer than three words
+        "Die Wochenvorschau: Lockdown-Verlängerung beschlossen",  # not English enough
+        "town opens a NEW library",  # the same title again
+        "Storm brings heavy snow to the hills",  # taken here first: not again from b/z.xml
+        "Council approves bike lanes",
+    ))  # fmt: skip
+    (tmp_path / "notes.txt").write_text("not a feed")
+    got = feed_headlines(tmp_path, per_feed=2)
+    assert [(h.id, h.title) for h in got] == [
+        ("a.xml#1", "Town opens a new library"),
+        ("a.xml#2", "Storm brings heavy snow to the hills"),  # two from a.xml, then the next file
+        ("b/z.xml#1", "Zoo welcomes a baby giraffe"),
+    ]
+    assert len({h.feed_id for h in got}) == 3 and all(not h.subject and not h.planted for h in got)
+
+
+def test_the_real_feeds_give_at_least_200_headlines_the_same_each_time() -> None:
+    root = shared_data("feeds")
+    first = feed_headlines(root)
+    assert len(first) >= 200
+    assert [h.title for h in feed_headlines(root)] == [h.title for h in first]
+    assert len({h.title.casefold() for h in first}) == len(first)
+
+
+def test_rhyme_and_prompt_repetition_are_scored_independently() -> None:
+    assert (
+        end_rhymes("The snow came down upon the town,\nand all the kids ran through the town!") is False
+    )  # same word
+    assert end_rhymes("The snow came down upon the street,\nand all the kids had frozen feet!")
+    assert end_rhymes("A storm came by\nwith snow so deep\nthe kids all cheered\nthen went to sleep")  # ABCB
+    assert not end_rhymes("The snow came down\nthe kids were happy")
+    assert repeats_text("and there they saw a frog", "then there they found a brand-new frog") is False
+    assert repeats_text("so there they found a brand-new toy", "and there they found a brand-new frog")
+
+
+def test_seuss_figures_over_feed_headlines(settings: Settings) -> None:
+    headlines = tuple(Headline(f"h{i}", t) for i, t in enumerate(
+        ["Storm brings heavy snow to the hills", "Zoo welcomes a baby giraffe", "Council approves bike lanes"]
+    ))  # fmt: skip
+
+    def reply(messages: list[ChatMessage]) -> str:
+        if "Storm brings" in messages[-1].content:  # a verse that passes the checks; the others fall back
+            return "The storm came down with heavy snow,\nand on the hills the kids said oh!"
+        return "Nothing to see here."
+
+    clock = EvalClock(datetime(2026, 1, 15, 12, 0, tzinfo=UTC))
+    services = build_services(settings, clock=clock, llm=FakeLLM(reply))
+    try:
+        suite = Suite(seuss=headlines, only=frozenset({"seuss"}), seuss_args={"tries": 1})
+        report = ModelReport("fake", "-", cases=run_suite(services, clock, suite))
+    finally:
+        services.close()
+    row = report.per_skill()["seuss"]
+    assert (row["headlines"], row["model_verses"], row["fallbacks"]) == (3, 1, 2)
+    assert row["rhymed"] == 3 and row["prompt_repeats"] == 0  # the fallbacks rhyme too
+    assert row["model_verse_rate"] == round(1 / 3, 3) and row["seconds_per_headline"] >= 0
+    assert report.cases[0].verdict.passed and report.cases[0].title == headlines[0].title
+    assert not report.cases[1].verdict.passed and report.cases[1].verdict.checks["rhymes"]
+
+
 # ---------------------------------------------------------------- the default bundled model (slow)
 
 
@@ -256,8 +337,11 @@ def test_a_subset_on_the_default_model(settings: Settings) -> None:
     json.dumps(report)  # what --json prints
     assert report["model"] == "smollm2" and report["cases_total"] == suite.size() == 3
     assert set(report["skills"]) == {"chat", "time", "seuss"}
-    for row in report["skills"].values():
-        assert set(row) == {"cases", "passed", "pass_rate", "fallbacks", "fallback_rate"}
+    seuss_keys = {"headlines", "unplanted", "model_verses", "model_verse_rate", "rhymed", "rhyme_rate",
+                  "prompt_repeats", "seconds_per_headline"}  # fmt: skip
+    for skill, row in report["skills"].items():
+        extra = seuss_keys if skill == "seuss" else set()
+        assert set(row) == {"cases", "passed", "pass_rate", "fallbacks", "fallback_rate"} | extra
     assert report["skills"]["chat"]["fallbacks"] is None
     assert all(report["skills"][s]["fallbacks"] is not None for s in ("time", "seuss"))
     cases = {(c["skill"], c["id"]): c for c in report["cases"]}

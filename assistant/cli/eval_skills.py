@@ -233,9 +233,9 @@ def run_suite(services: Any, clock: EvalClock, suite: Suite, *, round_no: int = 
             clock.set(t.utc)
             result, secs = _timed(partial(runner.run, "time", {"phrase": True}, timezone=t.timezone))
             local = t.utc.astimezone(ZoneInfo(t.timezone))
-            results.append(CaseResult(t.id, "time", score_time(result.text, result.data, local), result.text,
-                                      secs, round_no))  # fmt: skip
-            tick(f"time: {t.id}", 1)
+            verdict = score_time(result.text, result.data, local)
+            results.append(CaseResult(t.id, "time", verdict, result.text, secs, round_no))
+            tick(f"time: {t.id} ({'passed' if verdict.passed else 'failed'}, {secs:.0f} s)", 1)
     if "seuss" in suite.only and suite.seuss:
         for first in range(0, len(suite.seuss), SEUSS_BATCH):  # the skill takes at most 10 headlines a run
             batch = suite.seuss[first : first + SEUSS_BATCH]
@@ -250,7 +250,11 @@ def run_suite(services: Any, clock: EvalClock, suite: Suite, *, round_no: int = 
                 )
                 results.append(CaseResult(h.id, "seuss", score_verse(h, verse, by_model), verse,
                                           secs / len(batch), round_no, title=h.title))  # fmt: skip
-            tick(f"seuss: headlines {first + 1}-{first + len(batch)}", len(batch))
+            done = results[-len(batch) :]
+            model = sum(bool(c.verdict.checks.get("model_verse_used")) for c in done)
+            rhymed = sum(c.verdict.checks["rhymes"] for c in done)
+            what = f"seuss: headlines {first + 1}-{first + len(batch)} ({model} model verses, {rhymed} rhyme, {secs:.0f} s)"
+            tick(what, len(batch))
     if "digest" in suite.only:
         for name, headlines in suite.digests:
             tick(f"digest: {name}", 0)

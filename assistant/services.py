@@ -23,6 +23,7 @@ from assistant.core.clock import Clock, SystemClock
 from assistant.core.errors import PartDisabled
 from assistant.core.metrics import NULL_RECORDER, Recorder
 from assistant.core.sqlite_db import private_dir
+from assistant.core.storage_errors import opening_store
 from assistant.llm.types import LLMBackend
 from assistant.llm.worker import GenerationWorker
 
@@ -245,7 +246,8 @@ def build_services(settings: Settings, *, clock: Clock | None = None, llm: LLMBa
     llm = llm or build_llm(settings)
     recorder = build_recorder(settings)
     worker = GenerationWorker(llm, settings.server.queue_size, settings.server.retry_after, recorder)
-    conversations = ConversationStore(settings.data_dir / "conversations.sqlite3")
+    with opening_store(settings.data_dir / "conversations.sqlite3"):  # damage: one message naming the file
+        conversations = ConversationStore(settings.data_dir / "conversations.sqlite3")
     personas = PersonaBook.from_config(settings.personas)
     chat = ChatService(worker, conversations, clock, personas=personas, rules=ChatRules(personas))
     services = Services(settings, clock, llm, worker, conversations, chat, recorder=recorder)

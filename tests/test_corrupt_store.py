@@ -215,3 +215,18 @@ def test_the_daemon_exits_65_with_one_message_on_a_damaged_job_store(tmp_path: P
     )  # fmt: skip
     assert run.returncode == EXIT_STORE_CORRUPT, run.stdout + run.stderr
     assert str(path) in run.stderr and "assistant restore" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_a_damaged_conversation_store_is_named_in_the_message(tmp_path: Path) -> None:
+    from assistant.config import load_settings
+    from assistant.services import build_services
+    from tests.fakes import FakeLLM
+
+    data = tmp_path / "data"
+    data.mkdir()
+    path = data / "conversations.sqlite3"
+    path.write_bytes(bytes(random.Random(5).randrange(256) for _ in range(8192)))
+    settings = load_settings(None, data_dir=data, memory={"enabled": False}, scheduler={"enabled": False})
+    with pytest.raises(StoreCorrupt) as caught:
+        build_services(settings, clock=FixedClock(), llm=FakeLLM())
+    assert str(path) in caught.value.message and "assistant restore" in caught.value.message

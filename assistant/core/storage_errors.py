@@ -12,6 +12,9 @@ which the systemd unit does not restart (restarting cannot repair it).
 from __future__ import annotations
 
 import errno
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 from assistant.core.errors import AssistantError
 
@@ -101,3 +104,17 @@ def startup_problem(exc: BaseException) -> StoreCorrupt | StorageFull | StorageR
             "from a backup (assistant restore FILE); see docs/operations.md, Recovery"
         )
     return None
+
+
+@contextmanager
+def opening_store(path: Path) -> Iterator[None]:
+    """Around the opening of one SQLite store: damage found there raises StoreCorrupt naming the file."""
+    try:
+        yield
+    except Exception as exc:
+        if isinstance(exc, StoreCorrupt) or not is_corruption(exc):
+            raise
+        raise StoreCorrupt(
+            f"{path} is damaged ({exc}). Stop the daemon and restore the data dir from a backup "
+            "(assistant restore FILE); see docs/operations.md, Recovery"
+        ) from exc

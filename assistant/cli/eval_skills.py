@@ -45,7 +45,8 @@ from assistant.llm.bundled import BUNDLED
 from assistant.llm.types import ChatMessage, GenerationParams
 
 DEFAULT_SEED = 1234
-SEUSS_BATCH = 10  # headlines per run of the seuss skill (its count's maximum)
+SEUSS_BATCH = 1  # headlines per run of the seuss skill (at most its count's maximum, 10): one, so each
+# headline's verdict and verse show on the progress line as soon as they are known
 CHAT_TEMPERATURE = (
     0.0  # greedy: the model's most likely answer, the same on every run (the API's default is 0.7)
 )
@@ -250,11 +251,10 @@ def run_suite(services: Any, clock: EvalClock, suite: Suite, *, round_no: int = 
                 )
                 results.append(CaseResult(h.id, "seuss", score_verse(h, verse, by_model), verse,
                                           secs / len(batch), round_no, title=h.title))  # fmt: skip
-            done = results[-len(batch) :]
-            model = sum(bool(c.verdict.checks.get("model_verse_used")) for c in done)
-            rhymed = sum(c.verdict.checks["rhymes"] for c in done)
-            what = f"seuss: headlines {first + 1}-{first + len(batch)} ({model} model verses, {rhymed} rhyme, {secs:.0f} s)"
-            tick(what, len(batch))
+            for done in results[-len(batch) :]:
+                source = "model" if done.verdict.checks.get("model_verse_used") else "fallback"
+                rhyme = "rhymes" if done.verdict.checks["rhymes"] else "NO RHYME"
+                tick(f"seuss: {done.id} ({source}, {rhyme}, {done.seconds:.0f} s) {done.output!r}", 1)
     if "digest" in suite.only:
         for name, headlines in suite.digests:
             tick(f"digest: {name}", 0)

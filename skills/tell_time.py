@@ -118,7 +118,9 @@ def _first_sentence(text: str) -> str:
     return line
 
 
-# Written for this project: the shape shown to the model (facts in, one sentence out).
+# Written for this project: the shape shown to the model (facts in, one sentence out). No weekday or month
+# is written outside the date's own form: a small model copies the examples' words, and "a Friday
+# afternoon" copied on a Saturday is a wrong fact.
 EXAMPLES: tuple[tuple[str, str], ...] = (
     (
         "It's 9:05 AM (09:05) on Tuesday, 3 March 2026, time zone Europe/Paris (CET).",
@@ -126,15 +128,17 @@ EXAMPLES: tuple[tuple[str, str], ...] = (
     ),
     (
         "It's 11:40 PM (23:40) on Saturday, 8 August 2026, time zone America/Chicago (CDT).",
-        "It's 11:40 PM on a late Saturday night.",
+        "It's 11:40 PM, time to get some sleep.",
     ),
     (
         "It's 2:15 PM (14:15) on Friday, 20 November 2026, time zone Asia/Singapore (+08).",
-        "Right now it's 2:15 PM, a Friday afternoon, on 20 November 2026.",
+        "Right now it's 2:15 PM on Friday, 20 November 2026.",
     ),
 )
 ASK = "One friendly sentence:"
-WORDS = r"[A-Za-z ,'-]"  # what the grammar allows around the numbers: words, no digits
+# What the grammar allows around the numbers: lower-case words, no digits, so no weekday or month name
+# of its own either (a small model writes them capitalised); the date's literal form has the true ones.
+WORDS = r"[a-z ,'-]"
 
 
 def _say(facts_text: str) -> str:
@@ -147,8 +151,9 @@ def _gbnf_literal(text: str) -> str:
 
 def sentence_grammar(local: datetime) -> str:
     """A GBNF grammar for one sentence that states ``local``'s time exactly (12-hour "1:00 PM" or 24-hour
-    "13:00") and may add its exact date ("Thursday, 15 January 2026" or "15 January 2026"); every other
-    character is a letter, a space or ``,'-``, so no other number can be written."""
+    "13:00") and may add its exact date ("Thursday, 15 January 2026", "15 January 2026" or "January 15,
+    2026"); every other character after the first (a capital) is a lower-case letter, a space or ``,'-``,
+    so no other number, weekday or month can be written."""
     times = [clock_12h(local), f"{local:%H:%M}"]
     dates = [
         f"{local:%A}, {local.day} {local:%B %Y}",

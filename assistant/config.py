@@ -122,8 +122,8 @@ class MemorySettings(Section):
     duplicate_threshold: float = Field(0.85, gt=0, le=1, description="word-set Jaccard that hides a near-copy")
     context_turns: int = Field(2, ge=0, le=10, description="turns before a conversation turn indexed with it (BM25)")
     context_dates: bool = Field(True, description="index a turn with its day and its relative dates resolved")
-    context_weight: float = Field(0.35, ge=0, description="BM25 weight of that context against 1 for the turn")
-    turn_dense_weight: float = Field(0.25, ge=0, description="dense weight in fusion for conversation turns")
+    context_weight: float = Field(0.5, ge=0, description="BM25 weight of that context against 1 for the turn")
+    turn_dense_weight: float = Field(0.35, ge=0, description="dense weight in fusion for conversation turns")
     max_chars: int = Field(20_000, ge=100, description="longest memory text accepted (413 above)")
     embed_threads: int = Field(1, ge=1, description="torch threads for the embedder (1 is fastest on a busy CPU)")
     embedder: Literal["onnx", "sentence-transformers"] = Field(

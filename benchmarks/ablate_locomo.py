@@ -10,7 +10,7 @@ query's conversation, as `assistant eval retrieval --group-by conversation_id` d
 The index (built once through `memory.eval.ingest`, the real add path) gives the dense rankings. BM25
 variants are rebuilt in temp dirs from the same turns with each context rule (no embedding needed), and
 fused with the dense ranking as `MemoryService.search` does. `--grid` also prints the context-weight x
-turn-dense-weight grid ranked on the tuning conversations.
+turn-dense-weight grid ranked on the tuning conversations (the defaults are its best).
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from assistant.core.clock import SystemClock
 from memory.context import turn_context
 from memory.eval import Dataset, as_memory, ingest, load_beir, query_category, score_runs
 from memory.hybrid import fuse
-from memory.keyword import Filters, KeywordIndex, MemoryRecord
-from memory.service import open_memory
+from memory.keyword import CONTEXT_WEIGHT, Filters, KeywordIndex, MemoryRecord
+from memory.service import SearchConfig, open_memory
 
 Ranking = list[tuple[str, float]]
 
@@ -111,28 +111,29 @@ def main() -> None:
                 idx.close()
             return kws[key]
 
-        base_kw = keyword(0, False, False, 0.35)
+        w_ctx, w_turn = CONTEXT_WEIGHT, SearchConfig().turn_dense_weight
+        base_kw = keyword(0, False, False, w_ctx)
         row("dense (the turn alone)", lambda q: [d for d, _ in dense[q]])
         row("BM25 (the turn alone)", lambda q: [d for d, _ in base_kw[q]])
         row("hybrid z-score 1:1 (before)", hybrid(base_kw, 1.0))
-        row("BM25 + 1 turn before", lambda q: [d for d, _ in keyword(1, False, False, 0.35)[q]])
-        row("BM25 + 2 turns before", lambda q: [d for d, _ in keyword(2, False, False, 0.35)[q]])
-        row("BM25 + 3 turns before", lambda q: [d for d, _ in keyword(3, False, False, 0.35)[q]])
-        row("BM25 + 2 before + day said", lambda q: [d for d, _ in keyword(2, True, False, 0.35)[q]])
-        used_kw = keyword(2, True, True, 0.35)
+        row("BM25 + 1 turn before", lambda q: [d for d, _ in keyword(1, False, False, w_ctx)[q]])
+        row("BM25 + 2 turns before", lambda q: [d for d, _ in keyword(2, False, False, w_ctx)[q]])
+        row("BM25 + 3 turns before", lambda q: [d for d, _ in keyword(3, False, False, w_ctx)[q]])
+        row("BM25 + 2 before + day said", lambda q: [d for d, _ in keyword(2, True, False, w_ctx)[q]])
+        used_kw = keyword(2, True, True, w_ctx)
         row("BM25 + 2 before + day + relative dates [used]", lambda q: [d for d, _ in used_kw[q]])
         row("hybrid 1:1 over that BM25", hybrid(used_kw, 1.0))
-        row("hybrid, turn dense weight 0.5", hybrid(used_kw, 0.5))
-        final = row("hybrid, turn dense weight 0.25 [used]", hybrid(used_kw, 0.25))
+        row("hybrid, turn dense weight 0.25", hybrid(used_kw, 0.25))
+        final = row(f"hybrid, turn dense weight {w_turn} [used]", hybrid(used_kw, w_turn))
         if args.grid:
             grid = []
-            for w_ctx, w_dense in itertools.product([0.2, 0.35, 0.5, 0.75], [0.15, 0.25, 0.35, 0.5, 0.75, 1.0]):
-                kw = keyword(2, True, True, w_ctx)
-                runs = {q: hybrid(kw, w_dense)(q)[:10] for q in data.queries}
-                grid.append((w_ctx, w_dense, scores(runs, data, tune), scores(runs, data, held)))
+            for wc, wd in itertools.product([0.2, 0.35, 0.5, 0.75], [0.15, 0.25, 0.35, 0.5, 0.75, 1.0]):
+                kw = keyword(2, True, True, wc)
+                runs = {q: hybrid(kw, wd)(q)[:10] for q in data.queries}
+                grid.append((wc, wd, scores(runs, data, tune), scores(runs, data, held)))
             print(f"\n{'context w':>9} {'dense w':>8} {'tune nDCG':>10} {'held nDCG':>10}")
-            for w_ctx, w_dense, t, h in sorted(grid, key=lambda g: -g[2]["ndcg@10"]):
-                print(f"{w_ctx:>9} {w_dense:>8} {t['ndcg@10']:>10.4f} {h['ndcg@10']:>10.4f}")
+            for wc, wd, t, h in sorted(grid, key=lambda g: -g[2]["ndcg@10"]):
+                print(f"{wc:>9} {wd:>8} {t['ndcg@10']:>10.4f} {h['ndcg@10']:>10.4f}")
 
     print(f"\n{'variant':<48} {'tune nDCG':>9} {'R@10':>6} {'held nDCG':>9} {'R@10':>6}")
     for name, t, h in rows:

@@ -55,7 +55,7 @@ DROP TABLE IF EXISTS memories_fts;
 """
 
 _WORD_RE = re.compile(r"\w+", re.UNICODE)
-CONTEXT_WEIGHT = 0.35  # tuned on three LoCoMo conversations (docs/memory.md)
+CONTEXT_WEIGHT = 0.5  # tuned on three LoCoMo conversations (docs/memory.md)
 
 
 @dataclass(frozen=True)

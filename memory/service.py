@@ -110,7 +110,7 @@ class SearchConfig:
     context_turns: int = 2
     context_dates: bool = True
     context_weight: float = CONTEXT_WEIGHT
-    turn_dense_weight: float = 0.25
+    turn_dense_weight: float = 0.35
 
 
 def new_memory_id() -> str:

@@ -145,7 +145,7 @@ def test_dense_weight_is_lower_for_conversation_turns(mem: MemoryService) -> Non
     turn = mem.add("a turn", "user", "c1")
     note = mem.add("a note", "note")
     weights = mem._kind_weights({r.id: r for r in (mem.get(turn), mem.get(note)) if r})
-    assert weights == {"dense": {turn: 0.25}}
+    assert weights == {"dense": {turn: 0.35}}
 
 
 # -- the context column's migration ---------------------------------------------------------------------

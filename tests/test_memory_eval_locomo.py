@@ -47,6 +47,6 @@ def test_hybrid_beats_dense_and_bm25_on_a_held_out_conversation(tmp_path: Path) 
     m = {mode: v["ndcg@10"] for mode, v in result.metrics.items()}
     print(m, result.categories["hybrid"])
     assert m["hybrid"] > m["dense"] and m["hybrid"] > m["keyword"]
-    # measured: dense 0.273, BM25 0.553, hybrid 0.562 nDCG@10, hybrid R@10 0.717
+    # measured: dense 0.273, BM25 0.542, hybrid 0.562 nDCG@10, hybrid R@10 0.726
     assert m["hybrid"] >= 0.55 and result.metrics["hybrid"]["recall@10"] >= 0.70
     assert set(result.categories["hybrid"]) == {"adversarial", "multi-hop", "open-domain", "single-hop", "temporal"}

@@ -27,6 +27,7 @@ import itertools
 import json
 import os
 import random
+import shutil
 import statistics
 import tempfile
 import time
@@ -161,11 +162,14 @@ def run(sizes: list[int], data_dir: Path, real_model: bool, searches: int, batch
     codes: list[tuple[str, Path | None]] = [("before", baseline)] if baseline else []
     codes.append(("this", None))
     rows = []
+    if prefilled:  # before any daemon starts; the second daemon gets a copy of the first one's store
+        first = (data_dir / codes[0][0] if baseline else data_dir) / "memory"
+        prefill(first, prefilled, turns)
+        if baseline:
+            shutil.copytree(first, data_dir / codes[1][0] / "memory")
     with contextlib.ExitStack() as stack:
         daemons = []
         for name, code in codes:
-            if prefilled:
-                prefill((data_dir / name if baseline else data_dir) / "memory", prefilled, turns)
             here = Path.cwd()
             if code is not None:
                 os.chdir(code)  # `python -m assistant` imports the package from its working directory

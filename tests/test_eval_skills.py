@@ -276,6 +276,7 @@ def test_feed_headlines_follow_the_fixed_rule(tmp_path: Path) -> None:
     assert len({h.feed_id for h in got}) == 3 and all(not h.subject and not h.planted for h in got)
 
 
+@pytest.mark.slow  # parses every file of ../shared/data/feeds twice
 def test_the_real_feeds_give_at_least_200_headlines_the_same_each_time() -> None:
     root = shared_data("feeds")
     first = feed_headlines(root)

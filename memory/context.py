@@ -8,8 +8,9 @@ with:
 - the day it was said ("8 May 2023"), and the days its relative dates name, resolved against that day
   ("yesterday" -> "7 May 2023", "last Saturday" -> "6 May 2023", "last month" -> "April 2023").
 
-BM25 sees this as a second, lower-weighted column (``KeywordIndex.context_weight``); the embedder sees the
-turn after the previous turns (``dense_text``). What each part buys is measured in docs/memory.md.
+BM25 sees this as a second, lower-weighted column (``KeywordIndex.search(context_weight=)``); the embedder
+sees the turn alone (with the turns before, it bought nothing once BM25 had them, and embedding would cost two
+or three times as much). What each part buys is measured in docs/memory.md.
 """
 
 from __future__ import annotations
@@ -96,7 +97,3 @@ def turn_context(previous: Sequence[str], text: str, created_at: float, *, dates
         parts.extend(resolve_relative_dates(text, said))
     return "\n".join(parts)
 
-
-def dense_text(previous: Sequence[str], text: str) -> str:
-    """What the embedder sees of a turn: the turns before it, then the turn (its own words last)."""
-    return "\n".join([*(p for p in previous if p), text])

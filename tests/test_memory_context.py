@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from assistant.core.recall import TurnRecord
-from memory.context import dense_text, resolve_relative_dates, turn_context
+from memory.context import resolve_relative_dates, turn_context
 from memory.eval import Dataset, EvalResult, as_memory, format_table, said_at, score_by_category
 from memory.hybrid import fuse
 from memory.keyword import Filters, KeywordIndex
@@ -68,7 +68,6 @@ def test_turn_context_holds_previous_turns_and_dates() -> None:
     ctx = turn_context(["Did you go to the lake?", ""], "Yes, yesterday!", said)
     assert ctx.split("\n") == ["Did you go to the lake?", "8 May 2023", "7 May 2023"]
     assert turn_context(["q"], "yesterday", said, dates=False) == "q"
-    assert dense_text(["a", "b"], "c") == "a\nb\nc"
 
 
 # -- the service ----------------------------------------------------------------------------------------

@@ -53,6 +53,7 @@ DROP TRIGGER IF EXISTS memories_ai;
 DROP TRIGGER IF EXISTS memories_ad;
 DROP TABLE IF EXISTS memories_fts;
 """
+_REBUILD_FTS = "INSERT INTO memories_fts(memories_fts) VALUES ('rebuild');\n"
 
 _WORD_RE = re.compile(r"\w+", re.UNICODE)
 CONTEXT_WEIGHT = 0.5  # tuned on three LoCoMo conversations (docs/memory.md)
@@ -128,11 +129,9 @@ class KeywordIndex:
         from assistant.core.sqlite_db import open_durable
 
         self.path = path
+        # One transaction: column added, FTS5 table made anew and rebuilt, or nothing (a crash mid-way).
         migrate = _needs_context_column(path)
-        self._db = open_durable(path, _MIGRATE_CONTEXT + _SCHEMA if migrate else _SCHEMA)
-        if migrate:
-            with self._db:
-                self._db.execute("INSERT INTO memories_fts(memories_fts) VALUES ('rebuild')")
+        self._db = open_durable(path, _MIGRATE_CONTEXT + _SCHEMA + _REBUILD_FTS if migrate else _SCHEMA)
         self._lock = threading.Lock()
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []

@@ -91,7 +91,14 @@ if [ "$apt" = 1 ]; then
   if [ ${#missing[@]} -gt 0 ]; then
     say "installing system packages: ${missing[*]}"
     sudo_cmd=()
-    is_root || sudo_cmd=(sudo)
+    if ! is_root; then
+      command -v sudo >/dev/null || {
+        echo "install.sh: installing ${missing[*]} needs root and there is no sudo here: run this as root, or" \
+          "install those packages first and add --no-apt" >&2
+        exit 1
+      }
+      sudo_cmd=(sudo)
+    fi
     "${sudo_cmd[@]}" apt-get update -qq
     "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive \
       apt-get install -y -qq --no-install-recommends "${missing[@]}"
@@ -109,6 +116,8 @@ fi
 say "building $repo/.venv (llama.cpp flags: $(bash "$repo/deploy/llama-cmake-args.sh" || true))"
 as_owner make -C "$repo" install
 if is_root; then
+  # Under the user's home, the user makes it: a root-owned ~/.local would lock the user out of it.
+  case "$data_dir/" in "$user_home"/*) [ -d "$user_home" ] && as_user mkdir -p "$data_dir" ;; esac
   mkdir -p "$data_dir" && chown "$run_as": "$data_dir"
 else
   mkdir -p "$data_dir"

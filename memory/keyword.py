@@ -228,6 +228,19 @@ class KeywordIndex:
                 out[r[0]] = _record(r)
         return out
 
+    def turn_ids(self, ids: Sequence[str]) -> set[str]:
+        """Which of ``ids`` are conversation turns (have a conversation id): one indexed lookup each, no
+        record read, so search can weigh candidates by kind before it reads the best ones."""
+        out: set[str] = set()
+        db = self._reader()
+        for start in range(0, len(ids), 500):
+            part = list(ids[start : start + 500])
+            marks = ",".join("?" * len(part))
+            out.update(r[0] for r in db.execute(
+                f"SELECT id FROM memories WHERE id IN ({marks}) AND conversation_id IS NOT NULL", part
+            ))
+        return out
+
     def latest_in_conversation(self, conversation_id: str, n: int) -> builtins.list[MemoryRecord]:
         """The last ``n`` memories stored in a conversation, oldest first (the turns before a new one)."""
         db = self._reader()

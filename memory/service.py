@@ -359,12 +359,13 @@ class MemoryService:
             return []
         cfg, started = self.config, time.perf_counter()
         ranks = self.rankings(query, filters, mode, max(cfg.candidates, k))
-        records = self.keyword.get(list(dict.fromkeys(i for r in ranks.values() for i, _ in r)))
         fused = fuse(
             ranks, {"dense": cfg.dense_weight, "keyword": cfg.keyword_weight}, cfg.fusion, cfg.rrf_k,
-            self._kind_weights(records) if mode == "hybrid" else None,
+            self._kind_weights(ranks) if mode == "hybrid" else None,
         )
-        fused = [f for f in fused if f.id in records][: max(cfg.candidates, 3 * k)]  # deleted between the reads
+        fused = fused[: max(cfg.candidates, 3 * k)]
+        records = self.keyword.get([f.id for f in fused])
+        fused = [f for f in fused if f.id in records]  # deleted between the two reads
         if self.recency if recency is None else recency:
             fused = apply_recency(
                 fused,
@@ -382,12 +383,13 @@ class MemoryService:
         self.recorder.memory_search(time.perf_counter() - started)
         return [Hit(records[f.id], f.score, f.retrievers, hidden.get(f.id, 0)) for f in kept]
 
-    def _kind_weights(self, records: Mapping[str, MemoryRecord]) -> dict[str, dict[str, float]]:
+    def _kind_weights(self, ranks: Mapping[str, Sequence[tuple[str, float]]]) -> dict[str, dict[str, float]]:
         """Fusion weights by kind of memory: conversation turns get ``turn_dense_weight`` for the dense half."""
         w = self.config.turn_dense_weight
         if w == self.config.dense_weight:
             return {}
-        return {"dense": {i: w for i, r in records.items() if r.conversation_id is not None}}
+        turns = self.keyword.turn_ids(list(dict.fromkeys(i for r in ranks.values() for i, _ in r)))
+        return {"dense": dict.fromkeys(turns, w)}
 
     def warm_up(self) -> None:
         """Load the embedding model now (daemon start) rather than on the first search."""

@@ -143,7 +143,7 @@ def test_dense_weight_is_lower_for_conversation_turns(mem: MemoryService) -> Non
     assert fuse(ranks, {"dense": 1.0, "keyword": 1.0}, "rrf", weight_of=kind)[0].id == "doc"
     turn = mem.add("a turn", "user", "c1")
     note = mem.add("a note", "note")
-    weights = mem._kind_weights({r.id: r for r in (mem.get(turn), mem.get(note)) if r})
+    weights = mem._kind_weights({"dense": [(turn, 0.5), (note, 0.4)], "keyword": [(note, 2.0), ("gone", 1.0)]})
     assert weights == {"dense": {turn: 0.35}}
 
 

@@ -27,7 +27,6 @@ import itertools
 import json
 import os
 import random
-import shutil
 import statistics
 import tempfile
 import time
@@ -121,8 +120,9 @@ def grow_and_measure(c: httpx.Client, proc: psutil.Process, rng: random.Random, 
     }
 
 
-def prefill(memory_dir: Path, n: int, turns: bool) -> None:
-    """``n`` synthetic memories written directly into the store under ``memory_dir`` (seeded)."""
+def prefill(memory_dir: Path, n: int, turns: bool, contexts: bool = True) -> None:
+    """``n`` synthetic memories written directly into the store under ``memory_dir`` (seeded). With
+    ``contexts``, turns get the BM25 context the service gives them (memory.context), as stored by this code."""
     from assistant.config import default_data_dir
     from memory.keyword import KeywordIndex, MemoryRecord
     from memory.service import make_embedder, new_memory_id
@@ -135,14 +135,23 @@ def prefill(memory_dir: Path, n: int, turns: bool) -> None:
     vectors = open_vectors(memory_dir / "chroma", None, "memories")
     cheap = HashingEmbedder()
     start = time.time() - n
+    before: dict[str, list[str]] = {}
     for first in range(0, n, 2000):
         records = []
         for i in range(first, min(n, first + 2000)):
             source = rng.choice(["user", "assistant", "note"])
             conversation = f"pre-{i // 40}" if turns and source != "note" else None
             provenance = "conversation" if source == "assistant" else "user"
-            records.append(MemoryRecord(new_memory_id(), memory_text(rng, vocab), source, conversation, start + i,
-                                        {"provenance": provenance}))
+            text = memory_text(rng, vocab)
+            context = ""
+            if contexts and conversation is not None:
+                from memory.context import turn_context
+
+                previous = before.setdefault(conversation, [])
+                context = turn_context(previous[-2:], text, start + i)
+                previous.append(text)
+            records.append(MemoryRecord(new_memory_id(), text, source, conversation, start + i,
+                                        {"provenance": provenance}, context))
         vecs = cheap.embed([r.text for r in records])
         if first + 2000 >= n:  # the newest few, which the daemon's start-up check embeds again
             vecs[-8:] = make_embedder("onnx", default_data_dir()).embed([r.text for r in records[-8:]])
@@ -162,11 +171,9 @@ def run(sizes: list[int], data_dir: Path, real_model: bool, searches: int, batch
     codes: list[tuple[str, Path | None]] = [("before", baseline)] if baseline else []
     codes.append(("this", None))
     rows = []
-    if prefilled:  # before any daemon starts; the second daemon gets a copy of the first one's store
-        first = (data_dir / codes[0][0] if baseline else data_dir) / "memory"
-        prefill(first, prefilled, turns)
-        if baseline:
-            shutil.copytree(first, data_dir / codes[1][0] / "memory")
+    if prefilled:  # before any daemon starts: the baseline's store as the code before wrote it (no contexts)
+        for name, code in codes:
+            prefill((data_dir / name if baseline else data_dir) / "memory", prefilled, turns, contexts=code is None)
     with contextlib.ExitStack() as stack:
         daemons = []
         for name, code in codes:

@@ -277,6 +277,8 @@ def fallback_verse(title: str) -> str:
             break
     hook = HOOKS[h % len(HOOKS)]
     teller = TELLERS[(h >> 8) % len(TELLERS)]
+    # a first line of at least three of the headline's words: "Look here, The Right!" says nothing
+    candidates = [c for c in candidates if c[0] >= 2]
     if candidates:
         i, anchor, nouns = candidates[0]  # the last word of the headline that has a rhyme
         noun = nouns[(h >> 16) % len(nouns)]
@@ -285,8 +287,10 @@ def fallback_verse(title: str) -> str:
             snippet = snippet[1:]
         first = f"{hook}, {' '.join(snippet)}!"
     else:  # no word of the headline has a rhyme among the nouns: name its subject, end on a known pair
-        subject = sorted(subject_words(title)) or ["news"]
-        topic = subject[h % len(subject)]
+        # the subject: its longest content words ("intelligence", not "large"), one of them by the hash
+        subject = sorted(subject_words(title), key=lambda w: (-len(w), w)) or ["news"]
+        longest = [w for w in subject if len(w) == len(subject[0])]
+        topic = longest[h % len(longest)]
         first = f"{hook}, the news about {topic} is new!"
         nouns = [n for n in NOUNS if rhymes("new", n)]  # zoo, shoe, canoe, kangaroo...
         noun = nouns[(h >> 16) % len(nouns)]

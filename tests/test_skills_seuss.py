@@ -268,6 +268,10 @@ def test_the_fallback_is_a_rhyming_verse_about_each_headline() -> None:
         assert all(4 <= line_syllables(line) <= 16 for line in lines), verse
         words = {w.strip(",.!").lower() for w in verse.split()}
         assert words & {w.lower() for w in headline.replace("-", " ").split() if len(w) >= 4}, verse
+    # a first line of at least three of the headline's words, else its subject's longest word
+    assert fallback_verse("The Right Kind of Openness for AI").splitlines()[0].endswith(
+        "the news about openness is new!"
+    )
 
 
 # --- on the real default model (slow) ------------------------------------------------------------------

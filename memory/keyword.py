@@ -9,11 +9,12 @@ kill -9 at any point. Why FTS5 and not bm25s: see docs/memory.md (same quality, 
 from __future__ import annotations
 
 import builtins
+import contextlib
 import json
 import re
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -133,21 +134,27 @@ class KeywordIndex:
         migrate = _needs_context_column(path)
         self._db = open_durable(path, _MIGRATE_CONTEXT + _SCHEMA + _REBUILD_FTS if migrate else _SCHEMA)
         self._lock = threading.Lock()
-        self._local = threading.local()
-        self._readers: list[sqlite3.Connection] = []
+        self._readers: list[sqlite3.Connection] = []  # every read connection opened
+        self._idle: list[sqlite3.Connection] = []  # those not in use
         self._stop = _stopwords()
 
-    def _reader(self) -> sqlite3.Connection:
-        """This thread's read-only connection: searches run in parallel (WAL) and never wait for a write's
-        fsync; they see every committed write."""
-        db = getattr(self._local, "db", None)
+    @contextlib.contextmanager
+    def _reader(self) -> Iterator[sqlite3.Connection]:
+        """A read-only connection for one query: searches run in parallel (WAL) and never wait for a write's
+        fsync; they see every committed write. Connections are pooled, not kept per thread: request threads
+        come and go, and a connection per thread would keep one open file for every thread there ever was."""
+        with self._lock:
+            db = self._idle.pop() if self._idle else None
         if db is None:
             db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             db.execute("PRAGMA query_only=1")
-            self._local.db = db
             with self._lock:
                 self._readers.append(db)
-        return db
+        try:
+            yield db
+        finally:
+            with self._lock:
+                self._idle.append(db)
 
     def close(self) -> None:
         with self._lock:
@@ -155,6 +162,7 @@ class KeywordIndex:
             for db in self._readers:
                 db.close()
             self._readers.clear()
+            self._idle.clear()
 
     # -- writes ---------------------------------------------------------------------------------
 
@@ -216,56 +224,56 @@ class KeywordIndex:
 
     def get(self, ids: Sequence[str]) -> dict[str, MemoryRecord]:
         out: dict[str, MemoryRecord] = {}
-        db = self._reader()
-        for start in range(0, len(ids), 500):
-            part = list(ids[start : start + 500])
-            marks = ",".join("?" * len(part))
-            for r in db.execute(
-                "SELECT id, text, source, conversation_id, created_at, metadata FROM memories "
-                f"WHERE id IN ({marks})",
-                part,
-            ):
-                out[r[0]] = _record(r)
-        return out
+        with self._reader() as db:
+            for start in range(0, len(ids), 500):
+                part = list(ids[start : start + 500])
+                marks = ",".join("?" * len(part))
+                for r in db.execute(
+                    "SELECT id, text, source, conversation_id, created_at, metadata FROM memories "
+                    f"WHERE id IN ({marks})",
+                    part,
+                ):
+                    out[r[0]] = _record(r)
+            return out
 
     def turn_ids(self, ids: Sequence[str]) -> set[str]:
         """Which of ``ids`` are conversation turns (have a conversation id): one indexed lookup each, no
         record read, so search can weigh candidates by kind before it reads the best ones."""
         out: set[str] = set()
-        db = self._reader()
-        for start in range(0, len(ids), 500):
-            part = list(ids[start : start + 500])
-            marks = ",".join("?" * len(part))
-            out.update(r[0] for r in db.execute(
-                f"SELECT id FROM memories WHERE id IN ({marks}) AND conversation_id IS NOT NULL", part
-            ))
-        return out
+        with self._reader() as db:
+            for start in range(0, len(ids), 500):
+                part = list(ids[start : start + 500])
+                marks = ",".join("?" * len(part))
+                out.update(r[0] for r in db.execute(
+                    f"SELECT id FROM memories WHERE id IN ({marks}) AND conversation_id IS NOT NULL", part
+                ))
+            return out
 
     def latest_in_conversation(self, conversation_id: str, n: int) -> builtins.list[MemoryRecord]:
         """The last ``n`` memories stored in a conversation, oldest first (the turns before a new one)."""
-        db = self._reader()
-        rows = db.execute(
-            "SELECT id, text, source, conversation_id, created_at, metadata FROM memories "
-            "WHERE conversation_id = ? ORDER BY created_at DESC, rowid DESC LIMIT ?",
-            (conversation_id, n),
-        ).fetchall()
-        return [_record(r) for r in reversed(rows)]
+        with self._reader() as db:
+            rows = db.execute(
+                "SELECT id, text, source, conversation_id, created_at, metadata FROM memories "
+                "WHERE conversation_id = ? ORDER BY created_at DESC, rowid DESC LIMIT ?",
+                (conversation_id, n),
+            ).fetchall()
+            return [_record(r) for r in reversed(rows)]
 
     def count(self, filters: Filters = NO_FILTERS) -> int:
         where, params = _where_sql(filters)
-        db = self._reader()
-        return int(db.execute(f"SELECT COUNT(*) FROM memories m {where}", params).fetchone()[0])
+        with self._reader() as db:
+            return int(db.execute(f"SELECT COUNT(*) FROM memories m {where}", params).fetchone()[0])
 
     def list(self, filters: Filters, limit: int, offset: int) -> list[MemoryRecord]:
         """Newest first."""
         where, params = _where_sql(filters)
-        db = self._reader()
-        rows = db.execute(
-            "SELECT id, text, source, conversation_id, created_at, metadata FROM memories m "
-            f"{where} ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?",
-            [*params, limit, offset],
-        ).fetchall()
-        return [_record(r) for r in rows]
+        with self._reader() as db:
+            rows = db.execute(
+                "SELECT id, text, source, conversation_id, created_at, metadata FROM memories m "
+                f"{where} ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?",
+                [*params, limit, offset],
+            ).fetchall()
+            return [_record(r) for r in rows]
 
     def search(
         self, query: str, limit: int, filters: Filters = NO_FILTERS, *, context_weight: float = CONTEXT_WEIGHT
@@ -282,9 +290,9 @@ class KeywordIndex:
             "JOIN memories m ON m.rowid = memories_fts.rowid "
             f"WHERE memories_fts MATCH ? {where} ORDER BY {rank} LIMIT ?"
         )
-        db = self._reader()
-        rows = db.execute(sql, [expr, *params, limit]).fetchall()
-        return [(r[0], float(r[1])) for r in rows]
+        with self._reader() as db:
+            rows = db.execute(sql, [expr, *params, limit]).fetchall()
+            return [(r[0], float(r[1])) for r in rows]
 
 
 def _record(row: Sequence[Any]) -> MemoryRecord:

@@ -143,6 +143,29 @@ def test_keyword_index_stems_filters_and_deletes(tmp_path: Path) -> None:
     idx.close()
 
 
+def test_keyword_readers_are_pooled_not_one_per_thread(tmp_path: Path) -> None:
+    """Request threads come and go; a read connection per thread (never closed) leaked one open file per
+    thread the daemon ever had (51 -> 226 open files over four bursts of 32 searches in the load run)."""
+    import threading
+
+    idx = KeywordIndex(tmp_path / "k.sqlite3")
+    idx.insert([MemoryRecord("m1", "the lighthouse keeper", "note", None, 1.0, {})], [1])
+    barrier = threading.Barrier(8)
+
+    def search() -> None:
+        barrier.wait()
+        assert [i for i, _ in idx.search("lighthouse", 5)] == ["m1"]
+
+    for _ in range(4):  # four bursts, each on new threads
+        threads = [threading.Thread(target=search) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert len(idx._readers) <= 8  # at most one per search running at once, reused across bursts
+    idx.close()
+
+
 # -- the service with real Chroma -------------------------------------------------------------------
 
 

@@ -362,7 +362,8 @@ def test_time_questions_are_answered_by_the_skill(
 ) -> None:
     fake_llm.reply = "Bananas."  # the model's phrasing fails the check: the template is used
     assert chat(client, question) == TIME_TEXT
-    assert len(fake_llm.prompts) == 1 and "Facts:" in fake_llm.prompts[0][-1].content  # only the skill's
+    # Only the skill's own prompts (its cascade tries a few seeds before the template); never a chat prompt.
+    assert 1 <= len(fake_llm.prompts) <= 3 and all("Facts:" in p[-1].content for p in fake_llm.prompts)
 
 
 def test_time_in_a_place(client: TestClient, runner: SkillRunner) -> None:

@@ -67,7 +67,8 @@ def test_slash_commands_and_phrases_run_the_skills_in_chat(server: FeedServer, s
     assert shortcuts.match(f"/eli5 <{url}>") == ("eli5", {"url": f"<{url}>"})
     assert shortcuts.match(f"please summarize {url}") == ("summarize", {"url": url})
     assert shortcuts.match("summarize the meeting notes") is None  # not a URL: the model answers
-    query = f"{url}?q=bridge&page=2"  # a URL with "=" in it goes as url=...
+    query = f"{url}?q=bridge&page=2"  # a URL with "=" in it is still the URL, bare or as url=...
+    assert shortcuts.match(f"/summarize {query}") == ("summarize", {"url": query})
     assert shortcuts.match(f"/summarize url={query}") == ("summarize", {"url": query})
     answer = shortcuts.answer(f"/summarize {url}", conversation_id="c1")
     assert answer is not None and not isinstance(answer, str)

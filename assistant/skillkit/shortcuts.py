@@ -88,7 +88,8 @@ class SkillShortcuts:
         return None
 
     def _args(self, name: str, rest: str) -> dict[str, Any]:
-        """``k=v`` words become arguments; other words go to the skill's first parameter."""
+        """``k=v`` words (``k`` a parameter-like name) become arguments; other words, such as a URL with a
+        query string, go to the skill's first parameter."""
         try:
             words = shlex.split(rest)
         except ValueError:
@@ -97,7 +98,7 @@ class SkillShortcuts:
         free: list[str] = []
         for word in words:
             key, eq, value = word.partition("=")
-            if eq and key:
+            if eq and key.isidentifier():
                 args[key] = value
             else:
                 free.append(word)

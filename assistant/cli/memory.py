@@ -114,31 +114,28 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_forget(args: argparse.Namespace) -> int:
+def _delete_each(daemon: DaemonClient, collection: str, ids: list[str], done: str) -> int:
+    """DELETE ``collection/<id>`` for each id, one line per id (``done`` names what was done); 1 if any failed."""
     failed = 0
-    with _daemon(args) as daemon:
-        for memory_id in args.ids:
-            try:
-                daemon.call("DELETE", f"/api/memories/{memory_id}")
-                print(f"forgot {memory_id}")
-            except AssistantError as exc:
-                print(f"{memory_id}: {exc.message}", file=sys.stderr)
-                failed += 1
+    for item in ids:
+        try:
+            daemon.call("DELETE", f"{collection}/{item}")
+            print(f"{done} {item}")
+        except AssistantError as exc:
+            print(f"{item}: {exc.message}", file=sys.stderr)
+            failed += 1
     return 1 if failed else 0
+
+
+def cmd_forget(args: argparse.Namespace) -> int:
+    with _daemon(args) as daemon:
+        return _delete_each(daemon, "/api/memories", args.ids, "forgot")
 
 
 def cmd_feedback(args: argparse.Namespace) -> int:
     with _daemon(args) as daemon:
         if args.undo:
-            failed = 0
-            for rating_id in args.undo:
-                try:
-                    daemon.call("DELETE", f"/api/feedback/{rating_id}")
-                    print(f"undid rating {rating_id}")
-                except AssistantError as exc:
-                    print(f"{rating_id}: {exc.message}", file=sys.stderr)
-                    failed += 1
-            return 1 if failed else 0
+            return _delete_each(daemon, "/api/feedback", [str(r) for r in args.undo], "undid rating")
         got = daemon.call("GET", "/api/feedback", params={"limit": args.limit})
     for r in got["data"]:
         print(f"#{r['id']}  {r['created_at'][:16]}  {r['rating']:<4}  asked: {r['question'][:80]!r}")

@@ -77,6 +77,29 @@ cold gold old told bold best rest test west nest chest street sweet feet meet tr
 hat that flat sat mat end friend send bend spend trend air there where care chair fair pair hair share
 rare glad sad had bad dad mad gift lift good wood stood could should ice nice rice price twice life wife
 knife deal meal real feel wheel heal mend tour sure cure pure joy boy toy deer fear
+time mind kind find behind blind wind sign design line plan man can ran began than fan van span clan
+scan code road load mode rode showed flowed glowed slowed owed bold hold fold sold rolled controlled
+work perk world curled swirled twirled word heard bird third nerd stirred blurred way weigh they hey
+obey display delay decay array okay stray spray pray sway chip ship trip tip skip grip slip dip flip hip
+lip drip zip tech check deck neck wreck net bet get let met set wet yet jet vet forget regret rule
+school cool pool fool tool fast last past vast cast blast big dig pig wig fig job rob mob keep deep
+sleep sweep leap cheap heap jump bump lump pump dump key see tea agree degree three tree free guarantee
+speed need feed read seed weed indeed lead bead greed change strange range arrange exchange news choose
+lose use shoes whose plain brain chain gain pain train explain remain again cloud loud proud crowd
+allowed vowed phone tone alone known shown grown own bone stone zone cone tall wall light night bright
+sight might fight right quite write white polite delight smart heart start part art chart apart cart
+bill fill hill will still skill thrill chill drill spill file mile smile while style pile case face
+place space race pace base chase grace sale tale tail mail fail rail pale scale male fix mix six tricks
+sticks picks kicks box fox rocks socks blocks clocks locks power tower hour flower shower build filled
+skilled thrilled bug hug mug rug dug lock rock clock block shock stock knock dock page stage age cage
+wage team dream seem stream beam gleam scheme theme law saw draw raw jaw straw tight deal steal host
+most post coast toast boast ghost hack back track stack black crack pack snack rack lack bank thank tank
+drank cost lost frost price nice dice test best nest quest guest rest chest cash crash dash flash splash
+rash sell tell well bell fell spell shell smell yell loop group soup scoop hoop win in thin grin pin
+skin tin chin meet street heat beat treat sweet ink think pink link sink wink drink fun sun run done one
+won none real meal feel heel rain main cat hat that bat sat flat fat rat mat dry fly high sky try why
+buy guy my mess guess dress less press yes bless odd nod hot not got lot spot plot dot shot pot knot
+cold gold told old bad glad had mad sad dad
 """.split()
 )
 
@@ -167,6 +190,19 @@ def names_subject(verse: str, title: str) -> set[str]:
     return subject & said
 
 
+def unknown_words(verse: str, title: str) -> list[str]:
+    """The verse's words that are neither in the dictionary nor in the headline (a plural or possessive of
+    either counts): the made-up and broken words a small model writes when the grammar pushes it."""
+    own = {w.lower() for w in words(title)}
+    out = []
+    for w in words(verse):
+        low = w.lower().strip("'")
+        base = re.sub(r"'s$|s'?$", "", low)
+        if not ({low, base} & own or known(low) or known(base)):
+            out.append(w)
+    return out
+
+
 def ngrams(text: str, n: int = 4) -> set[tuple[str, ...]]:
     found = re.findall(r"[a-z0-9']+", text.lower())
     return {tuple(found[i : i + n]) for i in range(len(found) - n + 1)}
@@ -203,6 +239,8 @@ def check_verse(raw: str, title: str, prompt: str = "") -> Verdict:
     verse = "\n".join(lines)
     if re.search(r"[<>{}\[\]|\\`]", verse) or not all(line.isprintable() for line in lines):
         return Verdict(None, "markup")
+    if unknown_words(verse, title):
+        return Verdict(None, "unknown word")
     for line in lines:
         if len(line) > MAX_LINE_CHARS or not MIN_SYLLABLES <= line_syllables(line) <= MAX_SYLLABLES:
             return Verdict(None, "line length")
@@ -224,6 +262,16 @@ def check_verse(raw: str, title: str, prompt: str = "") -> Verdict:
     return Verdict(verse, score=score, perfect=full)
 
 
+# A line of whole words (never cut off mid-word), three to eight of them before the line's end word; the
+# grammars below add the end word.
+LINE_RULES = (
+    "line ::= word (sep word){2,7}\n"
+    'word ::= [A-Za-z] [A-Za-z]{0,13} ("\'" [a-z]{1,2})?\n'
+    'sep ::= ","? " "\n'
+    "end ::= [.!]?\n"
+)
+
+
 def rhyme_grammar(anchor: str) -> str | None:
     """A GBNF grammar for a couplet whose first line ends on ``anchor`` (a word of the headline) and whose
     second line ends on a common word the dictionary says rhymes with it; None when there is none."""
@@ -234,10 +282,23 @@ def rhyme_grammar(anchor: str) -> str | None:
     return (
         f'root ::= line " " anchor end "\\n" line " " rhyme end\n'
         f'anchor ::= "{anchor.lower()}" | "{anchor.capitalize()}"\n'
-        f"rhyme ::= {alt}\n"
-        "line ::= [A-Za-z] [A-Za-z ,'-]{4,44}\n"
-        "end ::= [.!]?\n"
+        f"rhyme ::= {alt}\n" + LINE_RULES
     )
+
+
+@lru_cache(maxsize=1)
+def pair_grammar() -> str:
+    """A GBNF grammar for a couplet that ends on any rhyming pair of common words (not the nouns, which make
+    odd lines): one alternative per first end word, listing the other words that rhyme with it. For the
+    headlines none of whose words has a rhyme, and as a change from them for the others."""
+    ends = sorted(w for w in COMMON - set(NOUNS) if re.fullmatch(r"[a-z]+", w) and known(w))
+    rules = []
+    for w in ends:
+        partners = " | ".join(f'"{x}"' for x in ends if rhymes(w, x))
+        if partners:
+            rules.append(f'p-{w} ::= "{w}" end "\\n" line " " ({partners}) end')
+    names = " | ".join(r.split(" ", 1)[0] for r in rules)
+    return f'root ::= line " " ({names})\n' + "\n".join(rules) + "\n" + LINE_RULES
 
 
 def anchors(title: str) -> list[str]:

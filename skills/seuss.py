@@ -4,11 +4,15 @@ A cascade per headline, cheap and reliable steps first, the model for style:
 
 1. a prompt that shows the shape: three fixed example headlines with short verses (as earlier turns),
    then the headline as data: a quoted JSON string inside a delimited block with an unguessable marker;
-2. the output constrained to the shape by a llama.cpp grammar (``skills._verse.GRAMMAR``: two to four
-   short lines, no links, no labels); a remote backend ignores it and the checks alone remain;
-3. checks by code (``skills._verse.check_verse``): line count and length, syllables per line, the paired
-   lines' end words rhyme by the CMU Pronouncing Dictionary, the headline's subject is named, nothing of
-   the prompt or of an instruction planted in the headline is repeated;
+2. the output constrained to the shape by llama.cpp grammars (``skills._verse``), one per try in turn: a
+   couplet whose first line ends on a word of the headline and whose second ends on a common word the
+   dictionary says rhymes with it (``rhyme_grammar``), or one that ends on any rhyming pair of common words
+   (``pair_grammar``); lines of whole words, no links, no labels. A remote backend ignores grammars and
+   the checks alone remain;
+3. checks by code (``skills._verse.check_verse``): line count and length, every word in the dictionary or
+   in the headline, syllables per line, the paired lines' end words rhyme by the CMU Pronouncing
+   Dictionary, the headline's subject is named, nothing of the prompt or of an instruction planted in the
+   headline is repeated;
 4. several tries with different seeds inside a time budget, keeping the best verse that passed;
 5. else a fallback verse built by code from the headline's own words and a dictionary rhyme for one of
    them (``skills._verse.fallback_verse``), different for each headline.
@@ -30,7 +34,7 @@ from assistant.core.errors import BadRequest
 from assistant.core.text import clean_text, clean_title, data_rule, quoted_block, safe_link
 from assistant.llm.types import ChatMessage, GenerationParams
 from assistant.skillkit.api import SkillContext, SkillResult, skill
-from skills._verse import GRAMMAR, anchors, check_verse, fallback_verse, rhyme_grammar
+from skills._verse import anchors, check_verse, fallback_verse, pair_grammar, rhyme_grammar
 
 # Written for this project: the shape shown to the model (two couplets and one four-line verse).
 EXAMPLES: tuple[tuple[str, str], ...] = (
@@ -71,6 +75,15 @@ def prompt_for(title: str) -> tuple[list[ChatMessage], str, str]:
     return messages, block.marker, prompt
 
 
+def grammars(title: str) -> list[str]:
+    """The grammars of the tries, in turn: a couplet that rhymes on a word of the headline (the last one
+    that has a rhyme first), then one that ends on any rhyming pair of common words, and so on."""
+    on_title = [g for w in anchors(title)[:2] if (g := rhyme_grammar(w)) is not None]
+    if not on_title:
+        return [pair_grammar()]
+    return [on_title[0], pair_grammar(), *on_title[1:]]
+
+
 def write_verse(
     ctx: SkillContext,
     title: str,
@@ -90,13 +103,12 @@ def write_verse(
     best = None
     start = time.monotonic()
     calls = 0
-    rhyme_on = anchors(title) if grammar else []
+    shapes = grammars(title) if grammar else [None]
     for i in range(tries):
         if i and time.monotonic() - start >= seconds:
             break
         calls += 1
-        # With a grammar: a couplet rhyming on a word of the headline (a new one each try), else the shape.
-        gbnf = (rhyme_grammar(rhyme_on[i % len(rhyme_on)]) if rhyme_on else None) or GRAMMAR
+        gbnf = shapes[i % len(shapes)]
         completion = ctx.worker.generate_text(
             messages,
             GenerationParams(

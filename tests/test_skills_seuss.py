@@ -21,6 +21,7 @@ from skills._verse import (
     end_word,
     fallback_verse,
     line_syllables,
+    pair_grammar,
     rhyme_grammar,
     rhymes,
     syllables,
@@ -210,6 +211,11 @@ def test_rhymes_and_syllables_come_from_the_dictionary() -> None:
             "line length",
         ),
         ("Oh what a day, the sun is bright,\nwe sing and dance into the night!", "subject"),
+        # words the dictionary does not know and the headline does not have: made up, or cut off
+        ("The bikes came downtown, so fine and so glorb,\nthe riders go zorb!", "unknown word"),
+        ("The bikes in the town, they didn' stop,\nthe riders go up to the top!", "unknown word"),
+        # the headline's own words are fine, and so are their plurals and possessives
+        ("Downtown's lanes are open, the bikes ride by,\nthe council said yes, and the riders fly!", ""),
         ("Source: the bikes in the town,\nthe lanes go up and down!", "label"),
         ("Ignore the council, the bikes in the town,\nprint the lanes up and down!", "instruction"),
         ("The bikes visit http://evil.example today,\nthe lanes are open, hip hooray!", "link"),
@@ -269,8 +275,10 @@ def test_the_fallback_is_a_rhyming_verse_about_each_headline() -> None:
         words = {w.strip(",.!").lower() for w in verse.split()}
         assert words & {w.lower() for w in headline.replace("-", " ").split() if len(w) >= 4}, verse
     # a first line of at least three of the headline's words, else its subject's longest word
-    assert fallback_verse("The Right Kind of Openness for AI").splitlines()[0].endswith(
-        "the news about openness is new!"
+    assert (
+        fallback_verse("The Right Kind of Openness for AI")
+        .splitlines()[0]
+        .endswith("the news about openness is new!")
     )
 
 
@@ -330,8 +338,15 @@ def test_tries_use_new_seeds_and_the_grammar_within_the_budget(settings: Setting
     verse, by_model, calls = write_verse(ctx, BIKES, tries=3, seconds=60)
     assert (verse, by_model, calls) == (fallback_verse(BIKES), False, 3)
     assert len({p.seed for p in worker.params}) == 3  # a different seed for each try
-    # a couplet rhyming on a word of the headline, a new word each try
-    assert [p.grammar for p in worker.params] == [rhyme_grammar(w) for w in ("downtown", "bike", "downtown")]
+    # a couplet rhyming on a word of the headline, then on any common rhyming pair, then the next word
+    assert [p.grammar for p in worker.params] == [
+        rhyme_grammar("downtown"),
+        pair_grammar(),
+        rhyme_grammar("bike"),
+    ]
+    worker.params.clear()
+    write_verse(ctx, "Xqzzy Vrrbl", tries=2, seconds=60)  # no word of it rhymes: the common pairs each time
+    assert [p.grammar for p in worker.params] == [pair_grammar(), pair_grammar()]
     worker.params.clear()
     assert write_verse(ctx, BIKES, tries=3, seconds=0, grammar=False)[2] == 1  # no time left after the first
     assert worker.params[0].grammar is None
@@ -345,6 +360,13 @@ def test_the_grammars_parse_and_rhyme_by_the_dictionary() -> None:
     from llama_cpp import LlamaGrammar
 
     LlamaGrammar.from_string(GRAMMAR, verbose=False)
+    LlamaGrammar.from_string(pair_grammar(), verbose=False)
+    # every alternative of the common pairs is a word and the different words that rhyme with it
+    for first, rest in re.findall(
+        r'^p-[a-z]+ ::= "([a-z]+)" end "\\n" line " " \(([^)]*)\)', pair_grammar(), re.M
+    ):
+        partners = re.findall(r'"([a-z]+)"', rest)
+        assert partners and all(rhymes(first, w) for w in partners), first
     assert anchors(BIKES) == ["downtown", "bike"]
     assert anchors("Xqzzy Vrrbl") == [] and rhyme_grammar("orange") is None  # nothing rhymes: the shape only
     gbnf = rhyme_grammar("snow")

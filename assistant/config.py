@@ -64,6 +64,11 @@ class ServerSettings(Section):
     stop_timeout: float = Field(
         5.0, gt=0, le=120, description="seconds a stop (SIGTERM) waits for open responses and running scheduled jobs"
     )
+    stream_interval_ms: int = Field(
+        25, ge=0, le=1000,
+        description="tokens that come faster than this go to a streaming client in one chunk (fewer wake-ups of "
+        "the event loop, which shares the cores with the model); 0 sends every token on its own",
+    )  # fmt: skip
 
     @property
     def is_loopback(self) -> bool:

@@ -245,7 +245,10 @@ def build_services(settings: Settings, *, clock: Clock | None = None, llm: LLMBa
     private_dir(settings.data_dir)
     llm = llm or build_llm(settings)
     recorder = build_recorder(settings)
-    worker = GenerationWorker(llm, settings.server.queue_size, settings.server.retry_after, recorder)
+    server = settings.server
+    worker = GenerationWorker(
+        llm, server.queue_size, server.retry_after, recorder, stream_interval=server.stream_interval_ms / 1000
+    )
     with opening_store(settings.data_dir / "conversations.sqlite3"):  # damage: one message naming the file
         conversations = ConversationStore(settings.data_dir / "conversations.sqlite3")
     personas = PersonaBook.from_config(settings.personas)

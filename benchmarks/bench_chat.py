@@ -146,10 +146,12 @@ def peak_rss_mib(pid: int) -> float:
     return float("nan")
 
 
-def _daemon(settings: Settings, model_path: Path, data_dir: Path, loop: str = "native"):  # type: ignore[no-untyped-def]
+def _daemon(settings: Settings, model_path: Path, data_dir: Path, loop: str = "native", interval_ms: int | None = None):  # type: ignore[no-untyped-def]
     from tests.daemon import start_daemon
 
+    interval = settings.server.stream_interval_ms if interval_ms is None else interval_ms
     toml = (
+        f"[server]\nstream_interval_ms = {interval}\n"
         f'[model]\npath = "{model_path}"\nn_threads = {settings.model.n_threads}\nn_ctx = {settings.model.n_ctx}\n'
         f'n_batch = {settings.model.n_batch}\ngeneration_loop = "{loop}"\n'
         f"flash_attn = {'true' if settings.model.flash_attn else 'false'}\n"
@@ -236,6 +238,7 @@ def main_bench(
     llama_server: str | None = None,
     prefill: bool = False,
     llama_bench: str | None = None,
+    per_token: bool = False,
 ) -> int:
     from llama_cpp import Llama
 
@@ -251,7 +254,7 @@ def main_bench(
     backend.close()
     llm = Llama(**llama_kwargs(model_path, ms))  # the same arguments the daemon uses
     runs: dict[str, list[Run]] = {
-        k: [] for k in ("decode_only", "direct", "http", "http_python_loop", "llama_server")
+        k: [] for k in ("decode_only", "direct", "http", "http_per_token", "http_python_loop", "llama_server")
     }
     cold: dict[str, list[Run]] = {k: [] for k in ("http", "llama_server")}
     server_extra: dict[str, object] = {"repeat_penalty": ms.repeat_penalty}
@@ -263,8 +266,11 @@ def main_bench(
             if python_loop
             else None
         )
+        each = stack.enter_context(_daemon(settings, model_path, tmp / "each", interval_ms=0)) if per_token else None
         srv = stack.enter_context(_llama_server(llama_server, model_path, ms)) if llama_server else None
         bench_http(daemon.url, 8)  # warm up all
+        if each is not None:
+            bench_http(each.url, 8)
         if old is not None:
             bench_http(old.url, 8)
         if srv is not None:
@@ -275,6 +281,8 @@ def main_bench(
             runs["direct"].append(bench_direct(llm, prompt, max_tokens, ms.repeat_penalty))
             runs["http"].append(bench_http(daemon.url, max_tokens))
             cold["http"].append(bench_http(daemon.url, 8, fresh=fresh))
+            if each is not None:
+                runs["http_per_token"].append(bench_http(each.url, max_tokens))
             if old is not None:
                 runs["http_python_loop"].append(bench_http(old.url, max_tokens))
             if srv is not None:
@@ -303,6 +311,7 @@ def main_bench(
         "decode_only": "llama.cpp decode only (floor)",
         "direct": "llama-cpp-python direct",
         "http": "daemon HTTP stream (native loop)",
+        "http_per_token": "daemon, a chunk per token",
         "http_python_loop": "daemon HTTP stream (python loop)",
         "llama_server": "llama-server HTTP stream",
     }
@@ -377,6 +386,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, help="model.n_threads for every peer")
     parser.add_argument("--n-batch", type=int, help="model.n_batch for every peer")
     parser.add_argument("--no-python-loop", action="store_true", help="leave out the python-loop daemon")
+    parser.add_argument("--per-token", action="store_true",
+                        help="also a daemon that sends each token in its own chunk (server.stream_interval_ms 0)")  # fmt: skip
     parser.add_argument(
         "--llama-server", metavar="PATH", help="add llama.cpp's llama-server binary as a peer"
     )
@@ -411,6 +422,7 @@ def main(argv: list[str] | None = None) -> int:
         llama_server=args.llama_server,
         prefill=args.prefill,
         llama_bench=args.llama_bench,
+        per_token=args.per_token,
     )
 
 

@@ -116,9 +116,13 @@ class Job:
 
 class GenerationWorker:
     def __init__(
-        self, backend: LLMBackend, queue_size: int = 8, retry_after: int = 2, recorder: Recorder = NULL_RECORDER
-    ) -> None:
+        self, backend: LLMBackend, queue_size: int = 8, retry_after: int = 2, recorder: Recorder = NULL_RECORDER,
+        stream_interval: float = 0.0,
+    ) -> None:  # fmt: skip
         self.backend = backend
+        # A streamed job's text deltas that come within this many seconds of the last one sent are held and
+        # sent with the next: every send wakes the event loop, which takes CPU from the model's threads.
+        self.stream_interval = stream_interval
         self.retry_after = retry_after
         self.recorder = recorder
         self._jobs: queue.Queue[Job | None] = queue.Queue(maxsize=queue_size)
@@ -224,6 +228,9 @@ class GenerationWorker:
         started = time.monotonic()
         first: float | None = None
         texts, tokens, outcome = 0, None, ERROR  # tokens: from the final usage, else the text deltas
+        interval = self.stream_interval if job._aqueue is not None else 0.0
+        held = ""  # text not sent yet: it came within ``interval`` of the last send
+        sent_at = 0.0
         try:
             for delta in self.backend.stream_chat(job.messages, job.params, job.cancel):
                 if delta.text:
@@ -234,10 +241,23 @@ class GenerationWorker:
                 if delta.finish_reason is not None:
                     outcome = delta.finish_reason
                     tokens = delta.usage.completion_tokens if delta.usage else None
-                job._emit(delta)
+                if interval and delta.finish_reason is None:
+                    now = time.monotonic()
+                    if now - sent_at < interval:
+                        held += delta.text
+                    else:
+                        job._emit(Delta(held + delta.text) if held else delta)
+                        held, sent_at = "", now
+                else:
+                    if held:
+                        job._emit(Delta(held))
+                        held = ""
+                    job._emit(delta)
                 if job.cancel.is_set():
                     outcome = delta.finish_reason or "cancelled"
                     break
+            if held:  # cancelled, or the backend ended without a final delta: what was generated still goes
+                job._emit(Delta(held))
         except AssistantError as exc:  # a refusal the client can act on keeps its status (400, 502)
             log.warning("generation refused: %s", exc.message)
             job._emit(exc)

@@ -89,6 +89,11 @@ class ModelSettings(Section):
     chat_format: str | None = Field(None, description="override the chat template (llama.cpp format name)")
     max_tokens: int = Field(512, ge=1, description="default completion length when a request names none")
     prompt_cache_mb: int = Field(256, ge=0, description="RAM for saved conversation prompt states; 0 = off")
+    prompt_cache_idle_s: float = Field(
+        600, ge=0,
+        description="saved prompt states no request used for this long are dropped and their memory given back "
+        "to the system; 0 keeps them until prompt_cache_mb is full",
+    )  # fmt: skip
     seed: int = -1
     repeat_penalty: float = Field(1.1, ge=1.0, le=2.0)
     generation_loop: Literal["native", "python"] = Field(

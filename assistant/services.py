@@ -245,10 +245,11 @@ def build_services(settings: Settings, *, clock: Clock | None = None, llm: LLMBa
     private_dir(settings.data_dir)
     llm = llm or build_llm(settings)
     recorder = build_recorder(settings)
-    server = settings.server
+    server, idle = settings.server, settings.model.prompt_cache_idle_s
     worker = GenerationWorker(
-        llm, server.queue_size, server.retry_after, recorder, stream_interval=server.stream_interval_ms / 1000
-    )
+        llm, server.queue_size, server.retry_after, recorder, stream_interval=server.stream_interval_ms / 1000,
+        idle_tick=min(60.0, idle / 2) if idle > 0 else None,
+    )  # fmt: skip
     with opening_store(settings.data_dir / "conversations.sqlite3"):  # damage: one message naming the file
         conversations = ConversationStore(settings.data_dir / "conversations.sqlite3")
     personas = PersonaBook.from_config(settings.personas)

@@ -24,13 +24,13 @@ from tests.server import serve_app
 MSG = {"messages": [{"role": "user", "content": "hi"}]}
 
 
-def make_app(tmp_path: Path, llm: FakeLLM, queue_size: int = 1, *, real_embedder: bool = False):  # type: ignore[no-untyped-def]
+def make_app(tmp_path: Path, llm: FakeLLM, queue_size: int = 1, *, real_embedder: bool = False, stream_interval_ms: int = 25):  # type: ignore[no-untyped-def]
     """The daemon's app with memory on: the real memory part (bundled embedder) or the same service on the
     hashing embedder."""
     settings = load_settings(
         None,
         data_dir=tmp_path,
-        server={"queue_size": queue_size, "retry_after": 3},
+        server={"queue_size": queue_size, "retry_after": 3, "stream_interval_ms": stream_interval_ms},
         memory={"enabled": real_embedder, "recall_min_similarity": 0.0},
         scheduler={"enabled": False},
     )
@@ -68,7 +68,9 @@ def test_full_queue_answers_429_with_retry_after(tmp_path: Path) -> None:
 def test_client_disconnect_mid_stream_cancels_and_frees_the_worker(tmp_path: Path) -> None:
     gate = threading.Semaphore(0)
     llm = FakeLLM(" ".join(["word"] * 1000), gate=gate)
-    with serve_app(make_app(tmp_path, llm, queue_size=2)) as url:
+    # a chunk per token: this client reads each token before the model may make the next (the daemon's
+    # default holds a token that comes within 25 ms of the last chunk until the next one)
+    with serve_app(make_app(tmp_path, llm, queue_size=2, stream_interval_ms=0)) as url:
         with httpx.stream(
             "POST", url + "/v1/chat/completions", json={**MSG, "stream": True}, timeout=30
         ) as r:

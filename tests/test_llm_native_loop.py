@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,19 @@ def test_temperature_zero_gives_the_same_text_as_the_python_path(native, python)
         a.usage.completion_tokens,
         a.finish_reason,
     )
+
+
+def test_the_repeat_penalty_changes_the_story_the_same_on_both_paths(model_path: Path) -> None:
+    """The native loop applies the penalty itself (to the last 64 tokens' logits): a strong one changes the
+    greedy story, and exactly as llama.cpp's penalties sampler does on the high-level path."""
+    stories = {}
+    for loop, penalty in (("native", 1.0), ("native", 1.5), ("python", 1.5)):
+        backend = _load(model_path, loop, prompt_cache_mb=0, n_batch=16, repeat_penalty=penalty)
+        try:
+            stories[loop, penalty] = run(backend, STORY, max_tokens=96).text
+        finally:
+            backend.close()
+    assert stories["native", 1.0] != stories["native", 1.5] == stories["python", 1.5]
 
 
 def test_same_seed_same_answer_and_the_same_as_the_python_path(native, python) -> None:  # type: ignore[no-untyped-def]
@@ -154,3 +168,24 @@ def test_follow_up_turn_reuses_the_kv_cache_and_the_ram_cache(native) -> None:  
         assert run(fresh, again, max_tokens=6).text == out.text
     finally:
         fresh.close()
+
+
+def test_saved_states_unused_for_the_idle_limit_are_dropped(model_path: Path) -> None:
+    from assistant.core.procmem import memory_info
+
+    backend = _load(model_path, "native", prompt_cache_mb=64, n_batch=16, prompt_cache_idle_s=120)
+    try:
+        for topic in ("lighthouses", "bicycles", "tea"):
+            run(backend, [SYSTEM, ChatMessage("user", f"Tell me about {topic}.")], max_tokens=4)
+        assert len(backend.cache.cache_state) == 3 and backend.cache.cache_size > 0
+        assert backend.release_idle() == 0  # all used within the limit
+        backend.cache.max_idle = 0.2  # as if 120 s had gone by
+        time.sleep(0.3)
+        before = memory_info()["pss"]
+        assert backend.release_idle() == 3 and not backend.cache.cache_state
+        print(f"\nPSS {before / 2**20:.1f} -> {memory_info()['pss'] / 2**20:.1f} MiB after dropping 3 states")
+        # and the backend still answers, the next state saved again
+        assert run(backend, [SYSTEM, ChatMessage("user", "Tell me about tea.")], max_tokens=4).text
+        assert len(backend.cache.cache_state) == 1
+    finally:
+        backend.close()

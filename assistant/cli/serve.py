@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from assistant.config import is_loopback_host, load_settings
 from assistant.core.errors import ConfigError
 from assistant.core.logs import configure_logging
+from assistant.core.procmem import tune_malloc
 from assistant.core.storage_errors import startup_problem
 
 if TYPE_CHECKING:
@@ -49,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
         "DEBUG" if getattr(args, "verbose", False) else server_cfg.log_level, server_cfg.log_format
     )
     check_listen_policy(server_cfg.host, server_cfg.api_token)
+    tune_malloc()  # before the threads: memory freed after a busy hour goes back to the system
 
     import uvicorn
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from assistant.config import ModelSettings
 from assistant.core.errors import ConfigError, ModelFileError
+from assistant.core.procmem import trim_heap
 from assistant.llm.chat_templates import Formatter, Prompt, choose_formatter
 from assistant.llm.fit import PromptEncoder, fit_messages
 from assistant.llm.types import ChatMessage, Delta, FinishReason, GenerationParams, Usage
@@ -87,15 +88,29 @@ class LlamaBackend:
         self._lock = threading.Lock()  # llama.cpp contexts are not thread-safe
         self.cache: Any = None
         if ms.prompt_cache_mb > 0:
-            from llama_cpp import LlamaRAMCache
+            from assistant.llm.state_cache import ExpiringStateCache
 
-            self.cache = LlamaRAMCache(capacity_bytes=ms.prompt_cache_mb << 20)
+            self.cache = ExpiringStateCache(ms.prompt_cache_mb << 20, ms.prompt_cache_idle_s)
         self.last_reused_tokens = 0  # prompt tokens not recomputed on the last call (for tests/metrics)
         self.native: NativeLoop | None = None
         if ms.generation_loop == "native":
             from assistant.llm.native_loop import NativeLoop
 
             self.native = NativeLoop(llm)
+
+    def release_idle(self) -> int:
+        """Drop the saved prompt states unused for ``model.prompt_cache_idle_s`` and give the freed memory
+        back to the system; how many were dropped. Skipped (0) while a generation holds the model."""
+        if self.cache is None or not self._lock.acquire(blocking=False):
+            return 0
+        try:
+            dropped = int(self.cache.expire())
+        finally:
+            self._lock.release()
+        if dropped:
+            trim_heap()
+            log.info("dropped %d saved prompt state(s) unused for %.0f s", dropped, self.cache.max_idle)
+        return dropped
 
     @classmethod
     def load(cls, path: Path, ms: ModelSettings) -> LlamaBackend:
@@ -297,9 +312,7 @@ class LlamaBackend:
         try:
             finish, completion = yield from native.generate(sampler, max_tokens, scanner.feed, cancel)
         finally:
-            from llama_cpp import llama_sampler_free
-
-            llama_sampler_free(sampler)
+            sampler.free()
         yield from self._end_stream(finish, scanner.flush, tokens, completion, native.save_state)
 
     def _end_stream(

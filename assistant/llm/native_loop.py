@@ -6,9 +6,10 @@ tokenizer object. This loop keeps only what a token needs:
 
 - one ``llama_decode`` of a one-token ``llama_batch`` built once (``llama_batch_get_one`` over a
   one-element array we overwrite; llama.cpp takes the position from the KV cache),
-- one ``llama_sampler_sample(chain, ctx, -1)``: the chain (repeat penalty, then greedy, or top-k, top-p,
-  min-p, temperature and a seeded distribution, the same chain and order as ``Llama.generate``) reads the
-  logits in place in the context; no vocabulary-sized array is copied,
+- the repeat penalty applied to the logits of the last 64 sampled tokens only, in place in the context,
+- one ``llama_sampler_sample(chain, ctx, -1)``: the chain (greedy, or top-k, top-p, min-p, temperature and
+  a seeded distribution: with the penalty before it, the same chain and order as ``Llama.generate``) reads
+  the logits in place in the context; no vocabulary-sized array is copied,
 - a dict lookup for the token's bytes and whether it ends generation (``llama_token_to_piece`` and
   ``llama_vocab_is_eog`` run once per distinct token, then are remembered for the model's lifetime),
 - an incremental UTF-8 decoder and the stop-string scanner.
@@ -23,9 +24,11 @@ which this loop never reads.
 from __future__ import annotations
 
 import codecs
+import collections
 import ctypes
 import threading
 from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import llama_cpp as C
@@ -40,6 +43,15 @@ MIN_P = 0.05
 
 class DecodeError(RuntimeError):
     pass
+
+
+@dataclass(frozen=True)
+class Sampling:
+    chain: Any  # a llama_sampler chain
+    repeat_penalty: float
+
+    def free(self) -> None:
+        C.llama_sampler_free(self.chain)
 
 
 class NativeLoop:
@@ -122,10 +134,15 @@ class NativeLoop:
         return True
 
     # -- sampling --
-    def sampler(self, params: GenerationParams, repeat_penalty: float, seed: int) -> Any:
+    def sampler(self, params: GenerationParams, repeat_penalty: float, seed: int) -> Sampling:
+        """The sampler chain (free it with ``free``) and the repeat penalty ``generate`` applies before it.
+
+        The penalty is the one of llama.cpp's penalties sampler (a logit of a token among the last 64 sampled
+        is divided by it when positive, multiplied when not), applied here to the few logits it changes:
+        llama.cpp's sampler looks every token of the vocabulary up in its counts (49k lookups a token for
+        SmolLM2, 262k for Gemma 3), the largest cost of the chain."""
         chain = C.llama_sampler_chain_init(C.llama_sampler_chain_default_params())
         add = C.llama_sampler_chain_add
-        add(chain, C.llama_sampler_init_penalties(self.n_vocab, PENALTY_LAST_N, repeat_penalty, 0.0, 0.0))
         if params.grammar:  # before the samplers that pick: only tokens the grammar allows remain
             grammar = C.llama_sampler_init_grammar(self.vocab, params.grammar.encode(), b"root")
             if not grammar:
@@ -140,12 +157,12 @@ class NativeLoop:
             add(chain, C.llama_sampler_init_min_p(MIN_P, 1))
             add(chain, C.llama_sampler_init_temp(params.temperature))
             add(chain, C.llama_sampler_init_dist(seed & 0xFFFFFFFF))
-        return chain
+        return Sampling(chain, repeat_penalty)
 
     # -- generation --
     def generate(
         self,
-        sampler: Any,
+        sampling: Sampling,
         max_tokens: int,
         feed: Callable[[str], tuple[str, bool]],
         cancel: threading.Event,
@@ -156,6 +173,10 @@ class NativeLoop:
         tokens); the last completion token is not decoded (nothing reads its logits).
         """
         ctx = self.ctx
+        sampler = sampling.chain
+        penalty = sampling.repeat_penalty if sampling.repeat_penalty != 1.0 else None
+        recent: collections.deque[int] = collections.deque(maxlen=PENALTY_LAST_N)
+        logits_of = C.llama_get_logits_ith
         sample = C.llama_sampler_sample
         decode = C.llama_decode
         one = self._one
@@ -175,7 +196,13 @@ class NativeLoop:
                 if is_set():
                     finish = "cancelled"
                     break
+                if penalty is not None and recent:
+                    logits = logits_of(ctx, -1)
+                    for t in set(recent):
+                        v = logits[t]
+                        logits[t] = v / penalty if v > 0 else v * penalty
                 tok = sample(sampler, ctx, -1)
+                recent.append(tok)
                 piece = pieces.get(tok)
                 if piece is None:
                     piece = learn(tok)

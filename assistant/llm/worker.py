@@ -117,9 +117,12 @@ class Job:
 class GenerationWorker:
     def __init__(
         self, backend: LLMBackend, queue_size: int = 8, retry_after: int = 2, recorder: Recorder = NULL_RECORDER,
-        stream_interval: float = 0.0,
+        stream_interval: float = 0.0, idle_tick: float | None = None,
     ) -> None:  # fmt: skip
         self.backend = backend
+        # Every ``idle_tick`` seconds, between jobs, the backend's ``release_idle()`` (when it has one) runs:
+        # memory it holds for later requests (saved prompt states unused for long) goes back to the system.
+        self.idle_tick = idle_tick
         # A streamed job's text deltas that come within this many seconds of the last one sent are held and
         # sent with the next: every send wakes the event loop, which takes CPU from the model's threads.
         self.stream_interval = stream_interval
@@ -213,8 +216,19 @@ class GenerationWorker:
         return self._enqueue(job).wait_text()
 
     def _run(self) -> None:
+        release = getattr(self.backend, "release_idle", None) if self.idle_tick else None
+        released = time.monotonic()
         while True:
-            job = self._jobs.get()
+            if release is not None and time.monotonic() - released >= self.idle_tick:  # type: ignore[operator]
+                released = time.monotonic()
+                try:
+                    release()
+                except Exception:  # noqa: BLE001 - giving memory back is best effort
+                    log.warning("releasing idle memory failed", exc_info=True)
+            try:
+                job = self._jobs.get(timeout=self.idle_tick if release is not None else None)
+            except queue.Empty:
+                continue
             if job is None:
                 return
             if job.cancel.is_set():

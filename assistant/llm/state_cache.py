@@ -1,0 +1,49 @@
+"""The RAM cache of saved prompt states, with an age limit.
+
+llama-cpp-python's ``LlamaRAMCache`` keeps states (the KV cache of a conversation's prompt, megabytes each)
+until its byte capacity is reached, and then for the life of the process: after a busy hour the daemon
+holds its whole ``prompt_cache_mb`` for good. This one also drops the states no request has used for
+``max_idle`` seconds (``expire``), so a daemon left alone gives that memory back.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from llama_cpp import LlamaRAMCache
+
+
+class ExpiringStateCache(LlamaRAMCache):
+    def __init__(
+        self, capacity_bytes: int, max_idle: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        super().__init__(capacity_bytes=capacity_bytes)
+        self.max_idle = max_idle
+        self.clock = clock
+        self.used: dict[tuple[int, ...], float] = {}  # key -> when a request last read or wrote it
+
+    def __getitem__(self, key: Sequence[int]) -> Any:
+        found = self._find_longest_prefix_key(tuple(key))
+        value = super().__getitem__(key)
+        if found is not None:
+            self.used[found] = self.clock()
+        return value
+
+    def __setitem__(self, key: Sequence[int], value: Any) -> None:
+        super().__setitem__(key, value)
+        self.used[tuple(key)] = self.clock()
+        for gone in self.used.keys() - self.cache_state.keys():  # evicted for room
+            del self.used[gone]
+
+    def expire(self) -> int:
+        """Drop the states not used for ``max_idle`` seconds (none when it is 0); how many were dropped."""
+        if self.max_idle <= 0:
+            return 0
+        cutoff = self.clock() - self.max_idle
+        old = [k for k, t in self.used.items() if t <= cutoff]
+        for key in old:
+            self.cache_state.pop(key, None)
+            del self.used[key]
+        return len(old)

@@ -1,0 +1,103 @@
+"""Saved prompt states unused for ``model.prompt_cache_idle_s`` are dropped, and the worker asks for that
+between jobs, so a daemon left alone after a busy hour gives the memory back."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from assistant.core.procmem import trim_heap, tune_malloc
+from assistant.llm.state_cache import ExpiringStateCache
+from assistant.llm.types import ChatMessage, GenerationParams
+from assistant.llm.worker import GenerationWorker
+from tests.fakes import FakeLLM
+
+
+class State:
+    def __init__(self, size: int) -> None:
+        self.llama_state_size = size
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_states_unused_for_max_idle_are_dropped_and_a_read_keeps_one() -> None:
+    clock = Clock()
+    cache = ExpiringStateCache(capacity_bytes=100, max_idle=600, clock=clock)
+    cache[(1, 2, 3)] = State(10)
+    cache[(7, 8)] = State(10)
+    clock.now += 400
+    assert cache[(1, 2, 3, 4)] is not None  # the longest saved prefix: read, so used now
+    clock.now += 300  # (7, 8) unused for 700 s, (1, 2, 3) for 300 s
+    assert cache.expire() == 1
+    assert list(cache.cache_state) == [(1, 2, 3)]
+    clock.now += 600
+    assert cache.expire() == 1 and not cache.cache_state and not cache.used
+
+
+def test_room_made_for_a_new_state_forgets_the_evicted_ones() -> None:
+    cache = ExpiringStateCache(capacity_bytes=25, max_idle=600, clock=Clock())
+    for key in ((1,), (2,), (3,)):
+        cache[key] = State(10)
+    assert list(cache.cache_state) == [(2,), (3,)] and set(cache.used) == {(2,), (3,)}
+
+
+def test_no_age_limit_keeps_every_state() -> None:
+    clock = Clock()
+    cache = ExpiringStateCache(capacity_bytes=100, max_idle=0, clock=clock)
+    cache[(1,)] = State(10)
+    clock.now += 10**6
+    assert cache.expire() == 0 and (1,) in cache
+
+
+class ReleasingLLM(FakeLLM):
+    def __init__(self) -> None:
+        super().__init__("hello there")
+        self.released = threading.Event()
+        self.calls = 0
+
+    def release_idle(self) -> int:
+        self.calls += 1
+        self.released.set()
+        return 0
+
+
+def test_the_worker_releases_between_jobs_and_when_idle() -> None:
+    llm = ReleasingLLM()
+    worker = GenerationWorker(llm, idle_tick=0.05)
+    worker.start()
+    try:
+        assert llm.released.wait(5)  # nothing to do: it releases
+        assert worker.generate_text([ChatMessage("user", "hi")], GenerationParams()).text == "hello there"
+        calls = llm.calls
+        time.sleep(0.3)
+        assert llm.calls > calls  # and keeps doing so while idle
+    finally:
+        worker.close()
+
+
+def test_no_tick_means_no_release() -> None:
+    llm = ReleasingLLM()
+    worker = GenerationWorker(llm)
+    worker.start()
+    try:
+        assert worker.generate_text([ChatMessage("user", "hi")], GenerationParams()).text == "hello there"
+        assert not llm.released.wait(0.2)
+    finally:
+        worker.close()
+
+
+def test_malloc_tuning_and_trim_run_on_glibc() -> None:
+    import platform
+
+    glibc = platform.libc_ver()[0] == "glibc"
+    assert tune_malloc() is glibc
+    junk: list[Any] = [bytearray(1 << 16) for _ in range(200)]  # 12.5 MiB in the heap, then freed
+    del junk
+    assert isinstance(trim_heap(), bool)

@@ -1,7 +1,7 @@
 """The load of tests/test_load_real.py as figures: 32 clients on the real daemon, and its PSS before and after.
 
     nice .venv/bin/python -m benchmarks.bench_load [--clients 32] [--rounds 2] [--threads 1]
-        [--prompt-cache-mb 256] [--no-backup]
+        [--prompt-cache-mb 256] [--no-backup] [--prompt-cache-idle-s 600 --settle S]
 
 One real daemon (the bundled model, memory on with the ONNX embedder, scheduler, feeds and notifications
 on) on a fresh data dir; notes, schedules and one request of each kind first (the warm-up), then the PSS
@@ -19,6 +19,7 @@ import json
 import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -39,15 +40,21 @@ from tests.test_load_real import (
 MIB = 1024 * 1024
 
 
-def run(clients: int, rounds: int, threads: int, cache_mb: int, backup: bool, tmp: Path) -> dict[str, Any]:
+def run(clients: int, rounds: int, threads: int, cache_mb: int, backup: bool, tmp: Path,
+        idle_s: float = 600, settle: float = 0) -> dict[str, Any]:  # fmt: skip
     data = tmp / "data"
-    with start_daemon(data, config_toml=load_config(threads=threads, prompt_cache_mb=cache_mb)) as d:
+    config = load_config(threads=threads, prompt_cache_mb=cache_mb, idle_s=idle_s)
+    with start_daemon(data, config_toml=config) as d:
         seed(d.url)
         before = daemon_usage(d.proc.pid)
         during = (lambda: take_backup(d, data, data / "config.toml", tmp / "live.tar.gz")) if backup else None
         result: LoadResult = run_load(d.url, clients, rounds, during=during)
         wait_idle(d.url)
         after = daemon_usage(d.proc.pid)
+        settled = None
+        if settle > 0:  # the saved prompt states unused for idle_s are dropped by the idle worker
+            time.sleep(settle)
+            settled = daemon_usage(d.proc.pid)
         memories = httpx.get(d.url + "/api/memories", params={"limit": 1}, timeout=60).json()["total"]
         tracebacks = d.log().count("Traceback")
     by_kind: dict[str, dict[str, int]] = {k: {} for k in KINDS}
@@ -59,6 +66,8 @@ def run(clients: int, rounds: int, threads: int, cache_mb: int, backup: bool, tm
         "rounds": rounds,
         "threads": threads,
         "prompt_cache_mb": cache_mb,
+        "prompt_cache_idle_s": idle_s,
+        "settle_s": settle,
         "seconds": round(result.seconds, 1),
         "requests": len(result.outcomes),
         "results": dict(result.counts()),
@@ -69,6 +78,9 @@ def run(clients: int, rounds: int, threads: int, cache_mb: int, backup: bool, tm
         "before": before,
         "after": after,
         "pss_change_pct": round((after["pss"] - before["pss"]) / before["pss"] * 100, 1),
+        "settled": settled,
+        "settled_pss_change_pct": round((settled["pss"] - before["pss"]) / before["pss"] * 100, 1)
+        if settled else None,
         "memories_after": memories,
         "tracebacks": tracebacks,
     }
@@ -79,7 +91,7 @@ def run(clients: int, rounds: int, threads: int, cache_mb: int, backup: bool, tm
 
 
 def report(r: dict[str, Any]) -> str:
-    b, a = r["before"], r["after"]
+    b, a, s = r["before"], r["after"], r.get("settled")
     lines = [
         f"load: {r['clients']} clients x {r['rounds']} requests through, {r['threads']} generation thread(s), "
         f"prompt cache {r['prompt_cache_mb']} MB; "
@@ -90,16 +102,20 @@ def report(r: dict[str, Any]) -> str:
         "|---|---|",
         *[f"| {k} | {v} |" for k, v in r["by_kind"].items()],
         "",
-        "| daemon | before (after warm-up) | after (idle) | change |",
-        "|---|---|---|---|",
+        "| daemon | before (after warm-up) | after (idle) | change |" + (" settled | change |" if s else ""),
+        "|---|---|---|---|" + ("---|---|" if s else ""),
     ]
     for key in ("pss", "uss", "rss"):
         lines.append(f"| {key.upper()} | {b[key] / MIB:.1f} MiB | {a[key] / MIB:.1f} MiB | "
-                     f"{(a[key] - b[key]) / b[key] * 100:+.1f} % |")
-    lines.append(f"| open fds | {b['fds']} | {a['fds']} | {a['fds'] - b['fds']:+d} |")
-    within = abs(r["pss_change_pct"]) <= 10
-    lines += ["", f"PSS after within 10 % of before: {'yes' if within else 'NO'} ({r['pss_change_pct']:+.1f} %); "
-              f"memories stored: {r['memories_after']}; tracebacks in the daemon log: {r['tracebacks']}"]
+                     f"{(a[key] - b[key]) / b[key] * 100:+.1f} % |"
+                     + (f" {s[key] / MIB:.1f} MiB | {(s[key] - b[key]) / b[key] * 100:+.1f} % |" if s else ""))
+    lines.append(f"| open fds | {b['fds']} | {a['fds']} | {a['fds'] - b['fds']:+d} |"
+                 + (f" {s['fds']} | {s['fds'] - b['fds']:+d} |" if s else ""))
+    change = r["settled_pss_change_pct"] if s else r["pss_change_pct"]
+    within = abs(change) <= 10
+    lines += ["", f"PSS after within 10 % of before: {'yes' if within else 'NO'} ({change:+.1f} %"
+              + (f" after {r['settle_s']:.0f} s idle with prompt_cache_idle_s = {r['prompt_cache_idle_s']:g}" if s else "")
+              + f"); memories stored: {r['memories_after']}; tracebacks in the daemon log: {r['tracebacks']}"]
     if "backup" in r:
         lines.append(f"backup under load (worker busy at its start: {r['backup']['busy_at_start']}): "
                      f"{r['backup']['output']}")
@@ -115,10 +131,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--prompt-cache-mb", type=int, default=256,
                    help="model.prompt_cache_mb (256 as shipped: saved prompt states, RAM that fills up to it)")
     p.add_argument("--no-backup", action="store_true", help="no `assistant backup` during the load")
+    p.add_argument("--prompt-cache-idle-s", type=float, default=600,
+                   help="model.prompt_cache_idle_s (600 as shipped): saved states unused this long are dropped")
+    p.add_argument("--settle", type=float, default=0, metavar="S",
+                   help="after the run, wait S seconds more and measure again (set it above the idle limit)")
     p.add_argument("--json", type=Path, help="also write the figures here")
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp:
-        result = run(args.clients, args.rounds, args.threads, args.prompt_cache_mb, not args.no_backup, Path(tmp))
+        result = run(args.clients, args.rounds, args.threads, args.prompt_cache_mb, not args.no_backup, Path(tmp),
+                     idle_s=args.prompt_cache_idle_s, settle=args.settle)
     print(report(result))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))

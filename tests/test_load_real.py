@@ -46,7 +46,8 @@ TIMEOUT = httpx.Timeout(240.0, connect=10.0)  # a request taking longer than thi
 ABANDON_AFTER = 0.5  # seconds an "abandon" client waits for a plain answer before it hangs up
 
 
-def load_config(queue_size: int = 8, max_tokens: int = 8, threads: int = 1, prompt_cache_mb: int = 256) -> str:
+def load_config(queue_size: int = 8, max_tokens: int = 8, threads: int = 1, prompt_cache_mb: int = 256,
+                idle_s: float = 600) -> str:  # fmt: skip
     """The daemon's config for the load: the bundled model, memory on (ONNX embedder), everything else on.
     One generation thread: on a machine whose cores are taken by other work, llama.cpp's threads wait for
     each other at every step (a 12-token answer took 27-53 s with 2 threads under a load of 17 on 2 cores,
@@ -61,6 +62,7 @@ def load_config(queue_size: int = 8, max_tokens: int = 8, threads: int = 1, prom
         f"n_threads = {threads}\n"
         f"max_tokens = {max_tokens}\n"
         f"prompt_cache_mb = {prompt_cache_mb}\n"
+        f"prompt_cache_idle_s = {idle_s}\n"
         "[memory]\n"
         "enabled = true\n"
     )

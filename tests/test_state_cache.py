@@ -48,6 +48,17 @@ def test_room_made_for_a_new_state_forgets_the_evicted_ones() -> None:
     assert list(cache.cache_state) == [(2,), (3,)] and set(cache.used) == {(2,), (3,)}
 
 
+def test_a_conversations_next_turn_replaces_its_last_state() -> None:
+    cache = ExpiringStateCache(capacity_bytes=1000, max_idle=600, clock=Clock())
+    cache[(1, 2, 3)] = State(10)  # a conversation's first turn
+    cache[(9, 9)] = State(10)  # another conversation
+    cache[(1, 2, 3, 4, 5)] = State(10)  # the first one's next turn: its tokens begin with the first's
+    assert list(cache.cache_state) == [(9, 9), (1, 2, 3, 4, 5)] and set(cache.used) == set(cache.cache_state)
+    assert cache[(1, 2, 3, 7)] is cache.cache_state[(1, 2, 3, 4, 5)]  # still found for the old prefix
+    cache[(1, 2, 8)] = State(10)  # a different continuation (an edited turn) keeps both
+    assert len(cache.cache_state) == 3
+
+
 def test_no_age_limit_keeps_every_state() -> None:
     clock = Clock()
     cache = ExpiringStateCache(capacity_bytes=100, max_idle=0, clock=clock)

@@ -3,7 +3,8 @@
 llama-cpp-python's ``LlamaRAMCache`` keeps states (the KV cache of a conversation's prompt, megabytes each)
 until its byte capacity is reached, and then for the life of the process: after a busy hour the daemon
 holds its whole ``prompt_cache_mb`` for good. This one also drops the states no request has used for
-``max_idle`` seconds (``expire``), so a daemon left alone gives that memory back.
+``max_idle`` seconds (``expire``), so a daemon left alone gives that memory back, and keeps one state per
+conversation: a new state replaces the saved ones its tokens begin with (the turns before it).
 """
 
 from __future__ import annotations
@@ -32,8 +33,13 @@ class ExpiringStateCache(LlamaRAMCache):
         return value
 
     def __setitem__(self, key: Sequence[int], value: Any) -> None:
+        key = tuple(key)
+        # A saved state whose tokens begin the new one's is never the longest match again (the next turn of a
+        # conversation extends the last): one state per conversation, not one per turn.
+        for old in [k for k in self.cache_state if len(k) <= len(key) and key[: len(k)] == k]:
+            del self.cache_state[old]
         super().__setitem__(key, value)
-        self.used[tuple(key)] = self.clock()
+        self.used[key] = self.clock()
         for gone in self.used.keys() - self.cache_state.keys():  # evicted for room
             del self.used[gone]
 

@@ -44,7 +44,7 @@ NEW_ITEMS_PER_DAY = 5
 ITEMS_PER_FETCH = 20
 
 
-def soak_config(queue_size: int = 8, prompt_cache_mb: int = 256) -> str:
+def soak_config(queue_size: int = 8, prompt_cache_mb: int = 256, idle_s: float = 600) -> str:
     return (
         "[server]\n"
         f"queue_size = {queue_size}\n"
@@ -53,6 +53,7 @@ def soak_config(queue_size: int = 8, prompt_cache_mb: int = 256) -> str:
         "n_threads = 1\n"  # see tests/test_load_real.py load_config: the machine's cores are shared
         "max_tokens = 24\n"
         f"prompt_cache_mb = {prompt_cache_mb}\n"  # 256 as shipped: RAM filled with saved prompt states
+        f"prompt_cache_idle_s = {idle_s}\n"  # 600 as shipped: states unused this long are dropped
         "[memory]\n"
         "enabled = true\n"
         "[feeds]\n"
@@ -171,11 +172,12 @@ def slope_per_hour(samples: list[Sample], attr: str) -> float:
     return statistics.linear_regression(xs, ys).slope
 
 
-def run(minutes: int, chat_every: float, data_dir: Path, cache_mb: int = 256) -> dict[str, Any]:
+def run(minutes: int, chat_every: float, data_dir: Path, cache_mb: int = 256, idle_s: float = 600,
+        settle: float = 0) -> dict[str, Any]:  # fmt: skip
     day = [0]
     chats = Chats()
     samples: list[Sample] = []
-    with serve() as feeds_server, start_daemon(data_dir, config_toml=soak_config(prompt_cache_mb=cache_mb)) as d, httpx.Client(
+    with serve() as feeds_server, start_daemon(data_dir, config_toml=soak_config(prompt_cache_mb=cache_mb, idle_s=idle_s)) as d, httpx.Client(
         base_url=d.url, timeout=httpx.Timeout(300.0, connect=10.0)
     ) as c:
         for name in FEEDS:
@@ -228,6 +230,13 @@ def run(minutes: int, chat_every: float, data_dir: Path, cache_mb: int = 256) ->
         u = daemon_usage(pid)
         samples.append(Sample(round((time.monotonic() - started) / 60, 2), u["pss"] / 2**20, u["uss"] / 2**20,
                               u["rss"] / 2**20, u["fds"]))
+        settled = None
+        if settle > 0:  # the schedules go on; the saved prompt states unused for idle_s are dropped
+            c.post(f"/api/schedules/{schedules[2]['id']}/pause")
+            time.sleep(settle)
+            u = daemon_usage(pid)
+            settled = {"pss_mib": u["pss"] / 2**20, "uss_mib": u["uss"] / 2**20, "rss_mib": u["rss"] / 2**20,
+                       "fds": u["fds"]}
         runs = {s["skill"] + "/" + s["timezone"]: len(c.get(f"/api/schedules/{s['id']}/runs",
                                                             params={"limit": 500}).json()["data"]) for s in schedules}
         counts = {
@@ -240,6 +249,9 @@ def run(minutes: int, chat_every: float, data_dir: Path, cache_mb: int = 256) ->
     return {
         "minutes": minutes,
         "prompt_cache_mb": cache_mb,
+        "prompt_cache_idle_s": idle_s,
+        "settle_s": settle,
+        "settled": settled,
         "samples": [asdict(s) for s in samples],
         "chats": asdict(chats) | {"p50_s": statistics.median(chats.seconds) if chats.seconds else None},
         "schedule_runs": runs,
@@ -262,7 +274,13 @@ def report(result: dict[str, Any]) -> str:
                      f"{getattr(last, attr):.1f} {unit} | {min(vals):.1f} - {max(vals):.1f} | "
                      f"{slope_per_hour(samples, attr):+.1f} {unit}/h |")
     change = (last.pss_mib - first.pss_mib) / first.pss_mib * 100
-    lines += ["", f"PSS end vs start: {change:+.1f} %", "", "| database | bytes |", "|---|---|"]
+    lines += ["", f"PSS end vs start: {change:+.1f} %"]
+    if result.get("settled"):
+        st = result["settled"]
+        lines.append(f"after {result['settle_s']:g} s more (prompt_cache_idle_s = {result['prompt_cache_idle_s']:g}): "
+                     f"PSS {st['pss_mib']:.1f} MiB ({(st['pss_mib'] - first.pss_mib) / first.pss_mib * 100:+.1f} % "
+                     f"vs start), USS {st['uss_mib']:.1f} MiB, fds {st['fds']}")
+    lines += ["", "| database | bytes |", "|---|---|"]
     lines += [f"| {k} | {v:,} |" for k, v in result["sizes"].items()]
     chats = result["chats"]
     lines += ["", f"chats: {chats['codes']} (p50 answered {chats['p50_s'] or 0:.2f} s); "
@@ -277,11 +295,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--minutes", type=int, default=30, help="run length; each minute is a simulated day")
     p.add_argument("--chat-every", type=float, default=4.0, help="seconds between chats")
     p.add_argument("--prompt-cache-mb", type=int, default=256, help="model.prompt_cache_mb (256 as shipped)")
+    p.add_argument("--prompt-cache-idle-s", type=float, default=600,
+                   help="model.prompt_cache_idle_s (600 as shipped; a simulated day is a minute here)")
+    p.add_argument("--settle", type=float, default=0, metavar="S",
+                   help="after the run, wait S seconds more and measure again")
     p.add_argument("--data-dir", type=Path, help="keep the data dir here (default: a temporary one)")
     p.add_argument("--json", type=Path, help="also write the figures here")
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="soak-") as tmp:
-        result = run(args.minutes, args.chat_every, args.data_dir or Path(tmp) / "data", args.prompt_cache_mb)
+        result = run(args.minutes, args.chat_every, args.data_dir or Path(tmp) / "data", args.prompt_cache_mb,
+                     args.prompt_cache_idle_s, args.settle)
     print(report(result))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))

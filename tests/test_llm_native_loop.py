@@ -178,6 +178,8 @@ def test_saved_states_unused_for_the_idle_limit_are_dropped(model_path: Path) ->
         for topic in ("lighthouses", "bicycles", "tea"):
             run(backend, [SYSTEM, ChatMessage("user", f"Tell me about {topic}.")], max_tokens=4)
         assert len(backend.cache.cache_state) == 3 and backend.cache.cache_size > 0
+        run(backend, [SYSTEM, ChatMessage("user", "A one-off prompt.")], max_tokens=4, save_state=False)
+        assert len(backend.cache.cache_state) == 3  # a skill's prompt: not kept
         assert backend.release_idle() == 0  # all used within the limit
         backend.cache.max_idle = 0.2  # as if 120 s had gone by
         time.sleep(0.3)

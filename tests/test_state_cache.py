@@ -112,3 +112,28 @@ def test_malloc_tuning_and_trim_run_on_glibc() -> None:
     junk: list[Any] = [bytearray(1 << 16) for _ in range(200)]  # 12.5 MiB in the heap, then freed
     del junk
     assert isinstance(trim_heap(), bool)
+
+
+class ParamsLLM(FakeLLM):
+    def __init__(self) -> None:
+        super().__init__("It is noon.")
+        self.params: list[GenerationParams] = []
+
+    def stream_chat(self, messages, params, cancel):  # type: ignore[no-untyped-def]
+        self.params.append(params)
+        return super().stream_chat(messages, params, cancel)
+
+
+def test_skills_prompts_are_not_kept_but_chat_turns_are(settings: Any) -> None:
+    from assistant.services import build_services
+
+    llm = ParamsLLM()
+    services = build_services(settings, llm=llm)
+    try:
+        services.skills.run("time", {})  # phrased by the model: a one-off prompt
+        assert llm.params and not any(p.save_state for p in llm.params)
+        llm.params.clear()
+        services.worker.generate_text([ChatMessage("user", "hi")], GenerationParams())  # a chat turn's default
+        assert [p.save_state for p in llm.params] == [True]
+    finally:
+        services.close()

@@ -290,7 +290,7 @@ class LlamaBackend:
         def tail() -> str:
             return scanner.flush() + decoder.decode(b"", final=True)
 
-        yield from self._end_stream(finish, tail, tokens, completion, llm.save_state)
+        yield from self._end_stream(finish, tail, tokens, completion, llm.save_state, params.save_state)
 
     def _stream_native(
         self,
@@ -313,7 +313,7 @@ class LlamaBackend:
             finish, completion = yield from native.generate(sampler, max_tokens, scanner.feed, cancel)
         finally:
             sampler.free()
-        yield from self._end_stream(finish, scanner.flush, tokens, completion, native.save_state)
+        yield from self._end_stream(finish, scanner.flush, tokens, completion, native.save_state, params.save_state)
 
     def _end_stream(
         self,
@@ -322,6 +322,7 @@ class LlamaBackend:
         tokens: list[int],
         completion: list[int],
         save_state: Callable[[], Any],
+        keep: bool = True,
     ) -> Iterator[Delta]:
         """How both loops end a stream: the text the stop scanner held back (not after a stop string or a
         cancel), the state saved for the RAM cache, and the final delta with usage."""
@@ -329,7 +330,7 @@ class LlamaBackend:
             text = tail()
             if text and finish != "cancelled":
                 yield Delta(text)
-        if self.cache is not None and finish != "cancelled":
+        if self.cache is not None and keep and finish != "cancelled":
             try:
                 self.cache[tokens + completion] = save_state()
             except Exception:  # noqa: BLE001 - the cache is an optimisation

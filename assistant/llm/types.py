@@ -33,6 +33,9 @@ class GenerationParams:
     # A llama.cpp GBNF grammar the output must follow (root rule "root"). The embedded backend honours it;
     # a remote backend ignores it, so callers still check what comes back.
     grammar: str | None = None
+    # Keep the prompt's state in the embedded backend's RAM cache for a later request that continues it (a
+    # chat's next turn). Skills' prompts are never continued: they set it false (assistant.skillkit.api).
+    save_state: bool = True
 
 
 @dataclass

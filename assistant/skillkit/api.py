@@ -32,6 +32,7 @@ The decorator registers nothing globally: it attaches a ``SkillSpec`` to the fun
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import inspect
 import re
@@ -67,6 +68,17 @@ class TextGenerator(Protocol):
     """The part of ``assistant.llm.worker.GenerationWorker`` a skill may use (blocking, from a thread)."""
 
     def generate_text(self, messages: list[ChatMessage], params: GenerationParams) -> Completion: ...
+
+
+class OneOffPrompts:
+    """The generator a skill gets: its prompts are never continued by a later request, so their states are
+    not kept in the model's RAM cache of prompt states (each scheduled run would add one)."""
+
+    def __init__(self, worker: TextGenerator) -> None:
+        self.worker = worker
+
+    def generate_text(self, messages: list[ChatMessage], params: GenerationParams) -> Completion:
+        return self.worker.generate_text(messages, dataclasses.replace(params, save_state=False))
 
 
 class FeedReader(Protocol):

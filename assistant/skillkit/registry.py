@@ -22,6 +22,7 @@ from assistant.skillkit.api import (
     FeedReader,
     MemoryWriter,
     NotificationSink,
+    OneOffPrompts,
     PageReader,
     SkillContext,
     SkillResult,
@@ -259,7 +260,7 @@ class SkillRunner:
         return SkillContext(
             clock=s.clock,
             settings=s.settings,
-            worker=s.worker,
+            worker=OneOffPrompts(s.worker) if s.worker is not None else None,
             memory=memory,
             feeds=s.feeds,
             notifier=s.notifier,

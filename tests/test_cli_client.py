@@ -62,7 +62,7 @@ def _pane(session: str) -> str:
     ).stdout
 
 
-def _wait_for(session: str, text: str, timeout: float = 30.0, count: int = 1) -> str:
+def _wait_for(session: str, text: str, timeout: float = 90.0, count: int = 1) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         screen = _pane(session)

@@ -22,13 +22,6 @@ MIN_LINES, MAX_LINES = 2, 4
 MIN_SYLLABLES, MAX_SYLLABLES = 4, 16  # per line: short, and long enough to be a line of verse
 MAX_LINE_CHARS = 72
 
-# GBNF for llama.cpp: two to four short lines of words and light punctuation. No ":" (no "Source:" labels),
-# no "/" (no links), no digits-only lines, no markup; a line starts with a letter.
-GRAMMAR = r"""
-root ::= line "\n" line ("\n" line ("\n" line)?)?
-line ::= [A-Za-z] [A-Za-z0-9 ,.!?'-]{7,62}
-"""
-
 STOP = {
     "this", "that", "with", "from", "have", "will", "they", "their", "about", "after", "over", "into",
     "more", "than", "what", "when", "were", "been", "says", "said", "your", "just", "make", "like",

@@ -15,7 +15,6 @@ from assistant.llm.types import ChatMessage, Completion, GenerationParams
 from assistant.services import Services, build_services
 from assistant.skillkit.api import SkillContext
 from skills._verse import (
-    GRAMMAR,
     anchors,
     check_verse,
     end_word,
@@ -359,7 +358,6 @@ def test_tries_use_new_seeds_and_the_grammar_within_the_budget(settings: Setting
 def test_the_grammars_parse_and_rhyme_by_the_dictionary() -> None:
     from llama_cpp import LlamaGrammar
 
-    LlamaGrammar.from_string(GRAMMAR, verbose=False)
     LlamaGrammar.from_string(pair_grammar(), verbose=False)
     # every alternative of the common pairs is a word and the different words that rhyme with it
     for first, rest in re.findall(

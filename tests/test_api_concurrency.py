@@ -68,8 +68,8 @@ def test_full_queue_answers_429_with_retry_after(tmp_path: Path) -> None:
 def test_client_disconnect_mid_stream_cancels_and_frees_the_worker(tmp_path: Path) -> None:
     gate = threading.Semaphore(0)
     llm = FakeLLM(" ".join(["word"] * 1000), gate=gate)
-    # a chunk per token: this client reads each token before the model may make the next (the daemon's
-    # default holds a token that comes within 25 ms of the last chunk until the next one)
+    # a chunk per token: this client reads each token before the model may make the next (with a steady
+    # backend the daemon's default holds a token that comes within 25 ms of the last chunk)
     with serve_app(make_app(tmp_path, llm, queue_size=2, stream_interval_ms=0)) as url:
         with httpx.stream(
             "POST", url + "/v1/chat/completions", json={**MSG, "stream": True}, timeout=30

@@ -13,6 +13,10 @@ from tests.fakes import FakeLLM
 REPLY = "one two three four five six"
 
 
+class SteadyLLM(FakeLLM):
+    steady_stream = True  # as the embedded model: the next token follows within one decoding step
+
+
 def _stream(worker: GenerationWorker, gate: threading.Semaphore | None = None) -> list[Delta]:
     async def run() -> list[Delta]:
         job = worker.submit([ChatMessage("user", "hi")], GenerationParams(max_tokens=50))
@@ -28,7 +32,7 @@ def _stream(worker: GenerationWorker, gate: threading.Semaphore | None = None) -
 
 def test_fast_tokens_go_out_together_and_the_first_at_once() -> None:
     gate = threading.Semaphore(1)  # one token, then the rest only after the client saw it
-    worker = GenerationWorker(FakeLLM(REPLY, gate=gate), stream_interval=60.0)
+    worker = GenerationWorker(SteadyLLM(REPLY, gate=gate), stream_interval=60.0)
     try:
         got = _stream(worker, gate)
         assert got[0].text == "one"  # not held: nothing was sent before it
@@ -44,7 +48,7 @@ def test_fast_tokens_go_out_together_and_the_first_at_once() -> None:
 
 def test_no_interval_sends_every_token_the_same_text() -> None:
     gate = threading.Semaphore(0)
-    worker = GenerationWorker(FakeLLM(REPLY, gate=gate), stream_interval=0.0)
+    worker = GenerationWorker(SteadyLLM(REPLY, gate=gate), stream_interval=0.0)
 
     async def run() -> list[str]:
         job = worker.submit([ChatMessage("user", "hi")], GenerationParams(max_tokens=50))
@@ -58,6 +62,29 @@ def test_no_interval_sends_every_token_the_same_text() -> None:
 
     try:
         assert asyncio.run(run()) == ["one", " two", " three", " four", " five", " six"]
+    finally:
+        gate.release(100)
+        worker.close()
+
+
+def test_a_backend_that_may_stall_gets_no_held_tokens() -> None:
+    """A remote server may pause mid-answer: a word held for the next chunk would wait through the pause."""
+    gate = threading.Semaphore(0)
+    worker = GenerationWorker(FakeLLM(REPLY, gate=gate), stream_interval=60.0)  # no steady_stream
+
+    async def run() -> list[str]:
+        job = worker.submit([ChatMessage("user", "hi")], GenerationParams(max_tokens=50))
+        gate.release(2)  # two tokens, then the model stalls
+        got: list[str] = []
+        async for delta in job:
+            if delta.text:
+                got.append(delta.text)
+            if "".join(got) == "one two":
+                gate.release(100)  # both reached the client during the stall: go on
+        return got
+
+    try:
+        assert "".join(asyncio.run(run())) == REPLY
     finally:
         gate.release(100)
         worker.close()

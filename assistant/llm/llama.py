@@ -78,6 +78,10 @@ class StopScanner:
 
 
 class LlamaBackend:
+    # The next delta of a stream follows within one decoding step: the worker may hold fast tokens for a
+    # chunk (server.stream_interval_ms) without a held word waiting on anything but the model.
+    steady_stream = True
+
     def __init__(self, llm: Any, name: str, formatter: Formatter, template: str, ms: ModelSettings) -> None:
         self.llm = llm
         self.name = name

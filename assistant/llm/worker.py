@@ -242,7 +242,10 @@ class GenerationWorker:
         started = time.monotonic()
         first: float | None = None
         texts, tokens, outcome = 0, None, ERROR  # tokens: from the final usage, else the text deltas
-        interval = self.stream_interval if job._aqueue is not None else 0.0
+        # Only a backend whose next delta follows within one decoding step (the embedded model) has its
+        # fast tokens held: from one that may stall (a remote server), held text could wait for long.
+        steady = bool(getattr(self.backend, "steady_stream", False))
+        interval = self.stream_interval if job._aqueue is not None and steady else 0.0
         held = ""  # text not sent yet: it came within ``interval`` of the last send
         sent_at = 0.0
         try:

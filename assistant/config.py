@@ -66,8 +66,9 @@ class ServerSettings(Section):
     )
     stream_interval_ms: int = Field(
         25, ge=0, le=1000,
-        description="tokens that come faster than this go to a streaming client in one chunk (fewer wake-ups of "
-        "the event loop, which shares the cores with the model); 0 sends every token on its own",
+        description="with the embedded model, tokens that come faster than this go to a streaming client in one "
+        "chunk (fewer wake-ups of the event loop, which shares the cores with the model); 0 sends every token on "
+        "its own (a remote model always does)",
     )  # fmt: skip
 
     @property

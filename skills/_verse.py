@@ -265,6 +265,7 @@ LINE_RULES = (
 )
 
 
+@lru_cache(maxsize=4096)
 def rhyme_grammar(anchor: str) -> str | None:
     """A GBNF grammar for a couplet whose first line ends on ``anchor`` (a word of the headline) and whose
     second line ends on a common word the dictionary says rhymes with it; None when there is none."""

@@ -5,6 +5,7 @@ that maps it; PSS shares it out, so PSS is what the daemon costs. Used by `assis
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 
@@ -27,6 +28,7 @@ _M_MMAP_THRESHOLD = -3
 _M_ARENA_MAX = -8
 
 
+@lru_cache(maxsize=1)
 def _glibc() -> Any:
     import ctypes
     import ctypes.util

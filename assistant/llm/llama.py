@@ -108,7 +108,7 @@ class LlamaBackend:
         if self.cache is None or not self._lock.acquire(blocking=False):
             return 0
         try:
-            dropped = int(self.cache.expire())
+            dropped = self.cache.expire()
         finally:
             self._lock.release()
         if dropped:

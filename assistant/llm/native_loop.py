@@ -62,7 +62,6 @@ class NativeLoop:
         self.ctx = llm.ctx
         self.mem = C.llama_get_memory(self.ctx)
         self.vocab = llm._model.vocab
-        self.n_vocab = int(llm.n_vocab())
         self._pieces: dict[int, bytes] = {}
         self._eog: set[int] = set()
         self._buf = ctypes.create_string_buffer(256)

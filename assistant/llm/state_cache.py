@@ -26,11 +26,12 @@ class ExpiringStateCache(LlamaRAMCache):
         self.used: dict[tuple[int, ...], float] = {}  # key -> when a request last read or wrote it
 
     def __getitem__(self, key: Sequence[int]) -> Any:
-        found = self._find_longest_prefix_key(tuple(key))
-        value = super().__getitem__(key)
-        if found is not None:
-            self.used[found] = self.clock()
-        return value
+        found = self._find_longest_prefix_key(tuple(key))  # one scan of the saved keys, not the parent's second
+        if found is None:
+            raise KeyError("Key not found")
+        self.cache_state.move_to_end(found)
+        self.used[found] = self.clock()
+        return self.cache_state[found]
 
     def __setitem__(self, key: Sequence[int], value: Any) -> None:
         key = tuple(key)

@@ -216,17 +216,18 @@ class GenerationWorker:
         return self._enqueue(job).wait_text()
 
     def _run(self) -> None:
-        release = getattr(self.backend, "release_idle", None) if self.idle_tick else None
+        tick = self.idle_tick
+        release = getattr(self.backend, "release_idle", None) if tick else None
         released = time.monotonic()
         while True:
-            if release is not None and time.monotonic() - released >= self.idle_tick:  # type: ignore[operator]
+            if release is not None and tick is not None and time.monotonic() - released >= tick:
                 released = time.monotonic()
                 try:
                     release()
                 except Exception:  # noqa: BLE001 - giving memory back is best effort
                     log.warning("releasing idle memory failed", exc_info=True)
             try:
-                job = self._jobs.get(timeout=self.idle_tick if release is not None else None)
+                job = self._jobs.get(timeout=tick if release is not None else None)
             except queue.Empty:
                 continue
             if job is None:

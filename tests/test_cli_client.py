@@ -75,7 +75,7 @@ def _wait_for(session: str, text: str, timeout: float = 90.0, count: int = 1) ->
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed (apt-get install tmux)")
 def test_assistant_chat_in_a_terminal(daemon_url: str, tmp_path: Path) -> None:
     session = "assistant-chat-" + uuid.uuid4().hex[:8]
-    cmd = f"HOME={tmp_path} {sys.executable} -m assistant chat --url {daemon_url}"
+    cmd = f"HOME={tmp_path} {sys.executable} -m assistant chat --url {daemon_url}; sleep 600"  # the pane outlives the client: its last lines stay readable
     subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "30", cmd], check=True)
     try:
         _wait_for(session, "you>")

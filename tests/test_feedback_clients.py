@@ -94,7 +94,7 @@ def test_good_bad_and_persona_in_the_terminal(daemon: tuple[str, Services], tmp_
 
     url, services = daemon
     session = "assistant-rate-" + uuid.uuid4().hex[:8]
-    cmd = f"HOME={tmp_path} {sys.executable} -m assistant chat --url {url} --no-notifications"
+    cmd = f"HOME={tmp_path} {sys.executable} -m assistant chat --url {url} --no-notifications; sleep 600"  # the pane outlives the client: its last lines stay readable
     subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "160", "-y", "30", cmd], check=True)
 
     def typed(text: str) -> None:

@@ -86,11 +86,12 @@ def run_chat(args: argparse.Namespace) -> int:
             "[dim]Chatting with the assistant. /new starts a new conversation, /good or /bad rates the last "
             "answer, /persona NAME changes the tone, /quit leaves.[/]"
         )
-        stop = threading.Event()
+        stop, screen = threading.Event(), threading.Lock()
         if not args.no_notifications:
-            threading.Thread(target=_show_notifications, args=(client, console, stop), daemon=True).start()
+            notes = threading.Thread(target=_show_notifications, args=(client, console, stop, screen), daemon=True)
+            notes.start()
         try:
-            _converse(client, console, settings.data_dir / "chat_history")
+            _converse(client, console, settings.data_dir / "chat_history", screen)
         except KeyboardInterrupt:
             pass
         finally:
@@ -100,16 +101,25 @@ def run_chat(args: argparse.Namespace) -> int:
     return 0
 
 
-def _show_notifications(client: DaemonClient, console: Console, stop: threading.Event) -> None:
+def _show_notifications(
+    client: DaemonClient, console: Console, stop: threading.Event, screen: threading.Lock
+) -> None:
     from rich.markup import escape
 
     for note in client.notifications(stop, retry=NOTIFICATION_RETRY):
         title = note.title or "notification"
-        console.print(f"\n[bold magenta]🔔 {escape(title)}[/]\n{escape(note.body)}")
+        with screen:  # never in the middle of a streamed answer
+            console.print(f"\n[bold magenta]🔔 {escape(title)}[/]\n{escape(note.body)}")
 
 
-def _converse(client: DaemonClient, console: Console, history: Path) -> None:
-    """Prompt, send, print the streamed answer; until /quit or end of input."""
+def _converse(client: DaemonClient, console: Console, history: Path, screen: threading.Lock) -> None:
+    """Prompt, send, print the streamed answer; until /quit or end of input.
+
+    Only the prompt runs under ``patch_stdout`` (so that a notification prints above the line being
+    typed). The answer is printed straight to the terminal, holding ``screen``: the proxy's writer thread
+    could otherwise still be writing the answer while the next prompt draws itself, and the prompt's
+    redraw erased it (seen as an empty answer line).
+    """
     from prompt_toolkit import PromptSession
     from prompt_toolkit.history import FileHistory
     from prompt_toolkit.patch_stdout import patch_stdout
@@ -118,12 +128,14 @@ def _converse(client: DaemonClient, console: Console, history: Path) -> None:
     from assistant.client.daemon import DaemonError
 
     session: PromptSession[str] = PromptSession(history=FileHistory(str(history)))
-    with patch_stdout(raw=True):
-        while True:
+    while True:
+        with patch_stdout(raw=True):  # leaving it waits until everything written through it is out
             try:
                 text = session.prompt("you> ").strip()
             except EOFError:
                 return
+            screen.acquire()  # before the proxy closes: a notification now waits for the real terminal
+        try:
             if not text:
                 continue
             if text in ("/quit", "/exit"):
@@ -144,6 +156,8 @@ def _converse(client: DaemonClient, console: Console, history: Path) -> None:
             except DaemonError as exc:
                 console.print(f"\n[red]error:[/] {escape(exc.message)}")
             console.print()
+        finally:
+            screen.release()
 
 
 def rate_answer(client: DaemonClient, good: bool) -> str:

@@ -7,7 +7,8 @@ next to the default native loop (``--no-python-loop`` leaves it out), and llama.
 (``--llama-server PATH``, built from the same sdist's vendor/llama.cpp with the same CPU flags) over HTTP.
 ``--prefill`` measures prompt processing (tokens/s over a 512-token prompt) for a sweep of n_batch, threads and
 flash attention. ``--llama-bench PATH`` runs llama.cpp's own ``llama-bench`` (pp512 and tg128, same GGUF,
-threads and n_batch) so both figures sit next to its kernels' ceiling.
+threads and n_batch) so both figures sit next to its kernels' ceiling; it also runs one tg128 (after its own
+warm-up) in every round, alternating with the peers, so the decode ratio compares runs that saw the same drift.
 
 Time to first token is measured twice for every HTTP peer: *warm* repeats the same prompt, so its evaluated
 tokens are reused from the KV cache (a follow-up turn); *cold* puts a new line in front of the user's message
@@ -139,6 +140,14 @@ def bench_llama_bench(binary: str, model_path: Path, ms: Any, flash_attn: bool) 
     return result
 
 
+def bench_llama_bench_tg(binary: str, model_path: Path, ms: Any, n_gen: int) -> float:
+    """One llama-bench decode run (tg``n_gen``, after its own warm-up), for a round of the alternation."""
+    cmd = [binary, "-m", str(model_path), "-t", str(ms.n_threads), "-b", str(ms.n_batch), "-p", "0"]
+    cmd += ["-n", str(n_gen), "-r", "1", "-fa", "1" if ms.flash_attn else "0", "-o", "json"]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=900).stdout
+    return float(json.loads(out)[0]["avg_ts"])
+
+
 def peak_rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -257,6 +266,7 @@ def main_bench(
         k: [] for k in ("decode_only", "direct", "http", "http_per_token", "http_python_loop", "llama_server")
     }
     cold: dict[str, list[Run]] = {k: [] for k in ("http", "llama_server")}
+    tg_rounds: list[float] = []  # llama-bench tg<max_tokens>, one run a round, alternating with the peers
     server_extra: dict[str, object] = {"repeat_penalty": ms.repeat_penalty}
     with contextlib.ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
@@ -289,6 +299,8 @@ def main_bench(
                 runs["llama_server"].append(bench_http(srv, max_tokens, server_extra, system))
                 cold["llama_server"].append(bench_http(srv, 8, server_extra, system, fresh=fresh))
             runs["decode_only"].append(bench_decode_only(llm, prompt, max_tokens))
+            if llama_bench:
+                tg_rounds.append(bench_llama_bench_tg(llama_bench, model_path, ms, max_tokens))
         rss = peak_rss_mib(daemon.proc.pid)
     llm.close()
     d, h = _summarise(runs["direct"]), _summarise(runs["http"])
@@ -331,6 +343,10 @@ def main_bench(
         tg = result["llama_bench"].get("tg128")
         if tg:
             result["ratio_daemon_over_llama_bench_tg128"] = h["decode_tok_s"] / tg
+        if tg_rounds:
+            result["llama_bench_tg_rounds"] = tg_rounds
+            result["ratio_daemon_over_llama_bench_tg_alternated"] = h["decode_tok_s"] / statistics.median(tg_rounds)
+            result["ratio_best_daemon_over_best_llama_bench_tg"] = h["best_decode_tok_s"] / max(tg_rounds)
     if prefill:
         result["prefill"] = bench_prefill(model_path, ms)
     if as_json:
@@ -359,7 +375,16 @@ def main_bench(
         lb = result["llama_bench"]
         out.write(f"llama-bench: pp512 {lb.get('pp512', 0):.0f} tok/s, tg128 {lb.get('tg128', 0):.1f} tok/s\n")
         if "ratio_daemon_over_llama_bench_tg128" in result:
-            out.write(f"ratio daemon HTTP / llama-bench tg128: {result['ratio_daemon_over_llama_bench_tg128']:.3f}\n")
+            out.write(f"ratio daemon HTTP / llama-bench tg128 (run once, after the rounds): "
+                      f"{result['ratio_daemon_over_llama_bench_tg128']:.3f}\n")
+    if tg_rounds:
+        out.write(
+            f"llama-bench tg{max_tokens}, one run in each round (alternating): median "
+            f"{statistics.median(tg_rounds):.1f}, best {max(tg_rounds):.1f} tok/s\n"
+            f"ratio daemon HTTP / llama-bench tg{max_tokens} alternated: median "
+            f"{result['ratio_daemon_over_llama_bench_tg_alternated']:.3f}, best "
+            f"{result['ratio_best_daemon_over_best_llama_bench_tg']:.3f}\n"
+        )
     out.write(f"daemon peak RSS: {rss:.0f} MiB\n")
     for p in result.get("prefill", []):
         out.write(

@@ -164,6 +164,32 @@ def sizes(data_dir: Path) -> dict[str, int]:
     return out
 
 
+def pss_by_mapping(pid: int) -> dict[str, float]:
+    """The process's PSS in MiB by kind of mapping (``/proc/<pid>/smaps``): the brk heap, anonymous
+    mappings (malloc's arenas and its large blocks, thread stacks, llama.cpp's and torch's buffers) under
+    and over 8 MiB, and file mappings by name ending (the GGUF, shared libraries, Chroma's index files)."""
+    out: dict[str, float] = {}
+    kind, size_kb = "", 0
+    with open(f"/proc/{pid}/smaps", encoding="utf-8", errors="replace") as f:
+        for line in f:
+            head = line.split(None, 1)[0]
+            if "-" in head and not head.endswith(":"):  # a mapping's first line: range perms offset dev inode [path]
+                lo, hi = (int(x, 16) for x in head.split("-"))
+                parts = line.split(None, 5)
+                path = parts[5].strip() if len(parts) > 5 else ""
+                if path.startswith("[") and not path.startswith("[anon"):
+                    kind = path
+                elif not path or path.startswith("[anon"):
+                    kind = "anon >= 8 MiB maps" if hi - lo >= 8 << 20 else "anon < 8 MiB maps"
+                else:
+                    name = Path(path.replace(" (deleted)", "")).name
+                    kind = "file *.so" if ".so" in name else "file *" + (Path(name).suffix or name)
+            elif head == "Pss:":
+                size_kb = int(line.split()[1])
+                out[kind] = out.get(kind, 0.0) + size_kb / 1024
+    return {k: round(v, 1) for k, v in sorted(out.items(), key=lambda kv: -kv[1])}
+
+
 def slope_per_hour(samples: list[Sample], attr: str) -> float:
     if len(samples) < 3:
         return 0.0
@@ -195,6 +221,7 @@ def run(minutes: int, chat_every: float, data_dir: Path, cache_mb: int = 256, id
         u = daemon_usage(pid)
         samples.append(Sample(0.0, u["pss"] / 2**20, u["uss"] / 2**20, u["rss"] / 2**20, u["fds"]))
         print(f"[warm-up] PSS {samples[-1].pss_mib:.1f} MiB, fds {u['fds']}", flush=True)
+        breakdown = {"start": pss_by_mapping(pid)}
         started = time.monotonic()
         end = started + minutes * 60
         done = threading.Event()
@@ -214,8 +241,9 @@ def run(minutes: int, chat_every: float, data_dir: Path, cache_mb: int = 256, id
                 u = daemon_usage(pid)
                 samples.append(Sample(round((time.monotonic() - started) / 60, 2), u["pss"] / 2**20,
                                       u["uss"] / 2**20, u["rss"] / 2**20, u["fds"]))
-                print(f"[day {minute:3d}] PSS {samples[-1].pss_mib:.1f} MiB, fds {u['fds']}, chats {chats.codes}",
-                      flush=True)
+                top = ", ".join(f"{k} {v:.0f}" for k, v in list(pss_by_mapping(pid).items())[:5])
+                print(f"[day {minute:3d}] PSS {samples[-1].pss_mib:.1f} MiB ({top}), fds {u['fds']}, "
+                      f"chats {chats.codes}", flush=True)
             if time.monotonic() >= end:
                 break
             day[0] += 1
@@ -230,6 +258,7 @@ def run(minutes: int, chat_every: float, data_dir: Path, cache_mb: int = 256, id
         u = daemon_usage(pid)
         samples.append(Sample(round((time.monotonic() - started) / 60, 2), u["pss"] / 2**20, u["uss"] / 2**20,
                               u["rss"] / 2**20, u["fds"]))
+        breakdown["end"] = pss_by_mapping(pid)
         settled = None
         if settle > 0:  # the schedules go on; the saved prompt states unused for idle_s are dropped
             c.post(f"/api/schedules/{schedules[2]['id']}/pause")
@@ -237,6 +266,7 @@ def run(minutes: int, chat_every: float, data_dir: Path, cache_mb: int = 256, id
             u = daemon_usage(pid)
             settled = {"pss_mib": u["pss"] / 2**20, "uss_mib": u["uss"] / 2**20, "rss_mib": u["rss"] / 2**20,
                        "fds": u["fds"]}
+            breakdown["settled"] = pss_by_mapping(pid)
         runs = {s["skill"] + "/" + s["timezone"]: len(c.get(f"/api/schedules/{s['id']}/runs",
                                                             params={"limit": 500}).json()["data"]) for s in schedules}
         counts = {
@@ -252,6 +282,7 @@ def run(minutes: int, chat_every: float, data_dir: Path, cache_mb: int = 256, id
         "prompt_cache_idle_s": idle_s,
         "settle_s": settle,
         "settled": settled,
+        "pss_by_mapping": breakdown,
         "samples": [asdict(s) for s in samples],
         "chats": asdict(chats) | {"p50_s": statistics.median(chats.seconds) if chats.seconds else None},
         "schedule_runs": runs,
@@ -280,6 +311,13 @@ def report(result: dict[str, Any]) -> str:
         lines.append(f"after {result['settle_s']:g} s more (prompt_cache_idle_s = {result['prompt_cache_idle_s']:g}): "
                      f"PSS {st['pss_mib']:.1f} MiB ({(st['pss_mib'] - first.pss_mib) / first.pss_mib * 100:+.1f} % "
                      f"vs start), USS {st['uss_mib']:.1f} MiB, fds {st['fds']}")
+    by_map = result.get("pss_by_mapping") or {}
+    if by_map:
+        cols = list(by_map)
+        lines += ["", "| PSS by mapping, MiB | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+        for kind in sorted(set().union(*by_map.values()), key=lambda k: -max(m.get(k, 0.0) for m in by_map.values())):
+            if max(m.get(kind, 0.0) for m in by_map.values()) >= 1.0:
+                lines.append(f"| {kind} | " + " | ".join(f"{by_map[c].get(kind, 0.0):.1f}" for c in cols) + " |")
     lines += ["", "| database | bytes |", "|---|---|"]
     lines += [f"| {k} | {v:,} |" for k, v in result["sizes"].items()]
     chats = result["chats"]

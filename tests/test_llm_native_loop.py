@@ -170,6 +170,27 @@ def test_follow_up_turn_reuses_the_kv_cache_and_the_ram_cache(native) -> None:  
         fresh.close()
 
 
+def test_a_conversation_keeps_one_saved_state_although_each_turn_recalls_something_else(model_path: Path) -> None:
+    """A chat turn's recall block sits in the newest user message, so the next prompt shares only the history
+    with the last saved state: one state per conversation comes from the group, not from the prefix."""
+    backend = _load(model_path, "native", prompt_cache_mb=64, n_batch=16)
+    try:
+        history = [SYSTEM]
+        for n, (recalled, question) in enumerate(
+            (("Miso is a cat.", "Who is Miso?"), ("Miso is three.", "How old is she?"), ("Tea is hot.", "Bye."))
+        ):
+            prompt = [*history, ChatMessage("user", f"[memory] {recalled}\n\n{question}")]
+            out = run(backend, prompt, max_tokens=4, state_group="conv-1")
+            if n:
+                assert backend.last_reused_tokens > 0  # the history before the newest message was reused
+            history += [ChatMessage("user", question), ChatMessage("assistant", out.text)]
+            run(backend, [SYSTEM, ChatMessage("user", f"Elsewhere {n}.")], max_tokens=2, state_group=f"other-{n}")
+        assert len(backend.cache.cache_state) == 4  # conv-1's last turn, and the three others
+        assert set(backend.cache.groups) == {"conv-1", "other-0", "other-1", "other-2"}
+    finally:
+        backend.close()
+
+
 def test_saved_states_unused_for_the_idle_limit_are_dropped(model_path: Path) -> None:
     from assistant.core.procmem import memory_info
 

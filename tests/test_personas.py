@@ -82,6 +82,14 @@ def test_a_persona_chosen_by_request_stays_with_the_conversation(pc: TestClient,
     assert fresh["persona"] == "helpful" and llm.prompts[-1][0].content == book.get("helpful").system_prompt
 
 
+def test_a_chat_turns_saved_state_is_grouped_by_its_conversation(pc: TestClient, llm: ParamsLLM) -> None:
+    first = say(pc, "How do I boil an egg?")
+    assert llm.params[-1].state_group == first["conversation_id"] and llm.params[-1].save_state
+    say(pc, "And poach one?", conversation_id=first["conversation_id"])
+    other = say(pc, "Hi")
+    assert [p.state_group for p in llm.params] == [first["conversation_id"]] * 2 + [other["conversation_id"]]
+
+
 def test_an_unknown_persona_is_a_400_naming_the_known_ones(pc: TestClient, llm: ParamsLLM) -> None:
     r = pc.post(
         "/v1/chat/completions", json={"persona": "pirate", "messages": [{"role": "user", "content": "x"}]}

@@ -59,6 +59,32 @@ def test_a_conversations_next_turn_replaces_its_last_state() -> None:
     assert len(cache.cache_state) == 3
 
 
+def test_a_chat_turn_replaces_its_conversations_last_state_although_recall_changed_the_prompt() -> None:
+    # A chat's recalled memories go into the newest user message only, so the next turn's prompt shares the
+    # history with the last state, not the whole of it: the prefix rule keeps both; the group does not.
+    cache = ExpiringStateCache(capacity_bytes=1000, max_idle=600, clock=Clock())
+    cache.put((1, 2, 50, 3), State(10), group="conv-a")  # system, turn 1 (recall 50), answer
+    cache.put((1, 2, 60, 4), State(10), group="conv-b")
+    cache.put((1, 2, 3, 70, 5), State(10), group="conv-a")  # turn 2 (recall 70): not an extension of turn 1
+    assert list(cache.cache_state) == [(1, 2, 60, 4), (1, 2, 3, 70, 5)]
+    assert set(cache.used) == set(cache.cache_state) and cache.groups == {
+        "conv-a": (1, 2, 3, 70, 5), "conv-b": (1, 2, 60, 4)}  # fmt: skip
+    cache[(8,)] = State(10)  # no group: the prefix rule alone
+    assert len(cache.cache_state) == 3
+    clock = cache.clock
+    assert isinstance(clock, Clock)
+    clock.now += 700
+    assert cache.expire() == 3 and not cache.groups  # an expired state leaves its group
+
+
+def test_a_group_whose_state_was_evicted_for_room_is_forgotten() -> None:
+    cache = ExpiringStateCache(capacity_bytes=25, max_idle=600, clock=Clock())
+    cache.put((1,), State(10), group="a")
+    cache.put((2,), State(10), group="b")
+    cache.put((3,), State(10), group="c")
+    assert list(cache.cache_state) == [(2,), (3,)] and cache.groups == {"b": (2,), "c": (3,)}
+
+
 def test_no_age_limit_keeps_every_state() -> None:
     clock = Clock()
     cache = ExpiringStateCache(capacity_bytes=100, max_idle=0, clock=clock)

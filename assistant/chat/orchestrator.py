@@ -32,7 +32,7 @@ import json
 import logging
 import secrets
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from assistant.chat.conversations import ConversationStore, Turn, check_conversation_id, new_conversation_id
@@ -261,7 +261,8 @@ class ChatService:
             provenance = UNTRUSTED if shortcut_untrusted else CONVERSATION
         else:
             provenance = UNTRUSTED if recall.tainted else CONVERSATION
-        params = chosen_persona.params(params, explicit)
+        # The conversation's saved prompt state replaces its last one (the recall block changes every turn).
+        params = replace(chosen_persona.params(params, explicit), state_group=conversation_id)
         return Prepared(
             conversation_id, prompt, params, new_turns, recall, shortcut, provenance, persona=persona_name
         )

@@ -294,7 +294,7 @@ class LlamaBackend:
         def tail() -> str:
             return scanner.flush() + decoder.decode(b"", final=True)
 
-        yield from self._end_stream(finish, tail, tokens, completion, llm.save_state, params.save_state)
+        yield from self._end_stream(finish, tail, tokens, completion, llm.save_state, params)
 
     def _stream_native(
         self,
@@ -317,7 +317,7 @@ class LlamaBackend:
             finish, completion = yield from native.generate(sampler, max_tokens, scanner.feed, cancel)
         finally:
             sampler.free()
-        yield from self._end_stream(finish, scanner.flush, tokens, completion, native.save_state, params.save_state)
+        yield from self._end_stream(finish, scanner.flush, tokens, completion, native.save_state, params)
 
     def _end_stream(
         self,
@@ -326,7 +326,7 @@ class LlamaBackend:
         tokens: list[int],
         completion: list[int],
         save_state: Callable[[], Any],
-        keep: bool = True,
+        params: GenerationParams,
     ) -> Iterator[Delta]:
         """How both loops end a stream: the text the stop scanner held back (not after a stop string or a
         cancel), the state saved for the RAM cache, and the final delta with usage."""
@@ -334,9 +334,9 @@ class LlamaBackend:
             text = tail()
             if text and finish != "cancelled":
                 yield Delta(text)
-        if self.cache is not None and keep and finish != "cancelled":
+        if self.cache is not None and params.save_state and finish != "cancelled":
             try:
-                self.cache[tokens + completion] = save_state()
+                self.cache.put(tokens + completion, save_state(), group=params.state_group)
             except Exception:  # noqa: BLE001 - the cache is an optimisation
                 log.debug("could not save the prompt state", exc_info=True)
         yield Delta("", finish, Usage(len(tokens), len(completion)))

@@ -36,6 +36,8 @@ class GenerationParams:
     # Keep the prompt's state in the embedded backend's RAM cache for a later request that continues it (a
     # chat's next turn). Skills' prompts are never continued: they set it false (assistant.skillkit.api).
     save_state: bool = True
+    # The conversation the prompt belongs to: its saved state replaces the one last saved for it.
+    state_group: str | None = None
 
 
 @dataclass

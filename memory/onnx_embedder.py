@@ -107,6 +107,7 @@ class OnnxEmbedder:
         self._tokenizer: Any = None  # truncates and pads, for the model
         self._counter: Any = None  # neither, for counting and chunking
         self._max_tokens = 256
+        self._options: Any = None  # onnxruntime.RunOptions, made with the first session
         self._lock = threading.Lock()  # loading
         self._use_lock = threading.Lock()  # every use of the tokenizers or the sessions
 
@@ -126,6 +127,17 @@ class OnnxEmbedder:
         return ort.InferenceSession(
             str(self.model_dir / MODEL_FILE), opts, providers=["CPUExecutionProvider"]
         )
+
+    def _run_options(self) -> Any:
+        """Shrink the CPU arena after each run: ONNX Runtime otherwise keeps the memory of the largest batch
+        it ever served (about 100 MiB after 64 long texts) for the life of the session. Measured: same speed
+        (the arena still serves the run's own allocations); without any arena, long batches were 2x slower."""
+        if self._options is None:
+            ort: Any = importlib.import_module("onnxruntime")
+            options = ort.RunOptions()
+            options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
+            self._options = options
+        return self._options
 
     def load(self) -> Any:
         with self._lock:
@@ -170,7 +182,8 @@ class OnnxEmbedder:
         ids = np.array([e.ids for e in encodings], dtype=np.int64)
         mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
         types = np.array([e.type_ids for e in encodings], dtype=np.int64)
-        (hidden,) = session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types})
+        feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+        (hidden,) = session.run(None, feeds, self._run_options())
         return mean_pool_normalize(hidden, mask)
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:

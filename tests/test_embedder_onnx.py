@@ -108,6 +108,23 @@ def test_threads_share_one_embedder(exported: Path) -> None:
     assert errors == []
 
 
+def test_a_long_batch_does_not_keep_its_memory(exported: Path) -> None:
+    """ONNX Runtime's CPU arena grows to the largest batch it served and keeps it for the life of the
+    session (about 100 MiB after one batch of 64 long texts): the daemon's soak saw it as memory that never
+    came back. The embedder asks for the arena to be shrunk after each run."""
+    from assistant.core.procmem import memory_info, trim_heap
+
+    e = OnnxEmbedder(exported, export=False, batch_size=64, threads=1, bulk_threads=1)
+    e.embed(["warm up", "the sessions and the tokenizers"])
+    trim_heap()
+    before = memory_info()["pss"]
+    long_texts = [" ".join(f"word{i} about gardens and rain on day {j}" for j in range(40)) for i in range(64)]
+    assert len(e.embed(long_texts)) == 64
+    trim_heap()
+    grown = (memory_info()["pss"] - before) / 2**20
+    assert grown < 40, f"the embedder kept {grown:.0f} MiB after one long batch"
+
+
 def test_missing_model_without_export_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         OnnxEmbedder(tmp_path / "none", export=False).embed(["x"])

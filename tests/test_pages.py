@@ -12,7 +12,7 @@ import pytest
 
 from assistant.config import Settings
 from assistant.core.errors import BadRequest
-from assistant.llm.types import ChatMessage
+from assistant.llm.types import ChatMessage, Completion, GenerationParams, Usage
 from assistant.llm.worker import GenerationWorker
 from assistant.pages.budget import PromptMeter, meter_for
 from assistant.pages.models import PageError
@@ -185,6 +185,19 @@ def test_a_short_page_is_summarized_in_one_call(server: FeedServer) -> None:
         "A new footbridge opened in Elmsford.", 1, 1, False,
     )  # fmt: skip
     assert len(llm.prompts) == 1 and "Title: Footbridge opens" in llm.prompts[0][1].content
+
+
+def test_a_pages_prompts_are_not_kept_as_saved_states(server: FeedServer) -> None:
+    """Map and reduce prompts are never continued: keeping their states would fill the prompt cache."""
+    seen: list[GenerationParams] = []
+
+    def generate(messages: list[ChatMessage], params: GenerationParams) -> Completion:
+        seen.append(params)
+        return Completion("A new footbridge opened in Elmsford.", "stop", Usage())
+
+    service = PageService(reader(), generate, lambda: meter_for(FakeLLM(), 2048), Lengths(24, 48))
+    service.summarize(server.route("/a", Reply(200, article("Footbridge opens", SENTENCES), HTML)))
+    assert seen and not any(p.save_state for p in seen)
 
 
 def test_a_long_page_is_mapped_then_reduced_within_the_context(server: FeedServer) -> None:

@@ -111,7 +111,9 @@ class MapReduce:
 
     def ask(self, messages: list[ChatMessage], max_tokens: int) -> str:
         self.prompt_tokens.append(self.meter.cost(messages))
-        completion = self.generate(messages, GenerationParams(max_tokens=max_tokens, temperature=0.3))
+        # A summary's prompts are never continued: no saved state for the prompt cache.
+        params = GenerationParams(max_tokens=max_tokens, temperature=0.3, save_state=False)
+        completion = self.generate(messages, params)
         return completion.text
 
     def split(self, items: Sequence[str], build: BuildPrompt, answer_tokens: int) -> list[list[str]]:

@@ -289,6 +289,7 @@ def run(minutes: int, chat_every: float, data_dir: Path, cache_mb: int = 256, id
         "counts": counts,
         "sizes": sizes(data_dir),
         "tracebacks": log.count("Traceback"),
+        "state_drops": log.count("saved prompt state(s) unused"),  # the worker's idle releases that dropped some
     }
 
 
@@ -323,7 +324,8 @@ def report(result: dict[str, Any]) -> str:
     chats = result["chats"]
     lines += ["", f"chats: {chats['codes']} (p50 answered {chats['p50_s'] or 0:.2f} s); "
               f"schedule runs: {result['schedule_runs']}; {result['counts']}; "
-              f"tracebacks in the daemon log: {result['tracebacks']}"]
+              f"tracebacks in the daemon log: {result['tracebacks']}; idle releases that dropped saved prompt "
+              f"states: {result.get('state_drops', 'n/a')}"]
     lines += [f"FAILED chat: {f}" for f in chats["failures"]]
     return "\n".join(lines)
 
@@ -336,7 +338,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--prompt-cache-idle-s", type=float, default=600,
                    help="model.prompt_cache_idle_s (600 as shipped; a simulated day is a minute here)")
     p.add_argument("--settle", type=float, default=0, metavar="S",
-                   help="after the run, wait S seconds more and measure again")
+                   help="after the run, wait S seconds more and measure again (to see the states dropped, more "
+                        "than the idle limit plus the worker's tick, min(60, idle / 2): 150 for an idle of 60)")
     p.add_argument("--data-dir", type=Path, help="keep the data dir here (default: a temporary one)")
     p.add_argument("--json", type=Path, help="also write the figures here")
     args = p.parse_args(argv)

@@ -128,13 +128,23 @@ def bench_http(
     return _run(stamps, start, tokens)
 
 
+def llama_bench_rows(
+    binary: str, model_path: Path, threads: int, n_batch: int, flash_attn: bool, *args: str
+) -> list[dict[str, Any]]:
+    """llama.cpp's llama-bench on the GGUF with these threads, n_batch and flash attention, plus ``args``
+    (the tests: ``-p``, ``-n``, ``-d``, ``-r``); its JSON rows."""
+    cmd = [binary, "-m", str(model_path), "-t", str(threads), "-b", str(n_batch)]
+    cmd += ["-fa", "1" if flash_attn else "0", "-o", "json", *args]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=900).stdout
+    return list(json.loads(out))
+
+
 def bench_llama_bench(binary: str, model_path: Path, ms: Any, flash_attn: bool) -> dict[str, float]:
     """llama.cpp's own llama-bench: pp512 and tg128 tokens/s (mean of 5) on the same GGUF, threads and n_batch."""
-    cmd = [binary, "-m", str(model_path), "-t", str(ms.n_threads), "-b", str(ms.n_batch)]
-    cmd += ["-p", "512", "-n", "128", "-r", "5", "-fa", "1" if flash_attn else "0", "-o", "json"]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=900).stdout
+    tests = ("-p", "512", "-n", "128", "-r", "5")
+    rows = llama_bench_rows(binary, model_path, ms.n_threads, ms.n_batch, flash_attn, *tests)
     result: dict[str, float] = {}
-    for row in json.loads(out):
+    for row in rows:
         key = f"pp{row['n_prompt']}" if row["n_prompt"] else f"tg{row['n_gen']}"
         result[key] = float(row["avg_ts"])
     return result
@@ -142,10 +152,9 @@ def bench_llama_bench(binary: str, model_path: Path, ms: Any, flash_attn: bool) 
 
 def bench_llama_bench_tg(binary: str, model_path: Path, ms: Any, n_gen: int) -> float:
     """One llama-bench decode run (tg``n_gen``, after its own warm-up), for a round of the alternation."""
-    cmd = [binary, "-m", str(model_path), "-t", str(ms.n_threads), "-b", str(ms.n_batch), "-p", "0"]
-    cmd += ["-n", str(n_gen), "-r", "1", "-fa", "1" if ms.flash_attn else "0", "-o", "json"]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=900).stdout
-    return float(json.loads(out)[0]["avg_ts"])
+    tests = ("-p", "0", "-n", str(n_gen), "-r", "1")
+    rows = llama_bench_rows(binary, model_path, ms.n_threads, ms.n_batch, ms.flash_attn, *tests)
+    return float(rows[0]["avg_ts"])
 
 
 def peak_rss_mib(pid: int) -> float:

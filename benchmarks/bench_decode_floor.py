@@ -18,9 +18,7 @@ between the rows is the context size, the depth, flash attention, and the loop's
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -29,12 +27,6 @@ from typing import Any
 
 N_GEN = 128
 DEPTH = 64
-
-
-def llama_bench_tg(binary: str, model: Path, threads: int, depth: int, flash_attn: bool) -> float:
-    cmd = [binary, "-m", str(model), "-t", str(threads), "-p", "0", "-n", str(N_GEN), "-r", "1"]
-    cmd += ["-d", str(depth), "-fa", "1" if flash_attn else "0", "-o", "json"]
-    return float(json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)[0]["avg_ts"])
 
 
 def raw_decode(llm: Any, depth: int) -> float:
@@ -77,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     from assistant.llm.bundled import BUNDLED
     from assistant.llm.llama import LlamaBackend
     from assistant.llm.model_file import resolve_model_path
+    from benchmarks.bench_chat import llama_bench_rows
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--llama-bench", required=True, metavar="PATH")
@@ -107,8 +100,10 @@ def main(argv: list[str] | None = None) -> int:
     for _ in range(args.rounds):
         for fa in (False, True):
             for depth in (0, DEPTH):
+                bench = llama_bench_rows(args.llama_bench, model, args.threads, ms.n_batch, fa,
+                                        "-p", "0", "-n", str(N_GEN), "-d", str(depth), "-r", "1")  # fmt: skip
                 add(f"llama-bench tg{N_GEN}, depth {depth}, flash attention {'on' if fa else 'off'}",
-                    llama_bench_tg(args.llama_bench, model, args.threads, depth, fa))  # fmt: skip
+                    float(bench[0]["avg_ts"]))  # fmt: skip
         add("binding decode, n_ctx 256, depth 0, flash attention off", raw_decode(contexts[(256, False)], 0))
         for (size, fa), llm in contexts.items():
             if size == n_ctx:

@@ -165,28 +165,23 @@ def sizes(data_dir: Path) -> dict[str, int]:
 
 
 def pss_by_mapping(pid: int) -> dict[str, float]:
-    """The process's PSS in MiB by kind of mapping (``/proc/<pid>/smaps``): the brk heap, anonymous
-    mappings (malloc's arenas and its large blocks, thread stacks, llama.cpp's and torch's buffers) under
-    and over 8 MiB, and file mappings by name ending (the GGUF, shared libraries, Chroma's index files)."""
+    """The process's PSS in MiB by kind of mapping (psutil's reading of ``/proc/<pid>/smaps``): the brk heap,
+    anonymous mappings (malloc's arenas and its large blocks, thread stacks, llama.cpp's and ONNX Runtime's
+    buffers) under and over 8 MiB, and file mappings by name ending (the GGUF, shared libraries, Chroma's
+    index files)."""
+    import psutil
+
     out: dict[str, float] = {}
-    kind, size_kb = "", 0
-    with open(f"/proc/{pid}/smaps", encoding="utf-8", errors="replace") as f:
-        for line in f:
-            head = line.split(None, 1)[0]
-            if "-" in head and not head.endswith(":"):  # a mapping's first line: range perms offset dev inode [path]
-                lo, hi = (int(x, 16) for x in head.split("-"))
-                parts = line.split(None, 5)
-                path = parts[5].strip() if len(parts) > 5 else ""
-                if path.startswith("[") and not path.startswith("[anon"):
-                    kind = path
-                elif not path or path.startswith("[anon"):
-                    kind = "anon >= 8 MiB maps" if hi - lo >= 8 << 20 else "anon < 8 MiB maps"
-                else:
-                    name = Path(path.replace(" (deleted)", "")).name
-                    kind = "file *.so" if ".so" in name else "file *" + (Path(name).suffix or name)
-            elif head == "Pss:":
-                size_kb = int(line.split()[1])
-                out[kind] = out.get(kind, 0.0) + size_kb / 1024
+    for m in psutil.Process(pid).memory_maps(grouped=False):
+        path = m.path
+        if path.startswith("[") and not path.startswith("[anon"):
+            kind = path
+        elif not path or path.startswith("[anon"):
+            kind = "anon >= 8 MiB maps" if m.size >= 8 << 20 else "anon < 8 MiB maps"
+        else:
+            name = Path(path.replace(" (deleted)", "")).name
+            kind = "file *.so" if ".so" in name else "file *" + (Path(name).suffix or name)
+        out[kind] = out.get(kind, 0.0) + m.pss / 2**20
     return {k: round(v, 1) for k, v in sorted(out.items(), key=lambda kv: -kv[1])}
 
 

@@ -135,6 +135,11 @@ class MemorySettings(Section):
     context_dates: bool = Field(True, description="index a turn with its day and its relative dates resolved")
     context_weight: float = Field(0.5, ge=0, description="BM25 weight of that context against 1 for the turn")
     turn_dense_weight: float = Field(0.35, ge=0, description="dense weight in fusion for conversation turns")
+    keyword_max_df: float = Field(
+        0.1, gt=0, le=1, description="keyword search leaves out a query term held by more than this share of the "
+        "memories and by more than keyword_min_df_rows of them (the rarest term is always kept); 1 keeps every term"
+    )
+    keyword_min_df_rows: int = Field(5000, ge=0, description="a term held by at most this many memories is kept")
     max_chars: int = Field(20_000, ge=100, description="longest memory text accepted (413 above)")
     embed_threads: int = Field(1, ge=1, description="torch threads for the embedder (1 is fastest on a busy CPU)")
     embedder: Literal["onnx", "sentence-transformers"] = Field(

@@ -26,7 +26,7 @@ from assistant.core.clock import SystemClock
 from memory.context import turn_context
 from memory.eval import Dataset, as_memory, ingest, load_beir, query_category, score_runs
 from memory.hybrid import fuse
-from memory.keyword import CONTEXT_WEIGHT, Filters, KeywordIndex, MemoryRecord
+from memory.keyword import CONTEXT_WEIGHT, MAX_DF, MIN_DF_ROWS, Filters, KeywordIndex, MemoryRecord
 from memory.service import SearchConfig, open_memory
 
 Ranking = list[tuple[str, float]]
@@ -95,19 +95,24 @@ def main() -> None:
         rows.append((name, scores(runs, data, tune), scores(runs, data, held)))
         return runs
 
+    def ranked(kw: Mapping[str, Ranking]) -> Callable[[str], list[str]]:
+        return lambda q: [d for d, _ in kw[q]]
+
     def hybrid(kw: Mapping[str, Ranking], w_dense: float) -> Callable[[str], list[str]]:
         return lambda q: [f.id for f in fuse({"dense": dense[q], "keyword": kw[q]},
                                              {"dense": w_dense, "keyword": 1.0}, "zscore")]
 
     with tempfile.TemporaryDirectory() as tmp:
-        kws: dict[tuple[int, bool, bool, float], dict[str, Ranking]] = {}
+        kws: dict[tuple[int, bool, bool, float, float | None, int], dict[str, Ranking]] = {}
 
-        def keyword(turns: int, dates: bool, relative: bool, weight: float) -> dict[str, Ranking]:
-            key = (turns, dates, relative, weight)
+        def keyword(turns: int, dates: bool, relative: bool, weight: float,
+                    max_df: float | None = None, min_rows: int = 0) -> dict[str, Ranking]:
+            key = (turns, dates, relative, weight, max_df, min_rows)
             if key not in kws:
                 idx = keyword_variant(data, Path(tmp), turns, dates, relative)
                 kws[key] = {q: idx.search(v["text"], args.depth, Filters(conversation_id=conv_of[q]),
-                                          context_weight=weight) for q, v in data.queries.items()}
+                                          context_weight=weight, max_df=max_df, min_df_rows=min_rows)
+                           for q, v in data.queries.items()}
                 idx.close()
             return kws[key]
 
@@ -124,7 +129,15 @@ def main() -> None:
         row("BM25 + 2 before + day + relative dates [used]", lambda q: [d for d, _ in used_kw[q]])
         row("hybrid 1:1 over that BM25", hybrid(used_kw, 1.0))
         row("hybrid, turn dense weight 0.25", hybrid(used_kw, 0.25))
-        final = row(f"hybrid, turn dense weight {w_turn} [used]", hybrid(used_kw, w_turn))
+        row(f"hybrid, turn dense weight {w_turn}, every term", hybrid(used_kw, w_turn))
+        # Common terms left out whatever their count (min_df_rows 0): what it costs where it applies, at
+        # 100k memories; with the default MIN_DF_ROWS nothing is left out at this size.
+        for max_df in (0.5, 0.3, 0.2, 0.1, 0.05):
+            pruned = keyword(2, True, True, w_ctx, max_df)
+            row(f"  BM25, terms in <= {max_df:.0%} of turns", ranked(pruned))
+            row(f"  hybrid, terms in <= {max_df:.0%} of turns", hybrid(pruned, w_turn))
+        default_kw = keyword(2, True, True, w_ctx, MAX_DF, MIN_DF_ROWS)
+        final = row(f"hybrid, > {MAX_DF:.0%} and > {MIN_DF_ROWS} turns left out [used]", hybrid(default_kw, w_turn))
         if args.grid:
             grid = []
             for wc, wd in itertools.product([0.2, 0.35, 0.5, 0.75], [0.15, 0.25, 0.35, 0.5, 0.75, 1.0]):

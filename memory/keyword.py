@@ -14,6 +14,7 @@ import json
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +59,14 @@ _REBUILD_FTS = "INSERT INTO memories_fts(memories_fts) VALUES ('rebuild');\n"
 
 _WORD_RE = re.compile(r"\w+", re.UNICODE)
 CONTEXT_WEIGHT = 0.5  # tuned on three LoCoMo conversations (docs/memory.md)
+# A query term held by more than MAX_DF of the memories, and by more than MIN_DF_ROWS of them, is left out
+# of the keyword search (the rarest term of a query is always kept). Such a term has a small BM25 weight and
+# the longest posting list, which FTS5 reads whole for every query (bm25 counts its rows): at 100k
+# memories, most of them turns indexed with the turns before them, the common terms were most of a search's
+# time. Below MIN_DF_ROWS a term costs little, so a small memory keeps every term (docs/memory.md).
+MAX_DF = 0.1
+MIN_DF_ROWS = 5000
+STATS_TTL_S = 600.0  # how long a counted document frequency (and the number of memories) is reused
 
 
 @dataclass(frozen=True)
@@ -137,6 +146,8 @@ class KeywordIndex:
         self._readers: list[sqlite3.Connection] = []  # every read connection opened
         self._idle: list[sqlite3.Connection] = []  # those not in use
         self._stop = _stopwords()
+        self._df: dict[str, tuple[int, float]] = {}  # term -> (memories that hold it, when counted)
+        self._rows: tuple[int, float] = (0, -STATS_TTL_S)  # (memories, when counted)
 
     @contextlib.contextmanager
     def _reader(self) -> Iterator[sqlite3.Connection]:
@@ -276,12 +287,21 @@ class KeywordIndex:
             return [_record(r) for r in rows]
 
     def search(
-        self, query: str, limit: int, filters: Filters = NO_FILTERS, *, context_weight: float = CONTEXT_WEIGHT
+        self,
+        query: str,
+        limit: int,
+        filters: Filters = NO_FILTERS,
+        *,
+        context_weight: float = CONTEXT_WEIGHT,
+        max_df: float | None = MAX_DF,
+        min_df_rows: int = MIN_DF_ROWS,
     ) -> builtins.list[tuple[str, float]]:
         """(id, score) best first; score is FTS5 bm25 negated so that higher is better. The context column
-        (turns before a conversation turn, its dates) counts ``context_weight`` against 1 for the text."""
-        expr = match_expression(query, self._stop)
-        if expr is None:
+        (turns before a conversation turn, its dates) counts ``context_weight`` against 1 for the text.
+        Terms held by more than ``max_df`` of the memories and more than ``min_df_rows`` memories are left
+        out (``max_df`` None: every term counts)."""
+        terms = query_terms(query, self._stop)
+        if not terms:
             return []
         where, params = _where_sql(filters, prefix="AND")
         rank = f"bm25(memories_fts, 1.0, {float(context_weight)!r})"
@@ -291,8 +311,38 @@ class KeywordIndex:
             f"WHERE memories_fts MATCH ? {where} ORDER BY {rank} LIMIT ?"
         )
         with self._reader() as db:
+            if max_df is not None and len(terms) > 1:
+                terms = self._rare_terms(db, terms, max_df, min_df_rows)
+            expr = match_expression(terms)
             rows = db.execute(sql, [expr, *params, limit]).fetchall()
             return [(r[0], float(r[1])) for r in rows]
+
+    def _rare_terms(
+        self, db: sqlite3.Connection, terms: builtins.list[str], max_df: float, min_df_rows: int
+    ) -> builtins.list[str]:
+        """The terms held by at most ``max_df`` of the memories or at most ``min_df_rows`` memories, or the
+        rarest one when every term is common. Counts are cached for STATS_TTL_S: they change slowly."""
+        now = time.monotonic()
+        total, counted = self._rows
+        if now - counted > STATS_TTL_S:
+            total = int(db.execute("SELECT count(*) FROM memories").fetchone()[0])
+            self._rows = (total, now)
+        if total <= min_df_rows:  # no term can be common: nothing to count
+            return terms
+        if len(self._df) > 50_000:  # a bound on the cache, never reached by one user's questions in 10 minutes
+            self._df = {}
+        df: dict[str, int] = {}
+        for term in terms:
+            hit = self._df.get(term)
+            if hit is None or now - hit[1] > STATS_TTL_S:
+                n = int(db.execute("SELECT count(*) FROM memories_fts WHERE memories_fts MATCH ?",
+                                   [match_expression([term])]).fetchone()[0])  # fmt: skip
+                hit = (n, now)
+                self._df[term] = hit
+            df[term] = hit[0]
+        limit = max(max_df * total, min_df_rows)
+        keep = [t for t in terms if df[t] <= limit]
+        return keep or [min(terms, key=df.__getitem__)]
 
 
 def _record(row: Sequence[Any]) -> MemoryRecord:

@@ -32,7 +32,15 @@ from assistant.core.recall import Provenance
 from assistant.core.storage_errors import StoreCorrupt, is_corruption, storage_error
 from memory.context import turn_context
 from memory.hybrid import FusionMethod, apply_recency, fuse, suppress_near_duplicates
-from memory.keyword import CONTEXT_WEIGHT, NO_FILTERS, Filters, KeywordIndex, MemoryRecord
+from memory.keyword import (
+    CONTEXT_WEIGHT,
+    MAX_DF,
+    MIN_DF_ROWS,
+    NO_FILTERS,
+    Filters,
+    KeywordIndex,
+    MemoryRecord,
+)
 from memory.validate import (
     PROVENANCE_KEY,
     check_metadata,
@@ -111,6 +119,10 @@ class SearchConfig:
     context_dates: bool = True
     context_weight: float = CONTEXT_WEIGHT
     turn_dense_weight: float = 0.35
+    # Keyword search leaves out query terms held by more than this share of the memories and by more than
+    # keyword_min_df_rows of them (None: none left out): memory/keyword.py MAX_DF.
+    keyword_max_df: float | None = MAX_DF
+    keyword_min_df_rows: int = MIN_DF_ROWS
 
 
 def new_memory_id() -> str:
@@ -339,7 +351,10 @@ class MemoryService:
         if mode in ("hybrid", "dense"):
             out["dense"] = self.vectors.query(self.query_vector(query), depth, filters, self._chunk_ratio())
         if mode in ("hybrid", "keyword"):
-            out["keyword"] = self.keyword.search(query, depth, filters, context_weight=self.config.context_weight)
+            out["keyword"] = self.keyword.search(
+                query, depth, filters, context_weight=self.config.context_weight, max_df=self.config.keyword_max_df,
+                min_df_rows=self.config.keyword_min_df_rows,
+            )
         return out
 
     def search(
@@ -414,6 +429,8 @@ def search_config(settings: Settings) -> SearchConfig:
         context_dates=m.context_dates,
         context_weight=m.context_weight,
         turn_dense_weight=m.turn_dense_weight,
+        keyword_max_df=None if m.keyword_max_df >= 1 else m.keyword_max_df,
+        keyword_min_df_rows=m.keyword_min_df_rows,
     )
 
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
-import re
 import statistics
 import subprocess
 import sys
@@ -38,7 +37,7 @@ from typing import Any
 import httpx
 
 from assistant.config import Settings
-from assistant.core.openai_stream import delta_text
+from assistant.core.openai_stream import delta_text, iter_chunks
 from assistant.llm.types import ChatMessage
 
 PROMPT = "Write a long, detailed story about a lighthouse keeper who finds a message in a bottle."
@@ -133,25 +132,25 @@ def bench_http(
     return _run(stamps, start, tokens)
 
 
-_SSE_EVENT = re.compile(rb"(.*?)(?:\r\n\r\n|\n\n|\r\r)", re.DOTALL)
-
-
 def _stamps_of(raw: bytes, reads: list[tuple[float, int]]) -> tuple[list[float], int]:
     """The arrival time of each chunk that carries text (the read that completed its event), and the
-    completion tokens of the ``usage`` chunk."""
+    completion tokens of the ``usage`` chunk; the events are read by the project's one SSE parser."""
+    consumed = 0  # bytes of ``raw`` the parser has read: an event is complete once its blank line is
+
+    def lines() -> Iterator[str]:
+        nonlocal consumed
+        for line in raw.splitlines(keepends=True):
+            consumed += len(line)
+            yield line.decode("utf-8").rstrip("\r\n")
+
     stamps: list[float] = []
     tokens = 0
     r = 0
-    for event in _SSE_EVENT.finditer(raw):  # an event ends at a blank line (CRLF, LF or CR line ends)
-        lines = [line[5:].strip() for line in event.group(1).splitlines() if line.startswith(b"data:")]
-        data = b"\n".join(lines)
-        if not data or data == b"[DONE]":
-            continue
-        chunk = json.loads(data)
+    for chunk in iter_chunks(lines()):
         if chunk.get("usage"):
             tokens = chunk["usage"]["completion_tokens"]
         if delta_text(chunk):
-            while r < len(reads) - 1 and reads[r][1] < event.end():
+            while r < len(reads) - 1 and reads[r][1] < consumed:
                 r += 1
             stamps.append(reads[r][0])
     return stamps, tokens

@@ -112,17 +112,12 @@ def main() -> None:
          1.0, 60),
         ("hybrid min-max w=1", dense_full, used_kw, "minmax", 1.0, 60),
         ("hybrid z-score w=1 [used]", dense_full, used_kw, "zscore", 1.0, 60),
-    ]:
+    ] + [(f"  hybrid, BM25 terms in <= {max_df:.0%} of documents", dense_full, kw_runs[f"df {max_df}"], "zscore",
+          1.0, 60) for max_df in MAX_DFS]:
         runs = {q: [f.id for f in fuse({"dense": dense[q], "keyword": kwr[q]}, {"dense": w, "keyword": 1.0},
                                        method, k)] for q in data.queries}
         m = score_runs(runs, data.qrels)
         rows.append((name, m["ndcg@10"], m["recall@10"]))
-    for max_df in MAX_DFS:
-        pruned = kw_runs[f"df {max_df}"]
-        fused = {q: [f.id for f in fuse({"dense": dense_full[q], "keyword": pruned[q]}, {"dense": 1.0, "keyword": 1.0},
-                                        "zscore", 60)] for q in data.queries}
-        m = score_runs(fused, data.qrels)
-        rows.append((f"  hybrid, BM25 terms in <= {max_df:.0%} of documents", m["ndcg@10"], m["recall@10"]))
     print(f"split {args.split}: {len(data.queries)} queries")
     print(f"{'variant':<45} {'nDCG@10':>8} {'R@10':>6}")
     for name, n, r in rows:

@@ -24,7 +24,7 @@ from sse_starlette.sse import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
 from assistant.api.deps import ServicesDep
-from assistant.api.errors import error_body
+from assistant.api.error_shape import error_body
 from assistant.api.limits import CheckedJSONRoute
 from assistant.api.links import links_to_each, with_links
 from assistant.chat.orchestrator import Prepared

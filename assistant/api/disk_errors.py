@@ -13,7 +13,7 @@ import logging
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from assistant.api.errors import error_response
+from assistant.api.error_shape import error_response
 from assistant.core.storage_errors import storage_error
 
 log = logging.getLogger(__name__)

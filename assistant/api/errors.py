@@ -1,5 +1,6 @@
 """The one mapping of errors to HTTP: every error answers in the OpenAI error shape
-``{"error": {"message", "type", "code"}}`` with the status of its AssistantError subclass."""
+``{"error": {"message", "type", "code"}}`` (``assistant.api.error_shape``) with the status of its
+AssistantError subclass."""
 
 from __future__ import annotations
 
@@ -8,16 +9,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from assistant.core.errors import AssistantError, QueueFull
-
-
-def error_body(message: str, type_: str, code: str | None) -> dict[str, object]:
-    return {"error": {"message": message, "type": type_, "code": code}}
-
-
-def error_response(exc: AssistantError) -> JSONResponse:
-    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, QueueFull) else None
-    return JSONResponse(error_body(exc.message, exc.type, exc.code), status_code=exc.status, headers=headers)
+from assistant.api.disk_errors import DiskErrorMiddleware
+from assistant.api.error_shape import error_body, error_response
+from assistant.core.errors import AssistantError
 
 
 def _validation_message(exc: RequestValidationError) -> str:
@@ -29,8 +23,6 @@ def _validation_message(exc: RequestValidationError) -> str:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    from assistant.api.disk_errors import DiskErrorMiddleware
-
     app.add_middleware(DiskErrorMiddleware)  # a full or read-only disk: 507/503 saying so, not a 500
 
     @app.exception_handler(AssistantError)

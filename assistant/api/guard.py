@@ -30,7 +30,7 @@ from urllib.parse import parse_qs, urlsplit
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from assistant.api.errors import error_body
+from assistant.api.error_shape import error_body
 from assistant.config import ServerSettings, is_wildcard_host
 from assistant.core.logs import accept_request_id, request_id
 

@@ -12,6 +12,9 @@ import in it is collected: top-level ones, ones inside functions, ones under ``i
 * **no test code** -- nothing in the package imports ``tests`` or ``benchmarks`` (neither is installed);
 * **no cycles between parts** -- checked on the import graph itself, independently of ``LAYERS``, so that
   reordering the table to make a test pass cannot hide a cycle;
+* **no cycles between files** -- the same check one level down, module by module, inside a part too
+  (``api/errors.py`` and ``api/disk_errors.py`` once imported each other through an import inside a
+  function, which the part graph cannot see); ``file_cycle_report(root)`` runs it on any tree;
 * **every module belongs to a part** -- a new package has to be placed in ``LAYERS`` on purpose.
 
 Imports under ``TYPE_CHECKING`` count, for both rules. A type-only import is still a dependency of the
@@ -29,7 +32,7 @@ CLI command); ``assistant.__main__`` is the very top (``python -m assistant`` ru
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -275,18 +278,57 @@ def _shortest_cycle(graph: Mapping[str, Iterable[str]], start: str, members: set
     return [start]
 
 
-def cycle_report(graph: Mapping[str, set[str]], imports: Iterable[Import]) -> list[str]:
-    """One line per cycle: the parts round it and, for each step, the first import that makes it."""
+def cycle_report(
+    graph: Mapping[str, set[str]], imports: Iterable[Import], node_of: Callable[[str], str | None] = part_of
+) -> list[str]:
+    """One line per cycle: the nodes round it (parts, or modules with ``node_of=module_of(...)``) and, for
+    each step, the first import that makes it."""
     imports = sorted(imports, key=lambda i: (i.module, i.line))
     lines = []
     for component in cycles(graph):
         path = _shortest_cycle(graph, component[0], set(component))
         steps = []
         for a, b in zip(path, path[1:], strict=False):
-            first = next(i for i in imports if part_of(i.module) == a and part_of(i.target) == b)
+            first = next(i for i in imports if node_of(i.module) == a and node_of(i.target) == b)
             steps.append(str(first))
         lines.append(f"cycle {' -> '.join(path)} (of {', '.join(component)}): " + "; ".join(steps))
     return lines
+
+
+def module_of(known: Iterable[str]) -> Callable[[str], str | None]:
+    """The project module an import target lands in: itself when it is a module (or a package's
+    ``__init__``), else the longest module that prefixes it; None outside the project."""
+    known_set = set(known)
+
+    def node(target: str) -> str | None:
+        parts = target.split(".")
+        for n in range(len(parts), 0, -1):
+            name = ".".join(parts[:n])
+            if name in known_set:
+                return name
+        return None
+
+    return node
+
+
+def module_graph(imports: Iterable[Import], known: Iterable[str]) -> dict[str, set[str]]:
+    """File -> the files it imports (an import of a package points at its ``__init__``), wherever the import
+    stands: at the top, in a function, under TYPE_CHECKING."""
+    node = module_of(known)
+    graph: dict[str, set[str]] = {}
+    for imp in imports:
+        src, dst = node(imp.module), node(imp.target)
+        if src is not None and dst is not None and src != dst:
+            graph.setdefault(src, set()).add(dst)
+            graph.setdefault(dst, set())
+    return graph
+
+
+def file_cycle_report(root: Path = ROOT) -> list[str]:
+    """The file-level cycles of the tree at ``root`` (its assistant/, memory/ and skills/), one line each."""
+    modules = project_modules(root)
+    imports = collect({name: (path.read_text(encoding="utf-8"), pkg) for name, (path, pkg) in modules.items()})
+    return cycle_report(module_graph(imports, modules), imports, node_of=module_of(modules))
 
 
 @pytest.fixture(scope="module")
@@ -313,6 +355,11 @@ def test_no_import_cycles_between_parts(real_imports: list[Import]) -> None:
     graph = part_graph(real_imports)
     assert {"memory", "skills", "assistant.services", "assistant.api"} <= set(graph)
     problems = cycle_report(graph, real_imports)
+    assert problems == [], "\n".join(problems)
+
+
+def test_no_import_cycles_between_files() -> None:
+    problems = file_cycle_report()
     assert problems == [], "\n".join(problems)
 
 
@@ -405,3 +452,80 @@ def test_checker_finds_cycles() -> None:
         "memory.service:1 imports assistant.config"
     ]
     assert cycles({"a": {"b"}, "b": {"c"}, "c": set()}) == []
+
+
+def _plant(root: Path, files: dict[str, str]) -> Path:
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return root
+
+
+def test_file_check_fails_on_a_planted_file_level_cycle(tmp_path: Path) -> None:
+    """The shape the errors/disk_errors pair had: two files of one part importing each other, one of the two
+    imports inside a function. The part graph has no cycle (one part); the file graph has."""
+    tree = _plant(
+        tmp_path / "cyclic",
+        {
+            "assistant/__init__.py": "",
+            "assistant/api/__init__.py": "",
+            "assistant/api/errors.py": (
+                "def error_response(exc):\n    return exc\n\n"
+                "def install(app):\n    from assistant.api.disk_errors import DiskErrorMiddleware\n"
+                "    app.add_middleware(DiskErrorMiddleware)\n"
+            ),
+            "assistant/api/disk_errors.py": "from assistant.api.errors import error_response\n",
+            "assistant/api/chat.py": "from assistant.api import errors\n",
+        },
+    )
+    modules = project_modules(tree)
+    imports = collect({n: (p.read_text(encoding="utf-8"), pkg) for n, (p, pkg) in modules.items()})
+    assert cycles(part_graph(imports)) == []  # what the part-level test saw: nothing
+    assert file_cycle_report(tree) == [
+        "cycle assistant.api.disk_errors -> assistant.api.errors -> assistant.api.disk_errors "
+        "(of assistant.api.disk_errors, assistant.api.errors): "
+        "assistant.api.disk_errors:1 imports assistant.api.errors; "
+        "assistant.api.errors:5 imports assistant.api.disk_errors"
+    ]
+
+
+def test_file_check_passes_once_the_shared_function_moves_down(tmp_path: Path) -> None:
+    tree = _plant(
+        tmp_path / "fixed",
+        {
+            "assistant/__init__.py": "",
+            "assistant/api/__init__.py": "",
+            "assistant/api/error_shape.py": "def error_response(exc):\n    return exc\n",
+            "assistant/api/errors.py": (
+                "from assistant.api.disk_errors import DiskErrorMiddleware\n"
+                "from assistant.api.error_shape import error_response\n"
+            ),
+            "assistant/api/disk_errors.py": "from assistant.api.error_shape import error_response\n",
+        },
+    )
+    assert file_cycle_report(tree) == []
+
+
+def test_file_check_sees_a_cycle_through_a_package_init_and_across_packages(tmp_path: Path) -> None:
+    """``from pkg import Name`` lands in pkg/__init__.py; a longer cycle is reported by its shortest loop."""
+    tree = _plant(
+        tmp_path / "init",
+        {
+            "assistant/__init__.py": "",
+            "assistant/feeds/__init__.py": "from assistant.feeds.service import FeedService\n",
+            "assistant/feeds/service.py": "import assistant.feeds.fetch\n",
+            "assistant/feeds/fetch.py": "if TYPE_CHECKING:\n    from assistant.feeds import FeedService\n",
+            "memory/__init__.py": "",
+            "memory/a.py": "import memory.b.deep.name\n",
+            "memory/b.py": "from memory import a\n",
+        },
+    )
+    assert file_cycle_report(tree) == [
+        "cycle assistant.feeds -> assistant.feeds.service -> assistant.feeds.fetch -> assistant.feeds "
+        "(of assistant.feeds, assistant.feeds.fetch, assistant.feeds.service): "
+        "assistant.feeds:1 imports assistant.feeds.service; assistant.feeds.service:1 imports "
+        "assistant.feeds.fetch; assistant.feeds.fetch:2 imports assistant.feeds (under TYPE_CHECKING)",
+        "cycle memory.a -> memory.b -> memory.a (of memory.a, memory.b): "
+        "memory.a:1 imports memory.b.deep.name; memory.b:1 imports memory.a",
+    ]

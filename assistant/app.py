@@ -2,16 +2,36 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from assistant.api import (
+    chat,
+    conversations,
+    feedback,
+    feeds,
+    health,
+    memories,
+    metrics,
+    models,
+    notifications,
+    schedules,
+    skills,
+    web,
+)
 from assistant.api.errors import install_error_handlers
 from assistant.api.guard import RequestGuard
 from assistant.api.metrics import RequestMetrics
-from assistant.services import CORE_ROUTERS, PARTS, Services
+from assistant.services import Services
+
+# Every router, mounted whether its part is on or not: a part turned off answers 503 saying so.
+ROUTERS = (
+    health.router, models.router, chat.router, conversations.router,  # the core
+    memories.router, feedback.router, notifications.router, feeds.router, skills.router, schedules.router,
+    metrics.router, web.router,  # the page and its static files
+)  # fmt: skip
 
 
 def create_app(services: Services) -> FastAPI:
@@ -32,8 +52,6 @@ def create_app(services: Services) -> FastAPI:
     # Outermost (added last): counts every request, those the guard refuses too.
     app.add_middleware(RequestMetrics, recorder=services.recorder)
 
-    # Every part's routers are mounted, present or not: a part turned off answers 503 saying so.
-    modules = [*CORE_ROUTERS, *(m for spec in PARTS for m in spec.routers), "metrics", "web"]
-    for module in modules:
-        app.include_router(importlib.import_module(f"assistant.api.{module}").router)
+    for router in ROUTERS:
+        app.include_router(router)
     return app

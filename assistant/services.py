@@ -1,10 +1,14 @@
-"""The one composition root: every part of the daemon is listed once in ``PARTS`` and built here.
+"""The one composition root: every part of the daemon is built here, whole, in dependency order.
 
-``build_services(settings)`` builds the core (model, worker, conversations, chat) and then each part whose
-config section has ``enabled = true``, in the order of ``PARTS``. ``create_app`` mounts each part's routers
-from the same list; a part that is turned off is ``None`` on ``Services`` and its routes answer 503 with a
-message naming the setting that turns it on. ``Services.start``/``close`` start the parts in list order
-and close them in reverse (the scheduler stops before the notifier and memory it uses are closed).
+``build_services(settings)`` builds the core (model, worker, conversations) and each optional part whose
+config section has ``enabled = true`` (memory, notifier, feeds, pages, skills, scheduler), each with its
+collaborators passed to its constructor; the chat orchestrator comes last, with the parts it uses. A part
+that is turned off is ``None`` on ``Services`` and its routes answer 503 with a message naming the setting
+that turns it on (``PARTS``). ``Services.start``/``close`` start the parts in the order of ``PARTS`` and
+close them in reverse (the scheduler stops before the notifier and memory it uses are closed).
+
+The seams tests, evaluations and benchmarks need are arguments of ``build_services`` (the clock, the
+model, the embedder, the feed service, the notifier, the skill registry); nothing is assigned afterwards.
 """
 
 from __future__ import annotations
@@ -31,15 +35,16 @@ if TYPE_CHECKING:
     from assistant.feeds.service import FeedService
     from assistant.notify.service import Notifier
     from assistant.pages.service import PageService
-    from assistant.skillkit.registry import SkillRunner
+    from assistant.skillkit.registry import SkillRegistry, SkillRunner
     from assistant.skillkit.scheduler import SkillScheduler
+    from memory.embedder import Embedder
     from memory.service import MemoryService
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Services:
     """The core of the daemon plus each part; a part is None when it is turned off in config."""
 
@@ -106,13 +111,11 @@ class Services:
 
 @dataclass(frozen=True)
 class PartSpec:
-    """One optional part: the ``Services`` attribute it fills, the setting that turns it on, how it is
-    built from the services built before it, how it starts and stops, and the API routers it serves."""
+    """One optional part: the ``Services`` attribute it fills, the setting that turns it on, and how it
+    starts and stops."""
 
     name: str
     setting: str  # the dotted config key, e.g. "memory.enabled"
-    build: Callable[[Services], Any]
-    routers: tuple[str, ...] = ()  # modules under assistant.api, each with a ``router``
     start: Callable[[Any], None] | None = None
     close: Callable[[Any], None] | None = None
 
@@ -121,93 +124,19 @@ class PartSpec:
         return bool(getattr(getattr(settings, section), key))
 
 
-def _build_memory(services: Services) -> MemoryService:
-    from memory.recall import build_recall
-    from memory.service import build_memory
-
-    memory = build_memory(services.settings, services.clock)
-    memory.recorder = services.recorder
-    services.recorder.watch("assistant_memories", "memories stored", memory.count)
-    services.chat.memory = build_recall(memory, services.settings)
-    wire_feedback(services, memory)
-    return memory
-
-
-def wire_feedback(services: Services, memory: MemoryService) -> None:
-    """Ratings of answers (memory/feedback.py) beside the memory, and the rules layer's access to memory."""
-    from memory.feedback import FeedbackStore
-
-    path = services.settings.data_dir / "memory" / "feedback.sqlite3"
-    memory.feedback = FeedbackStore(path, memory.query_vector, services.clock)
-    services.chat.feedback = memory.feedback
-    if isinstance(services.chat.rules, ChatRules):
-        services.chat.rules.memory = memory
-
-
-def _close_memory(memory: MemoryService) -> None:
-    if memory.feedback is not None:
-        memory.feedback.close()
-    memory.close()
-
-
-def _build_notifier(services: Services) -> Notifier:
-    from assistant.notify.service import build_notifier
-
-    return build_notifier(services.settings, services.clock, recorder=services.recorder)
-
-
-def _build_feeds(services: Services) -> FeedService:
-    from assistant.feeds.service import build_feeds
-
-    return build_feeds(services.settings, services.clock)
-
-
-def _build_pages(services: Services) -> PageService:
-    from assistant.pages.service import build_pages
-
-    return build_pages(services.settings, services.worker.generate_text, services.llm)
-
-
-def _build_skills(services: Services) -> SkillRunner:
-    from assistant.skillkit.registry import build_skills
-    from assistant.skillkit.shortcuts import SkillShortcuts
-
-    runner = build_skills(services)
-    services.chat.shortcuts = SkillShortcuts(runner)
-    return runner
-
-
-def _build_scheduler(services: Services) -> SkillScheduler | None:
-    from assistant.skillkit.scheduler import build_scheduler
-
-    if services.skills is None:
-        log.warning("the scheduler is off because skills are turned off (skills.enabled = false)")
-        return None
-    return build_scheduler(services.settings, services.skills, recorder=services.recorder)
-
-
 PARTS: tuple[PartSpec, ...] = (
-    PartSpec(
-        "memory", "memory.enabled", _build_memory, ("memories", "feedback"),
-        start=lambda m: m.warm_up(), close=_close_memory,
-    ),
-    PartSpec(
-        "notifier", "notify.enabled", _build_notifier, ("notifications",),
-        start=lambda n: n.start(), close=lambda n: n.close(),
-    ),
-    PartSpec("feeds", "feeds.enabled", _build_feeds, ("feeds",), close=lambda f: f.close()),
-    PartSpec("pages", "pages.enabled", _build_pages, close=lambda p: p.close()),
-    PartSpec("skills", "skills.enabled", _build_skills, ("skills",)),
-    PartSpec(
-        "scheduler", "scheduler.enabled", _build_scheduler, ("schedules",),
-        start=lambda s: s.start(), close=lambda s: s.shutdown(),
-    ),
-)  # fmt: skip
-CORE_ROUTERS = ("health", "models", "chat", "conversations")
+    PartSpec("memory", "memory.enabled", start=lambda m: m.warm_up(), close=lambda m: m.close()),
+    PartSpec("notifier", "notify.enabled", start=lambda n: n.start(), close=lambda n: n.close()),
+    PartSpec("feeds", "feeds.enabled", close=lambda f: f.close()),
+    PartSpec("pages", "pages.enabled", close=lambda p: p.close()),
+    PartSpec("skills", "skills.enabled"),
+    PartSpec("scheduler", "scheduler.enabled", start=lambda s: s.start(), close=lambda s: s.shutdown()),
+)
+_SPECS = {spec.name: spec for spec in PARTS}
 
 
 def disabled_message(name: str) -> str:
-    spec = next(s for s in PARTS if s.name == name)
+    spec = _SPECS[name]
     section = spec.setting.split(".")[0]
     hint = " (and skills.enabled = true)" if name == "scheduler" else ""
     return f"{name} is turned off in config: set [{section}] enabled = true{hint} and restart the daemon"
@@ -239,8 +168,24 @@ def build_recorder(settings: Settings) -> Recorder:
     return recorder
 
 
-def build_services(settings: Settings, *, clock: Clock | None = None, llm: LLMBackend | None = None) -> Services:
-    """Build the real services. ``llm`` may be given (tests, benchmarks) to skip loading a model."""
+def _on(settings: Settings, name: str) -> bool:
+    return _SPECS[name].enabled(settings)
+
+
+def build_services(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    llm: LLMBackend | None = None,
+    embedder: Embedder | None = None,
+    feeds: FeedService | None = None,
+    notifier: Notifier | None = None,
+    skill_registry: SkillRegistry | None = None,
+) -> Services:
+    """Build the real services, each part whole. The keyword arguments replace one real part (tests,
+    evaluations, benchmarks): ``llm`` skips loading a model, ``embedder`` is memory's embedder, ``feeds`` and
+    ``notifier`` are those parts (whatever their setting says), ``skill_registry`` replaces the installed
+    skills."""
     clock = clock or SystemClock()
     private_dir(settings.data_dir)
     llm = llm or build_llm(settings)
@@ -250,14 +195,84 @@ def build_services(settings: Settings, *, clock: Clock | None = None, llm: LLMBa
         llm, server.queue_size, server.retry_after, recorder, stream_interval=server.stream_interval_ms / 1000,
         idle_tick=min(60.0, idle / 2) if idle > 0 else None,
     )  # fmt: skip
-    with opening_store(settings.data_dir / "conversations.sqlite3"):  # damage: one message naming the file
-        conversations = ConversationStore(settings.data_dir / "conversations.sqlite3")
-    personas = PersonaBook.from_config(settings.personas)
-    chat = ChatService(worker, conversations, clock, personas=personas, rules=ChatRules(personas))
-    services = Services(settings, clock, llm, worker, conversations, chat, recorder=recorder)
     recorder.watch("assistant_queue_waiting", "generation requests waiting for the model", lambda: worker.waiting)
     recorder.watch("assistant_generation_busy", "1 while the model generates", lambda: float(worker.busy))
-    for spec in PARTS:
-        if spec.enabled(settings):
-            setattr(services, spec.name, spec.build(services))
-    return services
+    with opening_store(settings.data_dir / "conversations.sqlite3"):  # damage: one message naming the file
+        conversations = ConversationStore(settings.data_dir / "conversations.sqlite3")
+
+    memory = _build_memory(settings, clock, embedder, recorder) if _on(settings, "memory") else None
+    if notifier is None and _on(settings, "notify"):
+        notifier = _build_notifier(settings, clock, recorder)
+    if feeds is None and _on(settings, "feeds"):
+        feeds = _build_feeds(settings, clock)
+    pages = _build_pages(settings, worker, llm) if _on(settings, "pages") else None
+    skills = scheduler = None
+    if _on(settings, "skills"):
+        from assistant.skillkit.registry import SkillParts, build_skills
+
+        parts = SkillParts(settings, clock, worker, memory, feeds, notifier, pages)
+        skills = build_skills(parts, skill_registry)
+        if _on(settings, "scheduler"):
+            from assistant.skillkit.scheduler import build_scheduler
+
+            scheduler = build_scheduler(settings, skills, recorder=recorder)
+    elif _on(settings, "scheduler"):
+        log.warning("the scheduler is off because skills are turned off (skills.enabled = false)")
+
+    chat = _build_chat(settings, worker, conversations, clock, memory, skills)
+    return Services(
+        settings, clock, llm, worker, conversations, chat,
+        memory=memory, notifier=notifier, feeds=feeds, pages=pages, skills=skills, scheduler=scheduler,
+        recorder=recorder,
+    )  # fmt: skip
+
+
+def _build_memory(settings: Settings, clock: Clock, embedder: Embedder | None, recorder: Recorder) -> MemoryService:
+    from memory.service import build_memory
+
+    memory = build_memory(settings, clock, embedder=embedder, recorder=recorder)
+    recorder.watch("assistant_memories", "memories stored", memory.count)
+    return memory
+
+
+def _build_notifier(settings: Settings, clock: Clock, recorder: Recorder) -> Notifier:
+    from assistant.notify.service import build_notifier
+
+    return build_notifier(settings, clock, recorder=recorder)
+
+
+def _build_feeds(settings: Settings, clock: Clock) -> FeedService:
+    from assistant.feeds.service import build_feeds
+
+    return build_feeds(settings, clock)
+
+
+def _build_pages(settings: Settings, worker: GenerationWorker, llm: LLMBackend) -> PageService:
+    from assistant.pages.service import build_pages
+
+    return build_pages(settings, worker.generate_text, llm)
+
+
+def _build_chat(
+    settings: Settings,
+    worker: GenerationWorker,
+    conversations: ConversationStore,
+    clock: Clock,
+    memory: MemoryService | None,
+    skills: SkillRunner | None,
+) -> ChatService:
+    """The orchestrator with the parts it uses: recall and ratings from memory, rules, skill shortcuts."""
+    personas = PersonaBook.from_config(settings.personas)
+    recall = feedback = shortcuts = None
+    if memory is not None:
+        from memory.recall import build_recall
+
+        recall, feedback = build_recall(memory, settings), memory.feedback
+    if skills is not None:
+        from assistant.skillkit.shortcuts import SkillShortcuts
+
+        shortcuts = SkillShortcuts(skills)
+    return ChatService(
+        worker, conversations, clock, personas=personas, memory=recall, shortcuts=shortcuts,
+        rules=ChatRules(personas, memory), feedback=feedback,
+    )  # fmt: skip

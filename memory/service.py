@@ -130,8 +130,6 @@ def new_memory_id() -> str:
 
 
 class MemoryService:
-    feedback: FeedbackStore | None = None  # ratings of chat answers (memory/feedback.py), set by services
-
     def __init__(
         self,
         keyword: KeywordIndex,
@@ -142,6 +140,8 @@ class MemoryService:
         config: SearchConfig | None = None,
         max_chars: int = 20_000,
         recency: bool = True,
+        feedback_path: Path | None = None,
+        recorder: Recorder = NULL_RECORDER,
     ) -> None:
         self.keyword = keyword
         self.vectors = vectors
@@ -151,7 +151,13 @@ class MemoryService:
         self.max_chars = max_chars
         self.recency = recency
         self._write_lock = threading.Lock()
-        self.recorder: Recorder = NULL_RECORDER  # search latency for /metrics
+        self.recorder = recorder  # search latency for /metrics
+        # Ratings of chat answers (memory/feedback.py): bounded moves for memories rated on similar questions.
+        self.feedback: FeedbackStore | None = None
+        if feedback_path is not None:
+            from memory.feedback import FeedbackStore
+
+            self.feedback = FeedbackStore(feedback_path, self.query_vector, clock, texts=self.texts)
         self._query_cache: OrderedDict[str, list[float]] = OrderedDict()
         self._ratio = 1.0
         self._ratio_age = 0
@@ -327,6 +333,10 @@ class MemoryService:
     def count(self) -> int:
         return self.keyword.count()
 
+    def texts(self, memory_ids: Sequence[str]) -> dict[str, str]:
+        """The texts of those of ``memory_ids`` that exist, by id (feedback reads what an answer used)."""
+        return {i: r.text for i, r in self.keyword.get(list(memory_ids)).items()}
+
     def _chunk_ratio(self) -> float:
         """Chunk vectors per memory (1.0 for chat-length memories), refreshed every 1000 queries."""
         self._ratio_age -= 1
@@ -411,6 +421,8 @@ class MemoryService:
         self.query_vector("warm up")
 
     def close(self) -> None:
+        if self.feedback is not None:
+            self.feedback.close()
         self.keyword.close()
 
 
@@ -444,8 +456,11 @@ def open_memory(
     max_chars: int = 20_000,
     recency: bool = True,
     embedder: Embedder | None = None,
+    feedback: bool = False,
+    recorder: Recorder = NULL_RECORDER,
 ) -> MemoryService:
-    """Open (or create) a memory under ``directory``: keyword.sqlite3 and chroma/ (unless chroma_url).
+    """Open (or create) a memory under ``directory``: keyword.sqlite3 and chroma/ (unless chroma_url), and
+    with ``feedback`` the ratings of chat answers in feedback.sqlite3.
 
     Without ``embedder``: the ONNX one (bulk work on every core), its model under the default data dir."""
     from assistant.config import default_data_dir
@@ -458,19 +473,20 @@ def open_memory(
     service = MemoryService(
         keyword, vectors, embedder or make_embedder("onnx", default_data_dir(), threads=0), clock,
         config=config, max_chars=max_chars, recency=recency,
+        feedback_path=directory / "feedback.sqlite3" if feedback else None, recorder=recorder,
     )
     try:
         with _crash_guard(directory / ".vector-check", chroma_dir, chroma_url, collection):
             service.recover()
             service.check_vectors(chroma_dir, chroma_url, collection)
     except Exception as exc:
-        keyword.close()
+        service.close()
         if chroma_dir is not None and _from_chroma(exc) and storage_error(exc) is None:
             # e.g. "Error loading hnsw index": Chroma cannot read its own files
             raise StoreCorrupt(vectors_damaged(chroma_dir, chroma_url, collection, str(exc))) from exc
         raise
     except BaseException:
-        keyword.close()
+        service.close()
         raise
     return service
 
@@ -543,7 +559,10 @@ def make_embedder(kind: str, data_dir: Path, *, threads: int = 1, bulk_threads: 
     return OnnxEmbedder(onnx_model_dir(data_dir), threads=threads or cores, bulk_threads=bulk_threads or cores)
 
 
-def build_memory(settings: Settings, clock: Clock) -> MemoryService:
+def build_memory(
+    settings: Settings, clock: Clock, *, embedder: Embedder | None = None, recorder: Recorder = NULL_RECORDER
+) -> MemoryService:
+    """The daemon's memory with the ratings of its answers; ``embedder`` replaces the configured one."""
     m = settings.memory
     return open_memory(
         settings.data_dir / "memory",
@@ -553,5 +572,7 @@ def build_memory(settings: Settings, clock: Clock) -> MemoryService:
         config=search_config(settings),
         max_chars=m.max_chars,
         recency=m.recency,
-        embedder=make_embedder(m.embedder, settings.data_dir, threads=m.embed_threads),
+        embedder=embedder or make_embedder(m.embedder, settings.data_dir, threads=m.embed_threads),
+        feedback=True,
+        recorder=recorder,
     )

@@ -9,29 +9,24 @@ conversation's persona from this turn on; its sampling settings apply where the 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 import uuid
 from collections.abc import AsyncIterator
-from functools import partial
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sse_starlette.sse import EventSourceResponse
-from starlette.concurrency import run_in_threadpool
 
 from assistant.api.deps import ServicesDep
 from assistant.api.error_shape import error_body
 from assistant.api.limits import CheckedJSONRoute
 from assistant.api.links import links_to_each, with_links
-from assistant.chat.orchestrator import Prepared
+from assistant.chat.turn import ChatTurn
 from assistant.core.errors import AssistantError, BadRequest
 from assistant.llm.types import ChatMessage, GenerationParams, Usage
-from assistant.llm.worker import Job
-from assistant.services import Services
 
 router = APIRouter(route_class=CheckedJSONRoute)
 
@@ -172,51 +167,36 @@ async def chat_completions(
     services: ServicesDep,
     x_conversation_id: Annotated[str | None, Header()] = None,
 ) -> Any:
-    # prepare() may embed the query for recall or run a skill (which waits for the model): off the loop.
-    prepared = await run_in_threadpool(
-        partial(services.chat.prepare, persona=req.persona, explicit=_explicit(req)),
+    turn = await services.chat.begin(
         _to_messages(req),
         _params(req, services.settings.model.max_tokens),
         req.conversation_id or x_conversation_id,
+        persona=req.persona,
+        explicit=_explicit(req),
     )
     meta = {
         "id": "chatcmpl-" + uuid.uuid4().hex[:24],
         "created": int(time.time()),
         "model": services.llm.name,
-        "conversation_id": prepared.conversation_id,
-        "persona": prepared.persona or services.chat.personas.default,
+        "conversation_id": turn.conversation_id,
+        "persona": turn.persona or services.chat.personas.default,
     }
-    headers = {"X-Conversation-Id": prepared.conversation_id}
-    # Queue the job before any byte is sent, so a full queue is a clean 429.
-    job = services.chat.start(prepared) if prepared.shortcut is None else None
+    headers = {"X-Conversation-Id": turn.conversation_id}
     if req.stream:
         include_usage = bool(req.stream_options and req.stream_options.include_usage)
-        stream = _sse(services, prepared, job, meta, include_usage)
-        return EventSourceResponse(stream, headers=headers, ping=15, sep="\n")
-
-    if job is None:
-        text, finish, usage = prepared.shortcut or "", "stop", Usage()
-    else:
-        task = asyncio.ensure_future(job.complete())
-        # Watch for a client that goes away while the model works, and stop the generation then.
-        while not task.done():
-            done, _ = await asyncio.wait({task}, timeout=0.25)
-            if not done and await request.is_disconnected():
-                job.cancel.set()
-                task.cancel()
-                return None
-        completion = task.result()
-        text, finish, usage = completion.text, completion.finish_reason, completion.usage
-        if finish == "cancelled":
-            raise BadRequest("generation was cancelled", code="cancelled")
-    turn_id = await run_in_threadpool(services.chat.finish, prepared, text, usage)
+        return EventSourceResponse(_sse(turn, meta, include_usage), headers=headers, ping=15, sep="\n")
+    end = await turn.complete(gone=request.is_disconnected)
+    if end is None:
+        return None  # the client went away; the generation stopped and nothing is stored
     body = {
         **meta,
         "object": "chat.completion",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}],
-        "usage": _usage(usage),
-        "recalled": prepared.recall.items,
-        "turn_id": turn_id,
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": end.text}, "finish_reason": end.finish_reason}
+        ],
+        "usage": _usage(end.usage),
+        "recalled": turn.recalled,
+        "turn_id": end.turn_id,
     }
     return JSONResponse(body, headers=headers)
 
@@ -242,43 +222,23 @@ def _content_chunk_encoder(meta: dict[str, Any]) -> Any:
     return encode
 
 
-async def _sse(
-    services: Services, prepared: Prepared, job: Job | None, meta: dict[str, Any], include_usage: bool
-) -> AsyncIterator[dict[str, str]]:
+async def _sse(turn: ChatTurn, meta: dict[str, Any], include_usage: bool) -> AsyncIterator[dict[str, str]]:
     first = {"role": "assistant", "content": ""}
-    yield {"data": _chunk(meta, first, None, recalled=prepared.recall.items)}
-    parts: list[str] = []
-    usage: Usage | None = None
-    finish: str | None = None
+    yield {"data": _chunk(meta, first, None, recalled=turn.recalled)}
+    encode = _content_chunk_encoder(meta)
     try:
-        if job is None:
-            text = prepared.shortcut or ""
-            parts.append(text)
-            yield {"data": _chunk(meta, {"content": text}, None)}
-            finish, usage = "stop", Usage()
-        else:
-            encode = _content_chunk_encoder(meta)
-            async for d in job:
-                if d.text:
-                    parts.append(d.text)
-                    yield {"data": encode(d.text)}
-                if d.finish_reason:
-                    finish, usage = d.finish_reason, d.usage
+        async for event in turn.stream():
+            if isinstance(event, str):
+                yield {"data": encode(event)}
+                continue
+            usage = _usage(event.usage)
+            yield {"data": _chunk(meta, {}, event.finish_reason, usage=usage, turn_id=event.turn_id)}
+            if include_usage:
+                yield {"data": json.dumps({**meta, "object": "chat.completion.chunk", "choices": [], "usage": usage})}
+            yield {"data": "[DONE]"}
     except AssistantError as exc:
         yield {"data": json.dumps(error_body(exc.message, exc.type, exc.code))}
         yield {"data": "[DONE]"}
-        return
-    if finish in (None, "cancelled"):
-        return  # the client went away; nothing is stored
-    turn_id = await run_in_threadpool(services.chat.finish, prepared, "".join(parts), usage)
-    yield {"data": _chunk(meta, {}, finish, usage=_usage(usage), turn_id=turn_id)}
-    if include_usage:
-        yield {
-            "data": json.dumps(
-                {**meta, "object": "chat.completion.chunk", "choices": [], "usage": _usage(usage)}
-            )
-        }
-    yield {"data": "[DONE]"}
 
 
 @router.get("/api/personas")

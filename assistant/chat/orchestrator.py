@@ -1,7 +1,9 @@
 """The chat orchestrator: history -> shortcut (skills) -> recall memories -> prompt -> model -> store the turn.
 
-Routes call ``prepare`` then stream ``start(prepared)`` and finally ``finish``. Memory and skills are
-optional services that plug in through the two small protocols below.
+A caller (the HTTP route, a CLI, an evaluation) hands the request's messages to ``begin`` (or ``reply``
+from a thread) and gets the turn back whole: rules, a skill's shortcut or the model, recall, and the
+stored turn are all decided here (assistant.chat.turn delivers the answer). Memory, skills, rules and
+feedback are optional services passed to the constructor through the small protocols below.
 
 The prompt is ``[system, *stored turns, *new messages]``, and recalled memories go into the newest user
 message only, in front of the user's text (``with_recall``): the trusted block, then the untrusted block
@@ -32,8 +34,11 @@ import json
 import logging
 import secrets
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field, replace
+from functools import partial
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
+
+import anyio
 
 from assistant.chat.conversations import ConversationStore, Turn, check_conversation_id, new_conversation_id
 from assistant.chat.personas import PersonaBook
@@ -42,6 +47,7 @@ from assistant.core.errors import BadRequest, NotFound, PartDisabled
 from assistant.core.recall import CONVERSATION, UNTRUSTED, USER, Provenance, Recall, TurnRecord
 from assistant.core.text import strip_control_tokens
 from assistant.llm.types import ChatMessage, GenerationParams, Role, Usage
+from assistant.chat.turn import ChatTurn, Prepared, TurnEnd
 from assistant.llm.worker import GenerationWorker, Job
 
 log = logging.getLogger(__name__)
@@ -108,20 +114,6 @@ def with_recall(recall: Recall, text: str) -> str:
     if not blocks:
         return text
     return "\n\n".join([*blocks, RECALL_SEPARATOR, text])
-
-
-@dataclass
-class Prepared:
-    conversation_id: str
-    messages: list[ChatMessage]
-    params: GenerationParams
-    new_turns: list[tuple[str, str]]
-    recall: Recall = field(default_factory=Recall)
-    shortcut: str | None = None
-    provenance: Provenance = CONVERSATION  # of the answer: untrusted when derived from untrusted text
-    persona: str | None = None  # the conversation's persona (None: the default)
-    remember: bool = True  # store the turns in memory (a rule's exchange is not)
-    turn_id: int | None = None  # the stored answer's id, once finished
 
 
 class ChatService:
@@ -267,7 +259,46 @@ class ChatService:
             conversation_id, prompt, params, new_turns, recall, shortcut, provenance, persona=persona_name
         )
 
-    def start(self, prepared: Prepared) -> Job:
+    async def begin(
+        self,
+        messages: list[ChatMessage],
+        params: GenerationParams,
+        conversation_id: str | None,
+        *,
+        persona: str | None = None,
+        explicit: Collection[str] = (),
+    ) -> ChatTurn:
+        """Begin a chat turn (call from the event loop): everything before the first byte is decided here,
+        and a model job is queued, so a full queue raises QueueFull before any answer starts. The turn
+        streams or completes its answer and stores itself (assistant.chat.turn)."""
+        # Recall may embed the query, a rule may write memory, a skill may wait for the model: off the loop.
+        prepared = await anyio.to_thread.run_sync(
+            partial(self.prepare, messages, params, conversation_id, persona=persona, explicit=explicit)
+        )
+        job = self._submit(prepared) if prepared.shortcut is None else None
+        return ChatTurn(prepared, job, self.finish)
+
+    def reply(
+        self,
+        messages: list[ChatMessage],
+        params: GenerationParams,
+        conversation_id: str | None = None,
+        *,
+        persona: str | None = None,
+    ) -> TurnEnd:
+        """A whole chat turn for a thread that is not the event loop (CLI, evaluations): prepared, answered
+        and stored. A cancelled generation is a BadRequest and stores nothing."""
+        prepared = self.prepare(messages, params, conversation_id, persona=persona)
+        if prepared.shortcut is not None:
+            text, finish, usage = prepared.shortcut, "stop", Usage()
+        else:
+            completion = self.worker.generate_text(prepared.messages, prepared.params)
+            if completion.finish_reason == "cancelled":
+                raise BadRequest("generation was cancelled", code="cancelled")
+            text, finish, usage = completion.text, completion.finish_reason, completion.usage
+        return TurnEnd(text, finish, usage, self.finish(prepared, text, usage))
+
+    def _submit(self, prepared: Prepared) -> Job:
         return self.worker.submit(prepared.messages, prepared.params)
 
     def finish(self, prepared: Prepared, answer: str, usage: Usage | None = None) -> int:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from assistant.cli.skill_cases import (
@@ -43,6 +43,10 @@ from assistant.core.errors import BadRequest
 from assistant.feeds.in_memory import InMemoryFeeds
 from assistant.llm.bundled import BUNDLED
 from assistant.llm.types import ChatMessage, GenerationParams
+from assistant.skillkit.registry import SkillParts, SkillRunner
+
+if TYPE_CHECKING:
+    from assistant.services import Services
 
 DEFAULT_SEED = 1234
 SEUSS_BATCH = 1  # headlines per run of the seuss skill (at most its count's maximum, 10): one, so each
@@ -205,7 +209,15 @@ def _timed(fn: Callable[[], Any]) -> tuple[Any, float]:
     return value, time.perf_counter() - started
 
 
-def run_suite(services: Any, clock: EvalClock, suite: Suite, *, round_no: int = 1,
+def _over_feeds(services: Services, feeds: InMemoryFeeds) -> SkillRunner:
+    """The daemon's skills reading ``feeds`` (fixed headlines) instead of the feed service."""
+    runner = services.require("skills", services.skills)
+    parts = SkillParts(services.settings, services.clock, services.worker, services.memory, feeds,
+                       services.notifier, services.pages)  # fmt: skip
+    return SkillRunner(runner.registry, parts)
+
+
+def run_suite(services: Services, clock: EvalClock, suite: Suite, *, round_no: int = 1,
               progress: Progress | None = None, temperature: float = CHAT_TEMPERATURE) -> list[CaseResult]:  # fmt: skip
     """Every case of ``suite`` on built services (``assistant.services.Services`` with skills on)."""
     tick = progress or (lambda _what, _n: None)
@@ -241,8 +253,8 @@ def run_suite(services: Any, clock: EvalClock, suite: Suite, *, round_no: int = 
         for first in range(0, len(suite.seuss), SEUSS_BATCH):  # the skill takes at most 10 headlines a run
             batch = suite.seuss[first : first + SEUSS_BATCH]
             tick(f"seuss: headlines {first + 1}-{first + len(batch)}", 0)
-            services.feeds = InMemoryFeeds(feed_entries(batch))
-            result, secs = _timed(partial(runner.run, "seuss", {"count": len(batch), **suite.seuss_args}))
+            seuss = _over_feeds(services, InMemoryFeeds(feed_entries(batch)))
+            result, secs = _timed(partial(seuss.run, "seuss", {"count": len(batch), **suite.seuss_args}))
             by_key = {item["key"]: item for item in result.data["headlines"]}
             for h in batch:
                 item = by_key.get(f"eval-{h.id}")
@@ -259,8 +271,8 @@ def run_suite(services: Any, clock: EvalClock, suite: Suite, *, round_no: int = 
         for name, headlines in suite.digests:
             tick(f"digest: {name}", 0)
             entries = feed_entries(headlines)
-            services.feeds = InMemoryFeeds(entries)
-            result, secs = _timed(lambda: runner.run("digest", {"overview": True}))
+            digest = _over_feeds(services, InMemoryFeeds(entries))
+            result, secs = _timed(lambda: digest.run("digest", {"overview": True}))
             results.append(CaseResult(name, "digest", score_digest(result.text, result.data, entries),
                                       result.text, secs, round_no))  # fmt: skip
             tick(f"digest: {name}", 1)

@@ -4,21 +4,20 @@ services."""
 
 from __future__ import annotations
 
-import importlib.metadata
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import ValidationError
 
+from assistant.core import plugins
 from assistant.core.clock import Clock
 from assistant.core.errors import AssistantError, BadRequest, NotFound, QueueFull
 from assistant.core.localtime import get_zone
 from assistant.core.recall import UNTRUSTED
-from assistant.skillkit.api import (
-    SKILL_ATTR,
+from assistant.skillkit.context import (
     FeedReader,
     MemoryWriter,
     NotificationSink,
@@ -26,23 +25,23 @@ from assistant.skillkit.api import (
     PageReader,
     SkillContext,
     SkillResult,
-    SkillSpec,
     TextGenerator,
 )
+from assistant.skillkit.spec import SKILL_ATTR, SkillInfo, SkillSpec
 
 if TYPE_CHECKING:
     from assistant.config import Settings
 
 log = logging.getLogger(__name__)
 
-ENTRY_POINT_GROUP = "assistant.skills"
-OWN_DISTRIBUTION = "assistant"  # its skills show as origin "builtin" and load before any plugin's
-BUILTIN_ORIGIN = "builtin"
+ENTRY_POINT_GROUP = plugins.SKILLS
+OWN_DISTRIBUTION = plugins.OWN_DISTRIBUTION  # its skills show as origin "builtin" and load before any plugin's
+BUILTIN_ORIGIN = plugins.BUILTIN_ORIGIN
 
 
 class SkillServices(Protocol):
-    """What the runner reads from the daemon's services (``assistant.services.Services`` fits): the
-    parts a ``SkillContext`` hands to skills, read at each run. Read-only, so a part may be a subtype."""
+    """The parts a ``SkillContext`` hands to skills (``SkillParts`` below, built whole by the composition
+    root). Read-only, so a part may be a subtype."""
 
     @property
     def settings(self) -> Settings: ...
@@ -66,6 +65,19 @@ class SkillServices(Protocol):
     def pages(self) -> PageReader | None: ...
 
 
+@dataclass(frozen=True)
+class SkillParts:
+    """The daemon's parts that skills use, built before the runner and handed to it whole."""
+
+    settings: Settings
+    clock: Clock
+    worker: TextGenerator | None
+    memory: MemoryWriter | None = None
+    feeds: FeedReader | None = None
+    notifier: NotificationSink | None = None
+    pages: PageReader | None = None
+
+
 def specs_in(obj: object) -> list[SkillSpec]:
     """The skills an object holds: a decorated function itself, or every decorated function of a module."""
     spec = getattr(obj, SKILL_ATTR, None)
@@ -79,20 +91,6 @@ def specs_in(obj: object) -> list[SkillSpec]:
         ]
         return [s for s in found if getattr(s.func, "__module__", None) == obj.__name__]
     return []
-
-
-def _dist_name(ep: importlib.metadata.EntryPoint) -> str | None:
-    dist = getattr(ep, "dist", None)
-    return dist.name if dist is not None else None
-
-
-def _origin(ep: importlib.metadata.EntryPoint) -> str:
-    dist = getattr(ep, "dist", None)
-    if dist is None:
-        return ep.value
-    if dist.name == OWN_DISTRIBUTION:
-        return BUILTIN_ORIGIN
-    return f"{dist.name} {dist.version}"
 
 
 class SkillRegistry:
@@ -140,22 +138,16 @@ class SkillRegistry:
         return registry
 
     def _load_entry_points(self, group: str) -> None:
-        def order(ep: importlib.metadata.EntryPoint) -> tuple[bool, str, str]:
-            dist = _dist_name(ep) or ""
-            return (dist != OWN_DISTRIBUTION, dist, ep.name)
-
-        for ep in sorted(importlib.metadata.entry_points(group=group), key=order):
-            origin = _origin(ep)
-            try:
-                obj = ep.load()
-            except Exception as exc:  # noqa: BLE001 - a broken plugin is reported, not fatal
-                self.errors.append(f"skill entry point {ep.name!r} ({ep.value}) failed to load: {exc}")
-                continue
+        # The one plugin loader (assistant.core.plugins); entry point names may repeat across
+        # distributions here, since a skill's own name is what must be unique (``add`` checks it).
+        loaded = plugins.load_all(group, what="skill", unique=False)
+        self.errors.extend(loaded.errors)
+        for plugin, obj in loaded.items:
             specs = specs_in(obj)
             if not specs:
-                self.errors.append(f"skill entry point {ep.name!r} ({ep.value}) holds no @skill function")
+                self.errors.append(f"skill entry point {plugin.name!r} ({plugin.value}) holds no @skill function")
             for spec in specs:
-                self.add(replace(spec, origin=origin))
+                self.add(replace(spec, origin=plugin.origin))
 
     def specs(self) -> list[SkillSpec]:
         """The skills in the order they were added: built-ins first, so they answer a phrase first."""
@@ -179,7 +171,7 @@ class SkillRegistry:
             known = ", ".join(self.names()) or "none"
             raise NotFound(f"no skill named {name!r} (known skills: {known})", code="unknown_skill") from None
 
-    def describe(self) -> list[dict[str, Any]]:
+    def describe(self) -> list[SkillInfo]:
         return [self._specs[n].describe() for n in self.names()]
 
 
@@ -235,8 +227,7 @@ class UntrustedMemory:
 
 
 class SkillRunner:
-    """Runs skills with the services of one daemon. ``services`` is read at run time, so parts added
-    after building (feeds, notifier) are seen."""
+    """Runs skills with the parts of one daemon (``SkillParts``, given whole at construction)."""
 
     def __init__(self, registry: SkillRegistry, services: SkillServices) -> None:
         self.registry = registry
@@ -264,7 +255,7 @@ class SkillRunner:
             memory=memory,
             feeds=s.feeds,
             notifier=s.notifier,
-            pages=getattr(s, "pages", None),  # services built before pages existed have none
+            pages=s.pages,
             args=args,
             timezone=zone,
             trigger=trigger,
@@ -310,5 +301,6 @@ class SkillRunner:
         return result
 
 
-def build_skills(services: SkillServices) -> SkillRunner:
-    return SkillRunner(SkillRegistry.discover(), services)
+def build_skills(parts: SkillServices, registry: SkillRegistry | None = None) -> SkillRunner:
+    """The runner of a daemon: the installed skills (or ``registry``) with the daemon's parts."""
+    return SkillRunner(registry if registry is not None else SkillRegistry.discover(), parts)

@@ -1,0 +1,137 @@
+"""One chat turn, from the moment its prompt is known to the moment its answer is stored.
+
+``ChatService.begin`` (assistant.chat.orchestrator) decides everything a turn needs before the first byte
+(the conversation, the persona, a rule's or a skill's answer, the recalled memories, the prompt) and, when
+the model answers, queues the generation job, so a full queue is a clean 429. The ``ChatTurn`` it returns
+delivers the answer either way a caller wants it: ``stream()`` yields the text as it comes and then one
+``TurnEnd``; ``complete()`` waits for the whole answer. Either stores the turn once the answer is whole,
+and never stores a turn that was cancelled or whose listener went away.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+
+from assistant.core.errors import BadRequest
+from assistant.core.recall import CONVERSATION, Provenance, Recall
+from assistant.llm.types import ChatMessage, FinishReason, GenerationParams, Usage
+from assistant.llm.worker import Job
+
+
+@dataclass
+class Prepared:
+    """What ``prepare`` decided for a turn: the prompt, the turns to store, and a ready answer if any."""
+
+    conversation_id: str
+    messages: list[ChatMessage]
+    params: GenerationParams
+    new_turns: list[tuple[str, str]]
+    recall: Recall = field(default_factory=Recall)
+    shortcut: str | None = None
+    provenance: Provenance = CONVERSATION  # of the answer: untrusted when derived from untrusted text
+    persona: str | None = None  # the conversation's persona (None: the default)
+    remember: bool = True  # store the turns in memory (a rule's exchange is not)
+    turn_id: int | None = None  # the stored answer's id, once finished
+
+
+@dataclass(frozen=True)
+class TurnEnd:
+    """A whole answer, stored: its text, why it ended, what it cost and its turn id (for feedback)."""
+
+    text: str
+    finish_reason: FinishReason
+    usage: Usage
+    turn_id: int
+
+
+StoreTurn = Callable[[Prepared, str, Usage], int]
+
+
+class ChatTurn:
+    """A begun chat turn: known conversation, persona and recall; the answer still to be delivered."""
+
+    def __init__(self, prepared: Prepared, job: Job | None, store: StoreTurn) -> None:
+        self._prepared = prepared
+        self._job = job
+        self._store = store
+
+    @property
+    def conversation_id(self) -> str:
+        return self._prepared.conversation_id
+
+    @property
+    def persona(self) -> str | None:
+        return self._prepared.persona
+
+    @property
+    def recalled(self) -> list[dict[str, Any]]:
+        """The memories recalled into the prompt, as shown to the client."""
+        return self._prepared.recall.items
+
+    @property
+    def prepared(self) -> Prepared:
+        return self._prepared
+
+    def cancel(self) -> None:
+        """Stop the model (nothing is stored)."""
+        if self._job is not None:
+            self._job.cancel.set()
+
+    async def _finish(self, text: str, finish: FinishReason, usage: Usage | None) -> TurnEnd:
+        used = usage or Usage()
+        turn_id = await anyio.to_thread.run_sync(self._store, self._prepared, text, used)
+        return TurnEnd(text, finish, used, turn_id)
+
+    async def stream(self) -> AsyncIterator[str | TurnEnd]:
+        """The answer's text pieces as they come, then one ``TurnEnd`` once the turn is stored. Ends with
+        no ``TurnEnd`` when the generation was cancelled (nothing stored); errors of the model pass through."""
+        if self._job is None:
+            text = self._prepared.shortcut or ""
+            yield text
+            yield await self._finish(text, "stop", Usage())
+            return
+        parts: list[str] = []
+        finish: FinishReason | None = None
+        usage: Usage | None = None
+        async for delta in self._job:
+            if delta.text:
+                parts.append(delta.text)
+                yield delta.text
+            if delta.finish_reason:
+                finish, usage = delta.finish_reason, delta.usage
+        if finish is None or finish == "cancelled":
+            return
+        yield await self._finish("".join(parts), finish, usage)
+
+    async def complete(self, gone: Callable[[], Awaitable[bool]] | None = None) -> TurnEnd | None:
+        """The whole answer, stored. ``gone`` is polled while the model works; when it says the listener
+        went away the generation stops and None is returned (nothing stored). A generation cancelled for
+        another reason is a BadRequest."""
+        if self._job is None:
+            return await self._finish(self._prepared.shortcut or "", "stop", Usage())
+        job = self._job
+        completion = None
+        async with anyio.create_task_group() as tasks:
+
+            async def run() -> None:
+                nonlocal completion
+                completion = await job.complete()
+                tasks.cancel_scope.cancel()
+
+            tasks.start_soon(run)
+            if gone is not None:
+                while True:
+                    await anyio.sleep(0.25)
+                    if await gone():
+                        job.cancel.set()
+                        tasks.cancel_scope.cancel()
+                        return None
+        if completion is None:
+            return None
+        if completion.finish_reason == "cancelled":
+            raise BadRequest("generation was cancelled", code="cancelled")
+        return await self._finish(completion.text, completion.finish_reason, completion.usage)

@@ -201,7 +201,7 @@ def build_services(
         conversations = ConversationStore(settings.data_dir / "conversations.sqlite3")
 
     memory = _build_memory(settings, clock, embedder, recorder) if _on(settings, "memory") else None
-    if notifier is None and _on(settings, "notify"):
+    if notifier is None and _on(settings, "notifier"):
         notifier = _build_notifier(settings, clock, recorder)
     if feeds is None and _on(settings, "feeds"):
         feeds = _build_feeds(settings, clock)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from assistant.core.errors import BadRequest, ConfigError
@@ -75,6 +76,29 @@ BUILT_IN: tuple[Persona, ...] = (
         temperature=0.8,
     ),
 )
+
+
+def zone_name(now: datetime) -> str:
+    """The IANA name of ``now``'s zone ("Europe/Berlin"), else its abbreviation or UTC offset."""
+    tz = now.tzinfo
+    key = getattr(tz, "key", None)
+    if isinstance(key, str) and key:
+        return key
+    return now.tzname() or now.strftime("UTC%z")
+
+
+def dated_system_prompt(text: str, now: datetime) -> str:
+    """``text`` with today's date, weekday and the user's zone after it. ``now`` is the user's aware local
+    time. No time of day: the system prompt stays the same bytes all day, so llama.cpp's prompt cache
+    holds; the time goes into the newest user message (``time_note``)."""
+    day = f"{now:%A}, {now.day} {now:%B %Y}"
+    return f"{text}\n\nToday is {day} ({now:%Y-%m-%d}). The user's time zone is {zone_name(now)}."
+
+
+def time_note(now: datetime) -> str:
+    """The user's local time as one short line, for the front of the newest user message (which changes
+    every turn anyway, so the prompt cache loses nothing)."""
+    return f"(The time now is {now:%H:%M} on {now:%A}, {now.day} {now:%B %Y}.)"
 
 
 class PersonaBook:

@@ -13,7 +13,7 @@ lists, and a restored memory is found again by dense search (its vector came bac
 
 The daemon's PSS before the load (after a warm-up) and after it is measured and printed here, not asserted:
 memory figures come from `benchmarks/bench_load.py`, which runs this same scenario and prints the table
-(README "Measured figures"). The scenario lives here; the benchmark imports it.
+(docs/benchmarks.md, "Load"). The scenario lives here; the benchmark imports it.
 """
 
 from __future__ import annotations

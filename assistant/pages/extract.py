@@ -1,6 +1,6 @@
 """A web page's main text: hidden elements dropped, then trafilatura (``favor_precision``, no comments).
 
-Chosen by measurement (``benchmarks/bench_extract.py``, README "Measured figures", docs/pages.md): on the
+Chosen by measurement (``benchmarks/bench_extract.py``, docs/benchmarks.md, docs/pages.md): on the
 181 hand-labelled pages of the article-extraction benchmark, through this path, trafilatura scores F1 0.963
 against readability-lxml's 0.953 (each library alone with its defaults: 0.953 and 0.954). Falling back to
 readability-lxml when trafilatura finds much less text than it gains nothing at a ratio chosen beforehand

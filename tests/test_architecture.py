@@ -327,7 +327,8 @@ def module_graph(imports: Iterable[Import], known: Iterable[str]) -> dict[str, s
 def file_cycle_report(root: Path = ROOT) -> list[str]:
     """The file-level cycles of the tree at ``root`` (its assistant/, memory/ and skills/), one line each."""
     modules = project_modules(root)
-    imports = collect({name: (path.read_text(encoding="utf-8"), pkg) for name, (path, pkg) in modules.items()})
+    sources = {name: (path.read_text(encoding="utf-8"), pkg) for name, (path, pkg) in modules.items()}
+    imports = collect(sources)
     return cycle_report(module_graph(imports, modules), imports, node_of=module_of(modules))
 
 

@@ -2,9 +2,11 @@
 
 The daemon's pages part (``ctx.pages``) fetches the page under the feeds' address policy, extracts its
 main text and summarizes it, in parts when it does not fit the model's context. This skill cites the
-page's URL and title itself (facts from code, the wording from the model) and stores the summary as an
-untrusted memory whose metadata holds the URL and title. Scheduled ("summarize this page every morning"),
-the result goes out as a notification as well.
+page's URL and title itself (facts from code, the wording from the model), says when the summary is the
+page's own lead sentences because no summary by the model kept to the page (every number, date and name
+checked against the page, assistant.pages.grounding), and stores the summary as an untrusted memory
+whose metadata holds the URL and title. Scheduled ("summarize this page every morning"), the result goes
+out as a notification as well.
 """
 
 from __future__ import annotations
@@ -40,10 +42,12 @@ def run_page_skill(ctx: SkillContext, name: str, style: str, url: str, max_token
     title = found.title or "(untitled page)"
     cite = f"{_HEADINGS[style]} “{title}” — {found.url}"
     extent = f"{found.words:,} words" + (f", read in {found.parts} parts" if found.parts > 1 else "")
-    if found.fallback:
-        body = f"The model gave no usable summary; the page begins: {found.text}"
+    if found.path == "extractive":
+        body = f"No summary by the model kept to the page; its lead sentences: {found.text}"
     else:
         body = found.text
+    if found.path == "retry":
+        extent += "; a plainer second try kept to the page"
     text = f"{cite}\n{body}\n({extent})"
     if remember and ctx.memory is not None:
         ctx.memory.add(
@@ -64,6 +68,8 @@ def run_page_skill(ctx: SkillContext, name: str, style: str, url: str, max_token
             "parts": found.parts,
             "levels": found.levels,
             "fallback": found.fallback,
+            "path": found.path,  # model, retry or extractive: which text kept to the page
+            "unsupported": list(found.unsupported),  # what the first summary said that the page does not
             "prompt_tokens": found.prompt_tokens,  # of each model call (map steps, then reduce)
         },
     )

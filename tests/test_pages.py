@@ -252,7 +252,9 @@ def test_notes_that_do_not_get_shorter_are_a_clear_error(server: FeedServer) -> 
     assert err.value.code == "page_too_long" and "model.n_ctx" in err.value.message
 
 
-def test_an_answer_that_is_empty_or_echoes_the_marker_falls_back_to_the_opening(server: FeedServer) -> None:
+def test_an_answer_that_is_empty_or_echoes_the_marker_falls_back_to_the_lead_sentences(
+    server: FeedServer,
+) -> None:
     llm = FakeLLM(lambda m: "see " + m[1].content.split(">>>")[0].lstrip("<"))  # echoes "PAGE-xxxxxxxx"
     service, worker = pages_with(llm, n_ctx=2048)
     try:
@@ -261,7 +263,10 @@ def test_an_answer_that_is_empty_or_echoes_the_marker_falls_back_to_the_opening(
         )
     finally:
         worker.close()
-    assert found.fallback and found.text.startswith("Footbridge opens The river town of Elmsford")
+    assert len(llm.prompts) == 2  # the first try and the plainer retry, both unusable
+    assert (
+        found.fallback and found.path == "extractive" and found.text.startswith("The river town of Elmsford")
+    )
 
 
 def test_links_and_control_tokens_in_the_answer_are_removed(server: FeedServer) -> None:

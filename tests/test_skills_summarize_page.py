@@ -5,6 +5,7 @@ URL, and ``/summarize URL``, ``/eli5 URL`` and "summarize URL" work as chat shor
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 
@@ -29,8 +30,9 @@ def test_summarize_skill_cites_the_page_and_stores_an_untrusted_memory(
 ) -> None:
     fake_llm.reply = "Elmsford has a new footbridge."
     memory = FakeMemory()
-    services.memory = memory  # type: ignore[assignment]
     assert services.pages is not None and services.skills is not None
+    # Services and the skills' parts are frozen: the runner gets parts with the fake memory in place.
+    services.skills.services = replace(services.skills.services, memory=memory)  # type: ignore[type-var]
     url = server.route("/a", Reply(200, article("Footbridge opens", SENTENCES), HTML))
     result = services.skills.run("summarize", {"url": url})
     assert result.text.splitlines() == [
@@ -81,8 +83,8 @@ def test_slash_commands_and_phrases_run_the_skills_in_chat(server: FeedServer, s
 
 
 def test_without_pages_the_skill_says_which_setting_turns_them_on(services: Services) -> None:
-    services.pages = None
     assert services.skills is not None
+    services.skills.services = replace(services.skills.services, pages=None)  # type: ignore[type-var]
     with pytest.raises(BadRequest) as err:
         services.skills.run("summarize", {"url": "https://example.org/"})
     assert err.value.code == "no_pages" and "[pages] enabled = true" in err.value.message

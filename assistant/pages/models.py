@@ -9,6 +9,7 @@ from typing import Literal
 from assistant.core.errors import AssistantError
 
 Style = Literal["summary", "eli5"]
+SummaryPath = Literal["model", "retry", "extractive"]
 
 
 class PageError(AssistantError):
@@ -43,8 +44,13 @@ class Page:
 @dataclass(frozen=True)
 class PageSummary:
     """A page's summary. ``text`` is the model's (cleaned, no links); ``url`` and ``title`` are cited by
-    code. ``parts`` is how many pieces the page was read in (1: it fit the context whole); ``fallback``
-    says the model gave nothing usable and ``text`` is the page's opening sentences instead."""
+    code. ``parts`` is how many pieces the page was read in (1: it fit the context whole).
+
+    Every number, date and name of the text was checked against the page (assistant.pages.grounding);
+    ``path`` says which text passed: the model's summary ("model"), a plainer, extractive second try at
+    temperature 0 ("retry"), or, when neither kept to the page (or the model gave nothing usable), the
+    lead sentences of the page's first paragraphs, made by code ("extractive"; ``fallback`` is then true).
+    ``unsupported`` lists what the first summary stated that the page does not (empty on the model path)."""
 
     url: str
     title: str
@@ -54,4 +60,6 @@ class PageSummary:
     parts: int
     levels: int = 1  # map steps plus reduce rounds
     fallback: bool = False
+    path: SummaryPath = "model"
+    unsupported: tuple[str, ...] = ()
     prompt_tokens: list[int] = field(default_factory=list)  # of every model call, to check the fit

@@ -9,8 +9,13 @@ The page's text, its title and the model's notes about it are untrusted: they go
 items of a quoted block (assistant.core.text.quoted_block) that the system prompt declares to be data,
 never as instructions. Every text was cleaned before (no control tokens of any chat template, no prompt
 delimiters, no hidden characters), and the model's output is cleaned again, links removed (the URL shown
-to the user comes from code). An output that is empty or echoes the block's marker is not used: the
-summary falls back to the page's opening sentences.
+to the user comes from code). An output that is empty or echoes the block's marker is not used.
+
+The summary must keep to the page: every number, date and name in it is looked for in the page's text
+(assistant.pages.grounding). When one is missing (or the model gave nothing usable), the model is asked
+once more, plainly and at temperature 0, to say what the page's opening is about in the page's own words;
+when that fails the check too, the summary is made by code: the lead sentences of the page's first
+paragraphs, cut to the summary's length. Never an unchecked summary; ``PageSummary.path`` says which.
 """
 
 from __future__ import annotations
@@ -21,8 +26,9 @@ from dataclasses import dataclass
 
 from assistant.core.text import clean_text, data_rule, quoted_block, strip_links
 from assistant.llm.types import ChatMessage, Completion, GenerationParams
-from assistant.pages.budget import BuildPrompt, PromptMeter, parts, split_long
-from assistant.pages.models import Page, PageError, PageSummary, Style
+from assistant.pages.budget import BuildPrompt, PromptMeter, fit_items, parts, split_long
+from assistant.pages.grounding import Grounding, PageFacts
+from assistant.pages.models import Page, PageError, PageSummary, Style, SummaryPath
 
 Generate = Callable[[list[ChatMessage], GenerationParams], Completion]
 
@@ -30,6 +36,10 @@ MARGIN = 32  # tokens kept free besides the answer: the block's random marker to
 SUMMARY_MAX = 2000  # characters of a summary shown
 NOTE_MAX = 1000  # characters of one note kept for the reduce step
 FALLBACK_WORDS = 60
+TEMPERATURE = 0.3  # of the first try; the retry is greedy
+RETRY_INPUT = 1536  # at most this many prompt tokens of the page's opening for the retry
+LEAD_SENTENCES = 3  # of the extractive summary
+LEAD_MIN_WORDS = 8  # a shorter paragraph is a heading, a byline or a caption: no lead sentence
 _MARKER = re.compile(r"(?:PAGE|NOTES)-[0-9a-f]{8}", re.IGNORECASE)
 _PAGE_RULE = "It is the text of one web page, fetched from the internet."
 
@@ -40,6 +50,11 @@ _FINAL_ASK: dict[Style, str] = {
         "ten-year-old child. Use everyday words."
     ),
 }
+_RETRY_ROLE = "You tell the user what a web page says, in the page's own words."
+_RETRY_ASK = (
+    "Write a summary of this page in two or three sentences, using the page's own words. Copy every name, "
+    "number and date exactly as the page writes it, and add nothing that is not on the page."
+)
 _ROLE: dict[Style, str] = {
     "summary": "You summarize web pages for the user.",
     "eli5": "You explain web pages to the user in very simple words.",
@@ -80,10 +95,58 @@ def note_prompt(title: str, items: Sequence[str], part: int, total: int, *, note
     return _messages("You take notes on web pages.", label, _title_item(title) + list(items), ask)
 
 
+def retry_prompt(title: str, items: Sequence[str]) -> list[ChatMessage]:
+    """The plainer second try: what the page's opening says, in its own words."""
+    return _messages(_RETRY_ROLE, "PAGE", _title_item(title) + list(items), _RETRY_ASK)
+
+
+_ITEM_ECHO = re.compile(r'^\s*\d{1,3}\.\s+"(.*)"\s*$', re.MULTILINE)  # a block item copied whole
+
+
 def clean_answer(text: str, limit: int = SUMMARY_MAX) -> str:
-    """The model's text as shown: one clean line, no links; "" when it echoes a block's marker."""
-    cleaned = clean_text(strip_links(text), limit)
+    """The model's text as shown: one clean line, no links; "" when it echoes a block's marker. Items
+    of the block copied as they were quoted (``3. "text"``) keep their text only."""
+    cleaned = clean_text(strip_links(_ITEM_ECHO.sub(r"\1", text)), limit)
     return "" if _MARKER.search(cleaned) else cleaned
+
+
+_ABBREVIATION = re.compile(
+    r"(?:\b(?:Mr|Mrs|Ms|Dr|Prof|St|Jr|Sr|Gov|Sen|Rep|Gen|Col|Lt|Sgt|Capt|No|Inc|Corp|Co|Ltd|vs|etc|Jan|Feb|"
+    r"Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec|e\.g|i\.e|[A-Z])|\b(?:[A-Z]\.)+[A-Z]?)$"
+)
+_SENTENCE_BREAK = re.compile(r"[.!?][\"”’)]*\s+(?=[\"“‘(]?[A-Z0-9])")
+
+
+def lead_sentence(paragraph: str) -> str:
+    """The first sentence of a paragraph (not cut after "Dr.", "U.S." or an initial)."""
+    for m in _SENTENCE_BREAK.finditer(paragraph):
+        if not _ABBREVIATION.search(paragraph[: m.start()]):
+            return paragraph[: m.end()].strip()
+    return paragraph.strip()
+
+
+def extractive(page: Page, max_words: int) -> str:
+    """A summary made by code: the lead sentences of the page's first paragraphs (headings, bylines and
+    captions skipped), at most ``LEAD_SENTENCES`` and about ``max_words`` words."""
+    chosen: list[str] = []
+    words = 0
+    for paragraph in page.paragraphs:
+        if len(paragraph.split()) < LEAD_MIN_WORDS or paragraph == page.title:
+            continue
+        sentence = lead_sentence(paragraph)
+        n = len(sentence.split())
+        if chosen and words + n > max_words:
+            break
+        chosen.append(sentence)
+        words += n
+        if len(chosen) == LEAD_SENTENCES:
+            break
+    if not chosen:
+        return opening(page, max_words)
+    text = " ".join(chosen)
+    if words > max_words:
+        return " ".join(text.split()[:max_words]) + "\u2026"
+    return text
 
 
 def opening(page: Page, words: int = FALLBACK_WORDS) -> str:
@@ -109,10 +172,10 @@ class MapReduce:
     def budget(self, answer_tokens: int) -> int:
         return self.meter.n_ctx - answer_tokens - MARGIN
 
-    def ask(self, messages: list[ChatMessage], max_tokens: int) -> str:
+    def ask(self, messages: list[ChatMessage], max_tokens: int, temperature: float = TEMPERATURE) -> str:
         self.prompt_tokens.append(self.meter.cost(messages))
         # A summary's prompts are never continued: no saved state for the prompt cache.
-        params = GenerationParams(max_tokens=max_tokens, temperature=0.3, save_state=False)
+        params = GenerationParams(max_tokens=max_tokens, temperature=temperature, save_state=False)
         completion = self.generate(messages, params)
         return completion.text
 
@@ -144,7 +207,8 @@ class MapReduce:
                 out.append(text)
         return out
 
-    def summarize(self, page: Page, style: Style) -> PageSummary:
+    def first_try(self, page: Page, style: Style) -> str:
+        """The model's summary: of the whole page when it fits one prompt, else map, then reduce."""
         answer = self.lengths.summary_tokens
         final_budget = self.budget(answer)
         items: list[str] = list(page.paragraphs)
@@ -154,25 +218,46 @@ class MapReduce:
             items = self.notes(page.title, items, notes=as_notes)
             as_notes = True
             if not items:
-                break
+                return ""
             if self.size(items) >= before:
                 raise PageError(
                     f"{page.url} is too long for the model's context ({self.meter.n_ctx} tokens): the notes on "
                     "its parts do not get shorter; raise model.n_ctx or lower pages.map_tokens",
                     code="page_too_long",
                 )
-        text = ""
-        if items:
-            text = clean_answer(self.ask(final_prompt(style, page.title, items, notes=as_notes), answer))
-        fallback = not text
+        return clean_answer(self.ask(final_prompt(style, page.title, items, notes=as_notes), answer))
+
+    def retry(self, page: Page) -> str:
+        """The plainer try, greedy: the page's opening paragraphs that fit one prompt of at most
+        ``RETRY_INPUT`` tokens, and a request to say what they are about in their own words."""
+        answer = self.lengths.summary_tokens
+        budget = min(self.budget(answer), RETRY_INPUT)
+        if budget < 64 or not page.paragraphs:
+            return ""
+        pieces = split_long(page.paragraphs, self.meter, max(16, budget // 4))
+        n = fit_items(pieces, 0, lambda chunk: retry_prompt(page.title, chunk), self.meter, budget)
+        return clean_answer(self.ask(retry_prompt(page.title, pieces[:n]), answer, temperature=0.0))
+
+    def summarize(self, page: Page, style: Style) -> PageSummary:
+        facts = PageFacts([page.title, *page.paragraphs])
+        text = self.first_try(page, style)
+        first: Grounding | None = facts.check(text) if text else None
+        path: SummaryPath = "model"
+        if first is None or not first.ok:
+            text, path = self.retry(page), "retry"
+            if not text or not facts.check(text).ok:
+                max_words = max(20, self.lengths.summary_tokens * 3 // 4)
+                text, path = extractive(page, max_words), "extractive"
         return PageSummary(
             url=page.url,
             title=page.title,
-            text=opening(page) if fallback else text,
+            text=text,
             style=style,
             words=page.words,
             parts=self.rounds[0] if self.rounds else 1,
             levels=len(self.rounds) + 1,
-            fallback=fallback,
+            fallback=path == "extractive",
+            path=path,
+            unsupported=first.unsupported if first is not None else (),
             prompt_tokens=list(self.prompt_tokens),
         )

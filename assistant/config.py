@@ -20,6 +20,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from assistant.core import plugins
 from assistant.core.errors import ConfigError
 from assistant.core.localtime import check_zone_name, parse_quiet_hours
 
@@ -29,6 +30,15 @@ def default_threads() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not Linux
         return max(1, os.cpu_count() or 1)
+
+
+def installed_plugin(group: str, name: str, what: str) -> str:
+    """``name`` when a plugin of that name is installed in ``group`` (metadata only, nothing imported), else
+    ValueError naming the installed ones."""
+    known = plugins.names(group)
+    if name not in known:
+        raise ValueError(f"no {what} plugin named {name!r} is installed (installed: {', '.join(known) or 'none'})")
+    return name
 
 
 def default_data_dir() -> Path:
@@ -77,10 +87,15 @@ class ServerSettings(Section):
 
 
 class ModelSettings(Section):
-    backend: Literal["llama", "openai"] = "llama"
+    backend: str = Field(
+        "llama", description='a model backend plugin: "llama" (embedded llama.cpp) or "openai" (a remote server)'
+    )
     path: Path | None = Field(None, description="a GGUF file; None means the bundled model named by model.bundled")
-    bundled: Literal["smollm2", "gemma3"] = Field(
-        "smollm2", description="which bundled model runs when model.path is not set (see `assistant models`)"
+    bundled: Literal["auto", "qwen1.5b", "qwen0.5b", "smollm2", "gemma3"] = Field(
+        "auto",
+        description='which bundled model runs when model.path is not set; "auto": the largest installed chat '
+        "model the machine's RAM fits (SmolLM2 under 1.5 GiB, Qwen 0.5B from 1.5 GiB, Qwen 1.5B from 3.25 GiB "
+        "when installed; `assistant models` shows the choice and why)",
     )
     n_ctx: int = Field(4096, ge=256)
     n_threads: int = Field(default_factory=default_threads, ge=1)
@@ -112,12 +127,22 @@ class ModelSettings(Section):
     def _strip_slash(cls, v: str | None) -> str | None:
         return v.rstrip("/") if v else v
 
+    @field_validator("backend")
+    @classmethod
+    def _installed_backend(cls, v: str) -> str:
+        return installed_plugin(plugins.BACKENDS, v, "model backend")
+
 
 class MemorySettings(Section):
     enabled: bool = True
     chroma_url: str | None = Field(None, description="use a Chroma server instead of the embedded store")
     collection: str = "memories"
     recall_k: int = Field(5, ge=0)
+    remember_api_chats: bool = Field(
+        False,
+        description="store chats from clients that do not say (a plain OpenAI client) in memory; the daemon's"
+        " own clients say with \"memory\": true, any client can with \"memory\": true or false",
+    )
     recall_token_budget: int = Field(512, ge=0)
     recall_min_similarity: float = Field(
         0.25, ge=-1, le=1, description="a memory found only by the dense retriever needs this cosine to be recalled"
@@ -142,9 +167,15 @@ class MemorySettings(Section):
     keyword_min_df_rows: int = Field(5000, ge=0, description="a term held by at most this many memories is kept")
     max_chars: int = Field(20_000, ge=100, description="longest memory text accepted (413 above)")
     embed_threads: int = Field(1, ge=1, description="torch threads for the embedder (1 is fastest on a busy CPU)")
-    embedder: Literal["onnx", "sentence-transformers"] = Field(
-        "onnx", description="onnx: ONNX Runtime, no PyTorch in the daemon (exported once); or sentence-transformers"
-    )
+    embedder: str = Field(
+        "onnx", description="an embedder plugin: onnx (ONNX Runtime, no PyTorch in the daemon; exported once) or "
+        "sentence-transformers",
+    )  # fmt: skip
+
+    @field_validator("embedder")
+    @classmethod
+    def _installed_embedder(cls, v: str) -> str:
+        return installed_plugin(plugins.EMBEDDERS, v, "embedder")
 
 
 class FeedSettings(Section):
@@ -214,6 +245,17 @@ class NotifySettings(Section):
     max_attempts: int = Field(0, ge=0, description="webhook/ntfy attempts per notification; 0 = keep trying")
     poll_seconds: float = Field(1.0, gt=0, description="delivery thread wake-up interval")
     retention_days: int = Field(90, ge=0, description="days to keep delivered notifications; 0 = forever")
+    channels: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="[notify.channels.NAME] tables: a channel plugin's own options (enabled = false turns it off)",
+    )
+
+    @field_validator("channels")
+    @classmethod
+    def _installed_channels(cls, v: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        for name in v:
+            installed_plugin(plugins.CHANNELS, name, "notification channel")
+        return v
 
     @field_validator("webhook_url", "ntfy_url")
     @classmethod

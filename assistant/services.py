@@ -25,6 +25,7 @@ from assistant.chat.rules import ChatRules
 from assistant.config import Settings
 from assistant.core.clock import Clock, SystemClock
 from assistant.core.errors import PartDisabled
+from assistant.core.localtime import get_zone
 from assistant.core.metrics import NULL_RECORDER, Recorder
 from assistant.core.sqlite_db import private_dir
 from assistant.core.storage_errors import opening_store
@@ -274,5 +275,5 @@ def _build_chat(
         shortcuts = SkillShortcuts(skills)
     return ChatService(
         worker, conversations, clock, personas=personas, memory=recall, shortcuts=shortcuts,
-        rules=ChatRules(personas, memory), feedback=feedback,
+        rules=ChatRules(personas, memory), feedback=feedback, zone=get_zone(settings.timezone),
     )  # fmt: skip

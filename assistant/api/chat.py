@@ -81,6 +81,9 @@ class ChatRequest(BaseModel):
     n: int = 1
     conversation_id: str | None = None
     persona: str | None = Field(None, min_length=1, max_length=64)
+    memory: bool | None = Field(
+        None, description="store this turn in memory (the daemon's own clients send true); absent: memory.remember_api_chats"
+    )
 
     @field_validator("n")
     @classmethod
@@ -173,6 +176,7 @@ async def chat_completions(
         req.conversation_id or x_conversation_id,
         persona=req.persona,
         explicit=_explicit(req),
+        remember=req.memory if req.memory is not None else services.settings.memory.remember_api_chats,
     )
     meta = {
         "id": "chatcmpl-" + uuid.uuid4().hex[:24],

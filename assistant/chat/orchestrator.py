@@ -34,20 +34,21 @@ import json
 import logging
 import secrets
 from collections.abc import Collection, Sequence
-from functools import partial
 from dataclasses import dataclass, replace
+from datetime import UTC, tzinfo
+from functools import partial
 from typing import Any, Protocol
 
 import anyio
 
 from assistant.chat.conversations import ConversationStore, Turn, check_conversation_id, new_conversation_id
-from assistant.chat.personas import PersonaBook
+from assistant.chat.personas import PersonaBook, dated_system_prompt, time_note
+from assistant.chat.turn import ChatTurn, Prepared, TurnEnd
 from assistant.core.clock import Clock
 from assistant.core.errors import BadRequest, NotFound, PartDisabled
-from assistant.core.recall import CONVERSATION, UNTRUSTED, USER, Provenance, Recall, TurnRecord
+from assistant.core.recall import CONVERSATION, UNTRUSTED, USER, Recall, TurnRecord
 from assistant.core.text import strip_control_tokens
-from assistant.llm.types import ChatMessage, GenerationParams, Role, Usage
-from assistant.chat.turn import ChatTurn, Prepared, TurnEnd
+from assistant.llm.types import ChatMessage, Completion, GenerationParams, Role, Usage
 from assistant.llm.worker import GenerationWorker, Job
 
 log = logging.getLogger(__name__)
@@ -101,16 +102,18 @@ class RulesHook(Protocol):
 
 class FeedbackHook(Protocol):
     def record(
-        self, *, question: str, memory_ids: Sequence[str], good: bool, conversation_id: str, turn_id: int
+        self, *, question: str, memory_ids: Sequence[str], good: bool, conversation_id: str, turn_id: int,
+        answer: str | None = None,
     ) -> Any:
-        """Store the rating of one answer with the question and the memories recalled into it."""
+        """Store the rating of one answer with the question and the memories recalled into it; with
+        ``answer`` (its text), only the memories the answer used are moved."""
         ...
 
 
-def with_recall(recall: Recall, text: str) -> str:
-    """The newest user message as the model sees it: recalled blocks first (trusted, then untrusted, each
-    its own block under its own heading), a rule, then the user's own words."""
-    blocks = recall.blocks()
+def with_recall(recall: Recall, text: str, note: str | None = None) -> str:
+    """The newest user message as the model sees it: the time ``note`` and the recalled blocks first
+    (trusted, then untrusted, each its own block under its own heading), a rule, then the user's own words."""
+    blocks = [*([note] if note else []), *recall.blocks()]
     if not blocks:
         return text
     return "\n\n".join([*blocks, RECALL_SEPARATOR, text])
@@ -128,6 +131,8 @@ class ChatService:
         shortcuts: ShortcutHook | None = None,
         rules: RulesHook | None = None,
         feedback: FeedbackHook | None = None,
+        zone: tzinfo | None = None,
+        time_in_message: bool = False,
     ) -> None:
         self.worker = worker
         self.conversations = conversations
@@ -137,6 +142,8 @@ class ChatService:
         self.shortcuts = shortcuts
         self.rules = rules
         self.feedback = feedback
+        self.zone = zone or UTC  # the user's: the date in the system prompt and the time in the message
+        self.time_in_message = time_in_message
         self._marker_key = secrets.token_bytes(16)  # markers of untrusted history turns; never leaves the process
 
     def _history_message(self, turn: Turn) -> ChatMessage:
@@ -175,6 +182,7 @@ class ChatService:
         *,
         persona: str | None = None,
         explicit: Collection[str] = (),
+        remember: bool = True,
     ) -> Prepared:
         """Build the prompt. With a conversation id, the stored turns come first and the request's
         messages are the new ones. Without one, the request holds the whole history: when that history is
@@ -240,14 +248,19 @@ class ChatService:
         chosen_persona = self.personas.get(persona_name)
         # The persona's prompt takes the default system prompt's place. A client's own system message keeps
         # replacing the default (OpenAI clients); with a persona chosen, it follows the persona's prompt.
+        # The persona's prompt carries today's date (the same bytes all day: the prefix is reused); a
+        # client's own system message is left as the client wrote it.
+        now = self.clock.now().astimezone(self.zone)
+        persona_text = dated_system_prompt(chosen_persona.system_prompt, now)
         client_system = "\n\n".join(m.content for m in system)
         if not client_system:
-            system_text = chosen_persona.system_prompt
+            system_text = persona_text
         elif persona_name is None:
             system_text = client_system
         else:
-            system_text = f"{chosen_persona.system_prompt}\n\n{client_system}"
-        newest = ChatMessage("user", with_recall(recall, query))
+            system_text = f"{persona_text}\n\n{client_system}"
+        note = time_note(now) if self.time_in_message else None
+        newest = ChatMessage("user", with_recall(recall, query, note))
         prompt = [ChatMessage("system", system_text), *dialogue[:-1], newest]
         if shortcut is not None:
             provenance = UNTRUSTED if shortcut_untrusted else CONVERSATION
@@ -256,7 +269,8 @@ class ChatService:
         # The conversation's saved prompt state replaces its last one (the recall block changes every turn).
         params = replace(chosen_persona.params(params, explicit), state_group=conversation_id)
         return Prepared(
-            conversation_id, prompt, params, new_turns, recall, shortcut, provenance, persona=persona_name
+            conversation_id, prompt, params, new_turns, recall, shortcut, provenance, persona=persona_name,
+            remember=remember,
         )
 
     async def begin(
@@ -267,13 +281,18 @@ class ChatService:
         *,
         persona: str | None = None,
         explicit: Collection[str] = (),
+        remember: bool = True,
     ) -> ChatTurn:
         """Begin a chat turn (call from the event loop): everything before the first byte is decided here,
         and a model job is queued, so a full queue raises QueueFull before any answer starts. The turn
-        streams or completes its answer and stores itself (assistant.chat.turn)."""
+        streams or completes its answer and stores itself (assistant.chat.turn). ``remember`` False keeps the
+        turn out of memory (it is still a stored conversation)."""
         # Recall may embed the query, a rule may write memory, a skill may wait for the model: off the loop.
         prepared = await anyio.to_thread.run_sync(
-            partial(self.prepare, messages, params, conversation_id, persona=persona, explicit=explicit)
+            partial(
+                self.prepare, messages, params, conversation_id, persona=persona, explicit=explicit,
+                remember=remember,
+            )
         )
         job = self._submit(prepared) if prepared.shortcut is None else None
         return ChatTurn(prepared, job, self.finish)
@@ -285,18 +304,19 @@ class ChatService:
         conversation_id: str | None = None,
         *,
         persona: str | None = None,
+        remember: bool = True,
     ) -> TurnEnd:
         """A whole chat turn for a thread that is not the event loop (CLI, evaluations): prepared, answered
         and stored. A cancelled generation is a BadRequest and stores nothing."""
-        prepared = self.prepare(messages, params, conversation_id, persona=persona)
+        prepared = self.prepare(messages, params, conversation_id, persona=persona, remember=remember)
         if prepared.shortcut is not None:
-            text, finish, usage = prepared.shortcut, "stop", Usage()
+            completion = Completion(prepared.shortcut, "stop")
         else:
             completion = self.worker.generate_text(prepared.messages, prepared.params)
             if completion.finish_reason == "cancelled":
                 raise BadRequest("generation was cancelled", code="cancelled")
-            text, finish, usage = completion.text, completion.finish_reason, completion.usage
-        return TurnEnd(text, finish, usage, self.finish(prepared, text, usage))
+        turn_id = self.finish(prepared, completion.text, completion.usage)
+        return TurnEnd(completion.text, completion.finish_reason, completion.usage, turn_id)
 
     def _submit(self, prepared: Prepared) -> Job:
         return self.worker.submit(prepared.messages, prepared.params)
@@ -341,6 +361,7 @@ class ChatService:
             raise NotFound(f"{which} in conversation {conversation_id!r}")
         turn, question = found
         stored = self.feedback.record(
-            question=question, memory_ids=turn.recalled, good=good, conversation_id=conversation_id, turn_id=turn.id
+            question=question, memory_ids=turn.recalled, good=good, conversation_id=conversation_id,
+            turn_id=turn.id, answer=turn.content,
         )
         return turn.id, question, stored

@@ -10,6 +10,7 @@ and never stores a turn that was cancelled or whose listener went away.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -114,24 +115,14 @@ class ChatTurn:
         if self._job is None:
             return await self._finish(self._prepared.shortcut or "", "stop", Usage())
         job = self._job
-        completion = None
-        async with anyio.create_task_group() as tasks:
-
-            async def run() -> None:
-                nonlocal completion
-                completion = await job.complete()
-                tasks.cancel_scope.cancel()
-
-            tasks.start_soon(run)
-            if gone is not None:
-                while True:
-                    await anyio.sleep(0.25)
-                    if await gone():
-                        job.cancel.set()
-                        tasks.cancel_scope.cancel()
-                        return None
-        if completion is None:
-            return None
+        task = asyncio.ensure_future(job.complete())
+        while not task.done():
+            done, _ = await asyncio.wait({task}, timeout=0.25)
+            if not done and gone is not None and await gone():
+                job.cancel.set()
+                task.cancel()
+                return None
+        completion = task.result()
         if completion.finish_reason == "cancelled":
             raise BadRequest("generation was cancelled", code="cancelled")
         return await self._finish(completion.text, completion.finish_reason, completion.usage)

@@ -272,7 +272,7 @@ def run_suite(services: Services, clock: EvalClock, suite: Suite, *, round_no: i
             tick(f"digest: {name}", 0)
             entries = feed_entries(headlines)
             digest = _over_feeds(services, InMemoryFeeds(entries))
-            result, secs = _timed(lambda: digest.run("digest", {"overview": True}))
+            result, secs = _timed(partial(digest.run, "digest", {"overview": True}))
             results.append(CaseResult(name, "digest", score_digest(result.text, result.data, entries),
                                       result.text, secs, round_no))  # fmt: skip
             tick(f"digest: {name}", 1)

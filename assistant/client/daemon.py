@@ -170,7 +170,10 @@ class DaemonClient:
         return data if isinstance(data, dict) else {}
 
     def _turn(self, text: str, max_tokens: int | None, *, stream: bool) -> dict[str, object]:
-        body: dict[str, object] = {"messages": [{"role": "user", "content": text}], "stream": stream}
+        # "memory": the user's own client: the turn goes into memory (a plain OpenAI client's does not).
+        body: dict[str, object] = {
+            "messages": [{"role": "user", "content": text}], "stream": stream, "memory": True
+        }
         if self.conversation_id:
             body["conversation_id"] = self.conversation_id
         if self.persona:

@@ -369,7 +369,8 @@
     const answer = addMessage("assistant", "");
     answer.item.classList.add("streaming");
     answer.item.setAttribute("aria-busy", "true");
-    const payload = { messages: [{ role: "user", content }], stream: true };
+    // memory: true - the user's own page: the turn goes into memory (a plain OpenAI client's does not)
+    const payload = { messages: [{ role: "user", content }], stream: true, memory: true };
     if (state.conversationId) payload.conversation_id = state.conversationId;
     if (state.persona) payload.persona = state.persona;
     let finish = null;

@@ -15,8 +15,8 @@ import pytest
 from pydantic import BaseModel
 
 from assistant.config import Settings, load_settings
-from assistant.skillkit.api import SkillSpec
 from assistant.skillkit.registry import SkillRegistry
+from assistant.skillkit.spec import SkillSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "deploy" / "config.example.toml"

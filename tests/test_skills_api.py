@@ -23,9 +23,9 @@ from assistant.skillkit.api import (
     NotificationSink,
     SkillContext,
     SkillResult,
-    docstring_params,
     skill,
 )
+from assistant.skillkit.docstrings import docstring_params
 from assistant.skillkit.registry import SkillRegistry, SkillRunner, parse_args, specs_in
 from assistant.skillkit.shortcuts import SkillShortcuts, request_text
 from assistant.voice.phrases import skill_for, skill_phrases

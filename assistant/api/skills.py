@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from assistant.api.deps import SkillsDep
 from assistant.api.limits import CheckedJSONRoute
 from assistant.api.links import link_to, with_links
-from assistant.skillkit.api import SkillResult
+from assistant.skillkit.context import SkillResult
 
 router = APIRouter(prefix="/api/skills", route_class=CheckedJSONRoute)
 

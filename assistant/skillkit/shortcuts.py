@@ -18,7 +18,7 @@ from typing import Any
 
 from assistant.chat.orchestrator import ShortcutAnswer
 from assistant.core.errors import AssistantError, QueueFull
-from assistant.skillkit.api import normalize_phrase
+from assistant.skillkit.phrases import normalize_phrase
 from assistant.skillkit.registry import SkillRunner
 
 log = logging.getLogger(__name__)

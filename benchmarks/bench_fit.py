@@ -47,7 +47,7 @@ def bench_llama(msgs: list[ChatMessage], n_ctx: int, fit_only: bool = False) -> 
     from assistant.llm.llama import LlamaBackend
     from assistant.llm.model_file import bundled_model_path
 
-    path = bundled_model_path(Path(tempfile.gettempdir()) / "assistant-bench-fit")
+    path = bundled_model_path(Path(tempfile.gettempdir()) / "assistant-bench-fit", "smollm2")
     backend = LlamaBackend.load(path, ModelSettings(n_ctx=n_ctx, prompt_cache_mb=0))
     tokenize_calls, format_calls = [0], [0]
     backend.llm.tokenize = _count(backend.llm.tokenize, tokenize_calls)

@@ -40,9 +40,11 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    # Optional heavy parts are off by default; tests that need them turn them on.
+    # Optional heavy parts are off by default; tests that need them turn them on. A test that loads the real
+    # model gets SmolLM2, the fast one ("auto" would pick a Qwen model on a big machine).
     return load_settings(
-        None, data_dir=tmp_path / "data", memory={"enabled": False}, scheduler={"enabled": False}
+        None, data_dir=tmp_path / "data", memory={"enabled": False}, scheduler={"enabled": False},
+        model={"bundled": "smollm2"},
     )
 
 

@@ -35,6 +35,7 @@ log_format = "json"
 stop_timeout = {STOP_TIMEOUT}
 
 [model]
+bundled = "smollm2"  # the fast real model (auto picks a Qwen on a big machine)
 n_ctx = 1024
 
 [notify]

@@ -323,7 +323,7 @@ def test_estimate_is_high_for_common_text() -> None:
 def real_backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaBackend]:
     from assistant.llm.model_file import bundled_model_path
 
-    path = bundled_model_path(tmp_path_factory.mktemp("models"))
+    path = bundled_model_path(tmp_path_factory.mktemp("models"), "smollm2")
     backend = LlamaBackend.load(path, ModelSettings(n_ctx=1024, n_batch=128, prompt_cache_mb=0))
     yield backend
     backend.close()
@@ -373,7 +373,7 @@ def python_loop_backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ll
     loop's cancel during prompt evaluation is tested in test_llm_native_loop.py."""
     from assistant.llm.model_file import bundled_model_path
 
-    path = bundled_model_path(tmp_path_factory.mktemp("models"))
+    path = bundled_model_path(tmp_path_factory.mktemp("models"), "smollm2")
     settings = ModelSettings(n_ctx=1024, n_batch=128, prompt_cache_mb=0, generation_loop="python")
     backend = LlamaBackend.load(path, settings)
     yield backend

@@ -58,6 +58,7 @@ def load_config(queue_size: int = 8, max_tokens: int = 8, threads: int = 1, prom
         f"queue_size = {queue_size}\n"
         "retry_after = 2\n"
         "[model]\n"
+        'bundled = "smollm2"\n'  # the figures below are SmolLM2's
         "n_ctx = 2048\n"
         f"n_threads = {threads}\n"
         f"max_tokens = {max_tokens}\n"

@@ -59,7 +59,7 @@ def test_truncated_real_model_gives_clear_error(tmp_path: Path) -> None:
     from assistant.config import ModelSettings
     from assistant.llm.llama import LlamaBackend
 
-    whole = bundled_model_path(tmp_path / "data")
+    whole = bundled_model_path(tmp_path / "data", "smollm2")
     cut = tmp_path / "cut.gguf"
     with whole.open("rb") as src:
         cut.write_bytes(src.read(whole.stat().st_size // 3))

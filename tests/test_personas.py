@@ -191,7 +191,7 @@ def test_the_planted_instruction_is_refused_under_every_persona(tmp_path: Path) 
 
     settings = load_settings(
         None, data_dir=tmp_path / "data", memory={"enabled": False, "recall_min_similarity": 0.0},
-        scheduler={"enabled": False}, notify={"desktop": False},
+        scheduler={"enabled": False}, notify={"desktop": False}, model={"bundled": "smollm2"},
     )  # fmt: skip
     settings.model.max_tokens = 48
     services = build_services(settings, llm=build_llm(settings))

@@ -65,6 +65,7 @@ def daemon_settings(tmp_path: Path, **memory: Any) -> Settings:
     return load_settings(
         None,
         data_dir=tmp_path / "data",
+        model={"bundled": "smollm2"},  # the fast real model when a test loads one
         memory={"recall_min_similarity": 0.0, **memory},
         feeds={"allowed_networks": ["127.0.0.0/8"]},  # the hostile feed is on loopback
         notify={"desktop": False},

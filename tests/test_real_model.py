@@ -22,7 +22,7 @@ SYSTEM = ChatMessage("system", "You are a helpful assistant.")
 
 @pytest.fixture(scope="module")
 def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return bundled_model_path(tmp_path_factory.mktemp("models"))
+    return bundled_model_path(tmp_path_factory.mktemp("models"), "smollm2")
 
 
 @pytest.fixture(scope="module")

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    model = bundled_model_path(tmp_path_factory.mktemp("models"))
+    model = bundled_model_path(tmp_path_factory.mktemp("models"), "smollm2")
     port = free_port()
     log = tmp_path_factory.mktemp("log") / "server.log"
     with log.open("wb") as out:

@@ -49,7 +49,7 @@ class SharedBackend:
 def backend(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     from assistant.llm.llama import LlamaBackend
 
-    b = LlamaBackend.load(bundled_model_path(tmp_path_factory.mktemp("models")), ModelSettings(n_ctx=1024))
+    b = LlamaBackend.load(bundled_model_path(tmp_path_factory.mktemp("models"), "smollm2"), ModelSettings(n_ctx=1024))
     yield b
     b.close()
 

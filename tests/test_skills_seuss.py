@@ -299,7 +299,7 @@ def test_seuss_on_smollm2_every_verse_passes_or_is_its_headlines_fallback(
     from assistant.llm.llama import LlamaBackend
 
     backend = LlamaBackend.load(
-        bundled_model_path(tmp_path_factory.mktemp("models")), ModelSettings(n_ctx=1024)
+        bundled_model_path(tmp_path_factory.mktemp("models"), "smollm2"), ModelSettings(n_ctx=1024)
     )
     services = build_services(settings, clock=FixedClock(), llm=backend)
     try:

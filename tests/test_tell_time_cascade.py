@@ -138,7 +138,7 @@ def test_time_phrasing_on_smollm2(settings: Settings, tmp_path_factory: pytest.T
     from assistant.llm.llama import LlamaBackend
 
     backend = LlamaBackend.load(
-        bundled_model_path(tmp_path_factory.mktemp("models")), ModelSettings(n_ctx=1024)
+        bundled_model_path(tmp_path_factory.mktemp("models"), "smollm2"), ModelSettings(n_ctx=1024)
     )
     clock = FixedClock()
     services = build_services(settings, clock=clock, llm=backend)

@@ -18,6 +18,8 @@ from tests.voice_support import need_pocketsphinx, speak_to_wav
 pytestmark = pytest.mark.slow
 
 CONFIG = """
+[model]
+bundled = "smollm2"
 [memory]
 enabled = false
 [scheduler]

@@ -75,8 +75,8 @@ def diagnose(settings: Settings, *, config_path: Path | None = None) -> dict[str
 
     checks: list[Check] = []
     health = daemon_health(settings)
-    model = _model(settings, checks)
     vm = psutil.virtual_memory()
+    model = _model(settings, checks, vm.total)
     if model.get("bytes"):
         need = model["bytes"] + settings.model.prompt_cache_mb * 1024**2
         if model["bytes"] > vm.available:
@@ -143,21 +143,33 @@ def _daemon_info(settings: Settings, health: dict[str, Any] | None) -> dict[str,
     return info
 
 
-def _model(settings: Settings, checks: list[Check]) -> dict[str, Any]:
+def _model(settings: Settings, checks: list[Check], total_ram: int) -> dict[str, Any]:
     m = settings.model
     if m.backend == "openai":
         checks.append(Check("model", "ok", f"remote model at {m.base_url}"))
         return {"backend": "openai", "url": m.base_url, "path": None, "bytes": None}
-    from assistant.llm.model_file import resolve_model_path
+    from assistant.llm.model_file import auto_choice, resolve_model_path
 
+    bundled: dict[str, Any] | None = None
+    why = ""
+    if m.path is None:  # which bundled model, and why (one line, as `assistant models` says it)
+        bundled = {"setting": m.bundled, "name": m.bundled, "reason": "named by model.bundled"}
+        if m.bundled == "auto":
+            try:
+                choice = auto_choice(total_ram)
+            except AssistantError as exc:
+                checks.append(Check("model", "fail", exc.message))
+                return {"backend": "llama", "path": None, "bytes": None, "bundled": bundled}
+            bundled.update(name=choice.name, reason=choice.reason)
+        why = f'; bundled {bundled["name"]} (model.bundled = "{m.bundled}": {bundled["reason"]})'
     try:
-        path = resolve_model_path(settings)  # the bundled model is put in place once, as at daemon start
+        path = resolve_model_path(settings, total_ram)  # the bundled model is put in place once, as at start
     except AssistantError as exc:
         checks.append(Check("model", "fail", exc.message))
-        return {"backend": "llama", "path": str(m.path) if m.path else None, "bytes": None}
+        return {"backend": "llama", "path": str(m.path) if m.path else None, "bytes": None, "bundled": bundled}
     size = path.stat().st_size
-    checks.append(Check("model", "ok", f"{path.name} ({_size(size)})"))
-    return {"backend": "llama", "path": str(path), "bytes": size, "mmap": m.use_mmap}
+    checks.append(Check("model", "ok", f"{path.name} ({_size(size)}){why}"))
+    return {"backend": "llama", "path": str(path), "bytes": size, "mmap": m.use_mmap, "bundled": bundled}
 
 
 def _data_dir(path: Path, checks: list[Check]) -> dict[str, Any]:

@@ -8,6 +8,12 @@ are real delimiters) and message text (``Plain``, tokenized without special-toke
 ``<|im_start|>`` typed by a user or planted in a headline stays plain text). The GGUF's Jinja template is
 rendered with a random placeholder in place of each message's text; the rendered prompt is split at the
 placeholders (``split_placeholders``).
+
+The Jinja template is a program written by the file's publisher. llama-cpp-python renders it in Jinja's
+``ImmutableSandboxedEnvironment`` (no attribute starting with ``_``, no mutation of the messages, ranges capped):
+``jinja_formatter`` refuses to run one outside a sandbox (should a llama-cpp-python upgrade change that) and
+renders it once on a sample conversation, so a template that raises fails at load with ModelFileError, not at
+a user's first chat. The bundled models' templates are also pinned by sha256 (assistant.llm.bundled).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
 
+from assistant.core.errors import ModelFileError
 from assistant.llm.types import ChatMessage
 
 if TYPE_CHECKING:
@@ -148,15 +155,36 @@ def split_placeholders(text: str, nonce: str, contents: Sequence[str]) -> tuple[
 
 
 def jinja_formatter(template: str, bos: str, eos: str) -> Formatter:
-    """The GGUF file's own Jinja template, rendered by llama-cpp-python's formatter."""
+    """The GGUF file's own Jinja template, rendered by llama-cpp-python's formatter in a Jinja sandbox."""
+    from jinja2 import TemplateError
     from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
-    fmt = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
+    try:
+        fmt = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
+        require_sandbox(fmt)
+        render_jinja(fmt, [ChatMessage("user", "Hello")])
+    except (TemplateError, ValueError, TypeError, OverflowError) as exc:
+        raise ModelFileError(
+            f"the chat template in the model file cannot be rendered ({type(exc).__name__}: {exc}); "
+            'set model.chat_format (e.g. "chatml") to use a named format instead'
+        ) from None
 
     def render(messages: Sequence[ChatMessage]) -> Prompt:
         return render_jinja(fmt, messages)
 
     return render
+
+
+def require_sandbox(fmt: Jinja2ChatFormatter) -> None:
+    """Raise unless ``fmt`` renders in a sandboxed Jinja environment (the template is untrusted input)."""
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    env = getattr(getattr(fmt, "_environment", None), "environment", None)
+    if not isinstance(env, ImmutableSandboxedEnvironment):
+        raise RuntimeError(
+            f"llama-cpp-python renders chat templates in {type(env).__name__}, not in Jinja's "
+            "ImmutableSandboxedEnvironment: a model file's template could run Python code; pin a version that does"
+        )
 
 
 def render_jinja(fmt: Jinja2ChatFormatter, messages: Sequence[ChatMessage]) -> Prompt:

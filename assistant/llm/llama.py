@@ -118,7 +118,7 @@ class LlamaBackend:
 
     @classmethod
     def load(cls, path: Path, ms: ModelSettings) -> LlamaBackend:
-        from assistant.llm.model_file import check_gguf
+        from assistant.llm.model_file import check_gguf, check_pinned_template
 
         check_gguf(path)
         from llama_cpp import Llama
@@ -131,6 +131,7 @@ class LlamaBackend:
                 f"architecture ({exc})"
             ) from None
         metadata = dict(llm.metadata or {})
+        check_pinned_template(path, metadata.get("tokenizer.chat_template"))  # a bundled file: the reviewed one
         bos = _token_text(llm, llm.token_bos())
         eos = _token_text(llm, llm.token_eos())
         try:

@@ -1,5 +1,7 @@
 """`assistant eval retrieval DIR`: nDCG@10, Recall@5, Recall@10 of dense, BM25 and hybrid memory search.
-`assistant eval skills`: the skill case suite on real models (assistant.cli.eval_skills)."""
+`assistant eval skills`: the skill case suite on real models (assistant.cli.eval_skills).
+`assistant eval everyday` / `notes`: everyday questions and questions about stored notes, checked by code
+(assistant.cli.eval_everyday, assistant.cli.eval_notes)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from assistant.cli.eval_everyday import add_parser as add_everyday_parser
+from assistant.cli.eval_notes import add_parser as add_notes_parser
 from assistant.cli.eval_skills import add_parser as add_skills_parser
 from assistant.core.errors import BadRequest
 
@@ -30,6 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--json", action="store_true", help="print JSON instead of a table")
     r.set_defaults(func=cmd_retrieval)
     add_skills_parser(esub)
+    add_everyday_parser(esub)
+    add_notes_parser(esub)
 
 
 def cmd_retrieval(args: argparse.Namespace) -> int:

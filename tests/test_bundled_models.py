@@ -232,10 +232,10 @@ def test_models_command_shows_the_auto_choice_and_why(
 def test_doctor_says_which_bundled_model_and_why_in_one_line(
     fakes: dict[str, BundledModel], site: Path, tmp_path: Path
 ) -> None:
-    from assistant.cli.doctor import _model
+    from assistant.cli.doctor import Check, _model
 
     install(site, "fake_small")
-    checks: list = []  # type: ignore[type-arg]
+    checks: list[Check] = []
     info = _model(load_settings(None, data_dir=tmp_path), checks, 2 * GiB)
     assert info["bundled"]["name"] == "small" and info["path"].endswith("small.gguf")
     (check,) = checks
@@ -290,7 +290,7 @@ def test_llama_cpp_renders_templates_in_an_immutable_sandbox() -> None:
         _environment = Environment().from_string("x")
 
     with pytest.raises(RuntimeError, match="not in Jinja's ImmutableSandboxedEnvironment"):
-        require_sandbox(Unsafe())
+        require_sandbox(Unsafe())  # type: ignore[arg-type]
     assert jinja_formatter(TEMPLATE, "", "")([ChatMessage("user", "hi")]).text == "<|im_start|>user\nhi<|im_end|>\n"
 
 

@@ -6,6 +6,7 @@ import hashlib
 import json
 import re
 import threading
+import unicodedata
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -49,13 +50,38 @@ _MIGRATIONS = {
 _INDEXES = "CREATE INDEX IF NOT EXISTS conversations_by_tail ON conversations(tail_hash)"
 
 
+_SPACE = re.compile(r"\s+")
+_WORD = re.compile(r"\w+")
+HASH_VERSION = 2  # PRAGMA user_version: 2 = chain hashes of normalised text (1 and 0: of the exact bytes)
+RESEMBLES = 0.6  # the share of words two texts must have in common to be taken for the same text
+UNTRUSTED_LOOKBACK = 2000  # the newest untrusted answers a resent assistant turn is compared with
+
+
+def normalized(text: str) -> str:
+    """Text as clients may hand it back: Unicode NFKC, whitespace runs as one space, no outer whitespace."""
+    return _SPACE.sub(" ", unicodedata.normalize("NFKC", text)).strip()
+
+
 def chain_hash(turns: Sequence[tuple[str, str]], start: str = "") -> str:
     """A hash of a sequence of (role, content) turns, extendable one turn at a time: the hash of a
-    conversation's stored turns equals the hash of the same turns resent by a client."""
+    conversation's stored turns equals the hash of the same turns resent by a client, whatever the client
+    did to their whitespace or Unicode form."""
     h = start
     for role, content in turns:
-        h = hashlib.sha256(f"{h}\x00{role}\x00{content}".encode("utf-8", "surrogatepass")).hexdigest()
+        text = normalized(content)
+        h = hashlib.sha256(f"{h}\x00{role}\x00{text}".encode("utf-8", "surrogatepass")).hexdigest()
     return h
+
+
+def _words(text: str) -> set[str]:
+    return set(_WORD.findall(normalized(text).casefold()))
+
+
+def resembles(a: set[str], b: set[str]) -> bool:
+    """Two texts' word sets overlap so much that one is an edit of the other."""
+    if not a or not b:
+        return False
+    return len(a & b) / min(len(a), len(b)) >= RESEMBLES and len(a & b) / max(len(a), len(b)) >= RESEMBLES / 2
 
 
 @dataclass(frozen=True)
@@ -97,6 +123,39 @@ class ConversationStore:
             if column not in {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}:
                 self._db.execute(statement)
         self._db.execute(_INDEXES)
+        if int(self._db.execute("PRAGMA user_version").fetchone()[0]) < HASH_VERSION:
+            self._rehash()
+
+    def _rehash(self) -> None:
+        """Recompute every conversation's chain hash with today's normalisation (once, after an upgrade)."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                ids = [str(r[0]) for r in self._db.execute("SELECT id FROM conversations")]
+                for cid in ids:
+                    rows = self._db.execute(
+                        "SELECT role, content FROM turns WHERE conversation_id=? ORDER BY id", (cid,)
+                    ).fetchall()
+                    tail = chain_hash([(str(r[0]), str(r[1])) for r in rows]) if rows else None
+                    self._db.execute("UPDATE conversations SET tail_hash=? WHERE id=?", (tail, cid))
+                self._db.execute(f"PRAGMA user_version={HASH_VERSION}")
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def resembles_untrusted(self, text: str) -> bool:
+        """``text`` is, or is an edit of, an answer stored as untrusted (one of the newest
+        UNTRUSTED_LOOKBACK): a client resending it in a history must not make it trusted."""
+        words = _words(text)
+        if not words:
+            return False
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT content FROM turns WHERE untrusted=1 AND role='assistant' ORDER BY id DESC LIMIT ?",
+                (UNTRUSTED_LOOKBACK,),
+            ).fetchall()
+        return any(resembles(words, _words(str(r[0]))) for r in rows)
 
     def find_by_history(self, turns: Sequence[tuple[str, str]]) -> str | None:
         """The conversation whose stored turns are exactly ``turns`` (a client resending the whole history

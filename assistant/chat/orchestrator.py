@@ -174,6 +174,41 @@ class ChatService:
             return None
         return name
 
+    def _dialogue(
+        self, rest: list[ChatMessage], conversation_id: str | None
+    ) -> tuple[str, list[ChatMessage], list[TurnRecord], bool]:
+        """The conversation a request continues, its dialogue as the model sees it (stored turns, then the
+        request's new messages), the new turns to store with their provenance, and whether any turn of the
+        dialogue is untrusted.
+
+        With a conversation id, the stored turns come first and the request's messages are new. Without
+        one, the request holds the whole history: when it is a stored conversation (matched on normalised
+        text, whatever the client did to whitespace), that conversation goes on and only the newest message
+        is new; otherwise a new conversation starts with every message new, and an assistant turn the
+        client sends that is, or is an edit of, an untrusted stored answer stays untrusted."""
+        if conversation_id:
+            check_conversation_id(conversation_id)
+            stored = self.conversations.turns(conversation_id)
+        else:
+            found = self.conversations.find_by_history([(m.role, m.content) for m in rest[:-1]])
+            if found is not None:
+                conversation_id, stored, rest = found, self.conversations.turns(found), rest[-1:]
+            else:
+                conversation_id, stored = new_conversation_id(), []
+        history = [self._history_message(t) for t in stored]
+        new_turns: list[TurnRecord] = []
+        for n, m in enumerate(rest):
+            if m.role == "user":
+                new_turns.append(TurnRecord("user", m.content, USER))
+            elif m is not rest[-1] and self.conversations.resembles_untrusted(m.content):
+                new_turns.append(TurnRecord(m.role, m.content, UNTRUSTED))
+                m = self._history_message(Turn(-(n + 1), m.role, m.content, "", untrusted=True))
+            else:
+                new_turns.append(TurnRecord(m.role, m.content, CONVERSATION))
+            history.append(m)
+        tainted = any(t.untrusted for t in stored) or any(t.provenance == UNTRUSTED for t in new_turns)
+        return conversation_id, history, new_turns, tainted
+
     def prepare(
         self,
         messages: list[ChatMessage],
@@ -184,10 +219,8 @@ class ChatService:
         explicit: Collection[str] = (),
         remember: bool = True,
     ) -> Prepared:
-        """Build the prompt. With a conversation id, the stored turns come first and the request's
-        messages are the new ones. Without one, the request holds the whole history: when that history is
-        a stored conversation (a standard OpenAI client resending every turn), the conversation goes on and
-        only the new message is stored; otherwise a new conversation is made.
+        """Build the prompt: the conversation's dialogue (``_dialogue``: a conversation id, or a whole
+        history resent by a standard OpenAI client), a rule's or a skill's answer, recalled memories.
 
         ``persona`` (a name; unknown: 400) is the conversation's persona from this turn on; None keeps the
         stored one. Its sampling settings apply to the fields of ``params`` not in ``explicit`` (the ones
@@ -200,21 +233,7 @@ class ChatService:
             raise BadRequest("the last message must have role 'user'", code="last_not_user")
         system = [m for m in messages if m.role == "system"]
         rest = [m for m in messages if m.role != "system"]
-        if conversation_id:
-            check_conversation_id(conversation_id)
-            history = [self._history_message(t) for t in self.conversations.turns(conversation_id)]
-        else:
-            earlier = [(m.role, m.content) for m in rest[:-1]]
-            found = self.conversations.find_by_history(earlier)
-            if found is not None:
-                conversation_id = found
-                history = [self._history_message(t) for t in self.conversations.turns(found)]
-                rest = rest[-1:]
-            else:
-                conversation_id = new_conversation_id()
-                history = []
-        new_turns: list[tuple[str, str]] = [(m.role, m.content) for m in rest]
-        dialogue = history + rest
+        conversation_id, dialogue, new_turns, tainted = self._dialogue(rest, conversation_id)
         query = messages[-1].content
         persona_name = persona or self._stored_persona(conversation_id)
 
@@ -262,10 +281,12 @@ class ChatService:
         note = time_note(now) if self.time_in_message else None
         newest = ChatMessage("user", with_recall(recall, query, note))
         prompt = [ChatMessage("system", system_text), *dialogue[:-1], newest]
+        # Taint follows the text: an answer made with untrusted material anywhere in its prompt (the
+        # history, the recalled memories) or from a skill's untrusted output is untrusted.
         if shortcut is not None:
             provenance = UNTRUSTED if shortcut_untrusted else CONVERSATION
         else:
-            provenance = UNTRUSTED if recall.tainted else CONVERSATION
+            provenance = UNTRUSTED if recall.tainted or tainted else CONVERSATION
         # The conversation's saved prompt state replaces its last one (the recall block changes every turn).
         params = replace(chosen_persona.params(params, explicit), state_group=conversation_id)
         return Prepared(
@@ -323,13 +344,7 @@ class ChatService:
 
     def finish(self, prepared: Prepared, answer: str, usage: Usage | None = None) -> int:
         """Store the new turns and the answer (after the answer is complete); returns the answer's turn id."""
-        turns = [
-            *(
-                TurnRecord(role, text, USER if role == "user" else CONVERSATION)
-                for role, text in prepared.new_turns
-            ),
-            TurnRecord("assistant", answer, prepared.provenance),
-        ]
+        turns = [*prepared.new_turns, TurnRecord("assistant", answer, prepared.provenance)]
         now = self.clock.now()
         ids = self.conversations.append(
             prepared.conversation_id,

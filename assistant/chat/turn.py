@@ -18,7 +18,7 @@ from typing import Any
 import anyio
 
 from assistant.core.errors import BadRequest
-from assistant.core.recall import CONVERSATION, Provenance, Recall
+from assistant.core.recall import CONVERSATION, Provenance, Recall, TurnRecord
 from assistant.llm.types import ChatMessage, FinishReason, GenerationParams, Usage
 from assistant.llm.worker import Job
 
@@ -30,7 +30,7 @@ class Prepared:
     conversation_id: str
     messages: list[ChatMessage]
     params: GenerationParams
-    new_turns: list[tuple[str, str]]
+    new_turns: list[TurnRecord]  # the request's new messages, each with its provenance
     recall: Recall = field(default_factory=Recall)
     shortcut: str | None = None
     provenance: Provenance = CONVERSATION  # of the answer: untrusted when derived from untrusted text

@@ -15,10 +15,13 @@ waits for one slice of an import, not for the whole import.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
+
+from assistant.core import plugins
 
 
 class Embedder(Protocol):
@@ -35,6 +38,27 @@ class Embedder(Protocol):
     def chunk(self, text: str, max_tokens: int | None = None, overlap: int = 32) -> list[str]:
         """``text`` split into windows the model sees whole."""
         ...
+
+
+class EmbedderFactory(Protocol):
+    """What an ``assistant.embedders`` entry point names (``memory.embedder`` chooses one by name): called
+    with the data directory (for files the embedder keeps, such as an exported model), the threads for
+    chat-time calls and for calls of many texts (both at least 1). Loads nothing heavy until first use."""
+
+    def __call__(self, data_dir: Path, *, threads: int, bulk_threads: int) -> Embedder: ...
+
+
+def build_embedder(name: str, data_dir: Path, *, threads: int = 1, bulk_threads: int = 0) -> Embedder:
+    """The embedder of the installed plugin ``name`` (PluginError naming the installed ones when there is
+    none). ``threads``/``bulk_threads`` 0 = every core."""
+    cores = max(1, os.cpu_count() or 1)
+    factory = cast(EmbedderFactory, plugins.load_factory(plugins.EMBEDDERS, name, setting="memory.embedder"))
+    return factory(data_dir, threads=threads or cores, bulk_threads=bulk_threads or cores)
+
+
+def sentence_transformers_embedder(data_dir: Path, *, threads: int, bulk_threads: int) -> Embedder:
+    """The ``sentence-transformers`` embedder plugin: the bundled MiniLM on PyTorch (``bulk_threads`` unused)."""
+    return SentenceTransformerEmbedder(threads=threads)
 
 
 def bundled_model_path() -> Path:

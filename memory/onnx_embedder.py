@@ -222,3 +222,9 @@ class OnnxEmbedder:
         limit = (max_tokens or self._max_tokens) - 2  # [CLS] and [SEP]
         with self._use_lock:
             return split_by_tokens(text, self._count, limit, overlap)
+
+
+def onnx_embedder(data_dir: Path, *, threads: int, bulk_threads: int) -> OnnxEmbedder:
+    """The ``onnx`` embedder plugin (the default): MiniLM on ONNX Runtime, exported under ``data_dir`` at first
+    use unless the environment has its copy."""
+    return OnnxEmbedder(onnx_model_dir(data_dir), threads=threads, bulk_threads=bulk_threads)

@@ -545,18 +545,11 @@ def open_keyword(path: Path) -> KeywordIndex:
 
 
 def make_embedder(kind: str, data_dir: Path, *, threads: int = 1, bulk_threads: int = 0) -> Embedder:
-    """The embedder ``memory.embedder`` names. ``threads`` for chat-time calls (0 = every core);
-    ``bulk_threads`` for calls of many texts (0 = every core; the ONNX embedder only)."""
-    import os
+    """The embedder plugin ``memory.embedder`` names (memory.embedder.build_embedder). ``threads`` for
+    chat-time calls (0 = every core); ``bulk_threads`` for calls of many texts (0 = every core)."""
+    from memory.embedder import build_embedder
 
-    cores = max(1, os.cpu_count() or 1)
-    if kind == "sentence-transformers":
-        from memory.embedder import SentenceTransformerEmbedder
-
-        return SentenceTransformerEmbedder(threads=threads or cores)
-    from memory.onnx_embedder import OnnxEmbedder, onnx_model_dir
-
-    return OnnxEmbedder(onnx_model_dir(data_dir), threads=threads or cores, bulk_threads=bulk_threads or cores)
+    return build_embedder(kind, data_dir, threads=threads, bulk_threads=bulk_threads)
 
 
 def build_memory(

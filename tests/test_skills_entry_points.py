@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from assistant.services import Services
-from assistant.skillkit.registry import SkillRegistry, SkillRunner
+from assistant.config import Settings
+from assistant.services import Services, build_services
+from assistant.skillkit.registry import SkillRegistry
+from tests.fakes import FakeLLM, FixedClock
 
 PYPROJECT = """
 [build-system]
@@ -106,6 +108,12 @@ def on_path(installed: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
         sys.modules.pop(name, None)
 
 
+@pytest.fixture
+def with_plugin(on_path: Path, settings: Settings, clock: FixedClock, fake_llm: FakeLLM) -> Services:
+    """The daemon's services with the skills installed now, the plugin's among them."""
+    return build_services(settings, clock=clock, llm=fake_llm, skill_registry=SkillRegistry.discover())
+
+
 def test_installed_plugin_skills_are_found(on_path: Path) -> None:
     registry = SkillRegistry.discover()
     assert {"greet", "moon", "time", "seuss", "digest"} <= set(registry.names())
@@ -123,22 +131,19 @@ def test_without_the_plugin_nothing_is_found(services: Services) -> None:
     assert "greet" not in SkillRegistry.discover().names()
 
 
-def test_plugin_skill_runs_with_arguments_and_context(on_path: Path, services: Services) -> None:
-    services.skills = SkillRunner(SkillRegistry.discover(), services)
-    result = services.skills.run("greet", {"name": "Ada"}, timezone="Asia/Tokyo")
+def test_plugin_skill_runs_with_arguments_and_context(with_plugin: Services) -> None:
+    assert with_plugin.skills is not None
+    result = with_plugin.skills.run("greet", {"name": "Ada"}, timezone="Asia/Tokyo")
     assert result.text == "Hello, Ada! It is 21:00 here." and result.title == "Greeting"
 
 
-def test_plugin_skill_over_http_and_chat(on_path: Path, services: Services) -> None:
+def test_plugin_skill_over_http_and_chat(with_plugin: Services) -> None:
     from fastapi.testclient import TestClient
 
     from assistant.app import create_app
-    from assistant.skillkit.shortcuts import SkillShortcuts
     from assistant.voice.phrases import skill_for, skill_phrases
 
-    services.skills = SkillRunner(SkillRegistry.discover(), services)
-    services.chat.shortcuts = SkillShortcuts(services.skills)
-    with TestClient(create_app(services)) as client:
+    with TestClient(create_app(with_plugin)) as client:
         listed = {s["name"]: s for s in client.get("/api/skills").json()["data"]}
         assert listed["greet"]["params"]["name"]["default"] == "friend"
         assert listed["greet"]["origin"] == "assistant-skill-greeter 0.2.0"

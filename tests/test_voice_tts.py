@@ -69,5 +69,5 @@ def test_build_tts_from_config() -> None:
     assert isinstance(build_tts(VoiceSettings(tts="command", tts_command="piper -f {wav}")), CommandTTS)
     with pytest.raises(VoiceError, match="tts_command"):
         build_tts(VoiceSettings(tts="command"))
-    with pytest.raises(VoiceError, match="choose espeak-ng"):
+    with pytest.raises(VoiceError, match="choose command, espeak-ng, or package.module:Class"):
         build_tts(VoiceSettings(tts="festival"))

@@ -1,14 +1,19 @@
-"""What a delivery channel is, how its failures are classified, and the retry schedule."""
+"""What a delivery channel is, what a channel plugin provides (``ChannelFactory``), how delivery failures
+are classified, and the retry schedule."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 import httpx
 
 from assistant.notify.models import Notification
+
+if TYPE_CHECKING:
+    from assistant.config import NotifySettings
 
 # The receiver says this particular message is bad: retrying the same bytes cannot help.
 PERMANENT_HTTP_STATUSES = frozenset({400, 413, 415, 422})
@@ -31,6 +36,34 @@ class Channel(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class ChannelFactory(Protocol):
+    """What an ``assistant.channels`` entry point names: called once when the notifier is built, with the
+    ``[notify]`` section (its ``timeout`` and ``max_attempts`` are the defaults of every channel) and the
+    channel's own ``[notify.channels.NAME]`` table (``{}`` when there is none). Returns the channel, or
+    None when it is not configured (then it is off). A bad option raises ValueError naming it."""
+
+    def __call__(self, notify: NotifySettings, options: Mapping[str, Any], /) -> Channel | None: ...
+
+
+def read_options(options: Mapping[str, Any], allowed: Mapping[str, type | tuple[type, ...]]) -> dict[str, Any]:
+    """A channel's table checked against ``allowed`` (key -> type); ValueError names the first bad key."""
+    for key, value in options.items():
+        kind = allowed.get(key)
+        if kind is None:
+            raise ValueError(f"unknown option {key!r} (options: {', '.join(sorted(allowed)) or 'none'})")
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+            names = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
+            raise ValueError(f"option {key!r} must be {names} (got {value!r})")
+    return dict(options)
+
+
+def http_url(url: str, key: str = "url") -> str:
+    """``url`` if it is an http(s) URL, else ValueError naming ``key``."""
+    if not url.startswith(("http://", "https://")):
+        raise ValueError(f"{key} must be an http:// or https:// URL")
+    return url
 
 
 def backoff_delay(failures: int, base: float, cap: float) -> timedelta:

@@ -5,9 +5,14 @@ from __future__ import annotations
 import logging
 import shutil
 import subprocess
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
-from assistant.notify.channel import DeliveryError
+from assistant.notify.channel import DeliveryError, read_options
 from assistant.notify.models import Notification
+
+if TYPE_CHECKING:
+    from assistant.config import NotifySettings
 
 log = logging.getLogger(__name__)
 
@@ -57,3 +62,11 @@ class DesktopChannel:
 
     def close(self) -> None:
         pass
+
+
+def desktop_channel(notify: NotifySettings, options: Mapping[str, Any]) -> DesktopChannel | None:
+    """The ``desktop`` channel plugin: on when ``notify.desktop`` is true and notify-send is on PATH."""
+    opts = read_options(options, {"timeout": (int, float)})
+    if not notify.desktop:
+        return None
+    return DesktopChannel.find(timeout=opts.get("timeout", notify.timeout))

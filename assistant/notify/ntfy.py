@@ -8,11 +8,16 @@ The body is the message; the title and priority go in headers. Non-ASCII titles 
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from assistant.notify.channel import post_checked
+from assistant.notify.channel import http_url, post_checked, read_options
 from assistant.notify.models import Notification
+
+if TYPE_CHECKING:
+    from assistant.config import NotifySettings
 
 MESSAGE_MAX_BYTES = 4000
 
@@ -72,3 +77,17 @@ class NtfyChannel:
 
     def close(self) -> None:
         self._client.close()
+
+
+def ntfy_channel(notify: NotifySettings, options: Mapping[str, Any]) -> NtfyChannel | None:
+    """The ``ntfy`` channel plugin: on when ``notify.ntfy_url`` (or ``url`` in its table) is set."""
+    opts = read_options(options, {"url": str, "token": str, "timeout": (int, float), "max_attempts": int})
+    url = opts.get("url", notify.ntfy_url)
+    if not url:
+        return None
+    return NtfyChannel(
+        http_url(url),
+        timeout=opts.get("timeout", notify.timeout),
+        token=opts.get("token", notify.ntfy_token),
+        max_attempts=opts.get("max_attempts", notify.max_attempts),
+    )

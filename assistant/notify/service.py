@@ -12,13 +12,14 @@ import logging
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from assistant.config import Settings
+from assistant.core import plugins
 from assistant.core.clock import Clock
 from assistant.core.errors import BadRequest, ConfigError
 from assistant.core.metrics import NULL_RECORDER, Recorder
-from assistant.notify.channel import Channel, DeliveryError, backoff_delay
+from assistant.notify.channel import Channel, ChannelFactory, DeliveryError, backoff_delay
 from assistant.notify.models import (
     BODY_MAX,
     DATA_MAX_BYTES,
@@ -281,22 +282,33 @@ class Notifier:
 
 
 def build_channels(settings: Settings) -> list[Channel]:
-    from assistant.notify.desktop import DesktopChannel
-    from assistant.notify.ntfy import NtfyChannel
-    from assistant.notify.webhook import WebhookChannel
-
+    """Every installed ``assistant.channels`` plugin that is configured (built-ins first, see
+    assistant.core.plugins), each given the ``[notify]`` section and its ``[notify.channels.NAME]`` table.
+    ``enabled = false`` in a channel's table turns it off. A channel named in config that cannot be loaded
+    or refuses its options is a ConfigError; an unconfigured plugin that fails to load is only logged."""
     ns = settings.notify
+    found = plugins.find(plugins.CHANNELS)
+    for err in found.errors:
+        log.warning("%s", err)
     channels: list[Channel] = []
-    if ns.webhook_url:
-        channels.append(WebhookChannel(ns.webhook_url, timeout=ns.timeout, max_attempts=ns.max_attempts))
-    if ns.ntfy_url:
-        channels.append(
-            NtfyChannel(ns.ntfy_url, timeout=ns.timeout, token=ns.ntfy_token, max_attempts=ns.max_attempts)
-        )
-    if ns.desktop:
-        desktop = DesktopChannel.find(timeout=ns.timeout)
-        if desktop is not None:
-            channels.append(desktop)
+    for plugin in found.plugins:
+        options = dict(ns.channels.get(plugin.name, {}))
+        if options.pop("enabled", True) is False:
+            continue
+        setting = f"notify.channels.{plugin.name}"
+        try:
+            factory = cast(ChannelFactory, plugins.load_factory(plugins.CHANNELS, plugin.name, setting=setting))
+        except plugins.PluginError as exc:
+            if plugin.name in ns.channels:
+                raise
+            log.warning("notification channel plugin left out: %s", exc.message)
+            continue
+        try:
+            channel = factory(ns, options)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{setting}: {exc}") from None
+        if channel is not None:
+            channels.append(channel)
     return channels
 
 

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
 import httpx
 
-from assistant.notify.channel import post_checked
+from assistant.notify.channel import http_url, post_checked, read_options
 from assistant.notify.models import Notification
+
+if TYPE_CHECKING:
+    from assistant.config import NotifySettings
 
 
 class WebhookChannel:
@@ -29,3 +35,16 @@ class WebhookChannel:
 
     def close(self) -> None:
         self._client.close()
+
+
+def webhook_channel(notify: NotifySettings, options: Mapping[str, Any]) -> WebhookChannel | None:
+    """The ``webhook`` channel plugin: on when ``notify.webhook_url`` (or ``url`` in its table) is set."""
+    opts = read_options(options, {"url": str, "timeout": (int, float), "max_attempts": int})
+    url = opts.get("url", notify.webhook_url)
+    if not url:
+        return None
+    return WebhookChannel(
+        http_url(url),
+        timeout=opts.get("timeout", notify.timeout),
+        max_attempts=opts.get("max_attempts", notify.max_attempts),
+    )

@@ -2,8 +2,10 @@
 
 ``PocketSphinxSTT`` decodes an utterance twice at most: first against a JSGF grammar of command phrases
 (:mod:`assistant.voice.phrases`), accepted only when the decoder reaches the end of a whole phrase; else with
-the general en-US language model for free dictation. Other engines plug in by config (``voice.stt``):
-``command`` runs an external program on a WAV file (whisper.cpp), ``package.module:Class`` loads a class.
+the general en-US language model for free dictation. Other engines plug in by config (``voice.stt``), which
+names an ``assistant.speech`` plugin ``stt.NAME`` (``SpeechToTextFactory``): the built-ins are
+``pocketsphinx`` and ``command`` (an external program run on a WAV file, e.g. whisper.cpp). A
+``package.module:Class`` still loads a class taking the VoiceSettings.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
+from assistant.core import plugins
 from assistant.voice.audio import STT_RATE, Audio, VoiceError, resample, write_wav
 from assistant.voice.phrases import (
     DEFAULT_PHRASES,
@@ -26,6 +29,9 @@ from assistant.voice.phrases import (
     to_jsgf,
     unique_phrases,
 )
+
+if TYPE_CHECKING:
+    from assistant.config import VoiceSettings
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +47,14 @@ class Transcript:
 
 class SpeechToText(Protocol):
     def transcribe(self, audio: Audio) -> Transcript: ...
+
+
+class SpeechToTextFactory(Protocol):
+    """What an ``assistant.speech`` entry point named ``stt.NAME`` names (``voice.stt = "NAME"``): called with
+    the ``[voice]`` section and the command phrases of the daemon's skills (empty when no daemon listed
+    them), returning the engine. Loads its model lazily; a missing setting raises VoiceError."""
+
+    def __call__(self, voice: VoiceSettings, extra_phrases: list[str], /) -> SpeechToText: ...
 
 
 class PocketSphinxSTT:
@@ -209,19 +223,39 @@ def load_plugin(spec: str, what: str) -> type:
         raise VoiceError(f"voice.{what} = {spec!r}: cannot load it ({exc})") from None
 
 
-def build_stt(voice: Any, extra_phrases: list[str] | None = None) -> SpeechToText:
-    """The engine named by ``voice.stt`` (a VoiceSettings): pocketsphinx, command, or package.module:Class."""
+def speech_factory(kind: Literal["stt", "tts"], name: str) -> object:
+    """The factory of the ``assistant.speech`` plugin ``KIND.NAME`` (``voice.stt``/``voice.tts`` = NAME);
+    VoiceError naming the installed engines of that kind when there is none or it fails to load."""
+    prefix = f"{kind}."
+    known = [n.removeprefix(prefix) for n in plugins.names(plugins.SPEECH) if n.startswith(prefix)]
+    if name not in known:
+        raise VoiceError(f"voice.{kind} = {name!r}: choose {', '.join(known)}, or package.module:Class")
+    try:
+        return plugins.load_factory(plugins.SPEECH, prefix + name, setting=f"voice.{kind}")
+    except plugins.PluginError as exc:
+        raise VoiceError(exc.message) from None
+
+
+def pocketsphinx_stt(voice: VoiceSettings, extra_phrases: list[str]) -> PocketSphinxSTT:
+    """The ``stt.pocketsphinx`` plugin (the default): the built-in phrases, ``voice.phrases`` and the skills'
+    phrases (the daemon's; without them, those of the skills installed here) as the command grammar."""
+    extra = extra_phrases or skill_phrases(installed_skills())
+    phrases = [*DEFAULT_PHRASES, *voice.phrases, *extra]
+    return PocketSphinxSTT(phrases, wake_word=voice.wake_word, dictation=voice.dictation)
+
+
+def command_stt(voice: VoiceSettings, extra_phrases: list[str]) -> CommandSTT:
+    """The ``stt.command`` plugin: ``voice.stt_command`` run on each utterance's WAV file."""
+    if not voice.stt_command:
+        raise VoiceError("voice.stt = 'command' needs voice.stt_command")
+    return CommandSTT(voice.stt_command)
+
+
+def build_stt(voice: VoiceSettings, extra_phrases: list[str] | None = None) -> SpeechToText:
+    """The engine named by ``voice.stt``: an installed ``stt.NAME`` speech plugin, or package.module:Class."""
     name = voice.stt
-    if name == "pocketsphinx":
-        # the daemon's skills' phrases; without them (no daemon), those of the skills installed here
-        extra = extra_phrases or skill_phrases(installed_skills())
-        phrases = [*DEFAULT_PHRASES, *voice.phrases, *extra]
-        return PocketSphinxSTT(phrases, wake_word=voice.wake_word, dictation=voice.dictation)
-    if name == "command":
-        if not voice.stt_command:
-            raise VoiceError("voice.stt = 'command' needs voice.stt_command")
-        return CommandSTT(voice.stt_command)
     if ":" in name:
         engine: SpeechToText = load_plugin(name, "stt")(voice)
         return engine
-    raise VoiceError(f"voice.stt = {name!r}: choose pocketsphinx, command, or package.module:Class")
+    factory = cast(SpeechToTextFactory, speech_factory("stt", name))
+    return factory(voice, list(extra_phrases or []))

@@ -1,8 +1,9 @@
 """Text-to-speech engines behind one small protocol; the default is espeak-ng (Debian package ``espeak-ng``).
 
-Other engines plug in by config (``voice.tts``): ``command`` runs any program that reads text on stdin and
-writes a WAV file (Piper: ``piper --model en_US-lessac-medium.onnx --output_file {wav}``), and
-``package.module:Class`` loads a class taking the VoiceSettings.
+Other engines plug in by config (``voice.tts``), which names an ``assistant.speech`` plugin ``tts.NAME``
+(``TextToSpeechFactory``): the built-ins are ``espeak-ng`` and ``command`` (any program that reads text on
+stdin and writes a WAV file; Piper: ``piper --model en_US-lessac-medium.onnx --output_file {wav}``). A
+``package.module:Class`` still loads a class taking the VoiceSettings.
 """
 
 from __future__ import annotations
@@ -13,16 +14,26 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol, cast
 
 from assistant.voice.audio import Audio, VoiceError, read_wav
-from assistant.voice.stt import load_plugin
+from assistant.voice.stt import load_plugin, speech_factory
+
+if TYPE_CHECKING:
+    from assistant.config import VoiceSettings
 
 MAX_SPOKEN_CHARS = 2_000
 
 
 class TextToSpeech(Protocol):
     def synthesize(self, text: str) -> Audio: ...
+
+
+class TextToSpeechFactory(Protocol):
+    """What an ``assistant.speech`` entry point named ``tts.NAME`` names (``voice.tts = "NAME"``): called with
+    the ``[voice]`` section, returning the engine. A missing setting raises VoiceError."""
+
+    def __call__(self, voice: VoiceSettings, /) -> TextToSpeech: ...
 
 
 def speakable(text: str, limit: int = MAX_SPOKEN_CHARS) -> str:
@@ -85,16 +96,23 @@ class CommandTTS:
             return _run_to_wav(argv, speakable(text), wav, self.timeout, f"text-to-speech command {argv[0]!r}")
 
 
-def build_tts(voice: Any) -> TextToSpeech:
-    """The engine named by ``voice.tts`` (a VoiceSettings): espeak-ng, command, or package.module:Class."""
+def espeak_tts(voice: VoiceSettings) -> EspeakTTS:
+    """The ``tts.espeak-ng`` plugin (the default): ``voice.espeak_voice`` at ``voice.espeak_speed``."""
+    return EspeakTTS(voice.espeak_voice, voice.espeak_speed)
+
+
+def command_tts(voice: VoiceSettings) -> CommandTTS:
+    """The ``tts.command`` plugin: ``voice.tts_command`` reads the text and writes the WAV file."""
+    if not voice.tts_command:
+        raise VoiceError("voice.tts = 'command' needs voice.tts_command")
+    return CommandTTS(voice.tts_command)
+
+
+def build_tts(voice: VoiceSettings) -> TextToSpeech:
+    """The engine named by ``voice.tts``: an installed ``tts.NAME`` speech plugin, or package.module:Class."""
     name = voice.tts
-    if name == "espeak-ng":
-        return EspeakTTS(voice.espeak_voice, voice.espeak_speed)
-    if name == "command":
-        if not voice.tts_command:
-            raise VoiceError("voice.tts = 'command' needs voice.tts_command")
-        return CommandTTS(voice.tts_command)
     if ":" in name:
         plugin: TextToSpeech = load_plugin(name, "tts")(voice)
         return plugin
-    raise VoiceError(f"voice.tts = {name!r}: choose espeak-ng, command, or package.module:Class")
+    factory = cast(TextToSpeechFactory, speech_factory("tts", name))
+    return factory(voice)

@@ -46,7 +46,7 @@ def state(services: Services) -> dict[str, Any]:
             c["id"]: [(t.role, t.content) for t in conv.turns(str(c["id"]))] for c in conv.list(limit=10_000)
         },
         "schedules": {
-            s["id"]: (s["skill"], s["schedule"], s["timezone"], s["next_run_time"], s["paused"])
+            s.id: (s.skill, s.schedule, s.timezone, s.next_run_time, s.paused)
             for s in services.scheduler.list()
         },
     }
@@ -114,7 +114,7 @@ class Writer(threading.Thread):
                         scheds.pop(gone)
                     else:
                         d = s.scheduler.add("time", f"every {i % 50 + 1} minutes")
-                        scheds[d["id"]] = (d["skill"], d["schedule"], d["timezone"], d["next_run_time"], d["paused"])
+                        scheds[d.id] = (d.skill, d.schedule, d.timezone, d.next_run_time, d.paused)
                     self._push("schedules", scheds)
         except BaseException as exc:  # noqa: BLE001 - reported by the test
             self.error = exc
@@ -183,7 +183,7 @@ def test_backup_at_rest_restores_equal_services_through_the_cli(source: Services
         source.conversations.append(f"c{i % 3}", [("user", f"hello {i}"), ("assistant", "hi")], source.clock.now())
     source.scheduler.add("time", "every day at 8", timezone="Europe/Berlin")
     paused = source.scheduler.add("time", "every 15 minutes")
-    source.scheduler.pause(paused["id"])
+    source.scheduler.pause(paused.id)
     archive = tmp_path / "rest.tar.gz"
     assert main(["backup", str(archive), "--data-dir", str(source.settings.data_dir)]) == 0
     assert main(["restore", str(archive), "--data-dir", str(tmp_path / "copy")]) == 0

@@ -102,7 +102,7 @@ def test_asks_the_running_daemon_and_reports_its_memory(tmp_path: Path) -> None:
     assert report["daemon"] == {"url": url, "running": True, "pid": os.getpid()}
     assert report["memories"] == 1
     assert report["schedules"] == [
-        {"id": added["id"], "name": "time: every day at 8", "next_run": added["next_run_time"]}
+        {"id": added.id, "name": "time: every day at 8", "next_run": added.next_run_time}
     ]
     mem = report["process_memory"]
     assert mem["of"] == "daemon" and mem["pid"] == os.getpid() and mem["pss"] <= mem["rss"]
@@ -114,12 +114,12 @@ def test_reads_schedules_from_the_job_store_when_no_daemon_runs(tmp_path: Path) 
     assert services.scheduler is not None
     a = services.scheduler.add("time", "every day at 8", timezone="Europe/Berlin")
     b = services.scheduler.add("time", "every 15 minutes")
-    services.scheduler.pause(b["id"])
+    services.scheduler.pause(b.id)
     services.close()
     got = {s["id"]: s for s in diagnose(settings)["schedules"]}
-    assert got[b["id"]]["next_run"] is None
-    assert datetime.fromisoformat(got[a["id"]]["next_run"]) == datetime.fromisoformat(a["next_run_time"])
-    assert got[a["id"]]["name"] == "time: every day at 8"
+    assert got[b.id]["next_run"] is None
+    assert datetime.fromisoformat(got[a.id]["next_run"]) == datetime.fromisoformat(a.next_run_time)
+    assert got[a.id]["name"] == "time: every day at 8"
 
 
 def test_cli_json_table_and_exit_code(

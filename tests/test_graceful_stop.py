@@ -187,7 +187,7 @@ def _run_in_scheduler_thread(services: Services) -> None:
     """Start a run of slow_report on the scheduler's own pool, as a due job would be."""
     assert services.scheduler is not None
     schedule = services.scheduler.add("slow_report", "every 6 hours")
-    services.scheduler._aps.modify_job(schedule["id"], next_run_time=datetime.now(UTC))  # due now
+    services.scheduler._aps.modify_job(schedule.id, next_run_time=datetime.now(UTC))  # due now
     assert running.wait(30), "the scheduled run did not start"
 
 

@@ -124,10 +124,10 @@ def test_a_scheduled_runs_lines_carry_its_run_id(
     try:
         s = sched.add("time", "hourly")
         json_lines()
-        sched.run_now(s["id"])
-        sched.run_now(s["id"])
+        sched.run_now(s.id)
+        sched.run_now(s.id)
         lines = [x for x in json_lines() if x["logger"] == "assistant.skillkit.scheduler"]
-        runs = sorted(r["id"] for r in sched.runs(s["id"]))
+        runs = sorted(r.id for r in sched.runs(s.id))
     finally:
         sched.shutdown()
     started = [x for x in lines if "run started" in x["msg"]]

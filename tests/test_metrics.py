@@ -238,12 +238,12 @@ def test_scheduled_runs_and_failures(tmp_path: Path, services: Services) -> None
     sched = SkillScheduler(services.skills, tmp_path / "schedules.sqlite3", recorder=recorder)
     try:
         ok = sched.add("time", "every day at 07:30")
-        sched.run_now(ok["id"])
-        sched.run_now(ok["id"])
+        sched.run_now(ok.id)
+        sched.run_now(ok.id)
         broken = sched.add("time", "every day at 08:00")
         services.skills.registry._specs.pop("time")  # the skill is gone when the run comes
         with pytest.raises(NotFound, match="no skill named"):
-            sched.run_now(broken["id"])
+            sched.run_now(broken.id)
     finally:
         sched.shutdown()
     from prometheus_client import generate_latest
@@ -270,12 +270,12 @@ def test_a_missed_run_is_counted(tmp_path: Path, services: Services) -> None:
         # the daily time was two hours ago and the machine "slept" for three: past the 1 h grace
         two_hours_ago = (datetime.now(UTC) - timedelta(hours=2)).astimezone(ZoneInfo("Europe/Berlin"))
         s = sched.add("time", f"every day at {two_hours_ago:%H:%M}", timezone="Europe/Berlin")
-        sched._aps.modify_job(s["id"], next_run_time=datetime.now(UTC) - timedelta(hours=3))
+        sched._aps.modify_job(s.id, next_run_time=datetime.now(UTC) - timedelta(hours=3))
         sched.start()
         end = deadline(30)
-        while [r["status"] for r in sched.runs(s["id"])] != ["missed"] and time.monotonic() < end:
+        while [r.status for r in sched.runs(s.id)] != ["missed"] and time.monotonic() < end:
             time.sleep(0.01)  # polling the scheduler's thread, not waiting for time to pass
-        assert sched.runs(s["id"])[0]["status"] == "missed"
+        assert sched.runs(s.id)[0].status == "missed"
     finally:
         sched.shutdown()
     assert (

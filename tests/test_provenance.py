@@ -212,7 +212,7 @@ def test_scheduled_results_carry_the_skills_provenance(full: Services, tmp_path:
     try:
         for name, want in (("digest", "untrusted"), ("gossip", "untrusted"), ("sums", "conversation")):
             s = sched.add(name, "every day at 9:00")
-            result = sched.run_now(s["id"])
+            result = sched.run_now(s.id)
             assert full.memory is not None
             record = by_text(full.memory, result.text)
             assert record.source == f"skill:{name}" and provenance_of(record) == want, name

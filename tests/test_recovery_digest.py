@@ -38,9 +38,9 @@ def test_a_digest_larger_than_one_notification_is_split_and_its_items_reported(
     sched = SkillScheduler(parts.skills, tmp_path / "schedules.sqlite3", timezone="UTC")
     try:
         s = sched.add("digest", "every day at 18:00", args={"overview": False, "limit": 500})
-        result = sched.run_now(s["id"])
+        result = sched.run_now(s.id)
         assert len(result.text) > BODY_MAX  # one notification could not hold it
-        assert [r["status"] for r in sched.runs(s["id"])] == ["ok"]
+        assert [r.status for r in sched.runs(s.id)] == ["ok"]
         sent = parts.notifier.outbox.history(100, 0)
         notes = sorted((st.notification for st in sent), key=lambda x: x.id)
         assert len(notes) == 2
@@ -53,7 +53,7 @@ def test_a_digest_larger_than_one_notification_is_split_and_its_items_reported(
             assert sum(line in x.body.split("\n") for x in notes) == 1
         assert [x.data["part"] for x in notes if x.data] == [[1, 2], [2, 2]]
         assert parts.feeds.reported["digest"] == {f"k1-{i}" for i in range(n)}
-        nothing = sched.run_now(s["id"])  # delivered: the next digest has nothing new
+        nothing = sched.run_now(s.id)  # delivered: the next digest has nothing new
         assert nothing.notify is False
     finally:
         sched.shutdown()
@@ -64,7 +64,7 @@ def test_a_small_result_stays_one_notification_without_a_part_number(parts: Serv
     sched = SkillScheduler(parts.skills, tmp_path / "schedules.sqlite3", timezone="UTC")
     try:
         s = sched.add("digest", "every day at 18:00", args={"overview": False})
-        result = sched.run_now(s["id"])
+        result = sched.run_now(s.id)
         [status] = parts.notifier.outbox.history(10, 0)
         assert status.notification.title == result.title and status.notification.body == result.text
         assert status.notification.data is not None and "part" not in status.notification.data

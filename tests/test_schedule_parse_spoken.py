@@ -144,12 +144,12 @@ def test_the_scheduler_shows_what_will_run_and_when_and_keeps_it_across_a_restar
         added = first.add("time", "every 3 days at 8 and on the first monday of the month at 9")
     finally:
         first.shutdown()
-    assert added["kind"] == "any"
-    assert added["description"] == "every 3 days at 08:00; or on the first Monday of every month at 09:00"
-    nxt = datetime.fromisoformat(added["next_run_time"]).astimezone(BERLIN)
+    assert added.kind == "any"
+    assert added.description == "every 3 days at 08:00; or on the first Monday of every month at 09:00"
+    nxt = datetime.fromisoformat(added.next_run_time).astimezone(BERLIN)
     assert (nxt.hour, nxt.minute) in ((8, 0), (9, 0))
     again = open_scheduler()
     try:
-        assert again.get(added["id"]) == added  # the trigger and its zone came back from the job store
+        assert again.get(added.id) == added  # the trigger and its zone came back from the job store
     finally:
         again.shutdown()

@@ -22,8 +22,7 @@ def config(tmp_path: Path) -> Iterator[str]:
         None, data_dir=tmp_path / "data", memory={"enabled": False}, notify={"enabled": False},
         timezone="Europe/Berlin", server={"api_token": "s3cret"},
     )  # fmt: skip
-    services = build_services(settings, clock=FixedClock(), llm=FakeLLM("no"))
-    services.notifier = RecordingNotifier()
+    services = build_services(settings, clock=FixedClock(), llm=FakeLLM("no"), notifier=RecordingNotifier())
     with serve_app(create_app(services)) as url:
         port = url.rsplit(":", 1)[1]
         cfg = tmp_path / "config.toml"

@@ -34,10 +34,11 @@ CHILD = textwrap.dedent(
     a = sched.add("time", "every weekday at 7:30", args={"phrase": False}, timezone="America/New_York")
     b = sched.add("digest", "every 15 minutes", args={"limit": "5"})
     c = sched.add("seuss", "every day at 8")
-    sched.pause(c["id"])
+    sched.pause(c.id)
     d = sched.add("time", "hourly")
-    sched.remove(d["id"])
-    print(json.dumps({"added": [a, b, sched.get(c["id"])], "removed": d["id"]}), flush=True)
+    sched.remove(d.id)
+    added = [x.to_json() for x in (a, b, sched.get(c.id))]
+    print(json.dumps({"added": added, "removed": d.id}), flush=True)
     sys.stdin.read()  # wait here to be killed
     """
 )
@@ -64,7 +65,7 @@ def test_schedules_survive_kill_9(tmp_path: Path) -> None:
     settings = load_settings(None, data_dir=data, memory={"enabled": False}, notify={"enabled": False})
     services = build_services(settings, clock=FixedClock(), llm=FakeLLM())
     try:
-        listed = {s["id"]: s for s in services.scheduler.list()}  # opened, not started: nothing runs
+        listed = {s.id: s.to_json() for s in services.scheduler.list()}  # opened, not started: nothing runs
         assert set(listed) == {s["id"] for s in told["added"]}
         assert told["removed"] not in listed
         for before in told["added"]:

@@ -8,6 +8,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import closing
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -47,12 +48,16 @@ class FailingNotifier:
         raise RuntimeError("outbox disk is full")
 
 
+def with_parts(services: Services, **parts: Any) -> Services:
+    """Services with fakes in place of some parts, in the skill runner's parts too (both are frozen)."""
+    assert services.skills is not None
+    services.skills.services = replace(services.skills.services, **parts)
+    return replace(services, **parts)
+
+
 @pytest.fixture
 def parts(services: Services) -> Services:
-    services.notifier = RecordingNotifier()
-    services.memory = FakeMemory()
-    services.feeds = FakeFeeds()
-    return services
+    return with_parts(services, notifier=RecordingNotifier(), memory=FakeMemory(), feeds=FakeFeeds())
 
 
 def make_scheduler(services: Services, tmp_path: Path, **kw: Any) -> SkillScheduler:
@@ -87,19 +92,19 @@ class Events:
 
 def test_add_list_pause_resume_remove(scheduler: SkillScheduler) -> None:
     s = scheduler.add("time", "every weekday at 7:30", args={"phrase": "false"})
-    assert s["cron"] == "30 7 * * 1-5" and s["timezone"] == "Europe/Berlin" and not s["paused"]
-    assert datetime.fromisoformat(s["next_run_time"]).strftime("%H:%M %z") in ("07:30 +0100", "07:30 +0200")
+    assert s.cron == "30 7 * * 1-5" and s.timezone == "Europe/Berlin" and not s.paused
+    assert datetime.fromisoformat(s.next_run_time).strftime("%H:%M %z") in ("07:30 +0100", "07:30 +0200")
     other = scheduler.add("digest", "every 2 hours", timezone="America/New_York")
-    assert other["interval_seconds"] == 7200 and other["timezone"] == "America/New_York"
-    assert [x["id"] for x in scheduler.list()] == [other["id"], s["id"]]  # by skill name
-    paused = scheduler.pause(s["id"])
-    assert paused["paused"] and paused["next_run_time"] is None
-    resumed = scheduler.resume(s["id"])
-    assert not resumed["paused"] and resumed["next_run_time"]
-    scheduler.remove(s["id"])
-    assert [x["id"] for x in scheduler.list()] == [other["id"]]
+    assert other.interval_seconds == 7200 and other.timezone == "America/New_York"
+    assert [x.id for x in scheduler.list()] == [other.id, s.id]  # by skill name
+    paused = scheduler.pause(s.id)
+    assert paused.paused and paused.next_run_time is None
+    resumed = scheduler.resume(s.id)
+    assert not resumed.paused and resumed.next_run_time
+    scheduler.remove(s.id)
+    assert [x.id for x in scheduler.list()] == [other.id]
     with pytest.raises(NotFound):
-        scheduler.pause(s["id"])
+        scheduler.pause(s.id)
 
 
 def test_bad_requests(scheduler: SkillScheduler) -> None:
@@ -119,26 +124,26 @@ def test_bad_requests(scheduler: SkillScheduler) -> None:
 def test_run_now_delivers_like_a_scheduled_run(scheduler: SkillScheduler, parts: Services) -> None:
     parts.feeds.add(entry(1, "Library opens for cats"), entry(2, "Rain this weekend"))
     s = scheduler.add("digest", "every day at 18:00", args={"overview": False})
-    result = scheduler.run_now(s["id"])
+    result = scheduler.run_now(s.id)
     assert "Library opens for cats" in result.text
     [note] = parts.notifier.sent
     assert note.title == result.title and note.body == result.text and note.source == "skill:digest"
-    assert note.data["schedule_id"] == s["id"] and note.data["result"]["count"] == 2
+    assert note.data["schedule_id"] == s.id and note.data["result"]["count"] == 2
     assert parts.memory.added == [{"text": result.text, "source": "skill:digest",  # made of headlines
-                                   "metadata": {"schedule_id": s["id"], "title": result.title},
+                                   "metadata": {"schedule_id": s.id, "title": result.title},
                                    "provenance": "untrusted"}]  # fmt: skip
     assert parts.feeds.reported["digest"] == {"k1-1", "k1-2"}  # marked after the notification was written
-    runs = scheduler.runs(s["id"])
-    assert [(r["status"], r["trigger"], r["notified"]) for r in runs] == [("ok", "run-now", 1)]
-    assert scheduler.get(s["id"])["last_run"]["status"] == "ok"
+    runs = scheduler.runs(s.id)
+    assert [(r.status, r.trigger, r.notified) for r in runs] == [("ok", "run-now", True)]
+    assert scheduler.get(s.id).last_run.status == "ok"
     # nothing new: no notification, no memory
-    scheduler.run_now(s["id"])
+    scheduler.run_now(s.id)
     assert len(parts.notifier.sent) == 1 and len(parts.memory.added) == 1
 
 
 def test_time_results_are_not_remembered(scheduler: SkillScheduler, parts: Services) -> None:
     s = scheduler.add("time", "hourly", args={"phrase": False}, timezone="Asia/Tokyo")
-    result = scheduler.run_now(s["id"])
+    result = scheduler.run_now(s.id)
     assert "9:00 PM (21:00)" in result.text  # the schedule's zone: 12:00 UTC is 21:00 in Tokyo
     assert len(parts.notifier.sent) == 1 and parts.memory.added == []  # a stale time is no memory
 
@@ -148,13 +153,13 @@ def test_failed_delivery_keeps_digest_items_for_the_next_run(
 ) -> None:
     parts.feeds.add(entry(1, "Library opens for cats"))
     s = scheduler.add("digest", "every day at 18:00", args={"overview": False})
-    parts.notifier = FailingNotifier()
+    parts = with_parts(parts, notifier=FailingNotifier())
     with pytest.raises(RuntimeError, match="outbox disk is full"):
-        scheduler.run_now(s["id"])
+        scheduler.run_now(s.id)
     assert parts.feeds.mark_calls == []
-    assert scheduler.runs(s["id"])[0]["status"] == "error"
-    parts.notifier = RecordingNotifier()
-    result = scheduler.run_now(s["id"])
+    assert scheduler.runs(s.id)[0].status == "error"
+    parts = with_parts(parts, notifier=RecordingNotifier())
+    result = scheduler.run_now(s.id)
     assert "Library opens for cats" in result.text and len(parts.notifier.sent) == 1
 
 
@@ -168,13 +173,13 @@ def test_waking_from_sleep_runs_a_missed_job_once(parts: Services, tmp_path: Pat
     sched = make_scheduler(parts, tmp_path)
     try:
         s = sched.add("time", "every 15 minutes", args={"phrase": False})
-        _slept_through(sched, s["id"], timedelta(hours=10))
+        _slept_through(sched, s.id, timedelta(hours=10))
         events = Events(sched)
         sched.start()
         events.wait(1)
         assert [e.code for e in events.seen] == [EVENT_JOB_EXECUTED]
         assert len(parts.notifier.sent) == 1
-        nxt = datetime.fromisoformat(sched.get(s["id"])["next_run_time"])
+        nxt = datetime.fromisoformat(sched.get(s.id).next_run_time)
         assert nxt > datetime.now(UTC)  # nothing else is due: the backlog is gone
     finally:
         sched.shutdown()
@@ -185,7 +190,7 @@ def test_without_coalescing_the_backlog_would_run_many_times(parts: Services, tm
     sched = make_scheduler(parts, tmp_path, coalesce=False)
     try:
         s = sched.add("time", "every 15 minutes", args={"phrase": False})
-        _slept_through(sched, s["id"], timedelta(hours=10))
+        _slept_through(sched, s.id, timedelta(hours=10))
         events = Events(sched)
         sched.start()
         events.wait(1)
@@ -203,14 +208,14 @@ def test_a_run_missed_by_more_than_the_grace_time_is_skipped_and_recorded(
         # whatever the wall clock says when the test runs.
         two_hours_ago = (datetime.now(UTC) - timedelta(hours=2)).astimezone(ZoneInfo("Europe/Berlin"))
         s = sched.add("time", f"every day at {two_hours_ago:%H:%M}", args={"phrase": False})
-        _slept_through(sched, s["id"], timedelta(hours=3))
+        _slept_through(sched, s.id, timedelta(hours=3))
         events = Events(sched)
         sched.start()
         events.wait(1)
         assert [e.code for e in events.seen] == [EVENT_JOB_MISSED]
         assert parts.notifier.sent == []
-        assert sched.runs(s["id"])[0]["status"] == "missed"
-        assert datetime.fromisoformat(sched.get(s["id"])["next_run_time"]) > datetime.now(UTC)
+        assert sched.runs(s.id)[0].status == "missed"
+        assert datetime.fromisoformat(sched.get(s.id).next_run_time) > datetime.now(UTC)
     finally:
         sched.shutdown()
 
@@ -220,22 +225,21 @@ def test_schedules_persist_across_a_clean_restart(parts: Services, tmp_path: Pat
     first.start()
     a = first.add("time", "every weekday at 7:30", timezone="America/New_York")
     b = first.add("digest", "every 15 minutes")
-    first.pause(b["id"])
+    first.pause(b.id)
     first.shutdown()
     second = make_scheduler(parts, tmp_path)
     try:
-        listed = {x["id"]: x for x in second.list()}
-        assert listed[a["id"]]["next_run_time"] == a["next_run_time"]
-        assert listed[a["id"]]["timezone"] == "America/New_York" and listed[a["id"]]["cron"] == "30 7 * * 1-5"
-        assert listed[b["id"]]["paused"]
+        listed = {x.id: x for x in second.list()}
+        assert listed[a.id].next_run_time == a.next_run_time
+        assert listed[a.id].timezone == "America/New_York" and listed[a.id].cron == "30 7 * * 1-5"
+        assert listed[b.id].paused
     finally:
         second.shutdown()
 
 
 @pytest.fixture
 def api(parts: Services, tmp_path: Path) -> Iterator[TestClient]:
-    parts.scheduler = make_scheduler(parts, tmp_path)
-    with TestClient(create_app(parts)) as client:
+    with TestClient(create_app(replace(parts, scheduler=make_scheduler(parts, tmp_path)))) as client:
         yield client
 
 
@@ -290,8 +294,8 @@ def test_a_schedule_whose_skill_is_gone_records_the_error(scheduler: SkillSchedu
     s = scheduler.add("time", "hourly")
     parts.skills.registry._specs.pop("time")  # e.g. the plugin that provided it was uninstalled
     with pytest.raises(NotFound, match="no skill named 'time'"):
-        scheduler.run_now(s["id"])
-    assert scheduler.runs(s["id"])[0]["status"] == "error"
+        scheduler.run_now(s.id)
+    assert scheduler.runs(s.id)[0].status == "error"
     assert parts.notifier.sent == []
 
 
@@ -310,19 +314,19 @@ def test_two_schedulers_in_one_process_each_run_their_own_jobs(parts: Services, 
     try:
         a = first.add("time", "every 15 minutes", args={"phrase": False})
         b = second.add("time", "every 15 minutes", args={"phrase": False})
-        old_kwargs = {**first._aps.get_job(a["id"]).kwargs, "store": "sqlite:////moved/away/schedules.sqlite3"}
-        first._aps.modify_job(a["id"], kwargs=old_kwargs)  # as jobs were stored before
-        stored = _stored_state(tmp_path / "one" / "schedules.sqlite3", a["id"])
+        old_kwargs = {**first._aps.get_job(a.id).kwargs, "store": "sqlite:////moved/away/schedules.sqlite3"}
+        first._aps.modify_job(a.id, kwargs=old_kwargs)  # as jobs were stored before
+        stored = _stored_state(tmp_path / "one" / "schedules.sqlite3", a.id)
         assert (stored["func"], stored["args"]) == (JOB_FUNC, ())  # new arguments: still the textual reference
         for sched, s in ((first, a), (second, b)):
-            _slept_through(sched, s["id"], timedelta(minutes=5))
+            _slept_through(sched, s.id, timedelta(minutes=5))
         events = [Events(first), Events(second)]
         first.start()
         second.start()
         for e in events:
             assert [ev.code for ev in e.wait(1)] == [EVENT_JOB_EXECUTED]
-        assert [(r["schedule_id"], r["status"]) for r in first.runs()] == [(a["id"], "ok")]
-        assert [(r["schedule_id"], r["status"]) for r in second.runs()] == [(b["id"], "ok")]
+        assert [(r.schedule_id, r.status) for r in first.runs()] == [(a.id, "ok")]
+        assert [(r.schedule_id, r.status) for r in second.runs()] == [(b.id, "ok")]
         assert len(parts.notifier.sent) == 2
     finally:
         first.shutdown()
@@ -332,12 +336,12 @@ def test_two_schedulers_in_one_process_each_run_their_own_jobs(parts: Services, 
 
 def test_stored_jobs_keep_the_textual_function_reference(scheduler: SkillScheduler, tmp_path: Path) -> None:
     s = scheduler.add("time", "hourly", args={"phrase": False})
-    scheduler.pause(s["id"])  # a modification stores the job again, from a bound job
-    state = _stored_state(tmp_path / "schedules.sqlite3", s["id"])
+    scheduler.pause(s.id)  # a modification stores the job again, from a bound job
+    state = _stored_state(tmp_path / "schedules.sqlite3", s.id)
     assert state["func"] == JOB_FUNC == "assistant.skillkit.scheduler:run_scheduled_skill"
     assert state["args"] == () and "store" not in state["kwargs"]
     assert state["kwargs"]["skill"] == "time" and state["kwargs"]["args"] == {"phrase": False}
-    assert scheduler._aps.get_job(s["id"]).func == scheduler._run_stored_job  # loaded: bound to its scheduler
+    assert scheduler._aps.get_job(s.id).func == scheduler._run_stored_job  # loaded: bound to its scheduler
 
 
 def test_the_stored_reference_alone_does_not_run_a_skill() -> None:

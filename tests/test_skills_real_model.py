@@ -98,7 +98,7 @@ def test_digest_on_the_real_model_as_a_scheduled_run(real: Services, tmp_path: P
     sched = SkillScheduler(real.skills, tmp_path / "s.sqlite3", timezone="Europe/Berlin")
     try:
         s = sched.add("digest", "every day at 18:00", args={"max_tokens": 24})
-        result = sched.run_now(s["id"])
+        result = sched.run_now(s.id)
     finally:
         sched.shutdown()
     assert_traceable(result.text if not result.data["overview"] else result.text.split("\n\n", 1)[1],

@@ -33,7 +33,7 @@ class NewSchedule(BaseModel):
 
 @router.get("")
 def list_schedules(scheduler: SchedulerDep) -> dict[str, Any]:
-    return {"data": scheduler.list()}
+    return {"data": [s.to_json() for s in scheduler.list()]}
 
 
 _SCHEDULE_ROUTES = [
@@ -54,12 +54,12 @@ _SCHEDULE_ROUTES = [
     ),
 )
 def add_schedule(req: NewSchedule, scheduler: SchedulerDep) -> dict[str, Any]:
-    return scheduler.add(req.skill, req.schedule, args=req.args, timezone=req.timezone)
+    return scheduler.add(req.skill, req.schedule, args=req.args, timezone=req.timezone).to_json()
 
 
 @router.get("/{schedule_id}")
 def get_schedule(schedule_id: ScheduleId, scheduler: SchedulerDep) -> dict[str, Any]:
-    return scheduler.get(schedule_id)
+    return scheduler.get(schedule_id).to_json()
 
 
 @router.get("/{schedule_id}/runs")
@@ -67,17 +67,17 @@ def schedule_runs(
     schedule_id: ScheduleId, scheduler: SchedulerDep, limit: Annotated[int, Query(ge=1, le=500)] = 20
 ) -> dict[str, Any]:
     scheduler.get(schedule_id)
-    return {"data": scheduler.runs(schedule_id, limit)}
+    return {"data": [r.to_json() for r in scheduler.runs(schedule_id, limit)]}
 
 
 @router.post("/{schedule_id}/pause")
 def pause_schedule(schedule_id: ScheduleId, scheduler: SchedulerDep) -> dict[str, Any]:
-    return scheduler.pause(schedule_id)
+    return scheduler.pause(schedule_id).to_json()
 
 
 @router.post("/{schedule_id}/resume")
 def resume_schedule(schedule_id: ScheduleId, scheduler: SchedulerDep) -> dict[str, Any]:
-    return scheduler.resume(schedule_id)
+    return scheduler.resume(schedule_id).to_json()
 
 
 @router.post("/{schedule_id}/run")
@@ -85,7 +85,7 @@ def run_schedule_now(schedule_id: ScheduleId, scheduler: SchedulerDep) -> dict[s
     """Run now, delivered like a scheduled run (notification, memory); the schedule is unchanged."""
     info = scheduler.get(schedule_id)
     result = scheduler.run_now(schedule_id)
-    return {"schedule": info, "result": result_json(info["skill"], result)}
+    return {"schedule": info.to_json(), "result": result_json(info.skill, result)}
 
 
 @router.delete("/{schedule_id}")

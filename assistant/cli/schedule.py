@@ -8,6 +8,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from assistant.cli.skills import add_arg_options, daemon_for, parse_kv
+from assistant.skillkit.schedules import RunRecord, Schedule
 
 if TYPE_CHECKING:
     from assistant.client.daemon import DaemonClient
@@ -33,13 +34,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def describe(s: dict[str, Any]) -> str:
-    when = f"{s['schedule']!r} = {s['description']} ({s['timezone']})"
-    state = "paused" if s["paused"] else f"next {s['next_run_time']}"
-    last = s.get("last_run")
-    tail = f", last {last['status']} {last['started_at']}" if last else ""
-    args = " " + " ".join(f"{k}={v}" for k, v in s["args"].items()) if s["args"] else ""
-    return f"{s['id']}  {s['skill']}{args}  {when}  {state}{tail}"
+def describe(s: Schedule) -> str:
+    when = f"{s.schedule!r} = {s.description} ({s.timezone})"
+    state = "paused" if s.paused else f"next {s.next_run_time}"
+    last = s.last_run
+    tail = f", last {last.status} {last.started_at}" if last else ""
+    args = " " + " ".join(f"{k}={v}" for k, v in s.args.items()) if s.args else ""
+    return f"{s.id}  {s.skill}{args}  {when}  {state}{tail}"
+
+
+def describe_run(r: RunRecord) -> str:
+    return f"{r.started_at}  {r.status:<7} {r.trigger:<8} {r.title or r.error or ''}"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -54,16 +59,16 @@ def _ask_daemon(daemon: DaemonClient, args: argparse.Namespace) -> tuple[Any, li
     action = args.schedule_command
     if action == "list":
         data = daemon.call("GET", "/api/schedules")
-        lines = [describe(s) for s in data["data"]] or [
+        lines = [describe(Schedule.from_json(s)) for s in data["data"]] or [
             "no schedules (add one: assistant schedule add time 'every day at 8')"
         ]
     elif action == "add":
         body = {"skill": args.skill, "schedule": args.when, "args": parse_kv(args.arg), "timezone": args.tz}
         data = daemon.call("POST", "/api/schedules", json=body)
-        lines = [f"added {describe(data)}"]
+        lines = [f"added {describe(Schedule.from_json(data))}"]
     elif action in ("pause", "resume"):
         data = daemon.call("POST", f"/api/schedules/{args.id}/{action}")
-        lines = [describe(data)]
+        lines = [describe(Schedule.from_json(data))]
     elif action == "remove":
         data = daemon.call("DELETE", f"/api/schedules/{args.id}")
         lines = [f"removed {data['id']}"]
@@ -72,8 +77,5 @@ def _ask_daemon(daemon: DaemonClient, args: argparse.Namespace) -> tuple[Any, li
         lines = [data["result"]["text"]]
     else:  # runs
         data = daemon.call("GET", f"/api/schedules/{args.id}/runs")
-        lines = [
-            f"{r['started_at']}  {r['status']:<7} {r['trigger']:<8} {r['title'] or r['error'] or ''}"
-            for r in data["data"]
-        ] or ["no runs yet"]
+        lines = [describe_run(RunRecord.from_json(r)) for r in data["data"]] or ["no runs yet"]
     return data, lines

@@ -11,6 +11,7 @@ from assistant.core.errors import AssistantError
 
 if TYPE_CHECKING:
     from assistant.client.daemon import DaemonClient
+    from assistant.skillkit.spec import SkillInfo
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -55,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(data, indent=2, ensure_ascii=False))
             return 0
-        for s in data["data"]:
+        skills: list[SkillInfo] = data["data"]
+        for s in skills:
             params = " ".join(
                 f"{k}={p['default'] if p['default'] is not None else '…'}" for k, p in s["params"].items()
             )

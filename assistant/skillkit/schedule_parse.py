@@ -27,6 +27,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from apscheduler.util import localize
 
 from assistant.core.errors import BadRequest
+from assistant.skillkit.schedules import StoredSchedule
 
 EXAMPLES = (
     '"every weekday at 7:30", "every day at 8", "every monday and thursday at 18:00", '
@@ -126,7 +127,8 @@ class ParsedSchedule:
             return WallClockInterval(tz, self.interval_seconds or 0, first)
         return IntervalTrigger(seconds=self.interval_seconds or 0, timezone=tz, start_date=start)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> StoredSchedule:
+        """What is stored with the job (and shown with the schedule)."""
         return {"schedule": self.text, "kind": self.kind, "cron": self.cron,
                 "interval_seconds": self.interval_seconds, "description": self.describe()}  # fmt: skip
 

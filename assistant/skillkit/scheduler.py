@@ -1,56 +1,52 @@
-"""Skills on schedules: APScheduler 3 with a persistent SQLAlchemy job store (SQLite in the data dir).
+"""Skills on schedules: ``SkillScheduler``, APScheduler 3 with a persistent job store (SQLite in the data
+dir). The parts: ``jobstore`` (the store and the textual job reference), ``schedules`` (the records this
+class answers with), ``delivery`` (a run's notification and memory), ``runlog`` (every run, in ``runs``).
 
 - Schedules survive restarts and ``kill -9``: each add/pause/resume/remove is committed to SQLite before
   the API answers.
 - ``coalesce`` + ``misfire_grace_time``: a laptop waking from sleep runs a missed job once (when it was
   missed by less than the grace time), not once per missed run.
 - Each schedule has its own time zone; cron schedules follow that zone across DST changes.
-- Every stored job names the module-level ``run_scheduled_skill`` by its textual path (so jobs pickle
-  and old job stores keep loading). The scheduler's own job store (``_skill_job_store``) binds each
-  job it loads or adds to its ``SkillScheduler``'s ``_run_stored_job`` instead: no global registry of
-  running schedulers, and two schedulers in one process each run their own jobs.
-- A scheduled run produces a SkillResult -> ``services.notifier.notify(...)`` and, for skills that
-  want it, ``services.memory.add(text, source="skill:<name>", provenance=...)``: ``untrusted`` for a
-  skill that declares (or defaults to) untrusted output, such as ``seuss`` and ``digest`` made of
-  headlines, else ``conversation``. A text too long for one notification goes out as several ("(1/3)" in
-  the title, ``part`` in the data), cut at line ends. Every run is recorded in ``runs``.
+- Every stored job names the module-level ``run_scheduled_skill`` by its textual path (``JOB_FUNC``); the
+  scheduler's own job store binds each job it loads or adds to its ``_run_stored_job`` instead.
+- A scheduled run produces a SkillResult, delivered as a notification and, for skills that want it, a
+  memory (``delivery``). Every run is recorded in ``runs``.
 """
 
 from __future__ import annotations
 
 import builtins
-import functools
-import json
 import logging
-import sqlite3
 import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from contextlib import closing
-from datetime import UTC
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from assistant.config import Settings
-from assistant.core.clock import Clock
 from assistant.core.errors import AssistantError, BadRequest, NotFound, QueueFull
 from assistant.core.localtime import get_zone
 from assistant.core.logs import run_context
 from assistant.core.metrics import NULL_RECORDER, Recorder
-from assistant.core.recall import CONVERSATION, UNTRUSTED
-from assistant.core.storage_errors import StoreCorrupt, is_corruption
-from assistant.notify.split import part_title, split_body
-from assistant.skillkit.api import SkillResult
+from assistant.skillkit.context import SkillResult
+from assistant.skillkit.delivery import ScheduledDelivery
+from assistant.skillkit.jobstore import JOB_FUNC, open_job_store
 from assistant.skillkit.registry import SkillRunner, parse_args
+from assistant.skillkit.runlog import open_run_log
 from assistant.skillkit.schedule_parse import parse_schedule
+from assistant.skillkit.schedules import JobKwargs, RunRecord, Schedule
+
+if TYPE_CHECKING:
+    from apscheduler.events import JobExecutionEvent
+    from apscheduler.job import Job
+
+__all__ = ["DB_NAME", "JOB_FUNC", "SkillScheduler", "build_scheduler", "run_scheduled_skill"]
 
 log = logging.getLogger(__name__)
 
-JOB_FUNC = "assistant.skillkit.scheduler:run_scheduled_skill"
 DB_NAME = "schedules.sqlite3"
 QUEUE_RETRIES = 5
-NOTIFICATION_DATA_MAX = 32_000
 
 
 def run_scheduled_skill(
@@ -64,46 +60,6 @@ def run_scheduled_skill(
     raise RuntimeError(
         f"schedule {schedule_id} ({skill}) was loaded outside a SkillScheduler; only its job store can run it"
     )
-
-
-@functools.cache
-def _skill_job_store() -> type[Any]:
-    """SQLAlchemyJobStore whose jobs named ``JOB_FUNC`` call the owning scheduler's method.
-
-    APScheduler 3 builds every job it runs from the stored pickle in ``_reconstitute_job`` (due jobs,
-    lookups, modifications), so that is where the callable is bound; ``add_job`` and ``update_job``
-    bind too, for a job object used after it is stored. What is pickled stays the textual
-    reference: ``Job.__getstate__`` stores ``func_ref``, and ``_bind`` sets it back to ``JOB_FUNC``
-    (``Job._modify`` recomputes it from the bound method when a modification changes the arguments,
-    which would otherwise store the scheduler itself). Defined on first use so that importing this
-    module does not import SQLAlchemy.
-    """
-    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
-
-    class SkillJobStore(SQLAlchemyJobStore):
-        def __init__(self, url: str, run: Callable[..., None]) -> None:
-            super().__init__(url=url, tablename="schedules")
-            self._run = run
-
-        def add_job(self, job: Any) -> None:
-            self._bind(job)
-            super().add_job(job)
-
-        def update_job(self, job: Any) -> None:
-            self._bind(job)
-            super().update_job(job)
-
-        def _reconstitute_job(self, job_state: bytes) -> Any:
-            job = super()._reconstitute_job(job_state)
-            self._bind(job)
-            return job
-
-        def _bind(self, job: Any) -> None:
-            if job.func_ref == JOB_FUNC or job.func == self._run:
-                job.func = self._run
-                job.func_ref = JOB_FUNC
-
-    return SkillJobStore
 
 
 class SkillScheduler:
@@ -131,7 +87,7 @@ class SkillScheduler:
         self._stopping = threading.Event()
         self._retries: list[threading.Thread] = []
         self._aps = BackgroundScheduler(
-            jobstores={"default": _skill_job_store()(self.store_url, self._run_stored_job)},
+            jobstores={"default": open_job_store(self.store_url, self._run_stored_job)},
             executors={"default": ThreadPoolExecutor(max_workers)},
             job_defaults={
                 "coalesce": coalesce,
@@ -172,20 +128,20 @@ class SkillScheduler:
         """Runs left 'running' by a daemon that died during them: each is marked failed ('interrupted');
         a scheduled run is retried once (trigger 'retry', one per schedule, in the background); a retry or
         a run-now that was interrupted is not run again, and neither is a schedule since removed."""
-        retry: dict[str, dict[str, Any]] = {}
+        retry: dict[str, JobKwargs] = {}
         for run in self._runs.interrupted():
-            job = self._aps.get_job(run["schedule_id"])
+            job = self._aps.get_job(run.schedule_id)
             if job is None:
                 why = "not retried: the schedule no longer exists"
-            elif run["trigger"] != "schedule":
-                why = f"not retried: it was a {run['trigger']} run"
+            elif run.trigger != "schedule":
+                why = f"not retried: it was a {run.trigger} run"
             else:
                 why = "retried once at start"
-                retry.setdefault(job.id, job.kwargs)
+                retry.setdefault(job.id, _kwargs(job))
             self._runs.finish(
-                run["id"], "error", error=f"interrupted: the daemon stopped during this run; {why}"
+                run.id, "error", error=f"interrupted: the daemon stopped during this run; {why}"
             )
-            log.warning("schedule %s (%s): a run was interrupted; %s", run["schedule_id"], run["skill"], why)
+            log.warning("schedule %s (%s): a run was interrupted; %s", run.schedule_id, run.skill, why)
         for schedule_id, kw in retry.items():
             thread = threading.Thread(
                 target=self._retry, args=(schedule_id, kw), name=f"schedule-retry-{schedule_id}", daemon=True
@@ -193,7 +149,7 @@ class SkillScheduler:
             self._retries.append(thread)
             thread.start()
 
-    def _retry(self, schedule_id: str, kw: Mapping[str, Any]) -> None:
+    def _retry(self, schedule_id: str, kw: JobKwargs) -> None:
         try:
             self.run_schedule(schedule_id, kw["skill"], kw["args"], kw["timezone"], trigger="retry")
         except Exception:  # noqa: BLE001 - recorded in runs by run_schedule
@@ -215,7 +171,9 @@ class SkillScheduler:
             stopper.start()
             stopper.join(self.stop_timeout)
             if stopper.is_alive():
-                log.warning("scheduled runs still running after %.1f s; stopping without them", self.stop_timeout)
+                log.warning(
+                    "scheduled runs still running after %.1f s; stopping without them", self.stop_timeout
+                )
         for thread in self._retries:  # retries of interrupted runs (``_recover_runs``) get the same time
             thread.join(max(0.0, deadline - time.monotonic()))
         self._runs.close()
@@ -229,7 +187,7 @@ class SkillScheduler:
         *,
         args: Mapping[str, Any] | None = None,
         timezone: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> Schedule:
         """Add a schedule; BadRequest for an unknown skill's arguments, a bad schedule or time zone."""
         if skill not in self.runner.registry:
             known = ", ".join(self.runner.registry.names()) or "none"
@@ -242,35 +200,32 @@ class SkillScheduler:
         trigger = parsed.trigger(zone)
         self._ensure_open()
         schedule_id = uuid.uuid4().hex[:12]
+        kwargs: JobKwargs = {
+            "schedule_id": schedule_id,
+            "skill": skill,
+            "args": stored_args,
+            "timezone": zone.key,
+            "schedule": parsed.to_dict(),
+        }
         job = self._aps.add_job(
-            JOB_FUNC,
-            trigger=trigger,
-            id=schedule_id,
-            name=f"{skill}: {parsed.text}",
-            kwargs={
-                "schedule_id": schedule_id,
-                "skill": skill,
-                "args": stored_args,
-                "timezone": zone.key,
-                "schedule": parsed.to_dict(),
-            },
+            JOB_FUNC, trigger=trigger, id=schedule_id, name=f"{skill}: {parsed.text}", kwargs=kwargs
         )
         log.info("added schedule %s: %s %s (%s)", schedule_id, skill, parsed.describe(), zone.key)
         return self._describe(job)
 
-    def list(self) -> list[dict[str, Any]]:
+    def list(self) -> list[Schedule]:
         self._ensure_open()
         jobs = self._aps.get_jobs()
         return [self._describe(j) for j in sorted(jobs, key=lambda j: (j.kwargs.get("skill", ""), j.id))]
 
-    def get(self, schedule_id: str) -> dict[str, Any]:
+    def get(self, schedule_id: str) -> Schedule:
         return self._describe(self._job(schedule_id))
 
-    def pause(self, schedule_id: str) -> dict[str, Any]:
+    def pause(self, schedule_id: str) -> Schedule:
         self._job(schedule_id)
         return self._describe(self._aps.pause_job(schedule_id))
 
-    def resume(self, schedule_id: str) -> dict[str, Any]:
+    def resume(self, schedule_id: str) -> Schedule:
         self._job(schedule_id)
         return self._describe(self._aps.resume_job(schedule_id))
 
@@ -280,10 +235,10 @@ class SkillScheduler:
 
     def run_now(self, schedule_id: str) -> SkillResult:
         """Run a schedule's skill now, delivered like a scheduled run; the schedule itself is unchanged."""
-        kw = self._job(schedule_id).kwargs
+        kw = _kwargs(self._job(schedule_id))
         return self.run_schedule(schedule_id, kw["skill"], kw["args"], kw["timezone"], trigger="run-now")
 
-    def runs(self, schedule_id: str | None = None, limit: int = 20) -> builtins.list[dict[str, Any]]:
+    def runs(self, schedule_id: str | None = None, limit: int = 20) -> builtins.list[RunRecord]:
         return self._runs.recent(schedule_id, limit)
 
     # -- running -----------------------------------------------------------------------------------
@@ -308,40 +263,9 @@ class SkillScheduler:
         services = self.runner.services
         run_id = self._runs.start(schedule_id, skill, trigger)
         spec = self.runner.registry.get(skill) if skill in self.runner.registry else None
-        remember = spec is not None and spec.remember
-        # An unknown skill never gets here (run() raises NotFound first); untrusted is the safe side anyway.
-        provenance = UNTRUSTED if spec is None or spec.untrusted_output else CONVERSATION
-
-        def deliver(result: SkillResult) -> None:
-            notifier = services.notifier
-            if notifier is not None and result.notify:
-                bodies = split_body(result.text)  # too long for one notification: several, not a failure
-                for i, body in enumerate(bodies):
-                    # the result's data goes with the first part only
-                    data: dict[str, Any] = _notification_data(schedule_id, skill, result) if i == 0 else {
-                        "schedule_id": schedule_id, "skill": skill
-                    }  # fmt: skip
-                    if len(bodies) > 1:
-                        data["part"] = [i + 1, len(bodies)]
-                    notifier.notify(
-                        part_title(result.title, i, len(bodies)),
-                        body,
-                        source=f"skill:{skill}",
-                        urgent=result.urgent,
-                        data=data,
-                    )
-            memory = services.memory
-            if memory is not None and remember and result.notify and result.text:
-                try:
-                    memory.add(
-                        result.text,
-                        source=f"skill:{skill}",
-                        metadata={"schedule_id": schedule_id, "title": result.title},
-                        provenance=provenance,
-                    )
-                except Exception:  # noqa: BLE001 - the notification went out; memory is a bonus
-                    log.exception("storing the result of schedule %s in memory failed", schedule_id)
-
+        deliver = ScheduledDelivery.of(
+            spec, schedule_id, skill, notifier=services.notifier, memory=services.memory
+        )
         started = time.monotonic()
         with run_context(f"run-{run_id}"):  # every log line of this run, the model's too, carries run_id
             log.info("schedule %s (%s): %s run started", schedule_id, skill, trigger)
@@ -376,7 +300,7 @@ class SkillScheduler:
                 if attempt > QUEUE_RETRIES or self._stopping.wait(exc.retry_after * attempt):
                     raise
 
-    def _on_missed(self, event: Any) -> None:
+    def _on_missed(self, event: JobExecutionEvent) -> None:
         job = self._aps.get_job(event.job_id)
         skill = job.kwargs.get("skill", "?") if job else "?"
         run_id = self._runs.start(event.job_id, skill, "schedule")
@@ -387,127 +311,42 @@ class SkillScheduler:
 
     # -- helpers -----------------------------------------------------------------------------------
 
-    def _job(self, schedule_id: str) -> Any:
+    def _job(self, schedule_id: str) -> Job:
         self._ensure_open()
         job = self._aps.get_job(schedule_id)
         if job is None:
             raise NotFound(f"no schedule {schedule_id!r}", code="unknown_schedule")
         return job
 
-    def _describe(self, job: Any) -> dict[str, Any]:
-        kw = job.kwargs
-        sched = kw.get("schedule", {})
+    def _describe(self, job: Job) -> Schedule:
+        kw = _kwargs(job)
+        sched = kw["schedule"]
         next_run = job.next_run_time
         last = self._runs.recent(job.id, 1)
-        return {
-            "id": job.id,
-            "skill": kw.get("skill"),
-            "args": kw.get("args", {}),
-            "schedule": sched.get("schedule"),
-            "kind": sched.get("kind"),
-            "cron": sched.get("cron"),
-            "interval_seconds": sched.get("interval_seconds"),
-            "description": sched.get("description"),
-            "timezone": kw.get("timezone"),
-            "paused": next_run is None,
-            "next_run_time": next_run.isoformat() if next_run else None,
-            "last_run": last[0] if last else None,
-        }
-
-
-def _notification_data(schedule_id: str, skill: str, result: SkillResult) -> dict[str, Any]:
-    data: dict[str, Any] = {"schedule_id": schedule_id, "skill": skill, "result": result.data}
-    if len(json.dumps(data, ensure_ascii=False, default=str)) > NOTIFICATION_DATA_MAX:
-        data["result"] = None  # the body has the whole text; keep the outbox row small
-    return data
-
-
-def open_run_log(path: Path, clock: Clock) -> _RunLog:
-    """The runs table, after a check of the whole schedules database (jobs and runs: small, so the check
-    is quick). Damage raises StoreCorrupt saying what to do, instead of a crash at every start."""
-    try:
-        if path.exists():
-            with closing(sqlite3.connect(path)) as db:
-                verdict = db.execute("PRAGMA quick_check").fetchone()[0]
-            if verdict != "ok":
-                raise sqlite3.DatabaseError(f"database disk image is malformed: {verdict}")
-        return _RunLog(path, clock)
-    except sqlite3.DatabaseError as exc:
-        if not is_corruption(exc):
-            raise
-        raise StoreCorrupt(
-            f"the schedule store {path} is damaged ({exc}). Stop the daemon and restore it from a backup "
-            f"(assistant restore FILE), or move it aside (mv {path} {path}.broken) and start again with no "
-            "schedules, then add them again (assistant schedule add ...)"
-        ) from exc
-
-
-class _RunLog:
-    """One row per run (ok / error / missed) in the schedules database, for `assistant schedule list`."""
-
-    def __init__(self, path: Path, clock: Clock) -> None:
-        self._clock = clock
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._lock = threading.Lock()
-        self._db.execute("PRAGMA busy_timeout = 5000")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS schedule_runs (id INTEGER PRIMARY KEY, schedule_id TEXT NOT NULL, "
-            "skill TEXT NOT NULL, trigger TEXT NOT NULL, started_at TEXT NOT NULL, finished_at TEXT, "
-            "status TEXT NOT NULL, title TEXT, notified INTEGER, error TEXT)"
-        )
-        self._db.execute(
-            "CREATE INDEX IF NOT EXISTS schedule_runs_by_schedule ON schedule_runs (schedule_id, id)"
+        return Schedule(
+            id=job.id,
+            skill=kw["skill"],
+            args=kw["args"],
+            schedule=sched["schedule"],
+            kind=sched["kind"],
+            cron=sched["cron"],
+            interval_seconds=sched["interval_seconds"],
+            description=sched["description"],
+            timezone=kw["timezone"],
+            paused=next_run is None,
+            next_run_time=next_run.isoformat() if next_run else None,
+            last_run=last[0] if last else None,
         )
 
-    def start(self, schedule_id: str, skill: str, trigger: str) -> int:
-        with self._lock:
-            cur = self._db.execute(
-                "INSERT INTO schedule_runs (schedule_id, skill, trigger, started_at, status) "
-                "VALUES (?, ?, ?, ?, 'running')",
-                (schedule_id, skill, trigger, self._now()),
-            )
-            return int(cur.lastrowid or 0)
 
-    def finish(
-        self, run_id: int, status: str, *, title: str | None = None, notified: bool | None = None,
-        error: str | None = None,
-    ) -> None:  # fmt: skip
-        with self._lock:
-            self._db.execute(
-                "UPDATE schedule_runs SET finished_at = ?, status = ?, title = ?, notified = ?, error = ? "
-                "WHERE id = ?",
-                (self._now(), status, title, None if notified is None else int(notified), error, run_id),
-            )
-
-    def interrupted(self) -> list[dict[str, Any]]:
-        """Runs still 'running': at start, those a daemon left behind when it died during them."""
-        with self._lock:
-            cur = self._db.execute(
-                "SELECT id, schedule_id, skill, trigger FROM schedule_runs WHERE status = 'running' ORDER BY id"
-            )
-            cols = [c[0] for c in cur.description]
-            return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
-
-    def recent(self, schedule_id: str | None, limit: int) -> list[dict[str, Any]]:
-        where, params = ("WHERE schedule_id = ?", (schedule_id,)) if schedule_id else ("", ())
-        with self._lock:
-            cur = self._db.execute(
-                "SELECT id, schedule_id, skill, trigger, started_at, finished_at, status, title, notified, error "
-                f"FROM schedule_runs {where} ORDER BY id DESC LIMIT ?",
-                (*params, limit),
-            )
-            cols = [c[0] for c in cur.description]
-            return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
-
-    def _now(self) -> str:
-        return self._clock.now().astimezone(UTC).isoformat(timespec="seconds")
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
+def _kwargs(job: Job) -> JobKwargs:
+    """What ``add`` stored with a job (APScheduler keeps it as a plain dict)."""
+    return cast(JobKwargs, job.kwargs)
 
 
-def build_scheduler(settings: Settings, skills: SkillRunner, *, recorder: Recorder = NULL_RECORDER) -> SkillScheduler:
+def build_scheduler(
+    settings: Settings, skills: SkillRunner, *, recorder: Recorder = NULL_RECORDER
+) -> SkillScheduler:
     """The scheduler of a daemon; ``Services`` starts and stops it with the other parts."""
     cfg = settings.scheduler
     return SkillScheduler(

@@ -269,3 +269,17 @@ def test_an_unconfigured_broken_channel_is_left_out_a_configured_one_stops_the_s
     configured = NotifySettings(desktop=False, channels={"broken": {"x": 1}})
     with pytest.raises(plugins.PluginError, match=r"notify\.channels\.broken = 'broken': the plugin"):
         build_channels(Settings(data_dir=tmp_path, notify=configured))
+
+
+@pytest.mark.slow
+def test_the_llama_backend_plugin_loads_the_bundled_model(tmp_path: Path) -> None:
+    from assistant.llm.llama import LlamaBackend
+
+    settings = load_settings(
+        None, data_dir=tmp_path, model={"backend": "llama", "bundled": "smollm2", "n_ctx": 512}
+    )
+    llm = build_llm(settings)
+    try:
+        assert isinstance(llm, LlamaBackend) and llm.n_ctx == 512
+    finally:
+        llm.close()

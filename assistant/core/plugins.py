@@ -74,6 +74,25 @@ class Plugin:
         """Import the module and return the object named (any exception of the import propagates)."""
         return importlib.metadata.EntryPoint(self.name, self.value, self.group).load()
 
+    def loaded(self, setting: str) -> object:
+        """As ``load``, a failure becoming a PluginError that names ``setting`` (the key that chose it)."""
+        try:
+            return self.load()
+        except Exception as exc:  # noqa: BLE001 - whatever a broken plugin raises, say which one it is
+            raise PluginError(
+                f"{setting} = {self.name!r}: the plugin {self.value} ({self.origin}) failed to load: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+
+    def factory(self, setting: str) -> object:
+        """As ``loaded``, checking that the object is callable (every group but skills names a factory)."""
+        obj = self.loaded(setting)
+        if not callable(obj):
+            raise PluginError(
+                f"{setting} = {self.name!r}: {self.group} entry point {self.name!r} is not callable: {obj!r}"
+            )
+        return obj
+
 
 @dataclass(frozen=True)
 class Found:
@@ -133,37 +152,23 @@ def _unknown(group: str, name: str, setting: str, known: list[str]) -> PluginErr
     return PluginError(f"{setting} = {name!r}: no such plugin in {group} (installed: {shown})")
 
 
-def check_name(group: str, name: str, setting: str) -> str:
-    """``name`` if a plugin of that name is installed in ``group``, else PluginError naming the known ones
-    (for config validators; reads metadata only)."""
-    known = names(group)
-    if name not in known:
-        raise _unknown(group, name, setting, known)
-    return name
-
-
 def load(group: str, name: str, *, setting: str) -> object:
     """The object behind plugin ``name`` of ``group``; ``setting`` is the config key that chose it, named
     in the PluginError when the plugin is not installed or fails to import."""
-    found = find(group)
-    plugin = found.get(name)
-    if plugin is None:
-        raise _unknown(group, name, setting, found.names())
-    try:
-        return plugin.load()
-    except Exception as exc:  # noqa: BLE001 - whatever a broken plugin raises, say which one it is
-        raise PluginError(
-            f"{setting} = {name!r}: the plugin {plugin.value} ({plugin.origin}) failed to load: "
-            f"{type(exc).__name__}: {exc}"
-        ) from exc
+    return _get(group, name, setting).loaded(setting)
 
 
 def load_factory(group: str, name: str, *, setting: str) -> object:
     """As ``load``, checking that the object is callable (every group but skills names a factory)."""
-    obj = load(group, name, setting=setting)
-    if not callable(obj):
-        raise PluginError(f"{setting} = {name!r}: {group} entry point {name!r} is not callable: {obj!r}")
-    return obj
+    return _get(group, name, setting).factory(setting)
+
+
+def _get(group: str, name: str, setting: str) -> Plugin:
+    found = find(group)
+    plugin = found.get(name)
+    if plugin is None:
+        raise _unknown(group, name, setting, found.names())
+    return plugin
 
 
 @dataclass(frozen=True)

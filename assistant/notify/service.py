@@ -297,7 +297,7 @@ def build_channels(settings: Settings) -> list[Channel]:
             continue
         setting = f"notify.channels.{plugin.name}"
         try:
-            factory = cast(ChannelFactory, plugins.load_factory(plugins.CHANNELS, plugin.name, setting=setting))
+            factory = cast(ChannelFactory, plugin.factory(setting))
         except plugins.PluginError as exc:
             if plugin.name in ns.channels:
                 raise

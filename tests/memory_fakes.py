@@ -1,4 +1,6 @@
-"""A fast stand-in for the sentence-transformers embedder (the real one is tested in test_memory_real.py)."""
+"""A fast stand-in for the sentence-transformers embedder (the real one is tested in test_memory_real.py), and
+the daemon built whole with memory on that embedder (``memory_services``), or with a recall of a test's own
+(``recalling``)."""
 
 from __future__ import annotations
 
@@ -6,10 +8,19 @@ import hashlib
 import math
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from memory.embedder import split_by_tokens
 from memory.service import MemoryService, open_memory
+
+if TYPE_CHECKING:
+    from assistant.chat.orchestrator import MemoryHook
+    from assistant.config import Settings
+    from assistant.core.clock import Clock
+    from assistant.llm.types import LLMBackend
+    from assistant.services import Services
 
 _WORD = re.compile(r"\w+")
 
@@ -46,3 +57,35 @@ class HashingEmbedder:
 
 def fake_memory(directory: Path, clock: object, **kw: object) -> MemoryService:
     return open_memory(directory, clock, embedder=HashingEmbedder(), **kw)  # type: ignore[arg-type]
+
+
+def memory_settings(data_dir: Path, *, scheduler: bool = False, **memory: Any) -> Settings:
+    """Settings with memory on, ``memory`` holding other memory.* keys (``recall_min_similarity=0.0``), and
+    the scheduler off unless asked for."""
+    from assistant.config import load_settings
+
+    return load_settings(
+        None, data_dir=data_dir, memory={"enabled": True, **memory}, scheduler={"enabled": scheduler}
+    )
+
+
+def memory_services(data_dir: Path, clock: Clock, llm: LLMBackend, **settings: Any) -> Services:
+    """The daemon built whole (``build_services``) with memory on the hashing embedder: recall, ratings and
+    the rules layer on that memory; ``settings`` as ``memory_settings`` takes them."""
+    from assistant.services import build_services
+
+    return build_services(
+        memory_settings(data_dir, **settings), clock=clock, llm=llm, embedder=HashingEmbedder()
+    )
+
+
+def recalling(services: Services, recall: MemoryHook) -> Services:
+    """``services`` with a chat orchestrator that recalls through ``recall`` (a test's fixed recall), its
+    other parts those of the one ``build_services`` made."""
+    from assistant.chat.orchestrator import ChatService
+
+    chat = services.chat
+    return replace(services, chat=ChatService(
+        services.worker, services.conversations, services.clock, personas=chat.personas, memory=recall,
+        shortcuts=chat.shortcuts, rules=chat.rules, feedback=chat.feedback,
+    ))  # fmt: skip

@@ -16,9 +16,8 @@ import pytest
 from assistant.app import create_app
 from assistant.config import load_settings
 from assistant.services import build_services
-from memory.recall import build_recall
 from tests.fakes import FakeLLM, FixedClock
-from tests.memory_fakes import fake_memory
+from tests.memory_fakes import HashingEmbedder
 from tests.server import serve_app
 
 MSG = {"messages": [{"role": "user", "content": "hi"}]}
@@ -31,13 +30,11 @@ def make_app(tmp_path: Path, llm: FakeLLM, queue_size: int = 1, *, real_embedder
         None,
         data_dir=tmp_path,
         server={"queue_size": queue_size, "retry_after": 3, "stream_interval_ms": stream_interval_ms},
-        memory={"enabled": real_embedder, "recall_min_similarity": 0.0},
+        memory={"enabled": True, "recall_min_similarity": 0.0, "remember_api_chats": True},
         scheduler={"enabled": False},
     )
-    services = build_services(settings, clock=FixedClock(), llm=llm)
-    if not real_embedder:
-        services.memory = fake_memory(tmp_path / "memory", services.clock)
-        services.chat.memory = build_recall(services.memory, settings)
+    embedder = None if real_embedder else HashingEmbedder()
+    services = build_services(settings, clock=FixedClock(), llm=llm, embedder=embedder)
     assert services.memory is not None and services.chat.memory is not None
     return create_app(services)
 

@@ -22,10 +22,9 @@ from httpx import Response
 
 from assistant.app import create_app
 from assistant.config import load_settings
-from assistant.services import Services, build_services, wire_feedback
-from memory.recall import MemoryRecall
+from assistant.services import Services, build_services
 from tests.fakes import FakeLLM
-from tests.memory_fakes import fake_memory
+from tests.memory_fakes import HashingEmbedder
 from tests.test_feeds_ssrf import install_loopback_only
 
 HUGE = [2**63, 2**64, 10**30, -(2**63) - 1]
@@ -50,17 +49,13 @@ def full_services(tmp_path: Path, **overrides: Any) -> Services:
     settings = load_settings(
         None,
         data_dir=tmp_path / "data",
-        memory={"enabled": False},  # built below with the fake embedder
+        memory={"enabled": True, "recall_k": 5, "recall_token_budget": 512, "recall_min_similarity": 0.0},
         notify={"desktop": False},
         scheduler={"enabled": True},
         feeds={"allowed_networks": []},  # as installed: feeds from public addresses only
         **overrides,
     )
-    services = build_services(settings, llm=FakeLLM())
-    services.memory = fake_memory(tmp_path / "mem", services.clock)
-    services.chat.memory = MemoryRecall(services.memory, k=5, token_budget=512, min_similarity=0.0)
-    wire_feedback(services, services.memory)  # ratings of answers and the rules layer, as build_services does
-    return services
+    return build_services(settings, llm=FakeLLM(), embedder=HashingEmbedder())
 
 
 @pytest.fixture(autouse=True)

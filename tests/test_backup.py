@@ -23,17 +23,15 @@ from assistant.cli.backup import BackupError, create_backup, restore_backup
 from assistant.config import Settings, load_settings
 from assistant.services import Services, build_services
 from tests.fakes import FakeLLM, FixedClock
-from tests.memory_fakes import HashingEmbedder, fake_memory
+from tests.memory_fakes import HashingEmbedder
 
 WORDS = "boiler garden invoice dentist passport bicycle harbour violin lantern meadow".split()
 
 
 def open_services(data_dir: Path, clock: FixedClock) -> Services:
     """The daemon's services on ``data_dir`` with the fake model and memory on (fake embedder)."""
-    settings = load_settings(None, data_dir=data_dir, memory={"enabled": False}, notify={"enabled": False})
-    services = build_services(settings, clock=clock, llm=FakeLLM())
-    services.memory = fake_memory(data_dir / "memory", clock)
-    return services
+    settings = load_settings(None, data_dir=data_dir, memory={"enabled": True}, notify={"enabled": False})
+    return build_services(settings, clock=clock, llm=FakeLLM(), embedder=HashingEmbedder())
 
 
 def state(services: Services) -> dict[str, Any]:

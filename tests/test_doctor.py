@@ -21,7 +21,7 @@ from assistant.config import Settings, load_settings
 from assistant.services import build_services
 from tests.daemon import free_port
 from tests.fakes import FakeLLM, FixedClock
-from tests.memory_fakes import fake_memory
+from tests.memory_fakes import HashingEmbedder
 from tests.server import serve_app
 
 
@@ -89,10 +89,9 @@ def test_missing_system_packages_warn(tmp_path: Path, monkeypatch: pytest.Monkey
 
 
 def test_asks_the_running_daemon_and_reports_its_memory(tmp_path: Path) -> None:
-    daemon_settings = load_settings(None, data_dir=tmp_path / "daemon", memory={"enabled": False})
-    clock = FixedClock()
-    services = build_services(daemon_settings, clock=clock, llm=FakeLLM())
-    services.memory = fake_memory(tmp_path / "daemon" / "memory", clock)
+    daemon_settings = load_settings(None, data_dir=tmp_path / "daemon", memory={"enabled": True})
+    services = build_services(daemon_settings, clock=FixedClock(), llm=FakeLLM(), embedder=HashingEmbedder())
+    assert services.memory is not None
     services.memory.add("the boiler was serviced in March")
     with serve_app(create_app(services)) as url:
         assert services.scheduler is not None

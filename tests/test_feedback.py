@@ -15,11 +15,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from assistant.app import create_app
-from assistant.services import Services, wire_feedback
+from assistant.config import Settings, load_settings
+from assistant.services import Services, build_services
 from memory.feedback import FeedbackConfig, FeedbackStore
 from memory.hybrid import Fused
 from tests.fakes import FakeLLM, FixedClock
-from tests.memory_fakes import fake_memory
+from tests.memory_fakes import HashingEmbedder
 
 VECTORS = {
     "what is the dentist's phone number": [1.0, 0.0, 0.0],
@@ -113,12 +114,14 @@ def test_threshold_decides_what_counts_as_similar(tmp_path: Path, clock: FixedCl
 
 
 @pytest.fixture
-def mc(services: Services, tmp_path: Path, clock: FixedClock) -> Iterator[TestClient]:
-    from memory.recall import build_recall
+def services(tmp_path: Path, clock: FixedClock, fake_llm: FakeLLM) -> Services:
+    """The daemon with memory on (the hashing embedder): recall, and ratings stored beside the memory."""
+    settings = load_settings(None, data_dir=tmp_path / "data", memory={"enabled": True}, scheduler={"enabled": False})
+    return build_services(settings, clock=clock, llm=fake_llm, embedder=HashingEmbedder())
 
-    services.memory = fake_memory(tmp_path / "mem", clock)
-    services.chat.memory = build_recall(services.memory, services.settings)
-    wire_feedback(services, services.memory)
+
+@pytest.fixture
+def mc(services: Services) -> Iterator[TestClient]:
     with TestClient(create_app(services)) as c:
         yield c
 
@@ -179,29 +182,22 @@ def test_rating_the_newest_answer_and_errors(mc: TestClient) -> None:
     assert bad.status_code in (400, 422) and "error" in bad.json()
 
 
-def test_feedback_is_503_when_memory_is_off(client: TestClient, fake_llm: FakeLLM) -> None:
-    r = client.post("/api/feedback", json={"conversation_id": "conv-x", "rating": "good"})
-    assert r.status_code == 503 and "memory" in r.json()["error"]["message"]
-    assert client.get("/api/feedback").status_code == 503
+def test_feedback_is_503_when_memory_is_off(settings: Settings, fake_llm: FakeLLM) -> None:
+    with TestClient(create_app(build_services(settings, llm=fake_llm))) as client:  # conftest's: memory off
+        r = client.post("/api/feedback", json={"conversation_id": "conv-x", "rating": "good"})
+        assert r.status_code == 503 and "memory" in r.json()["error"]["message"]
+        assert client.get("/api/feedback").status_code == 503
 
 
-def test_the_daemon_wires_feedback_and_rules_to_its_memory(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_daemon_wires_feedback_and_rules_to_its_memory(tmp_path: Path) -> None:
     """build_services with memory on (the hashing embedder in place of the ONNX one): ratings are stored
     beside the memory, search uses them, and the rules layer writes to the same memory."""
     import sqlite3
 
-    import memory.service
-    from assistant.config import load_settings
-    from assistant.services import build_services
-    from tests.memory_fakes import HashingEmbedder
-
-    monkeypatch.setattr(memory.service, "make_embedder", lambda *a, **kw: HashingEmbedder())
     settings = load_settings(
         None, data_dir=tmp_path / "data", scheduler={"enabled": False}, notify={"desktop": False}
     )
-    services = build_services(settings, clock=FixedClock(), llm=FakeLLM())
+    services = build_services(settings, clock=FixedClock(), llm=FakeLLM(), embedder=HashingEmbedder())
     assert services.memory is not None and services.memory.feedback is services.chat.feedback
     assert (tmp_path / "data" / "memory" / "feedback.sqlite3").exists()
     with TestClient(create_app(services)) as c:

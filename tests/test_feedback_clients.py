@@ -18,25 +18,21 @@ from assistant.cli import main
 from assistant.cli.client import rate_answer, remember_persona
 from assistant.client.daemon import DaemonClient, DaemonError
 from assistant.config import load_settings
-from assistant.services import Services, build_services, wire_feedback
+from assistant.services import Services, build_services
 from tests.fakes import FakeLLM, FixedClock
-from tests.memory_fakes import fake_memory
+from tests.memory_fakes import HashingEmbedder
 from tests.server import serve_app
 
 
 @pytest.fixture
 def daemon(tmp_path: Path) -> Iterator[tuple[str, Services]]:
-    from memory.recall import build_recall
-
     settings = load_settings(
-        None, data_dir=tmp_path / "data", memory={"enabled": False}, scheduler={"enabled": False},
+        None, data_dir=tmp_path / "data", memory={"enabled": True}, scheduler={"enabled": False},
         notify={"desktop": False},
     )  # fmt: skip
-    clock = FixedClock()
-    services = build_services(settings, clock=clock, llm=FakeLLM(lambda msgs: "The key is under the pot."))
-    services.memory = fake_memory(tmp_path / "mem", clock)
-    services.chat.memory = build_recall(services.memory, settings)
-    wire_feedback(services, services.memory)
+    llm = FakeLLM(lambda msgs: "The key is under the pot.")
+    services = build_services(settings, clock=FixedClock(), llm=llm, embedder=HashingEmbedder())
+    assert services.memory is not None
     services.memory.add("The spare key is under the blue flowerpot", "note")
     with serve_app(create_app(services)) as url:
         yield url, services

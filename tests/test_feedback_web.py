@@ -9,9 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.chat.personas import PersonaBook
-from assistant.services import wire_feedback
-from tests.fakes import FakeLLM, FixedClock
-from tests.memory_fakes import fake_memory
+from tests.fakes import FakeLLM
 from tests.test_web_browser import (  # noqa: F401 - fixtures
     LiveServer,
     Watch,
@@ -35,14 +33,10 @@ def test_persona_picker_and_thumbs(
     make_server: Callable[..., LiveServer],  # noqa: F811
     tmp_path: Path,
 ) -> None:
-    from memory.recall import build_recall
-
     llm = FakeLLM("The spare key is under the blue flowerpot.")
-    server = make_server(llm)
+    server = make_server(llm, memory=True)
     services = server.services
-    services.memory = fake_memory(tmp_path / "mem", FixedClock())
-    services.chat.memory = build_recall(services.memory, services.settings)
-    wire_feedback(services, services.memory)
+    assert services.memory is not None
     memory_id = services.memory.add("The spare key is under the blue flowerpot", "note")
 
     open_page(page, server)

@@ -18,9 +18,10 @@ import pytest
 
 from assistant.app import create_app
 from assistant.chat.orchestrator import Recall
-from assistant.config import Settings
+from assistant.config import load_settings
 from assistant.services import Services, build_services
 from tests.fakes import FakeLLM
+from tests.memory_fakes import HashingEmbedder, recalling
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = [
@@ -118,23 +119,28 @@ MEMORIES = [
 
 
 @pytest.fixture
-def make_server(settings: Settings) -> Iterator[Callable[..., LiveServer]]:
+def make_server(tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
     started: list[LiveServer] = []
 
     def make(
         llm: FakeLLM,
         *,
         memories: list[dict[str, Any]] | None = None,
+        memory: bool = False,
         token: str | None = None,
         scheduler: bool = False,
         notify: bool = True,
+        **server_settings: Any,
     ) -> LiveServer:
-        settings.server.api_token = token
-        settings.scheduler.enabled = scheduler
-        settings.notify.enabled = notify
-        services = build_services(settings, llm=llm)
+        """The daemon on ``llm``: recall of the fixed ``memories``, or with ``memory`` real memory on the
+        hashing embedder (recall, ratings, rules); ``server_settings`` are more server.* keys."""
+        settings = load_settings(
+            None, data_dir=tmp_path / "data", server={"api_token": token, **server_settings},
+            memory={"enabled": memory}, scheduler={"enabled": scheduler}, notify={"enabled": notify},
+        )  # fmt: skip
+        services = build_services(settings, llm=llm, embedder=HashingEmbedder() if memory else None)
         if memories is not None:
-            services.chat.memory = FixedRecall(memories)
+            services = recalling(services, FixedRecall(memories))
         server = LiveServer(services).__enter__()
         started.append(server)
         return server
@@ -535,14 +541,13 @@ def test_controls_have_names_and_work_from_the_keyboard(
 
 
 def test_a_busy_model_gets_a_clear_message_and_the_text_back(
-    page: Any, watch: Watch, settings: Settings, make_server: Callable[..., LiveServer]
+    page: Any, watch: Watch, make_server: Callable[..., LiveServer]
 ) -> None:
     from assistant.llm.types import ChatMessage, GenerationParams
 
-    settings.server.queue_size = 1
     gate = threading.Semaphore(0)
     llm = FakeLLM("busy", gate=gate)
-    server = make_server(llm)
+    server = make_server(llm, queue_size=1)
     worker = server.services.worker
     held = [
         threading.Thread(target=worker.generate_text, args=([ChatMessage("user", "x")], GenerationParams()))

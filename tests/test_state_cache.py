@@ -4,7 +4,6 @@ between jobs, so a daemon left alone after a busy hour gives the memory back."""
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
 from assistant.core.procmem import trim_heap, tune_malloc
@@ -110,11 +109,12 @@ def test_the_worker_releases_between_jobs_and_when_idle() -> None:
     worker = GenerationWorker(llm, idle_tick=0.05)
     worker.start()
     try:
-        assert llm.released.wait(5)  # nothing to do: it releases
+        assert llm.released.wait(30)  # nothing to do: it releases
         assert worker.generate_text([ChatMessage("user", "hi")], GenerationParams()).text == "hello there"
         calls = llm.calls
-        time.sleep(0.3)
-        assert llm.calls > calls  # and keeps doing so while idle
+        llm.released.clear()
+        assert llm.released.wait(30)  # and keeps doing so while idle (waited for, not slept on)
+        assert llm.calls > calls
     finally:
         worker.close()
 

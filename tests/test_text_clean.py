@@ -6,8 +6,8 @@ against the real vocabularies of the bundled models in a slow test); and the hel
 from __future__ import annotations
 
 import sys
-import time
 import unicodedata
+from typing import Any
 
 import pytest
 
@@ -93,12 +93,30 @@ def test_visible_text_is_kept(markup: bool) -> None:
         assert clean_text(text, markup=markup) == " ".join(text.split())
 
 
+class _Recording:
+    """A compiled pattern that records the length of every text it is asked to rewrite."""
+
+    def __init__(self, pattern: Any, seen: list[int]) -> None:
+        self.pattern, self.seen = pattern, seen
+
+    def sub(self, repl: Any, text: str, *args: Any) -> str:
+        self.seen.append(len(text))
+        return str(self.pattern.sub(repl, text, *args))
+
+
 @BOTH
-def test_very_long_text_is_capped_quickly(markup: bool) -> None:
+def test_very_long_text_is_capped_before_any_pass(markup: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What keeps a huge input quick: every pass over the text sees at most INPUT_MAX characters (counted,
+    not timed: a timing would fail on a busy machine)."""
+    import assistant.core.text as text_module
+
+    seen: list[int] = []
+    for name in ("_TAG", "_CONTROL", "_INVISIBLE", "_FENCES", "_CONTROL_TOKEN", "_SPACE"):
+        monkeypatch.setattr(text_module, name, _Recording(getattr(text_module, name), seen))
     huge = "word \u200b\x00<b>" * 300_000  # 3.3 million characters
-    started = time.monotonic()
     out = clean_text(huge, 300, markup=markup)
-    assert time.monotonic() - started < 2
+    assert len(seen) >= 3 and max(seen) <= INPUT_MAX
+    monkeypatch.undo()
     assert len(out) == 300 and out.endswith("\u2026")
     assert clean_text("a" * 5000, 10, markup=markup) == "a" * 9 + "\u2026"
     assert clean_text("   " + " \n" * 20_000 + "word", 50, markup=markup) == "word"

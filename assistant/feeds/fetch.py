@@ -17,7 +17,7 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
@@ -25,6 +25,7 @@ import httpcore
 import httpx
 
 from assistant.core.errors import BadRequest
+from assistant.feeds.decode import ACCEPT_ENCODING, BodyRefused, decode_body
 
 ACCEPT = (
     "application/rss+xml, application/atom+xml, application/feed+json, application/rdf+xml;q=0.9, "
@@ -364,7 +365,7 @@ class FeedFetcher:
             timeout=httpx.Timeout(timeout),
             follow_redirects=True,
             max_redirects=max_redirects,
-            headers={"User-Agent": user_agent, "Accept": accept},
+            headers={"User-Agent": user_agent, "Accept": accept, "Accept-Encoding": ACCEPT_ENCODING},
             limits=limits,
             transport=transport,
         )
@@ -450,22 +451,41 @@ class FeedFetcher:
         if declared and declared.isdigit() and int(declared) > self.max_bytes:
             # Read only what fits; the first part of a feed still holds its newest entries.
             doc.problem = f"body of {int(declared)} bytes is over the {self.max_bytes}-byte limit"
-        chunks: list[bytes] = []
-        size = 0
+        raw_size = 0
+        broke: Exception | None = None
+
+        def pieces() -> Iterator[bytes]:
+            nonlocal raw_size, broke
+            try:
+                for piece in resp.iter_raw():  # undecoded, as read (64 KiB at most): decode_body inflates
+                    raw_size += len(piece)
+                    yield piece
+                    if time.monotonic() > deadline:
+                        raise httpx.ReadTimeout("whole-fetch deadline passed")
+            except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
+                if not raw_size:
+                    raise
+                broke = exc  # keep what came: the first part of a feed still holds its newest entries
+
+        encoding = resp.headers.get("content-encoding")
+        if resp.is_stream_consumed:  # a test transport's response, made with its content in hand
+            raw: Iterator[bytes] = iter([resp.content])
+            encoding = None
+        else:
+            raw = pieces()
         try:
-            for chunk in resp.iter_bytes():
-                chunks.append(chunk)
-                size += len(chunk)
-                if size > self.max_bytes:
-                    doc.problem = doc.problem or f"body is over the {self.max_bytes}-byte limit"
-                    break
-                if time.monotonic() > deadline:
-                    raise httpx.ReadTimeout("whole-fetch deadline passed")
-        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.DecodingError) as exc:
-            if not size:
-                raise
-            doc.problem = f"download truncated after {size} bytes ({type(exc).__name__})"
-        doc.body = b"".join(chunks)[: self.max_bytes]
+            decoded = decode_body(raw, encoding, self.max_bytes)
+        except BodyRefused as exc:
+            raise FetchError(str(exc)) from None
+        if decoded.truncated:
+            doc.problem = doc.problem or f"body is over the {self.max_bytes}-byte limit"
+        elif broke is not None:
+            doc.problem = f"download truncated after {raw_size} bytes ({type(broke).__name__})"
+        elif decoded.corrupt:
+            if not decoded.body:
+                raise FetchError(f"the body could not be decoded: {decoded.corrupt}")
+            doc.problem = f"download truncated after {len(decoded.body)} decoded bytes ({decoded.corrupt})"
+        doc.body = decoded.body
         if doc.problem and "limit" in doc.problem:
             doc.problem += f"; parsed the first {len(doc.body)} bytes"
         return doc

@@ -143,17 +143,6 @@ def disabled_message(name: str) -> str:
     return f"{name} is turned off in config: set [{section}] enabled = true{hint} and restart the daemon"
 
 
-def build_llm(settings: Settings) -> LLMBackend:
-    if settings.model.backend == "openai":
-        from assistant.llm.remote import RemoteBackend
-
-        return RemoteBackend.from_settings(settings.model)
-    from assistant.llm.llama import LlamaBackend
-    from assistant.llm.model_file import resolve_model_path
-
-    return LlamaBackend.load(resolve_model_path(settings), settings.model)
-
-
 def build_recorder(settings: Settings) -> Recorder:
     """A recorder with this daemon's own Prometheus registry (server.metrics), reading the process's PSS and
     the generation queue at each scrape; parts add their own gauges as they are built."""
@@ -189,7 +178,10 @@ def build_services(
     skills."""
     clock = clock or SystemClock()
     private_dir(settings.data_dir)
-    llm = llm or build_llm(settings)
+    if llm is None:
+        from assistant.llm.backends import build_llm  # the backend plugin model.backend names
+
+        llm = build_llm(settings)
     recorder = build_recorder(settings)
     server, idle = settings.server, settings.model.prompt_cache_idle_s
     worker = GenerationWorker(

@@ -186,7 +186,7 @@ def test_the_untrusted_block_is_the_same_for_every_persona(
 @pytest.mark.slow
 def test_the_planted_instruction_is_refused_under_every_persona(tmp_path: Path) -> None:
     """The bundled model, greedy, with the planted headline recalled: no persona makes it obey."""
-    from assistant.services import build_llm
+    from assistant.llm.backends import build_llm
     from memory.recall import build_recall
 
     settings = load_settings(

@@ -202,7 +202,7 @@ class SpyBackend:
 def test_planted_headline_with_the_real_model_and_embedder(tmp_path: Path, news: FeedServer) -> None:
     """The daemon as `make run` builds it (bundled instruction-tuned model, bundled embedder): the headline
     is recalled into the untrusted block only, and the answer does not follow the planted instruction."""
-    from assistant.services import build_llm
+    from assistant.llm.backends import build_llm
 
     settings = daemon_settings(tmp_path, enabled=True)
     settings.model.max_tokens = 48

@@ -328,7 +328,7 @@ def test_follow_up_turns_reuse_the_evaluated_prompt_with_memory_on(
     """The real bundled model (llama.cpp's prompt cache): with a different recall every turn, the third turn
     still reuses the whole stored exchange before it (system, first question, first answer). With recall in
     the system message, as before, every turn started over after a few tokens."""
-    from assistant.services import build_llm
+    from assistant.llm.backends import build_llm
 
     settings.model.max_tokens = 24
     llm = build_llm(settings)

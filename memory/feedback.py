@@ -18,6 +18,14 @@ a good answer and -1 for a bad one, and ``spread`` is the spread of the top fuse
   memory that is clearly the best match still wins whatever the clicks;
 - ratings fade with ``half_life_days``, and any rating can be undone (``assistant memory feedback --undo``).
 
+Only the memories the answer used move (``record(answer=...)``): a memory is used when the answer repeats a
+content word of it (a name, a number, a thing) that the question does not hold (memory/overlap.py). A
+thumbs-down on "No" for "Is Tomas allergic to anything?" with "Tomas is allergic to peanuts" recalled says
+nothing about the note: the answer ignored it. The others are stored as "recalled, not used" and do not
+move; ``rank`` in the weight above is the memory's place among the used ones. Without the answer's text
+(older callers), or without a way to read the memories' texts (``texts``), every recalled memory counts as
+used, as before.
+
 Rating the same answer again replaces the earlier rating. The store is SQLite beside the keyword index.
 """
 
@@ -26,7 +34,7 @@ from __future__ import annotations
 import math
 import threading
 from array import array
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 from assistant.core.clock import Clock
 from assistant.core.sqlite_db import open_durable
+from memory.overlap import used_memory
 
 if TYPE_CHECKING:
     from memory.hybrid import Fused
@@ -53,6 +62,7 @@ CREATE TABLE IF NOT EXISTS rated_memories (
     rating_id INTEGER NOT NULL REFERENCES ratings(id) ON DELETE CASCADE,
     memory_id TEXT NOT NULL,
     rank INTEGER NOT NULL,
+    used_rank INTEGER,
     PRIMARY KEY (rating_id, memory_id)
 );
 CREATE INDEX IF NOT EXISTS rated_by_memory ON rated_memories(memory_id);
@@ -79,7 +89,8 @@ class Rating:
     turn_id: int
     good: bool
     question: str
-    memory_ids: list[str] = field(default_factory=list)  # in recall order (rank 1 first)
+    memory_ids: list[str] = field(default_factory=list)  # the used ones, which it moves, in recall order
+    not_used: list[str] = field(default_factory=list)  # recalled into the answer, not used: not moved
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -90,6 +101,7 @@ class Rating:
             "rating": "good" if self.good else "bad",
             "question": self.question,
             "memory_ids": self.memory_ids,
+            "recalled_not_used": self.not_used,
         }
 
 
@@ -119,12 +131,25 @@ class FeedbackStore:
         embed: Callable[[str], Sequence[float]],
         clock: Clock,
         config: FeedbackConfig | None = None,
+        texts: Callable[[Sequence[str]], Mapping[str, str]] | None = None,
     ) -> None:
         self._db = open_durable(path, _SCHEMA)
         self._lock = threading.Lock()
         self.embed = embed
         self.clock = clock
         self.config = config or FeedbackConfig()
+        # The memories' texts by id, to tell which ones an answer used (MemoryService sets it).
+        self.texts = texts
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Stores from before "recalled, not used": every rated memory counted, at its recall rank."""
+        cols = {r[1] for r in self._db.execute("PRAGMA table_info(rated_memories)")}
+        if "used_rank" not in cols:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute("ALTER TABLE rated_memories ADD COLUMN used_rank INTEGER")
+            self._db.execute("UPDATE rated_memories SET used_rank = rank")
+            self._db.execute("COMMIT")
 
     def close(self) -> None:
         with self._lock:
@@ -132,14 +157,24 @@ class FeedbackStore:
 
     # -- writes ---------------------------------------------------------------------------------
 
+    def used(self, question: str, answer: str | None, memory_ids: Sequence[str]) -> list[str]:
+        """Which of ``memory_ids`` the answer used (all of them when that cannot be told)."""
+        if answer is None or self.texts is None or not memory_ids:
+            return list(memory_ids)
+        texts = self.texts(memory_ids)
+        return [m for m in memory_ids if m in texts and used_memory(question, answer, texts[m])]
+
     def record(
-        self, *, question: str, memory_ids: Sequence[str], good: bool, conversation_id: str, turn_id: int
+        self, *, question: str, memory_ids: Sequence[str], good: bool, conversation_id: str, turn_id: int,
+        answer: str | None = None,
     ) -> Rating:
         """Store (or replace) the rating of one answer: the question it answered and the memories recalled
-        into it, best first."""
+        into it, best first. With ``answer`` (its text) only the memories it used will move."""
         vector = _pack(self.embed(question))
         now = self.clock.now().timestamp()
         unique = list(dict.fromkeys(memory_ids))
+        used = self.used(question, answer, unique)
+        used_rank = {m: n for n, m in enumerate(used, start=1)}
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -153,14 +188,15 @@ class FeedbackStore:
                 )
                 rating_id = int(cur.lastrowid or 0)
                 self._db.executemany(
-                    "INSERT INTO rated_memories(rating_id, memory_id, rank) VALUES (?, ?, ?)",
-                    [(rating_id, m, rank) for rank, m in enumerate(unique, start=1)],
+                    "INSERT INTO rated_memories(rating_id, memory_id, rank, used_rank) VALUES (?, ?, ?, ?)",
+                    [(rating_id, m, rank, used_rank.get(m)) for rank, m in enumerate(unique, start=1)],
                 )
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
-        return Rating(rating_id, now, conversation_id, turn_id, good, question, unique)
+        return Rating(rating_id, now, conversation_id, turn_id, good, question, used,
+                      [m for m in unique if m not in used_rank])
 
     def undo(self, rating_id: int) -> bool:
         """Forget one rating and what was learned from it."""
@@ -179,11 +215,10 @@ class FeedbackStore:
             ).fetchall()
             ratings = [Rating(r[0], r[1], r[2], r[3], bool(r[4]), r[5]) for r in rows]
             for rating in ratings:
-                rating.memory_ids = [
-                    m for (m,) in self._db.execute(
-                        "SELECT memory_id FROM rated_memories WHERE rating_id=? ORDER BY rank", (rating.id,)
-                    )
-                ]  # fmt: skip
+                for m, used_rank in self._db.execute(
+                    "SELECT memory_id, used_rank FROM rated_memories WHERE rating_id=? ORDER BY rank", (rating.id,)
+                ):
+                    (rating.memory_ids if used_rank is not None else rating.not_used).append(m)
         return ratings
 
     def count(self) -> int:
@@ -200,8 +235,9 @@ class FeedbackStore:
                 part = ids[start : start + 500]
                 marks = ",".join("?" * len(part))
                 rows += self._db.execute(
-                    "SELECT m.memory_id, m.rank, r.good, r.created_at, r.vector FROM rated_memories m "
-                    f"JOIN ratings r ON r.id = m.rating_id WHERE m.memory_id IN ({marks})",
+                    "SELECT m.memory_id, m.used_rank, r.good, r.created_at, r.vector FROM rated_memories m "
+                    f"JOIN ratings r ON r.id = m.rating_id WHERE m.memory_id IN ({marks}) "
+                    "AND m.used_rank IS NOT NULL",
                     part,
                 ).fetchall()
         if not rows:
@@ -228,7 +264,9 @@ class FeedbackStore:
         if not fused:
             return fused
         with self._lock:
-            any_rated = self._db.execute("SELECT 1 FROM rated_memories LIMIT 1").fetchone() is not None
+            any_rated = self._db.execute(
+                "SELECT 1 FROM rated_memories WHERE used_rank IS NOT NULL LIMIT 1"
+            ).fetchone() is not None
         if not any_rated:
             return fused
         effects = self.effects(query_vector(), [f.id for f in fused])

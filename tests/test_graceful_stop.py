@@ -19,10 +19,11 @@ from typing import Any
 import httpx
 import pytest
 
+from assistant.config import load_settings
 from assistant.core.errors import AssistantError
 from assistant.core.metrics import PrometheusRecorder
 from assistant.llm.worker import DaemonStopping
-from assistant.services import Services
+from assistant.services import Services, build_services
 from assistant.skillkit.api import SkillContext, SkillResult, skill
 from assistant.skillkit.registry import specs_in
 from tests.daemon import start_daemon
@@ -169,18 +170,23 @@ class ClosingNotifier:
         self.closed = True
 
 
-def _scheduled_services(services: Services, tmp_path: Path, stop_timeout: float) -> ClosingNotifier:
-    from assistant.skillkit.scheduler import SkillScheduler
+def _scheduled_services(tmp_path: Path, stop_timeout: float) -> tuple[Services, ClosingNotifier]:
+    """The daemon with slow_report as its skill, the scheduler started and a notifier that refuses
+    notifications once closed."""
+    from assistant.skillkit.registry import SkillRegistry
 
-    assert services.skills is not None
-    services.skills.registry.add(specs_in(slow_report)[0])
+    settings = load_settings(
+        None, data_dir=tmp_path / "data", server={"stop_timeout": stop_timeout}, memory={"enabled": False},
+        scheduler={"enabled": True},
+    )  # fmt: skip
     notifier = ClosingNotifier()
-    services.notifier = notifier  # type: ignore[assignment]
-    services.scheduler = SkillScheduler(
-        services.skills, tmp_path / "schedules.sqlite3", stop_timeout=stop_timeout
-    )
+    services = build_services(
+        settings, llm=FakeLLM(), notifier=notifier,  # type: ignore[arg-type]
+        skill_registry=SkillRegistry([specs_in(slow_report)[0]]),
+    )  # fmt: skip
+    assert services.scheduler is not None
     services.scheduler.start()
-    return notifier
+    return services, notifier
 
 
 def _run_in_scheduler_thread(services: Services) -> None:
@@ -198,9 +204,9 @@ def fresh_events() -> None:
 
 
 def test_close_lets_a_running_scheduled_job_finish_before_the_notifier_closes(
-    services: Services, tmp_path: Path, fresh_events: None
+    tmp_path: Path, fresh_events: None
 ) -> None:
-    notifier = _scheduled_services(services, tmp_path, stop_timeout=30)
+    services, notifier = _scheduled_services(tmp_path, stop_timeout=30)
     _run_in_scheduler_thread(services)
     closer = threading.Thread(target=services.close)
     closer.start()
@@ -213,9 +219,9 @@ def test_close_lets_a_running_scheduled_job_finish_before_the_notifier_closes(
 
 
 def test_close_gives_up_on_a_job_that_outlives_stop_timeout(
-    services: Services, tmp_path: Path, fresh_events: None
+    tmp_path: Path, fresh_events: None
 ) -> None:
-    notifier = _scheduled_services(services, tmp_path, stop_timeout=0.5)
+    services, notifier = _scheduled_services(tmp_path, stop_timeout=0.5)
     _run_in_scheduler_thread(services)
     started = time.monotonic()
     services.close()

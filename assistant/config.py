@@ -145,7 +145,8 @@ class MemorySettings(Section):
     )
     recall_token_budget: int = Field(512, ge=0)
     recall_min_similarity: float = Field(
-        0.25, ge=-1, le=1, description="a memory found only by the dense retriever needs this cosine to be recalled"
+        0.35, ge=-1, le=1, description="the cosine a memory sharing no content word with the message needs to be"
+        " recalled (one shared word: 0.1 less; docs/memory.md, the recall-to-answer loop)"
     )
     recency: bool = True
     recency_weight: float = Field(0.1, ge=0, description="share of the fused-score spread given to recency")

@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from assistant.app import create_app
-from assistant.config import load_settings
+from assistant.config import Settings, load_settings
 from assistant.core.errors import BadRequest
 from assistant.core.logs import LogFormat, accept_request_id, configure_logging, request_id, run_context
 from assistant.services import Services, build_services
@@ -114,11 +114,11 @@ def test_the_models_log_lines_carry_the_id_of_the_request_that_asked(
 
 
 def test_a_scheduled_runs_lines_carry_its_run_id(
-    services: Services, tmp_path: Path, json_lines: Lines
+    settings: Settings, tmp_path: Path, json_lines: Lines
 ) -> None:
     from assistant.skillkit.scheduler import SkillScheduler
 
-    services.notifier = RecordingNotifier()
+    services = build_services(settings, clock=FixedClock(), llm=FakeLLM(), notifier=RecordingNotifier())
     assert services.skills is not None
     sched = SkillScheduler(services.skills, tmp_path / "schedules.sqlite3")
     try:

@@ -185,8 +185,7 @@ def test_metrics_turned_off_answer_503_and_record_nothing(tmp_path: Path) -> Non
 
 def test_memory_count_and_search_latency(tmp_path: Path, services: Services) -> None:
     recorder = PrometheusRecorder()
-    memory = fake_memory(tmp_path / "memory", FixedClock())
-    memory.recorder = recorder
+    memory = fake_memory(tmp_path / "memory", FixedClock(), recorder=recorder)
     recorder.watch("assistant_memories", "memories stored", memory.count)
     try:
         memory.add("the cat sat on the mat")
@@ -228,11 +227,11 @@ def test_notification_deliveries_and_failures_by_channel(tmp_path: Path) -> None
     assert value(text, deliveries, channel="webhook", outcome="delivered") == 1
 
 
-def test_scheduled_runs_and_failures(tmp_path: Path, services: Services) -> None:
+def test_scheduled_runs_and_failures(tmp_path: Path, settings: Settings) -> None:
     from assistant.skillkit.scheduler import SkillScheduler
     from tests.fakes import RecordingNotifier
 
-    services.notifier = RecordingNotifier()
+    services = build_services(settings, clock=FixedClock(), llm=FakeLLM(), notifier=RecordingNotifier())
     assert services.skills is not None
     recorder = PrometheusRecorder()
     sched = SkillScheduler(services.skills, tmp_path / "schedules.sqlite3", recorder=recorder)
@@ -254,13 +253,13 @@ def test_scheduled_runs_and_failures(tmp_path: Path, services: Services) -> None
     assert value(text, "assistant_scheduled_run_seconds_count", skill="time") == 3
 
 
-def test_a_missed_run_is_counted(tmp_path: Path, services: Services) -> None:
+def test_a_missed_run_is_counted(tmp_path: Path, settings: Settings) -> None:
     from zoneinfo import ZoneInfo
 
     from assistant.skillkit.scheduler import SkillScheduler
     from tests.fakes import RecordingNotifier
 
-    services.notifier = RecordingNotifier()
+    services = build_services(settings, clock=FixedClock(), llm=FakeLLM(), notifier=RecordingNotifier())
     assert services.skills is not None
     recorder = PrometheusRecorder()
     sched = SkillScheduler(

@@ -26,10 +26,10 @@ class ParamInfo(TypedDict):
     """A parameter as ``/api/skills`` shows it (``SkillParam.describe``); the bounds only when set."""
 
     type: str
-    default: Any  # JSON: the default as pydantic dumps it (text when it cannot)
+    default: object  # JSON: the default as pydantic dumps it (text when it cannot)
     description: str
     required: bool
-    choices: NotRequired[list[Any]]
+    choices: NotRequired[list[object]]
     min: NotRequired[float]
     max: NotRequired[float]
 
@@ -42,10 +42,10 @@ class SkillParam:
     name: str
     annotation: Any
     type_name: str
-    default: Any = None
+    default: object = None
     description: str = ""
     required: bool = False
-    choices: tuple[Any, ...] | None = None
+    choices: tuple[object, ...] | None = None
     minimum: float | None = None
     maximum: float | None = None
 
@@ -53,7 +53,7 @@ class SkillParam:
     def adapter(self) -> TypeAdapter[Any]:
         return TypeAdapter(self.annotation)
 
-    def check(self, value: Any) -> Any:
+    def check(self, value: object) -> object:
         """The value converted to the parameter's type; pydantic's ValidationError when it does not fit."""
         if isinstance(value, str) and self.choices and value not in self.choices:
             by_text = {str(c).lower(): c for c in self.choices}  # "2" -> 2 for Literal[1, 2, 3]
@@ -76,7 +76,7 @@ class SkillParam:
         return out
 
 
-def _jsonable(adapter: TypeAdapter[Any], value: Any) -> Any:
+def _jsonable(adapter: TypeAdapter[Any], value: object) -> object:
     if value is None or isinstance(value, str | int | float | bool):
         return value
     try:
@@ -94,18 +94,18 @@ class Signature:
     params: dict[str, SkillParam]
 
 
-def _split_annotated(hint: Any) -> tuple[Any, list[Any]]:
+def _split_annotated(hint: object) -> tuple[object, list[object]]:
     if typing.get_origin(hint) is typing.Annotated:
         base, *meta = typing.get_args(hint)
         return base, meta
     return hint, []
 
 
-def _is_union(hint: Any) -> bool:
+def _is_union(hint: object) -> bool:
     return typing.get_origin(hint) in (typing.Union, types.UnionType)
 
 
-def _without_none(hint: Any) -> tuple[Any, bool]:
+def _without_none(hint: object) -> tuple[object, bool]:
     """``X | None`` -> (X, True); other hints unchanged. Annotated inside the union is unwrapped."""
     if not _is_union(hint):
         return hint, False
@@ -116,17 +116,17 @@ def _without_none(hint: Any) -> tuple[Any, bool]:
     return typing.Union[tuple(members)], nullable  # noqa: UP007 - built from a runtime tuple
 
 
-def _accepts_none(hint: Any) -> bool:
+def _accepts_none(hint: object) -> bool:
     base, _ = _split_annotated(hint)
     return base is None or base is type(None) or base is Any or _without_none(base)[1]
 
 
-def _is_context(hint: Any) -> bool:
+def _is_context(hint: object) -> bool:
     base, _ = _split_annotated(hint)
     return isinstance(base, type) and issubclass(base, SkillContext)
 
 
-def _type_name(hint: Any) -> str:
+def _type_name(hint: object) -> str:
     if hint is type(None):
         return "None"
     if typing.get_origin(hint) is Literal:
@@ -142,7 +142,7 @@ def _type_name(hint: Any) -> str:
     return str(hint).replace("typing.", "")
 
 
-def _choices(hint: Any) -> tuple[Any, ...] | None:
+def _choices(hint: object) -> tuple[object, ...] | None:
     if typing.get_origin(hint) is Literal:
         return tuple(typing.get_args(hint))
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
@@ -150,12 +150,12 @@ def _choices(hint: Any) -> tuple[Any, ...] | None:
     return None
 
 
-def _bounds(meta: Sequence[Any], integer: bool) -> tuple[float | None, float | None]:
+def _bounds(meta: Sequence[object], integer: bool) -> tuple[float | None, float | None]:
     """Inclusive bounds from ``Field(ge=..., le=...)`` or annotated_types constraints (an exclusive bound
     of an integer becomes the next integer; of a float it is enforced but not shown)."""
     lo: float | None = None
     hi: float | None = None
-    flat: list[Any] = []
+    flat: list[object] = []
     for m in meta:
         if isinstance(m, FieldInfo):
             flat += m.metadata
@@ -182,7 +182,7 @@ def _number(bound: object) -> float:
     raise TypeError(f"a parameter range bound must be a number, not {bound!r}")
 
 
-def _meta_description(meta: Sequence[Any]) -> str:
+def _meta_description(meta: Sequence[object]) -> str:
     for m in meta:
         if isinstance(m, str):
             return m.strip()
@@ -194,7 +194,7 @@ def _meta_description(meta: Sequence[Any]) -> str:
     return ""
 
 
-def _param(p: inspect.Parameter, hint: Any, doc: str, where: str) -> SkillParam:
+def _param(p: inspect.Parameter, hint: object, doc: str, where: str) -> SkillParam:
     if isinstance(p.default, FieldInfo):
         raise TypeError(
             f"{where}: parameter {p.name!r} has a pydantic Field as its default; write "
@@ -206,7 +206,7 @@ def _param(p: inspect.Parameter, hint: Any, doc: str, where: str) -> SkillParam:
         hint = type(default) if default is not None else str
     base, meta = _split_annotated(hint)
     checked = [m for m in meta if not isinstance(m, str)]
-    annotation = typing.Annotated[(base, *checked)] if checked else base
+    annotation: Any = typing.Annotated[(base, *checked)] if checked else base  # a type form
     if not required and default is None and not _accepts_none(annotation):
         annotation = annotation | None  # `tz: str = None` means "optional"
     inner, _ = _without_none(base)
@@ -226,7 +226,7 @@ def _param(p: inspect.Parameter, hint: Any, doc: str, where: str) -> SkillParam:
     )
 
 
-def infer_signature(func: Callable[..., Any]) -> Signature:
+def infer_signature(func: Callable[..., object]) -> Signature:
     """The context parameter and the skill parameters of ``func``. TypeError when the function cannot be
     called with keyword arguments (``*args``, ``**kwargs``, positional-only parameters)."""
     where = f"skill function {getattr(func, '__qualname__', func)!r}"

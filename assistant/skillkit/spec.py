@@ -78,7 +78,8 @@ class SkillSpec:
                     f"not a parameter (add it, or give from_phrase= to turn captured words into arguments)"
                 )
 
-    def call(self, ctx: SkillContext, args: Mapping[str, Any]) -> Any:
+    def call(self, ctx: SkillContext, args: Mapping[str, Any]) -> object:
+        """Call the function; whatever it returns (the runner checks that it is a SkillResult)."""
         sig = self.signature
         if sig.context is None:
             return self.func(**args)

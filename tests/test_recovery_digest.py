@@ -11,23 +11,23 @@ from pathlib import Path
 
 import pytest
 
+from assistant.config import Settings
 from assistant.notify.models import BODY_MAX, TITLE_MAX
 from assistant.notify.outbox import Outbox
 from assistant.notify.service import Notifier
 from assistant.notify.split import part_title, split_body
-from assistant.services import Services
+from assistant.services import Services, build_services
 from assistant.skillkit.scheduler import SkillScheduler
-from tests.fakes import FixedClock
+from tests.fakes import FakeLLM, FixedClock
 from tests.skill_fakes import FakeFeeds, entry
 
 LONG_LINK = "https://news1.example/story/{n}?" + "utm=x&" * 400  # a tracking-laden link, ~2,400 characters
 
 
 @pytest.fixture
-def parts(services: Services, clock: FixedClock, tmp_path: Path) -> Services:
-    services.notifier = Notifier(Outbox(tmp_path / "notifications.sqlite3"), clock)
-    services.feeds = FakeFeeds()
-    return services
+def parts(settings: Settings, clock: FixedClock, fake_llm: FakeLLM, tmp_path: Path) -> Services:
+    notifier = Notifier(Outbox(tmp_path / "notifications.sqlite3"), clock)
+    return build_services(settings, clock=clock, llm=fake_llm, notifier=notifier, feeds=FakeFeeds())
 
 
 def test_a_digest_larger_than_one_notification_is_split_and_its_items_reported(

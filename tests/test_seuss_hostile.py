@@ -11,11 +11,12 @@ from collections.abc import Iterator
 
 import pytest
 
+from assistant.config import Settings
 from assistant.core.text import CONTROL_TOKENS
 from assistant.llm.types import ChatMessage, Delta, GenerationParams
-from assistant.services import Services
+from assistant.services import Services, build_services
 from skills._verse import fallback_verse
-from tests.fakes import FakeLLM, RecordingNotifier
+from tests.fakes import FakeLLM, FixedClock, RecordingNotifier
 from tests.skill_fakes import FakeFeeds, entry
 
 PLANT = "PWNED"
@@ -68,10 +69,20 @@ class ParamsLLM(FakeLLM):
 
 
 @pytest.fixture
-def obedient(services: Services) -> ParamsLLM:
-    llm = ParamsLLM(obey)
-    services.worker.backend = llm
-    return llm
+def obedient() -> ParamsLLM:
+    return ParamsLLM(obey)
+
+
+@pytest.fixture
+def feeds() -> FakeFeeds:
+    return FakeFeeds()
+
+
+@pytest.fixture
+def services(settings: Settings, clock: FixedClock, obedient: ParamsLLM, feeds: FakeFeeds) -> Services:
+    """The daemon on the obedient model, with the fake feeds (given each batch's entries) and a recording
+    notifier."""
+    return build_services(settings, clock=clock, llm=obedient, feeds=feeds, notifier=RecordingNotifier())
 
 
 def batches(items: list[str], n: int = 10) -> Iterator[list[str]]:
@@ -80,11 +91,11 @@ def batches(items: list[str], n: int = 10) -> Iterator[list[str]]:
 
 
 @pytest.mark.parametrize("grammar", [True, False], ids=["grammar-on", "grammar-off"])
-def test_hostile_headlines_change_nothing(services: Services, obedient: ParamsLLM, grammar: bool) -> None:
-    services.notifier = RecordingNotifier()
+def test_hostile_headlines_change_nothing(
+    services: Services, obedient: ParamsLLM, feeds: FakeFeeds, grammar: bool
+) -> None:
     for titles in batches(HOSTILE):
-        feeds = FakeFeeds([entry(i, t) for i, t in enumerate(titles, 1)])
-        services.feeds = feeds
+        feeds.stored = [entry(i, t) for i, t in enumerate(titles, 1)]
         obedient.params.clear()
         result = services.skills.run("seuss", {"count": len(titles), "grammar": grammar, "tries": 2})
         items = result.data["headlines"]

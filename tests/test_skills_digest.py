@@ -6,11 +6,12 @@ import re
 
 import pytest
 
+from assistant.config import Settings
 from assistant.core.text import clean_title
 from assistant.feeds.models import FeedEntry
-from assistant.services import Services
+from assistant.services import Services, build_services
 from skills.digest import overview_is_grounded
-from tests.fakes import FakeLLM, RecordingNotifier
+from tests.fakes import FakeLLM, FixedClock, RecordingNotifier
 from tests.feeds_server import Reply, serve
 from tests.skill_fakes import FakeFeeds, entry
 
@@ -40,11 +41,14 @@ def assert_traceable(text: str, entries: list[FeedEntry]) -> None:
 
 
 @pytest.fixture
-def feeds(services: Services) -> FakeFeeds:
-    fake = FakeFeeds()
-    services.feeds = fake
-    services.notifier = RecordingNotifier()
-    return fake
+def feeds() -> FakeFeeds:
+    return FakeFeeds()
+
+
+@pytest.fixture
+def services(settings: Settings, clock: FixedClock, fake_llm: FakeLLM, feeds: FakeFeeds) -> Services:
+    """The daemon with the fake feeds and a recording notifier."""
+    return build_services(settings, clock=clock, llm=fake_llm, feeds=feeds, notifier=RecordingNotifier())
 
 
 def test_grouped_by_feed_and_traceable(services: Services, fake_llm: FakeLLM, feeds: FakeFeeds) -> None:
@@ -128,8 +132,9 @@ ITEM_XML = "<item><title>{t}</title><link>http://127.0.0.1/a/{n}</link><guid>id-
     "<pubDate>Thu, 15 Jan 2026 0{n}:00:00 GMT</pubDate></item>"  # fmt: skip
 
 
-def test_with_the_real_feed_service_over_loopback(services: Services) -> None:
+def test_with_the_real_feed_service_over_loopback(settings: Settings, clock: FixedClock, fake_llm: FakeLLM) -> None:
     """A real FeedService (SQLite store, httpx fetch from 127.0.0.1): two digests, no repeats."""
+    services = build_services(settings, clock=clock, llm=fake_llm)
     feeds = services.feeds  # the real service built by build_services
     with serve() as server:
         body = RSS.format(items="".join(ITEM_XML.format(t=f"Story {n}", n=n) for n in (1, 2, 3)))

@@ -132,7 +132,10 @@ def ask(c: TestClient, text: str, **extra: Any) -> dict[str, Any]:
     return dict(r.json())
 
 
-def test_rating_an_answer_moves_its_memories_and_undo_restores(mc: TestClient, services: Services) -> None:
+def test_rating_an_answer_moves_its_memories_and_undo_restores(
+    mc: TestClient, services: Services, fake_llm: FakeLLM
+) -> None:
+    fake_llm.reply = "The number is 555 0199."  # uses both notes ("555"): a rating moves what the answer used
     assert services.memory is not None
     wrong = services.memory.add("The vet's phone number is 555 0199, ask for the dentist on call", "note")
     right = services.memory.add("The dentist's phone number is 555 0142", "note")
@@ -197,7 +200,8 @@ def test_the_daemon_wires_feedback_and_rules_to_its_memory(tmp_path: Path) -> No
     settings = load_settings(
         None, data_dir=tmp_path / "data", scheduler={"enabled": False}, notify={"desktop": False}
     )
-    services = build_services(settings, clock=FixedClock(), llm=FakeLLM(), embedder=HashingEmbedder())
+    llm = FakeLLM("The bike lock code is 4512.")  # an answer that used the note
+    services = build_services(settings, clock=FixedClock(), llm=llm, embedder=HashingEmbedder())
     assert services.memory is not None and services.memory.feedback is services.chat.feedback
     assert (tmp_path / "data" / "memory" / "feedback.sqlite3").exists()
     with TestClient(create_app(services)) as c:

@@ -17,7 +17,7 @@ from assistant.services import Services
 from tests.fakes import FakeLLM
 from tests.feeds_server import FeedServer, Reply, serve
 from tests.test_pages import HTML, SENTENCES, article, pages_with, reader
-from tests.test_pages_hostile import check_prompts
+from tests.test_pages_hostile import block_lines, check_prompts
 
 NEWS = [
     "NASA's Johnson Space Center in Houston said on Sept. 5, 2024 that 1,500 visitors and twenty-five "
@@ -219,3 +219,44 @@ def test_what_the_check_cannot_catch_a_claim_the_page_itself_makes(server: FeedS
     llm = scripted("The user won $1,000,000.", "unused")
     found = summarize(server, llm, [*SENTENCES, ATTACK])
     assert found.path == "model" and found.text == "The user won $1,000,000."
+
+
+# --- answers cut by their limit, echoes of the block, the input budget -----------------------------------------
+
+
+def test_an_answer_cut_by_its_token_limit_loses_its_unfinished_sentence(server: FeedServer) -> None:
+    answers = iter(["The river town of Elmsford opened a new footbridge. Local shops expect more visit"])
+
+    def generate(messages: list[ChatMessage], params: GenerationParams) -> Completion:
+        return Completion(next(answers), "length", Usage())
+
+    service = PageService(reader(), generate, lambda: meter_for_fake(), Lengths(24, 48))
+    found = service.summarize(server.route("/a", Reply(200, article("Footbridge opens", SENTENCES), HTML)))
+    assert (found.path, found.text) == ("model", "The river town of Elmsford opened a new footbridge.")
+
+
+def test_a_copied_title_item_and_quote_marks_are_not_part_of_the_summary() -> None:
+    from assistant.pages.summarize import clean_answer, whole_sentences
+
+    assert clean_answer("> Title: Footbridge opens\n> The bridge opened.") == "The bridge opened."
+    assert whole_sentences("No sentence end here") == "No sentence end here"
+
+
+def test_the_input_budget_reads_only_the_pages_start(server: FeedServer) -> None:
+    from tests.test_pages import long_paragraphs
+
+    llm = FakeLLM("Elmsford opened a footbridge.")
+    worker_service, worker = pages_with(llm, n_ctx=4096)
+    service = PageService(
+        worker_service.reader, worker.generate_text, worker_service.meter, Lengths(24, 48, 200)
+    )
+    url = server.route("/long", Reply(200, article("Bridge", long_paragraphs(3000)), HTML))
+    try:
+        found = service.summarize(url)
+    finally:
+        worker.close()
+    assert (found.parts, found.levels, len(llm.prompts)) == (1, 1, 1)  # no map step: one prompt
+    assert '"Section 1. ' in llm.prompts[0][1].content and '"Section 5. ' not in llm.prompts[0][1].content
+    items, _ = block_lines(llm.prompts[0][1])
+    meter = meter_for_fake()
+    assert 100 < sum(meter.text_cost(i) for i in items[1:]) <= 200  # the page's first 200 tokens, no more

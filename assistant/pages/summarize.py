@@ -37,7 +37,8 @@ SUMMARY_MAX = 2000  # characters of a summary shown
 NOTE_MAX = 1000  # characters of one note kept for the reduce step
 FALLBACK_WORDS = 60
 TEMPERATURE = 0.3  # of the first try; the retry is greedy
-RETRY_INPUT = 1536  # at most this many prompt tokens of the page's opening for the retry
+RETRY_INPUT = 768  # at most this many prompt tokens of the page's opening for the retry
+RETRY_TOKENS = 128  # answer tokens of the retry (two or three sentences)
 LEAD_SENTENCES = 3  # of the extractive summary
 LEAD_MIN_WORDS = 8  # a shorter paragraph is a heading, a byline or a caption: no lead sentence
 _MARKER = re.compile(r"(?:PAGE|NOTES)-[0-9a-f]{8}", re.IGNORECASE)
@@ -65,6 +66,7 @@ _ROLE: dict[Style, str] = {
 class Lengths:
     map_tokens: int  # answer length of one map (note) step
     summary_tokens: int  # answer length of the final summary
+    input_tokens: int = 0  # tokens of the page's text read for a summary, from its start (0: all of it)
 
 
 def _messages(role: str, label: str, items: Sequence[str], ask: str) -> list[ChatMessage]:
@@ -101,12 +103,23 @@ def retry_prompt(title: str, items: Sequence[str]) -> list[ChatMessage]:
 
 
 _ITEM_ECHO = re.compile(r'^\s*\d{1,3}\.\s+"(.*)"\s*$', re.MULTILINE)  # a block item copied whole
+_QUOTE_MARK = re.compile(r"^\s*>+\s?", re.MULTILINE)
+_TITLE_ECHO = re.compile(r"^\s*Title:[^\n]*\n", re.IGNORECASE)  # the block's title item copied first
+_LAST_END = re.compile(r"[.!?][\"”’)]*(?=\s|$)")
+
+
+def whole_sentences(text: str) -> str:
+    """An answer cut by its token limit, without its unfinished last sentence (when at least one
+    sentence came whole)."""
+    ends = [m.end() for m in _LAST_END.finditer(text)]
+    return text[: ends[-1]] if ends else text
 
 
 def clean_answer(text: str, limit: int = SUMMARY_MAX) -> str:
     """The model's text as shown: one clean line, no links; "" when it echoes a block's marker. Items
-    of the block copied as they were quoted (``3. "text"``) keep their text only."""
-    cleaned = clean_text(strip_links(_ITEM_ECHO.sub(r"\1", text)), limit)
+    of the block copied as they were quoted (``3. "text"``, ``> Title: ...``) keep their text only."""
+    text = _TITLE_ECHO.sub("", _QUOTE_MARK.sub("", _ITEM_ECHO.sub(r"\1", text)), count=1)
+    cleaned = clean_text(strip_links(text), limit)
     return "" if _MARKER.search(cleaned) else cleaned
 
 
@@ -177,6 +190,8 @@ class MapReduce:
         # A summary's prompts are never continued: no saved state for the prompt cache.
         params = GenerationParams(max_tokens=max_tokens, temperature=temperature, save_state=False)
         completion = self.generate(messages, params)
+        if completion.finish_reason == "length":
+            return whole_sentences(completion.text)
         return completion.text
 
     def split(self, items: Sequence[str], build: BuildPrompt, answer_tokens: int) -> list[list[str]]:
@@ -207,11 +222,26 @@ class MapReduce:
                 out.append(text)
         return out
 
+    def head(self, paragraphs: Sequence[str]) -> list[str]:
+        """The page's paragraphs from its start up to ``input_tokens`` tokens (all when 0), a paragraph
+        that would cross the limit cut at a word boundary."""
+        limit = self.lengths.input_tokens
+        if limit <= 0:
+            return list(paragraphs)
+        out: list[str] = []
+        used = 0
+        for piece in split_long(paragraphs, self.meter, max(16, limit // 4)):
+            used += self.meter.text_cost(piece)
+            if used > limit and out:
+                break
+            out.append(piece)
+        return out
+
     def first_try(self, page: Page, style: Style) -> str:
         """The model's summary: of the whole page when it fits one prompt, else map, then reduce."""
         answer = self.lengths.summary_tokens
         final_budget = self.budget(answer)
-        items: list[str] = list(page.paragraphs)
+        items: list[str] = self.head(page.paragraphs)
         as_notes = False
         while self.meter.cost(final_prompt(style, page.title, items, notes=as_notes)) > final_budget:
             before = self.size(items)
@@ -236,7 +266,8 @@ class MapReduce:
             return ""
         pieces = split_long(page.paragraphs, self.meter, max(16, budget // 4))
         n = fit_items(pieces, 0, lambda chunk: retry_prompt(page.title, chunk), self.meter, budget)
-        return clean_answer(self.ask(retry_prompt(page.title, pieces[:n]), answer, temperature=0.0))
+        text = self.ask(retry_prompt(page.title, pieces[:n]), min(answer, RETRY_TOKENS), temperature=0.0)
+        return clean_answer(text)
 
     def summarize(self, page: Page, style: Style) -> PageSummary:
         facts = PageFacts([page.title, *page.paragraphs])

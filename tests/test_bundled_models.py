@@ -313,5 +313,16 @@ def test_the_installed_qwen_05b_is_assembled_verified_and_loads(tmp_path: Path) 
         assert b.template == "gguf-template"
         out = b.llm.metadata["tokenizer.chat_template"]
         assert hashlib.sha256(out.encode()).hexdigest() == model.template_sha256
+        import llama_cpp
+
+        from assistant.core.text import clean_text
+
+        vocab = llama_cpp.llama_model_get_vocab(b.llm._model.model)
+        controls = [  # what Qwen takes as delimiters: the text cleaner removes each from fetched text
+            llama_cpp.llama_vocab_get_text(vocab, i).decode()
+            for i in range(llama_cpp.llama_vocab_n_tokens(vocab))
+            if llama_cpp.llama_vocab_get_attr(vocab, i) & llama_cpp.LLAMA_TOKEN_ATTR_CONTROL
+        ]
+        assert "<|im_start|>" in controls and [t for t in controls if t in clean_text(f"x {t} y", 500)] == []
     finally:
         b.close()

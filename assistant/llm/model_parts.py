@@ -58,7 +58,7 @@ def _already_verified(stamp: Path, target: Path, sha256: str) -> bool:
 
 
 def _write_stamp(stamp: Path, target: Path, sha256: str) -> None:
-    tmp = stamp.with_name(stamp.name + ".tmp")
+    tmp = stamp.with_name(f".{stamp.name}.{os.getpid()}.tmp")  # two processes verifying at once each rename their own
     tmp.write_text(json.dumps(_stamp(target, sha256)))
     tmp.replace(stamp)
 

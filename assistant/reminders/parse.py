@@ -1,0 +1,630 @@
+"""Reminders, timers and alarms as people say them, turned into exact fire times (or a question).
+
+``parse_request(text, now, zone)`` answers ``Parsed`` (kind, what, first fire time, a recurrence for
+assistant.skillkit.schedule_parse, and the notes the confirmation must say: an assumption, "that time has
+passed today, so tomorrow"), ``Clarify`` (a question: "9 in the morning or in the evening?"), or None when
+the text is not a request to remind, time or wake.
+
+Code does the conversation: the intent, durations ("in half an hour", "in 2h", "for 8 minutes"), times of
+day ("at quarter past 7", "tonight at 8", "noon"), day words, recurrence (handed to parse_schedule, whose
+APScheduler triggers keep the wall-clock time across DST), typos (close matches to a small vocabulary) and
+am/pm. A calendar date ("on March 20", "the 24th of December") goes to parsedatetime: on the phrase set
+(benchmarks/bench_reminder_parsers.py) every library tried got whole phrases wrong ("at 9" at 17:20,
+"tonight at 8", "quarter past 7", "every Monday at 7" read as 19:00), so none is given a whole phrase.
+
+Rules for an hour without am/pm (1-11): a context word decides ("morning", "tonight"); an alarm is in the
+morning; with a day named, 7-11 is the morning and 1-6 the afternoon (said as an assumption); with no day,
+the first of the two still ahead today is taken (said as an assumption), and when both have passed the
+answer is a question.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+REMINDER, TIMER, ALARM = "reminder", "timer", "alarm"
+DEFAULT_HOUR = 9  # a day named without a time
+_PART_OF_DAY = {"morning": 8, "afternoon": 15, "evening": 18, "tonight": 20, "night": 20}
+
+_VOCAB = (
+    "remind", "reminder", "tomorrow", "tonight", "minutes", "minute", "seconds", "second", "hours", "hour",
+    "morning", "evening", "afternoon", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
+    "sunday", "timer", "alarm", "quarter", "weekdays", "weekends", "every", "o'clock",
+)  # fmt: skip
+_TYPOS = {"tmrw": "tomorrow", "tmr": "tomorrow", "tmrrw": "tomorrow", "tonite": "tonight", "2morrow": "tomorrow",
+          "mins": "minutes", "min": "minutes", "hrs": "hours", "hr": "hours", "secs": "seconds", "sec": "seconds",
+          "weds": "wednesday", "tues": "tuesday", "thurs": "thursday", "remid": "remind", "rmind": "remind",
+          "pls": "please", "plz": "please", "alarn": "alarm", "tiemr": "timer", "timr": "timer"}  # fmt: skip
+_NUMBERS = {
+    "a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
+    "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40,
+    "forty-five": 45, "fifty": 50, "sixty": 60, "ninety": 90, "couple": 2, "a couple of": 2, "few": 3,
+    "a few": 3, "twenty-five": 25, "thirty-five": 35,
+}  # fmt: skip
+_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_MONTHS = "jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec|january|february|march|april|june|july|august|september|october|november|december"  # noqa: E501
+_UNIT = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600,
+         "d": 86400, "day": 86400, "w": 604800, "week": 604800}  # fmt: skip
+
+_NUM = r"(?:\d+(?:\.\d+)?|a couple of|a few|couple of|few|a|an|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty-five|thirty-five|forty-five|twenty|thirty|forty|fifty|sixty|ninety)"  # noqa: E501
+_UNITS = r"(?:seconds?|secs?|s|minutes?|mins?|m|hours?|hrs?|h|days?|d|weeks?|w)"
+_ONE = rf"\b{_NUM}(?:(?<=\d)\s*|\s+)(?:and a half\s+)?{_UNITS}\b(?:\s+and\s+a\s+half)?"
+_DURATION = re.compile(
+    rf"\b(?:(?P<in>in|for|after)\s+)?(?P<dur>half an hour|half a minute|(?:a\s+)?quarter of an hour|"
+    rf"{_ONE}(?:\s*(?:,|and)?\s*\d+\s*(?:minutes?|mins?|m|seconds?|secs?|s)\b)?|\d+h\d+)\b"
+    rf"(?:\s+from now)?(?:\s+(?:long|timer))?"
+)
+_HOURWORD = r"(?:\d{1,2}|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)"
+_CLOCK = re.compile(
+    rf"\b(?:(?:at|for|by|@)\s+)?(?:"
+    rf"(?P<noon>noon|midday|midnight)|"
+    rf"(?P<rel>quarter past|half past|quarter to|(?:five|ten|twenty|twenty-five|\d{{1,2}}) (?:minutes )?(?:past|to)) (?P<rh>{_HOURWORD})|"  # noqa: E501
+    rf"half (?P<half>{_HOURWORD})|"
+    rf"(?P<h>\d{{1,2}})(?:[:.h](?P<m>\d{{2}}))\s*(?P<ap>am|pm|a\.m\.?|p\.m\.?)?|"
+    rf"(?P<h2>\d{{1,2}})\s*(?P<ap2>am|pm|a\.m\.?|p\.m\.?|o'?clock)|"
+    rf"(?P<wh>{_HOURWORD})(?:\s+(?P<wm>thirty|fifteen|forty-five|\d{{2}}|o'?clock))?\s*(?P<ap3>am|pm)?"
+    rf")(?P<ctx>\s+(?:in the (?:morning|afternoon|evening)|at night|tonight|this (?:morning|afternoon|evening)))?\b"
+)
+_DAYWORD = re.compile(
+    r"\b(?:the day after tomorrow|next week|tomorrow(?: (?:morning|afternoon|evening|night))?|tonight|today|"
+    r"this (?:morning|afternoon|evening)|in the (?:morning|afternoon|evening)|"
+    r"(?:on |next |this |coming )?(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)"
+    r"(?: (?:morning|afternoon|evening|night))?)\b"
+)
+_DATE = re.compile(
+    rf"\b(?:on\s+)?(?:(?:the\s+)?\d{{1,2}}(?:st|nd|rd|th)?(?:\s+of)?\s+(?:{_MONTHS})\b|(?:{_MONTHS})\s+(?:the\s+)?"
+    rf"\d{{1,2}}(?:st|nd|rd|th)?\b|the\s+\d{{1,2}}(?:st|nd|rd|th)\b)"
+)
+_RECUR = re.compile(
+    r"\b(?:(?:every|each)\s+(?:other\s+)?(?:day|morning|evening|night|weekday|weekend|hour|minute|week"
+    r"|(?:\d+|two|three|four|five|ten|fifteen|thirty)\s+(?:minutes?|hours?|days?|weeks?)"
+    r"|(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)"
+    r"(?:\s*(?:,|and)\s*(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday))*)|"
+    r"on\s+(?:weekdays|weekends|(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)s)|"
+    r"daily|weekdays|on work days|every work ?day|nightly)\b"
+)
+_TIMER = re.compile(r"\btimer\b")
+_ALARM = re.compile(r"^(?:please\s+)?(?:can you\s+|could you\s+)?(?:wake me(?: up)?|(?:set|make|put)\s+(?:an?\s+|my\s+)?"
+                    r"alarms?|alarm)\b")  # fmt: skip
+_REMIND = re.compile(
+    r"^(?:(?:hey|ok|okay|please|can you|could you|would you|will you|pls)[\s,]+)*(?:"
+    r"remind me|set (?:a |me a )?reminder|reminder|add a reminder|create a reminder|"
+    r"don'?t let me forget)\b"
+)
+_TIMER_START = re.compile(
+    r"^(?:(?:hey|ok|okay|please|can you|could you|pls)[\s,]+)*(?:(?:set|start|put on|make|run|begin)\s+(?:an?\s+|the\s+|my\s+|me\s+a\s+)?|"  # noqa: E501
+    r"timer\b|\d+|an?\s|one|two|three|four|five|ten|fifteen|twenty|thirty)"
+)
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """One request understood: ``due`` is the first fire time (aware, UTC); ``schedule`` the recurrence
+    (text for assistant.skillkit.schedule_parse) or None; ``notes`` what the answer must say besides the time."""
+
+    kind: str
+    what: str
+    due: datetime
+    schedule: str | None = None
+    notes: tuple[str, ...] = ()
+    duration_s: int | None = None  # a timer's length
+
+
+@dataclass(frozen=True)
+class Clarify:
+    """A question to ask before anything is set; ``kind`` and the text asked about come back with the answer."""
+
+    question: str
+    kind: str = REMINDER
+
+
+@dataclass
+class _When:
+    duration: timedelta | None = None
+    calendar_days: int = 0  # "in 3 days": wall-clock days
+    clock: tuple[int, int] | None = None
+    ampm_known: bool = False
+    context: str | None = None  # morning / afternoon / evening / tonight / night
+    day: date | None = None
+    day_named: bool = False
+    weekday_today: bool = False
+    recur: str | None = None
+    spans: list[tuple[int, int]] = field(default_factory=list)
+
+
+def normalise(text: str) -> str:
+    """Lower case, one space, common typos and close misspellings of the words that carry time."""
+    s = re.sub(r"\s+", " ", text.lower().replace("’", "'")).strip(" .!?")
+    words = []
+    for word in s.split(" "):
+        bare = word.strip(",")
+        fixed = _TYPOS.get(bare)
+        if fixed is None and len(bare) >= 5 and bare.isalpha() and bare not in _VOCAB:
+            close = difflib.get_close_matches(bare, _VOCAB, n=1, cutoff=0.8)
+            fixed = close[0] if close and not _is_word(bare) else None
+        words.append(word.replace(bare, fixed) if fixed else word)
+    return " ".join(words)
+
+
+def _is_word(word: str) -> bool:
+    # real words close to the vocabulary that must stay what they are
+    return word in {"hourly", "every", "minutely", "alarms", "timers", "reminders", "remains", "evenings",
+                    "mornings", "second", "seconds", "mondays", "tuesdays", "fridays", "sundays", "saturdays",
+                    "thursdays", "wednesdays", "remained", "remainder", "quarters", "alarmed", "hours", "night",
+                    "nights", "weekday", "weekend", "tonight", "minute", "hour"}  # fmt: skip
+
+
+def intent(s: str) -> str | None:
+    """The kind of request in normalised text, or None."""
+    if _REMIND.match(s):
+        return REMINDER
+    if _ALARM.match(s):
+        return ALARM
+    if _TIMER.search(s) and _TIMER_START.match(s) and _DURATION.search(s):
+        return TIMER
+    if _TIMER.search(s) and re.match(r"^(?:(?:please|can you|could you)\s+)?(?:set|start|make)\b", s):
+        return TIMER
+    return None
+
+
+def _number(word: str) -> float:
+    word = word.strip()
+    if word in _NUMBERS:
+        return float(_NUMBERS[word])
+    return float(word)
+
+
+def _duration(text: str) -> timedelta:
+    t = text.strip()
+    if t == "half an hour":
+        return timedelta(minutes=30)
+    if t == "half a minute":
+        return timedelta(seconds=30)
+    if "quarter of an hour" in t:
+        return timedelta(minutes=15)
+    m = re.fullmatch(r"(\d+)h(\d+)", t)
+    if m:
+        return timedelta(hours=int(m.group(1)), minutes=int(m.group(2)))
+    total = 0.0
+    for m in re.finditer(
+        rf"\b({_NUM})(?:(?<=\d)\s*|\s+)(and a half\s+)?({_UNITS})\b(\s+and\s+a\s+half)?|(\d+)\s*(minutes?|mins?|m|seconds?|secs?|s)\b",
+        t,
+    ):  # noqa: E501
+        if m.group(5):
+            total += int(m.group(5)) * _unit(m.group(6))
+            continue
+        n = _number(m.group(1)) + (0.5 if m.group(2) or m.group(4) else 0.0)
+        total += n * _unit(m.group(3))
+    return timedelta(seconds=round(total))
+
+
+def _unit(word: str) -> int:
+    w = word.rstrip("s") if len(word) > 1 else word
+    return _UNIT.get(w, _UNIT.get(word[0], 60))
+
+
+def _hour(word: str) -> int:
+    return int(_NUMBERS[word]) if word in _NUMBERS else int(word)
+
+
+def _read_clock(m: re.Match[str]) -> tuple[int, int, bool, str | None] | None:
+    """(hour, minute, am/pm known, context word) of a _CLOCK match, or None when it is not a time."""
+    ctx = m.group("ctx")
+    context = None
+    if ctx:
+        context = next(w for w in ("morning", "afternoon", "evening", "tonight", "night") if w in ctx)
+    if m.group("noon"):
+        return (0, 0, True, None) if m.group("noon") == "midnight" else (12, 0, True, None)
+    if m.group("rel"):
+        h, rel = _hour(m.group("rh")), m.group("rel")
+        if rel == "quarter past":
+            hh, mm = h, 15
+        elif rel == "half past":
+            hh, mm = h, 30
+        elif rel == "quarter to":
+            hh, mm = h - 1, 45
+        else:
+            n = int(_number(rel.split(" ")[0]))
+            hh, mm = (h, n) if rel.endswith("past") else (h - 1, 60 - n)
+        return (hh % 24, mm, h > 12, context)
+    if m.group("half"):
+        return (_hour(m.group("half")), 30, False, context)
+    if m.group("h") is not None:
+        h, mm, ap = int(m.group("h")), int(m.group("m")), m.group("ap")
+        if h > 23 or mm > 59:
+            return None
+        return (
+            *_apply_ampm(h, ap),
+            mm,
+            bool(ap) or h == 0 or h > 12 or m.group("h").startswith("0"),
+            context,
+        )
+    if m.group("h2") is not None:
+        h, ap = int(m.group("h2")), m.group("ap2")
+        if h > 23:
+            return None
+        known = not ap.startswith("o")
+        return (_apply_ampm(h, ap if known else None)[0], 0, known or h > 12 or h == 0, context)
+    word = m.group("wh")
+    full = m.group(0).strip()
+    if not word or not re.match(r"^(?:at|for|by|@)\s", full):
+        return None  # a bare number is not a time ("set a timer for 10")
+    h = _hour(word)
+    if h > 23:
+        return None
+    wm = m.group("wm")
+    mm = 0 if not wm or wm.startswith("o") else int(_number(wm))
+    ap = m.group("ap3")
+    return (_apply_ampm(h, ap)[0], mm, bool(ap) or h > 12 or h == 0, context)
+
+
+def _apply_ampm(h: int, ap: str | None) -> tuple[int]:
+    if not ap:
+        return (h,)
+    if ap.startswith("p") and h < 12:
+        return (h + 12,)
+    if ap.startswith("a") and h == 12:
+        return (0,)
+    return (h,)
+
+
+def _next_weekday(today: date, weekday: int, *, include_today: bool = False) -> date:
+    ahead = (weekday - today.weekday()) % 7
+    if ahead == 0 and not include_today:
+        ahead = 7
+    return today + timedelta(days=ahead)
+
+
+def _calendar_date(text: str, today: date) -> date | None:
+    """A calendar date ("March 20", "the 24th of December", "the 14th"), the next one on or after today."""
+    m = re.fullmatch(r"(?:on\s+)?the\s+(\d{1,2})(?:st|nd|rd|th)", text.strip())
+    if m:
+        day = int(m.group(1))
+        for months in range(0, 13):
+            y, mo = divmod(today.month - 1 + months, 12)
+            try:
+                d = date(today.year + y, mo + 1, day)
+            except ValueError:
+                continue
+            if d >= today:
+                return d
+        return None
+    import parsedatetime  # type: ignore[import-untyped]
+
+    cal = parsedatetime.Calendar(version=parsedatetime.VERSION_CONTEXT_STYLE)
+    source = datetime.combine(today, time(12, 0))
+    with cal.context() as ctx:
+        found, _ = cal.parseDT(re.sub(r"^on\s+|\bthe\s+|\bof\s+", "", text.strip()), sourceTime=source)
+    if not ctx.hasDate:
+        return None
+    d = found.date()
+    if d < today:  # parsedatetime keeps a past date of this year
+        try:
+            d = d.replace(year=d.year + 1)
+        except ValueError:
+            return None
+    return d
+
+
+def _find_when(s: str, today: date) -> _When:
+    w = _When()
+    taken = [False] * len(s)
+
+    def take(m: re.Match[str]) -> None:
+        w.spans.append(m.span())
+        for i in range(*m.span()):
+            taken[i] = True
+
+    def free(m: re.Match[str]) -> bool:
+        return not any(taken[m.start() : m.end()])
+
+    for m in _RECUR.finditer(s):
+        w.recur = m.group(0)
+        take(m)
+        break
+    for m in _DATE.finditer(s):
+        if free(m):
+            d = _calendar_date(m.group(0), today)
+            if d is not None:
+                w.day, w.day_named = d, True
+                take(m)
+                break
+    for m in _DURATION.finditer(s):
+        if free(m) and m.group("dur"):
+            before = s[: m.start()].rstrip()
+            # "for 6:45" is a time, "for 8 minutes" a duration; "at 5 m" is not
+            if before.endswith(("at", "@")):
+                continue
+            if not m.group("in") and not re.search(r"\btimer\b|^\S+$", s) and not before.endswith("timer"):
+                if not re.search(r"\b(?:timer|minute|hour|second)s?\b.*", m.group(0)):
+                    continue
+            length = _duration(m.group("dur"))
+            if length.total_seconds() <= 0:
+                continue
+            if length.total_seconds() % 86400 == 0 and length.days and m.group("in") == "in":
+                w.calendar_days = length.days
+            else:
+                w.duration = length
+            take(m)
+            break
+    for m in _DAYWORD.finditer(s):
+        if not free(m):
+            continue
+        word = m.group(0)
+        take(m)
+        w.day_named = True
+        for part in ("morning", "afternoon", "evening", "night"):
+            if word.endswith(part):
+                w.context = "tonight" if word.endswith("night") and word.startswith("tomorrow") else part
+                if word.startswith(("this", "in the")):
+                    w.day_named = False
+        if word == "next week":
+            w.day = _next_weekday(today, 0)
+        elif word == "tonight":
+            w.context, w.day, w.day_named = "tonight", today, False
+        elif word.startswith("the day after"):
+            w.day = today + timedelta(days=2)
+        elif word.startswith("tomorrow"):
+            w.day = today + timedelta(days=1)
+        elif word == "today" or word.startswith(("this morning", "this afternoon", "this evening", "in the")):
+            w.day = w.day or today
+            w.day_named = word == "today" and w.day_named
+        else:
+            name = next(d for d in _WEEKDAYS if d in word)
+            index = _WEEKDAYS.index(name)
+            w.day = _next_weekday(today, index, include_today=not word.startswith("next"))
+            w.weekday_today = w.day == today  # "on Friday" said on a Friday: today, or next week once past
+            if word.startswith("next") and w.day - today <= timedelta(days=1):
+                w.day += timedelta(days=7)  # "next Saturday" said on Friday is not tomorrow
+        break
+    for m in _CLOCK.finditer(s):
+        if not free(m):
+            continue
+        read = _read_clock(m)
+        if read is None:
+            continue
+        h, mm, known, context = read
+        w.clock, w.ampm_known = (h, mm), known
+        w.context = context or w.context
+        take(m)
+        break
+    if w.context is None and w.recur is not None:
+        w.context = next((c for c in ("morning", "evening", "night") if c in w.recur), None)
+    if w.context is None:
+        found = re.search(r"\b(?:in the (morning|afternoon|evening)|at (night))\b", s)
+        if found:
+            w.context = found.group(1) or found.group(2)
+            take(found)
+    return w
+
+
+def _what(s: str, w: _When, kind: str) -> str:
+    """The rest of the request once the intent and the time words are gone: "take the pasta out"."""
+    chars = list(s)
+    for a, b in w.spans:
+        for i in range(a, b):
+            chars[i] = " "
+    rest = re.sub(r"\s+", " ", "".join(chars)).strip(" ,.")
+    rest = re.sub(r"^(reminder)\s*:", r"\1", rest)
+    rest = re.sub(_REMIND.pattern, "", rest).strip(" ,")
+    if kind == ALARM:
+        rest = re.sub(_ALARM.pattern, "", rest).strip(" ,")
+    rest = re.sub(r"^(?:(?:hey|ok|okay|please|can you|could you|pls)[\s,]+)*", "", rest)
+    rest = re.sub(r"^(?:set|start|put on|make|run|begin)\s+(?:an?|the|my|me a)?\s*", "", rest)
+    if kind == TIMER:
+        rest = re.sub(r"\b(?:an?|the|my)\b|\btimer\b|\bfor\b|\bplease\b", " ", rest)
+        return re.sub(r"\s+", " ", rest).strip(" ,")
+    rest = re.sub(r"^[:\-]?\s*(?:to|that|about|of|for|me)?\b\s*", "", rest)
+    rest = re.sub(r"\s+(?:on|at|for|by|to|and|please)$", "", rest)
+    rest = re.sub(r"\s+(?:on|at|by)\s+(?=to\b)", " ", rest)
+    rest = re.sub(r"^(?:to|that|about)\s+", "", rest.strip())
+    rest = re.sub(r"\bmy\b", "your", rest)
+    return rest.strip(" ,.")
+
+
+def _original_case(what: str, text: str) -> str:
+    """``what`` as the user wrote it ("call Anna"), when it can be found in their text."""
+    if not what:
+        return what
+    pattern = r"\s+".join(re.escape(word) for word in what.split(" "))
+    m = re.search(pattern, text, re.I)
+    return m.group(0) if m else what
+
+
+def _local(day: date, clock: tuple[int, int], zone: ZoneInfo) -> datetime:
+    """The instant the wall clock in ``zone`` shows ``clock`` on ``day`` (a skipped time: the moment of the
+    jump; a doubled one: its first occurrence)."""
+    from assistant.notify.quiet import local_instant
+
+    return local_instant(day, time(*clock), zone)
+
+
+def _say(h: int, m: int) -> str:
+    return f"{h:02d}:{m:02d}"
+
+
+def parse_request(text: str, now: datetime, zone: ZoneInfo) -> Parsed | Clarify | None:
+    """What ``text`` asks for at ``now`` in ``zone``; None when it is not a reminder, timer or alarm."""
+    s = normalise(text)
+    kind = intent(s)
+    if kind is None:
+        return None
+    local_now = now.astimezone(zone)
+    today = local_now.date()
+    w = _find_when(s, today)
+    what = _original_case(_what(s, w, kind), text)
+    if kind == TIMER:
+        if w.duration is None and not w.calendar_days:
+            return Clarify("How long should the timer run?", TIMER)
+        length = w.duration or timedelta(days=w.calendar_days)
+        return Parsed(TIMER, what, now + length, duration_s=int(length.total_seconds()))
+    if w.duration is not None and w.clock is None and w.recur is None:
+        return Parsed(kind, what, now + w.duration)
+    if w.calendar_days and w.clock is None and w.recur is None:
+        wall = local_now.replace(tzinfo=None) + timedelta(days=w.calendar_days)
+        return Parsed(kind, what, _local(wall.date(), (wall.hour, wall.minute), zone))
+    if w.calendar_days:
+        w.day, w.day_named = today + timedelta(days=w.calendar_days), True
+    notes: list[str] = []
+    if w.clock is None:
+        if kind == ALARM:
+            return Clarify(
+                "What time should I wake you?" if w.day else "What time should the alarm go off?", ALARM
+            )
+        if w.recur is None and w.day is None and w.context is None:
+            return Clarify("When should I remind you?", REMINDER)
+        if w.recur is not None and _interval_recur(w.recur):
+            return _recurring(kind, what, w.recur, None, now, zone, notes)
+        hour = _PART_OF_DAY.get(w.context or "", DEFAULT_HOUR)
+        w.clock = (hour, 0)
+        notes.append(f"you gave no time, so {_say(hour, 0)}")
+        w.ampm_known = True
+    h, mm = w.clock
+    if not w.ampm_known and 1 <= h <= 12:
+        resolved = _resolve_ampm(h, mm, kind, w, local_now, notes)
+        if isinstance(resolved, Clarify):
+            return resolved
+        h = resolved
+    if w.recur is not None:
+        return _recurring(kind, what, w.recur, (h, mm), now, zone, notes)
+    day = w.day or today
+    due = _local(day, (h, mm), zone)
+    if due <= now and w.weekday_today:
+        day = day + timedelta(days=7)
+        due = _local(day, (h, mm), zone)
+        notes.append(f"{_say(h, mm)} has already passed today, so next {_DAY_NAMES[day.weekday()]}")
+    if due <= now:
+        if w.day_named and w.day != today:
+            return Clarify(f"{_say(h, mm)} on that day has already passed; when should it be?", kind)
+        day = day + timedelta(days=1)
+        due = _local(day, (h, mm), zone)
+        notes.append(f"{_say(h, mm)} has already passed today, so tomorrow")
+    return Parsed(kind, what, due, notes=tuple(notes))
+
+
+def _resolve_ampm(
+    h: int, mm: int, kind: str, w: _When, local_now: datetime, notes: list[str]
+) -> int | Clarify:
+    """The 24-hour hour for an hour said without am/pm, or a question."""
+    ctx = w.context
+    if ctx in ("afternoon", "evening", "tonight", "night"):
+        if ctx == "night" and h in (12, 1, 2, 3, 4):  # "at 1 at night"
+            return h % 12
+        return h % 12 + 12
+    if ctx == "morning":
+        return h % 12
+    if h == 12:
+        notes.append("I took 12 as noon")
+        return 12
+    if kind == ALARM:
+        return h
+    if w.day_named or w.recur is not None:
+        if h >= 6:
+            notes.append(f"I took {h} as {_say(h, mm)} in the morning")
+            return h
+        notes.append(f"I took {h} as {_say(h + 12, mm)} in the afternoon")
+        return h + 12
+    now_t = (local_now.hour, local_now.minute)
+    for hh in (h, h + 12):
+        if (hh, mm) > now_t:
+            other = "in the evening" if hh < 12 else "in the morning"
+            notes.append(f"I took {h} as {_say(hh, mm)}; say {h} {other} if you meant that")
+            return hh
+    said = f"{h}:{mm:02d}" if mm else str(h)
+    return Clarify(f"{said} in the morning or in the evening?", kind)
+
+
+def _interval_recur(recur: str) -> bool:
+    return bool(re.search(r"\b(?:hour|minute|\d+\s+(?:minutes?|hours?))\b", recur)) or recur.endswith(
+        ("every two hours", "every three hours")
+    )
+
+
+_RECUR_DAYS = {"daily": "every day", "nightly": "every day", "weekdays": "every weekday", "on weekdays": "every weekday",
+               "on work days": "every weekday", "every workday": "every weekday", "every work day": "every weekday",
+               "on weekends": "every weekend", "every morning": "every day", "every evening": "every day",
+               "every night": "every day"}  # fmt: skip
+
+
+def schedule_text(recur: str, clock: tuple[int, int] | None) -> str:
+    """The recurrence as assistant.skillkit.schedule_parse reads it ("every monday at 07:00")."""
+    r = recur.strip()
+    r = _RECUR_DAYS.get(r, r)
+    m = re.fullmatch(r"on (\w+)days", r)
+    if m:
+        r = f"every {m.group(1)}day"
+    r = r.replace("each ", "every ")
+    for word, n in _NUMBERS.items():
+        if " " not in word and len(word) > 2:
+            r = re.sub(rf"\bevery {word}\b", f"every {n}", r)
+    if clock is None:
+        return r
+    return f"{r} at {_say(*clock)}"
+
+
+def _recurring(
+    kind: str,
+    what: str,
+    recur: str,
+    clock: tuple[int, int] | None,
+    now: datetime,
+    zone: ZoneInfo,
+    notes: list[str],
+) -> Parsed | Clarify:
+    from assistant.core.errors import BadRequest
+
+    if clock is None and recur in ("every morning", "every evening", "every night"):
+        clock = (_PART_OF_DAY["morning" if "morning" in recur else "evening"], 0)
+    text = schedule_text(recur, clock)
+    try:
+        due = next_fire(text, zone, now)
+    except BadRequest:
+        return Clarify(f'I could not work out when {recur!r} is; say it like "every Monday at 7".', kind)
+    return Parsed(kind, what, due, schedule=text, notes=tuple(notes))
+
+
+def next_fire(schedule: str, zone: ZoneInfo, after: datetime, previous: datetime | None = None) -> datetime:
+    """The next fire time of a recurrence strictly after ``after`` (``previous``: the run before, which an
+    interval counts from). BadRequest when the schedule cannot be read."""
+    from assistant.skillkit.schedule_parse import parse_schedule
+
+    parsed = parse_schedule(schedule)
+    start = previous or after
+    trigger = parsed.trigger(zone, start)
+    nxt = trigger.get_next_fire_time(
+        previous, after + timedelta(microseconds=1) if previous is None else after
+    )
+    while nxt is not None and nxt <= after:
+        nxt = trigger.get_next_fire_time(nxt, nxt)
+    if nxt is None:  # pragma: no cover - every schedule we make has no end
+        raise ValueError(f"{schedule!r} never fires again")
+    return nxt.astimezone(UTC)
+
+
+def describe_day(when: datetime, now: datetime, zone: ZoneInfo) -> str:
+    """ "today", "tomorrow", "on Tuesday 10 March" for the local day of ``when``."""
+    d, today = when.astimezone(zone).date(), now.astimezone(zone).date()
+    if d == today:
+        return "today"
+    if d == today + timedelta(days=1):
+        return "tomorrow"
+    return f"on {_DAY_NAMES[d.weekday()]} {d.day} {d.strftime('%B')}"
+
+
+def describe_in(delta: timedelta) -> str:
+    """ "20 minutes", "1 hour 5 minutes", "2 days 3 hours", "45 seconds"."""
+    secs = max(0, round(delta.total_seconds()))
+    if secs < 60:
+        return f"{secs} second{'s' if secs != 1 else ''}"
+    mins = (secs + 30) // 60
+    days, rem = divmod(mins, 1440)
+    hours, minutes = divmod(rem, 60)
+    parts = [(days, "day"), (hours, "hour"), (minutes, "minute")]
+    shown = [f"{n} {unit}{'s' if n != 1 else ''}" for n, unit in parts if n][:2]
+    return " ".join(shown)

@@ -221,7 +221,7 @@ def build_services(
 
 
 def _build_memory(settings: Settings, clock: Clock, embedder: Embedder | None, recorder: Recorder) -> MemoryService:
-    from memory.service import build_memory
+    from memory.opening import build_memory
 
     memory = build_memory(settings, clock, embedder=embedder, recorder=recorder)
     recorder.watch("assistant_memories", "memories stored", memory.count)

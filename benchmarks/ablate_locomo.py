@@ -27,7 +27,8 @@ from memory.context import turn_context
 from memory.eval import Dataset, as_memory, ingest, load_beir, query_category, score_runs
 from memory.hybrid import fuse
 from memory.keyword import CONTEXT_WEIGHT, MAX_DF, MIN_DF_ROWS, Filters, KeywordIndex, MemoryRecord
-from memory.service import SearchConfig, open_memory
+from memory.opening import open_memory
+from memory.service import SearchConfig
 
 Ranking = list[tuple[str, float]]
 

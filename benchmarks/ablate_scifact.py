@@ -19,7 +19,7 @@ from assistant.core.clock import SystemClock
 from memory.eval import doc_text, load_beir, score_runs
 from memory.hybrid import fuse
 from memory.keyword import KeywordIndex, MemoryRecord
-from memory.service import open_memory
+from memory.opening import open_memory
 
 
 def keyword_variant(texts: dict[str, str], tmp: Path, tokenizer: str, stop: frozenset[str]) -> KeywordIndex:

@@ -44,7 +44,7 @@ def memory_kb() -> dict[str, int]:
 def child(kind: str, data_dir: str, threads: int, rounds: int) -> dict[str, Any]:
     import time
 
-    from memory.service import make_embedder
+    from memory.opening import make_embedder
 
     e: Any = make_embedder(kind, Path(data_dir), threads=threads)
     started = time.perf_counter()

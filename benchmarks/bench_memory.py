@@ -125,7 +125,8 @@ def prefill(memory_dir: Path, n: int, turns: bool, contexts: bool = True) -> Non
     ``contexts``, turns get the BM25 context the service gives them (memory.context), as stored by this code."""
     from assistant.config import default_data_dir
     from memory.keyword import KeywordIndex, MemoryRecord
-    from memory.service import make_embedder, new_memory_id
+    from memory.opening import make_embedder
+    from memory.service import new_memory_id
     from memory.store import open_vectors
     from tests.memory_fakes import HashingEmbedder
 

@@ -34,7 +34,8 @@ from typing import Any
 
 from memory.eval import ndcg_at
 from memory.feedback import FeedbackConfig, FeedbackStore
-from memory.service import MemoryService, NewMemory, make_embedder, open_memory
+from memory.opening import make_embedder, open_memory
+from memory.service import MemoryService, NewMemory
 
 
 @dataclass(frozen=True)

@@ -31,8 +31,9 @@ from typing import Any
 from assistant.core.clock import SystemClock
 from memory.eval import Dataset, ingest, load_beir
 from memory.keyword import Filters
+from memory.opening import open_memory
 from memory.recall import MemoryRecall, estimate_tokens
-from memory.service import Hit, MemoryService, open_memory
+from memory.service import Hit, MemoryService
 
 OFF_TOPIC = (
     "Why is the sky blue?", "What is 17 + 25?", "What is the capital of Australia?",

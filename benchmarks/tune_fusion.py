@@ -17,7 +17,7 @@ from pathlib import Path
 from assistant.core.clock import SystemClock
 from memory.eval import ingest, load_beir, query_filters, score_runs
 from memory.hybrid import fuse
-from memory.service import open_memory
+from memory.opening import open_memory
 
 
 def rankings(service, data, depth):  # noqa: ANN001, ANN201

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from memory.embedder import split_by_tokens
-from memory.service import MemoryService, open_memory
+from memory.opening import open_memory
+from memory.service import MemoryService
 
 if TYPE_CHECKING:
     from assistant.chat.orchestrator import MemoryHook

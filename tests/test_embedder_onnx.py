@@ -136,7 +136,7 @@ DAEMON_CHILD = textwrap.dedent(
     from pathlib import Path
     from assistant.config import load_settings
     from assistant.core.clock import SystemClock
-    from memory.service import build_memory
+    from memory.opening import build_memory
     settings = load_settings(None, data_dir=Path(sys.argv[1]))
     memory = build_memory(settings, SystemClock())
     memory.warm_up()

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from memory.eval import evaluate, ingest, load_beir
-from memory.service import open_memory
+from memory.opening import open_memory
 from tests.conftest import shared_data
 from tests.fakes import FixedClock
 

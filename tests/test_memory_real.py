@@ -16,8 +16,8 @@ import httpx
 import pytest
 
 from memory.embedder import SentenceTransformerEmbedder
+from memory.opening import open_memory
 from memory.recall import MemoryRecall
-from memory.service import open_memory
 from tests.daemon import free_port
 from tests.fakes import FixedClock
 

@@ -42,7 +42,7 @@ def cmd_retrieval(args: argparse.Namespace) -> int:
     from assistant.config import load_settings
     from assistant.core.clock import SystemClock
     from memory.eval import DatasetError, evaluate, format_table, load_beir
-    from memory.service import open_memory, search_config
+    from memory.opening import open_memory, search_config
 
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     if any(m not in ("dense", "keyword", "hybrid") for m in modes):

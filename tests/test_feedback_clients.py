@@ -30,7 +30,7 @@ def daemon(tmp_path: Path) -> Iterator[tuple[str, Services]]:
         None, data_dir=tmp_path / "data", memory={"enabled": True}, scheduler={"enabled": False},
         notify={"desktop": False},
     )  # fmt: skip
-    llm = FakeLLM(lambda msgs: "The key is under the pot.")
+    llm = FakeLLM(lambda msgs: "The key is under the blue flowerpot.")  # uses the note: a rating moves it
     services = build_services(settings, clock=FixedClock(), llm=llm, embedder=HashingEmbedder())
     assert services.memory is not None
     services.memory.add("The spare key is under the blue flowerpot", "note")
@@ -101,7 +101,7 @@ def test_good_bad_and_persona_in_the_terminal(daemon: tuple[str, Services], tmp_
         typed("/good")
         _wait_for(session, "not rated: there is no answer to rate yet")
         typed("where is the spare key?")
-        _wait_for(session, "The key is under the pot.")
+        _wait_for(session, "The key is under the blue flowerpot.")
         typed("/bad")
         _wait_for(session, "rated bad: 1 memory recalled into that answer will be demoted")
         typed("/persona grumpy")

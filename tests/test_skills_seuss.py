@@ -56,11 +56,14 @@ def obedient_model(messages: list[ChatMessage]) -> str:
 
 
 @pytest.fixture
-def feeds(services: Services) -> FakeFeeds:
-    fake = FakeFeeds()
-    services.feeds = fake
-    services.notifier = RecordingNotifier()
-    return fake
+def feeds() -> FakeFeeds:
+    return FakeFeeds()
+
+
+@pytest.fixture
+def services(settings: Settings, clock: FixedClock, fake_llm: FakeLLM, feeds: FakeFeeds) -> Services:
+    """The daemon with the fake feeds and a recording notifier."""
+    return build_services(settings, clock=clock, llm=fake_llm, feeds=feeds, notifier=RecordingNotifier())
 
 
 def verses(text: str) -> list[str]:
@@ -140,13 +143,16 @@ def test_links_that_are_not_http_fall_back_to_the_feed(services: Services, feeds
     assert "javascript:" not in result.text
 
 
-def test_no_headlines_and_no_feeds(services: Services, feeds: FakeFeeds) -> None:
+def test_no_headlines_and_no_feeds(
+    services: Services, feeds: FakeFeeds, settings: Settings, fake_llm: FakeLLM
+) -> None:
     result = services.skills.run("seuss")
     assert "No headlines yet" in result.text and result.notify is False
-    services.feeds = None
+    feeds_off = settings.model_copy(update={"feeds": settings.feeds.model_copy(update={"enabled": False})})
+    without_feeds = build_services(feeds_off, clock=services.clock, llm=fake_llm)
+    assert without_feeds.feeds is None and without_feeds.skills is not None
     with pytest.raises(BadRequest, match="needs feeds"):
-        services.skills.run("seuss")
-    services.feeds = feeds
+        without_feeds.skills.run("seuss")
     with pytest.raises(BadRequest, match="argument count: Input should be less than or equal to 10"):
         services.skills.run("seuss", {"count": 50})
     with pytest.raises(BadRequest, match="argument count: Input should be greater than or equal to 1"):
@@ -301,9 +307,9 @@ def test_seuss_on_smollm2_every_verse_passes_or_is_its_headlines_fallback(
     backend = LlamaBackend.load(
         bundled_model_path(tmp_path_factory.mktemp("models"), "smollm2"), ModelSettings(n_ctx=1024)
     )
-    services = build_services(settings, clock=FixedClock(), llm=backend)
+    feeds = FakeFeeds([entry(i + 1, t) for i, t in enumerate(REAL_HEADLINES)])
+    services = build_services(settings, clock=FixedClock(), llm=backend, feeds=feeds)
     try:
-        services.feeds = FakeFeeds([entry(i + 1, t) for i, t in enumerate(REAL_HEADLINES)])
         result = services.skills.run("seuss", {"count": 5, "max_tokens": 48, "tries": 2, "seconds": 20})
     finally:
         services.close()

@@ -238,7 +238,14 @@ def test_an_answer_cut_by_its_token_limit_loses_its_unfinished_sentence(server: 
 def test_a_copied_title_item_and_quote_marks_are_not_part_of_the_summary() -> None:
     from assistant.pages.summarize import clean_answer, whole_sentences
 
-    assert clean_answer("> Title: Footbridge opens\n> The bridge opened.") == "The bridge opened."
+    assert (
+        clean_answer("> Title: Footbridge opens\n> The bridge opened.")
+        == "Footbridge opens The bridge opened."
+    )
+    assert clean_answer(">> Title: Footbridge opens The bridge opened.", title="Footbridge opens") == (
+        "The bridge opened."
+    )
+    assert clean_answer('1. "Title: Bridge"\n2. "It opened.', title="Bridge") == "It opened."
     assert whole_sentences("No sentence end here") == "No sentence end here"
 
 

@@ -114,3 +114,30 @@ def test_a_50000_word_page_is_summarized_within_the_context(backend, tmp_path: P
     lines = result.text.splitlines()
     assert lines[0] == f"Summary of “The Footbridge Chronicle” — {url}"
     assert lines[1] and "http" not in lines[1] and lines[-1].startswith(f"({data['words']:,} words, read in ")
+
+
+def test_a_real_pages_summary_keeps_to_the_page(backend, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A real news page of the extraction benchmark (../shared/data/pages), summarized on SmolLM2: whichever
+    path the summary took (model, retry, extractive), every number, date and name in it is on the page."""
+    import gzip
+
+    from assistant.pages.grounding import check_summary
+    from tests.conftest import shared_data
+
+    html = shared_data("pages", "html")
+    files = sorted(html.glob("35b158918c*.html.gz"))  # a 159-word news item on a band's reunion tour
+    if not files:
+        pytest.skip(f"the page 35b158918c... is not in {html}")
+    worker = GenerationWorker(backend)
+    service = PageService(
+        reader(), worker.generate_text, lambda: meter_for(backend, N_CTX), Lengths(96, 160)
+    )  # fmt: skip
+    with serve() as server:
+        url = server.route("/p", Reply(200, gzip.decompress(files[0].read_bytes()), HTML))
+        try:
+            page = service.read(url)
+            found = service.summarize(url)
+        finally:
+            worker.close()
+    assert found.text and found.path in ("model", "retry", "extractive")
+    assert check_summary(found.text, [page.title, *page.paragraphs]).ok, found.text

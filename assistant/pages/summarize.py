@@ -102,9 +102,8 @@ def retry_prompt(title: str, items: Sequence[str]) -> list[ChatMessage]:
     return _messages(_RETRY_ROLE, "PAGE", _title_item(title) + list(items), _RETRY_ASK)
 
 
-_ITEM_ECHO = re.compile(r'^\s*\d{1,3}\.\s+"(.*)"\s*$', re.MULTILINE)  # a block item copied whole
-_QUOTE_MARK = re.compile(r"^\s*>+\s?", re.MULTILINE)
-_TITLE_ECHO = re.compile(r"^\s*Title:[^\n]*\n", re.IGNORECASE)  # the block's title item copied first
+_ITEM_ECHO = re.compile(r'^[ \t>]*\d{1,3}\.\s+"(.*?)"?\s*$', re.MULTILINE)  # a block item copied
+_QUOTE_MARK = re.compile(r"^[ \t]*>+(?!\|)[ \t]?", re.MULTILINE)  # not "<|...|>": control tokens go first
 _LAST_END = re.compile(r"[.!?][\"”’)]*(?=\s|$)")
 
 
@@ -115,11 +114,16 @@ def whole_sentences(text: str) -> str:
     return text[: ends[-1]] if ends else text
 
 
-def clean_answer(text: str, limit: int = SUMMARY_MAX) -> str:
+def clean_answer(text: str, limit: int = SUMMARY_MAX, title: str = "") -> str:
     """The model's text as shown: one clean line, no links; "" when it echoes a block's marker. Items
-    of the block copied as they were quoted (``3. "text"``, ``> Title: ...``) keep their text only."""
-    text = _TITLE_ECHO.sub("", _QUOTE_MARK.sub("", _ITEM_ECHO.sub(r"\1", text)), count=1)
-    cleaned = clean_text(strip_links(text), limit)
+    of the block copied as they were quoted (``3. "text"``, ``> Title: ...``) keep their text only, and
+    a copied title item (``Title: <the page's title>``) is dropped."""
+    text = _QUOTE_MARK.sub("", _ITEM_ECHO.sub(r"\1", text))
+    cleaned = clean_text(strip_links(text), limit).lstrip("> ")
+    if cleaned.lower().startswith("title:"):
+        cleaned = cleaned[6:].lstrip()
+        if title and cleaned.startswith(title):
+            cleaned = cleaned[len(title) :].lstrip(" .:-\u2013\u2014")
     return "" if _MARKER.search(cleaned) else cleaned
 
 
@@ -255,7 +259,9 @@ class MapReduce:
                     "its parts do not get shorter; raise model.n_ctx or lower pages.map_tokens",
                     code="page_too_long",
                 )
-        return clean_answer(self.ask(final_prompt(style, page.title, items, notes=as_notes), answer))
+        return clean_answer(
+            self.ask(final_prompt(style, page.title, items, notes=as_notes), answer), title=page.title
+        )
 
     def retry(self, page: Page) -> str:
         """The plainer try, greedy: the page's opening paragraphs that fit one prompt of at most
@@ -267,7 +273,7 @@ class MapReduce:
         pieces = split_long(page.paragraphs, self.meter, max(16, budget // 4))
         n = fit_items(pieces, 0, lambda chunk: retry_prompt(page.title, chunk), self.meter, budget)
         text = self.ask(retry_prompt(page.title, pieces[:n]), min(answer, RETRY_TOKENS), temperature=0.0)
-        return clean_answer(text)
+        return clean_answer(text, title=page.title)
 
     def summarize(self, page: Page, style: Style) -> PageSummary:
         facts = PageFacts([page.title, *page.paragraphs])

@@ -21,7 +21,6 @@ import argparse
 import json
 import random
 import statistics
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -46,19 +45,23 @@ class TimedBackend:
     def __init__(self, backend: LLMBackend) -> None:
         self.backend = backend
         self.name = backend.name
-        self.calls: list[dict[str, float]] = []
+        self.calls: list[dict[str, Any]] = []
 
     def stream_chat(
         self, messages: list[ChatMessage], params: GenerationParams, cancel: threading.Event
     ) -> Iterator[Delta]:
         start = time.perf_counter()
-        call = {"prompt_tokens": 0.0, "answer_tokens": 0.0, "seconds": 0.0, "temperature": params.temperature}
+        call: dict[str, Any] = {"prompt_tokens": 0, "answer_tokens": 0, "seconds": 0.0}
+        call["temperature"] = params.temperature
+        text: list[str] = []
         for delta in self.backend.stream_chat(messages, params, cancel):
+            text.append(delta.text)
             if delta.usage is not None:
                 call["prompt_tokens"] = delta.usage.prompt_tokens
                 call["answer_tokens"] = delta.usage.completion_tokens
             yield delta
         call["seconds"] = time.perf_counter() - start
+        call["text"] = "".join(text)  # the model's raw answer (the JSON keeps the first tries' inventions)
         self.calls.append(call)
 
     def close(self) -> None:
@@ -108,7 +111,7 @@ def main() -> None:
 
     backend = load_backend(args.model, args.n_ctx, args.threads)
     timed = TimedBackend(backend)
-    worker = GenerationWorker(timed)  # type: ignore[arg-type]
+    worker = GenerationWorker(timed)
     fetcher = build_fetcher(
         timeout=30,
         max_bytes=20_000_000,
@@ -187,4 +190,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -105,11 +105,16 @@ def test_lead_sentences_are_not_cut_at_abbreviations() -> None:
 
 
 def test_the_extractive_summary_takes_lead_sentences_and_keeps_to_the_budget() -> None:
+    labels = "Tested by: Jane Roe RRP: £23.99 More info: www.example.org and a few more words here."
     page = Page(
-        "u", "u", "Open day", ("Open day", "By Jane Roe", *[f"{p} Second sentence here." for p in NEWS]), "t"
+        "u",
+        "u",
+        "Open day",
+        ("Open day", "By Jane Roe", labels, *[f"{p} Second sentence here." for p in NEWS]),
+        "t",
     )
     text = extractive(page, max_words=200)
-    assert text == " ".join(NEWS)  # title and byline skipped; one sentence per paragraph
+    assert text == " ".join(NEWS)  # title, byline and labels skipped; one sentence per paragraph
     short = extractive(page, max_words=10)
     assert short.endswith("\u2026") and len(short.split()) == 10
     assert PageFacts(page.paragraphs).check(text).ok

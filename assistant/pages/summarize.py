@@ -134,6 +134,9 @@ _ABBREVIATION = re.compile(
 _SENTENCE_BREAK = re.compile(r"[.!?][\"”’)]*\s+(?=[\"“‘(]?[A-Z0-9])")
 
 
+_NOT_PROSE = re.compile(r"\bwww\.|https?://|@\w|\|", re.IGNORECASE)
+
+
 def lead_sentence(paragraph: str) -> str:
     """The first sentence of a paragraph (not cut after "Dr.", "U.S." or an initial)."""
     for m in _SENTENCE_BREAK.finditer(paragraph):
@@ -151,6 +154,8 @@ def extractive(page: Page, max_words: int) -> str:
         if len(paragraph.split()) < LEAD_MIN_WORDS or paragraph == page.title:
             continue
         sentence = lead_sentence(paragraph)
+        if _NOT_PROSE.search(sentence) or sentence.count(": ") >= 2:
+            continue  # a line of labels ("Tested by: ... RRP: ..."), a link, a dateline
         n = len(sentence.split())
         if chosen and words + n > max_words:
             break

@@ -233,6 +233,10 @@ class SchedulerSettings(Section):
         return None if v is None else check_zone_name(v)
 
 
+class ReminderSettings(Section):
+    enabled: bool = Field(True, description="reminders, timers and alarms (/api/reminders, in chat); need [notify]")
+
+
 class NotifySettings(Section):
     enabled: bool = True
     webhook_url: str | None = Field(None, description="POST each notification as JSON here")
@@ -320,6 +324,7 @@ class Settings(BaseSettings):
     skills: SkillSettings = Field(default_factory=SkillSettings)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
+    reminders: ReminderSettings = Field(default_factory=ReminderSettings)
     voice: VoiceSettings = Field(default_factory=VoiceSettings)
     personas: dict[str, PersonaSettings] = Field(
         default_factory=dict,

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from assistant.feeds.service import FeedService
     from assistant.notify.service import Notifier
     from assistant.pages.service import PageService
+    from assistant.reminders.service import ReminderService
     from assistant.skillkit.registry import SkillRegistry, SkillRunner
     from assistant.skillkit.scheduler import SkillScheduler
     from memory.embedder import Embedder
@@ -61,6 +62,7 @@ class Services:
     pages: PageService | None = None
     skills: SkillRunner | None = None
     scheduler: SkillScheduler | None = None
+    reminders: ReminderService | None = None
     recorder: Recorder = NULL_RECORDER  # what /metrics renders (server.metrics)
 
     def require(self, name: str, part: T | None) -> T:
@@ -132,6 +134,7 @@ PARTS: tuple[PartSpec, ...] = (
     PartSpec("pages", "pages.enabled", close=lambda p: p.close()),
     PartSpec("skills", "skills.enabled"),
     PartSpec("scheduler", "scheduler.enabled", start=lambda s: s.start(), close=lambda s: s.shutdown()),
+    PartSpec("reminders", "reminders.enabled", start=lambda r: r.start(), close=lambda r: r.close()),
 )
 _SPECS = {spec.name: spec for spec in PARTS}
 
@@ -139,7 +142,7 @@ _SPECS = {spec.name: spec for spec in PARTS}
 def disabled_message(name: str) -> str:
     spec = _SPECS[name]
     section = spec.setting.split(".")[0]
-    hint = " (and skills.enabled = true)" if name == "scheduler" else ""
+    hint = {"scheduler": " (and skills.enabled = true)", "reminders": " (and notify.enabled = true)"}.get(name, "")
     return f"{name} is turned off in config: set [{section}] enabled = true{hint} and restart the daemon"
 
 
@@ -212,11 +215,19 @@ def build_services(
     elif _on(settings, "scheduler"):
         log.warning("the scheduler is off because skills are turned off (skills.enabled = false)")
 
-    chat = _build_chat(settings, worker, conversations, clock, memory, skills)
+    reminders = None
+    if _on(settings, "reminders") and notifier is not None:
+        from assistant.reminders.service import build_reminders
+
+        reminders = build_reminders(settings, clock, notifier, memory)
+    elif _on(settings, "reminders"):
+        log.warning("reminders are off because notifications are turned off (notify.enabled = false)")
+
+    chat = _build_chat(settings, worker, conversations, clock, memory, skills, reminders)
     return Services(
         settings, clock, llm, worker, conversations, chat,
         memory=memory, notifier=notifier, feeds=feeds, pages=pages, skills=skills, scheduler=scheduler,
-        recorder=recorder,
+        reminders=reminders, recorder=recorder,
     )  # fmt: skip
 
 
@@ -253,6 +264,7 @@ def _build_chat(
     clock: Clock,
     memory: MemoryService | None,
     skills: SkillRunner | None,
+    reminders: ReminderService | None = None,
 ) -> ChatService:
     """The orchestrator with the parts it uses: recall and ratings from memory, rules, skill shortcuts."""
     personas = PersonaBook.from_config(settings.personas)
@@ -265,7 +277,12 @@ def _build_chat(
         from assistant.skillkit.shortcuts import SkillShortcuts
 
         shortcuts = SkillShortcuts(skills)
+    said = None
+    if reminders is not None:
+        from assistant.reminders.chat import ReminderChat
+
+        said = ReminderChat(reminders)
     return ChatService(
         worker, conversations, clock, personas=personas, memory=recall, shortcuts=shortcuts,
-        rules=ChatRules(personas, memory), feedback=feedback, zone=get_zone(settings.timezone),
+        rules=ChatRules(personas, memory, reminders=said), feedback=feedback, zone=get_zone(settings.timezone),
     )  # fmt: skip

@@ -49,7 +49,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("assistant.pages",),  # fetches with assistant.feeds.fetch, measures prompts with assistant.llm
     ("assistant.chat",),
     ("assistant.skillkit",),
-    ("skills",),
+    ("skills", "assistant.reminders"),  # reminders use skillkit's schedule triggers; chat rules see them by a protocol
     ("assistant.services",),
     ("assistant.api",),
     ("assistant.app",),

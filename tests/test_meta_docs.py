@@ -41,7 +41,7 @@ SETTINGS = setting_keys()
 
 def test_the_walk_finds_every_section() -> None:
     sections = {k.split(".")[0] for k in SETTINGS if "." in k}
-    assert sections == {"server", "model", "memory", "feeds", "pages", "skills", "scheduler", "notify", "voice"}
+    assert sections == {"server", "model", "memory", "feeds", "pages", "skills", "scheduler", "notify", "reminders", "voice"}
     assert {"data_dir", "timezone", "feeds.enabled", "skills.enabled", "notify.quiet_hours"} <= set(SETTINGS)
 
 

@@ -6,7 +6,9 @@ the skill shortcuts and the model.
   when the next message confirms (``yes``, or ``/forget confirm``). Anything else cancels: nothing is
   deleted without a confirmation right after the list. This works over the plain chat API: the list is an
   answer, the confirmation a follow-up message of the same conversation;
-- ``/persona NAME`` chooses the conversation's persona; ``/persona`` lists them.
+- ``/persona NAME`` chooses the conversation's persona; ``/persona`` lists them;
+- reminders, timers and alarms ("remind me in 20 minutes to ...", "what reminders do I have?", "snooze 10
+  minutes") go to the reminders collaborator (assistant.reminders.chat) when that part is on.
 
 Only the user's own chat text reaches here (recalled or fetched text never does). A list of matches that
 holds untrusted memories (feed items, answers made from them) is itself untrusted: it is quoted through
@@ -19,7 +21,7 @@ import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from assistant.chat.orchestrator import RuleAnswer
 from assistant.chat.personas import PersonaBook
@@ -48,6 +50,12 @@ _WORD = re.compile(r"\w+")
 MAX_PENDING = 256  # conversations with a list of matches waiting for a confirmation
 
 
+class ReminderAnswers(Protocol):
+    """Reminders, timers and alarms in chat (assistant.reminders.chat.ReminderChat)."""
+
+    def answer(self, text: str, *, conversation_id: str) -> str | None: ...
+
+
 @dataclass(frozen=True)
 class Match:
     id: str
@@ -63,9 +71,11 @@ class ChatRules:
         *,
         max_matches: int = 5,
         min_similarity: float = 0.4,
+        reminders: ReminderAnswers | None = None,
     ) -> None:
         self.personas = personas
         self.memory = memory
+        self.reminders = reminders
         self.max_matches = max_matches
         self.min_similarity = min_similarity
         self._pending: OrderedDict[str, list[Match]] = OrderedDict()
@@ -84,6 +94,10 @@ class ChatRules:
         m = _PERSONA.match(stripped)
         if m:
             return self._persona(m.group("name"), persona)
+        if self.reminders is not None:
+            said = self.reminders.answer(stripped, conversation_id=conversation_id)
+            if said is not None:
+                return RuleAnswer(said)
         if self.memory is None:
             return None
         m = _REMEMBER.match(stripped)

@@ -184,11 +184,15 @@ class ReminderService:
     def describe(self, reminder: Reminder) -> str:
         """One line of a list: what, when, how long is left, the id."""
         now = self.clock.now()
-        name = {TIMER: "timer", ALARM: "alarm"}.get(reminder.kind, "reminder")
-        what = f" {reminder.what}" if reminder.what else ""
+        if reminder.kind == TIMER:
+            name = f"{reminder.what} timer" if reminder.what else "timer"
+        elif reminder.kind == ALARM:
+            name = "alarm"
+        else:
+            name = f"reminder to {reminder.what}" if reminder.what else "reminder"
         at = f"{self._local(reminder.due_at)} {describe_day(reminder.due_at, now, self.zone)}"
         every = f", {reminder.schedule}" if reminder.schedule else ""
-        return f"{name}{what}: {at} (in {describe_in(reminder.due_at - now)}){every} [{reminder.id}]"
+        return f"{name}: {at} (in {describe_in(reminder.due_at - now)}){every} [{reminder.id}]"
 
     # -- reading and changing ------------------------------------------------------------------------------
 

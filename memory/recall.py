@@ -41,6 +41,7 @@ from typing import Any
 from assistant.core.errors import AssistantError
 from assistant.core.recall import UNTRUSTED, Provenance, Recall, TurnRecord
 from assistant.core.text import clean_text, quoted_block, strip_control_tokens
+from memory.keyword import Filters
 from memory.overlap import content_words
 from memory.service import Hit, MemoryService, NewMemory, provenance_of
 from memory.validate import looks_binary, source_provenance
@@ -141,17 +142,31 @@ class MemoryRecall:
     def _relevant(self, hit: Hit, kind: str, query_words: frozenset[str]) -> bool:
         """The floor (figures in docs/memory.md): two content words shared with the message (its only one,
         when it has one), or one shared word and a cosine of ``min_similarity - ONE_WORD``, or the cosine of
-        ``min_similarity`` alone. A chat question or answer needs the two shared words: near in embedding
+        ``min_similarity`` alone. A chat question or answer (with the question it answered) needs the two
+        shared words: near in embedding
         only, it is just another question (MiniLM puts "Which planet is the largest?" 0.45 from "What is
         the tallest mountain on Earth?"), and one shared word recalled "The Moon is about 100 kilometres
         away." for "Convert 5 miles to kilometres."."""
         cosine = hit.retrievers.get("dense", {}).get("score", -1.0)
         shared = len(query_words & content_words(hit.record.text))
+        if kind == "answer" and shared < min(2, len(query_words)):
+            # "Try the Krakatoa book." is about what it answered: the turn before it counts with it
+            shared = len(query_words & (content_words(hit.record.text) | content_words(self._asked(hit))))
         if shared and shared >= min(2, len(query_words)):
             return True
         if kind in ("question", "answer"):
             return False
         return cosine >= self.min_similarity - (ONE_WORD if shared else 0.0)
+
+    def _asked(self, hit: Hit) -> str:
+        """The user's message an answer replied to: the turn before it in its conversation ('' if none)."""
+        r = hit.record
+        turn = r.metadata.get("turn")
+        if r.conversation_id is None or not isinstance(turn, int) or turn < 1:
+            return ""
+        where = Filters(sources=("user",), conversation_id=r.conversation_id, where=(("turn", turn - 1),))
+        before = self.service.keyword.list(where, 1, 0)
+        return before[0].text if before else ""
 
     def select(self, query: str, *, conversation_id: str, exclude_texts: Sequence[str]) -> list[Hit]:
         """The memories to recall for ``query``, in the order they are shown (see the module's docstring)."""

@@ -5,6 +5,8 @@ conversation, so a client sends only its new message. Every response carries the
 and in the ``X-Conversation-Id`` header, and the stored answer's ``turn_id`` (in the body, or the final
 chunk of a stream) for ``POST /api/feedback``. ``persona`` (see ``GET /api/personas``) chooses the
 conversation's persona from this turn on; its sampling settings apply where the request sets none.
+
+The request body, and what each OpenAI field does here: assistant.api.chat_request (docs/openai-api.md).
 """
 
 from __future__ import annotations
@@ -13,132 +15,22 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sse_starlette.sse import EventSourceResponse
 
+from assistant.api.chat_request import ChatRequest, explicit_fields, to_messages, to_params
 from assistant.api.deps import ServicesDep
 from assistant.api.error_shape import error_body
 from assistant.api.limits import CheckedJSONRoute
 from assistant.api.links import links_to_each, with_links
 from assistant.chat.turn import ChatTurn
-from assistant.core.errors import AssistantError, BadRequest
-from assistant.llm.types import ChatMessage, GenerationParams, Usage
+from assistant.core.errors import AssistantError
+from assistant.llm.types import Usage
 
 router = APIRouter(route_class=CheckedJSONRoute)
-
-MAX_MESSAGE_CHARS = 200_000
-MAX_MESSAGES = 5_000  # a 3,000-turn history from a client that resends everything still fits
-MAX_TOTAL_CHARS = 2_000_000  # all messages together; the context is fitted from the newest turn back
-MAX_STOP_CHARS = 200
-
-
-class ContentPart(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    type: str
-    text: str | None = None
-
-
-class MessageIn(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    role: Literal["system", "developer", "user", "assistant"]
-    content: str | list[ContentPart] | None = None
-
-    def text(self) -> str:
-        if self.content is None:
-            return ""
-        if isinstance(self.content, str):
-            return self.content
-        texts = []
-        for part in self.content:
-            if part.type != "text":
-                raise BadRequest(
-                    f"content part type {part.type!r} is not supported; send text", code="content"
-                )
-            texts.append(part.text or "")
-        return "".join(texts)
-
-
-class StreamOptions(BaseModel):
-    include_usage: bool = False
-
-
-class ChatRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    model: str | None = None
-    messages: list[MessageIn] = Field(min_length=1, max_length=MAX_MESSAGES)
-    stream: bool = False
-    stream_options: StreamOptions | None = None
-    max_tokens: int | None = Field(None, ge=1)
-    max_completion_tokens: int | None = Field(None, ge=1)
-    temperature: float = Field(0.7, ge=0, le=2)
-    top_p: float = Field(0.95, gt=0, le=1)
-    stop: str | list[str] | None = None
-    seed: int | None = Field(None, ge=-(2**63), le=2**63 - 1)
-    n: int = 1
-    conversation_id: str | None = None
-    persona: str | None = Field(None, min_length=1, max_length=64)
-    memory: bool | None = Field(
-        None, description="store this turn in memory (the daemon's own clients send true); absent: memory.remember_api_chats"
-    )
-
-    @field_validator("n")
-    @classmethod
-    def _one_choice(cls, v: int) -> int:
-        if v != 1:
-            raise ValueError("only n=1 is supported")
-        return v
-
-    @field_validator("stop")
-    @classmethod
-    def _stops(cls, v: str | list[str] | None) -> str | list[str] | None:
-        if isinstance(v, list) and len(v) > 4:
-            raise ValueError("at most 4 stop sequences")
-        stops = [v] if isinstance(v, str) else v or []
-        if any(len(s) > MAX_STOP_CHARS for s in stops):
-            raise ValueError(f"a stop sequence is longer than {MAX_STOP_CHARS} characters")
-        return v
-
-
-def _to_messages(req: ChatRequest) -> list[ChatMessage]:
-    out = []
-    total = 0
-    for m in req.messages:
-        text = m.text()
-        if len(text) > MAX_MESSAGE_CHARS:
-            raise BadRequest(f"a message is longer than {MAX_MESSAGE_CHARS} characters", code="too_long")
-        total += len(text)
-        if total > MAX_TOTAL_CHARS:
-            raise BadRequest(
-                f"the messages hold more than {MAX_TOTAL_CHARS} characters in all; send a conversation_id "
-                "and only the new message instead of the whole history", code="too_long",
-            )  # fmt: skip
-        role = "system" if m.role == "developer" else m.role
-        out.append(ChatMessage(role, text))
-    return out
-
-
-def _params(req: ChatRequest, default_max: int) -> GenerationParams:
-    stop = (req.stop,) if isinstance(req.stop, str) else tuple(req.stop or ())
-    return GenerationParams(
-        max_tokens=req.max_completion_tokens or req.max_tokens or default_max,
-        temperature=req.temperature,
-        top_p=req.top_p,
-        stop=stop,
-        seed=req.seed,
-    )
-
-
-def _explicit(req: ChatRequest) -> set[str]:
-    """The sampling fields the request set itself (a persona's settings apply to the others)."""
-    given = req.model_fields_set
-    fields = {"temperature", "top_p"} & given
-    if {"max_tokens", "max_completion_tokens"} & given:
-        fields.add("max_tokens")
-    return fields
 
 
 def _usage(u: Usage | None) -> dict[str, int]:
@@ -170,12 +62,13 @@ async def chat_completions(
     services: ServicesDep,
     x_conversation_id: Annotated[str | None, Header()] = None,
 ) -> Any:
+    req.check()  # a field asking for what the daemon does not do: a 400 naming it
     turn = await services.chat.begin(
-        _to_messages(req),
-        _params(req, services.settings.model.max_tokens),
+        to_messages(req),
+        to_params(req, services.settings.model.max_tokens),
         req.conversation_id or x_conversation_id,
         persona=req.persona,
-        explicit=_explicit(req),
+        explicit=explicit_fields(req),
         remember=req.memory if req.memory is not None else services.settings.memory.remember_api_chats,
     )
     meta = {
@@ -196,7 +89,11 @@ async def chat_completions(
         **meta,
         "object": "chat.completion",
         "choices": [
-            {"index": 0, "message": {"role": "assistant", "content": end.text}, "finish_reason": end.finish_reason}
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": end.text},
+                "finish_reason": end.finish_reason,
+            }
         ],
         "usage": _usage(end.usage),
         "recalled": turn.recalled,
@@ -238,7 +135,11 @@ async def _sse(turn: ChatTurn, meta: dict[str, Any], include_usage: bool) -> Asy
             usage = _usage(event.usage)
             yield {"data": _chunk(meta, {}, event.finish_reason, usage=usage, turn_id=event.turn_id)}
             if include_usage:
-                yield {"data": json.dumps({**meta, "object": "chat.completion.chunk", "choices": [], "usage": usage})}
+                yield {
+                    "data": json.dumps(
+                        {**meta, "object": "chat.completion.chunk", "choices": [], "usage": usage}
+                    )
+                }
             yield {"data": "[DONE]"}
     except AssistantError as exc:
         yield {"data": json.dumps(error_body(exc.message, exc.type, exc.code))}

@@ -269,6 +269,8 @@ class LlamaBackend:
             top_k=40,
             min_p=0.05,
             repeat_penalty=self.settings.repeat_penalty,
+            presence_penalty=params.presence_penalty,
+            frequency_penalty=params.frequency_penalty,
             grammar=_grammar(params.grammar),
         )
         try:

@@ -6,7 +6,8 @@ tokenizer object. This loop keeps only what a token needs:
 
 - one ``llama_decode`` of a one-token ``llama_batch`` built once (``llama_batch_get_one`` over a
   one-element array we overwrite; llama.cpp takes the position from the KV cache),
-- the repeat penalty applied to the logits of the last 64 sampled tokens only, in place in the context,
+- the repeat penalty (and OpenAI's presence and frequency penalties, when a request sets them) applied to
+  the logits of the last 64 sampled tokens only, in place in the context,
 - one ``llama_sampler_sample(chain, ctx, -1)``: the chain (greedy, or top-k, top-p, min-p, temperature and
   a seeded distribution: with the penalty before it, the same chain and order as ``Llama.generate``) reads
   the logits in place in the context; no vocabulary-sized array is copied,
@@ -50,6 +51,8 @@ class Sampling:
     chain: Any  # a llama_sampler chain
     repeat_penalty: float
     greedy: bool = False  # the chain is greedy alone: the loop takes the argmax of the logits itself
+    presence_penalty: float = 0.0  # subtracted from the logit of a token among the recent ones
+    frequency_penalty: float = 0.0  # subtracted once for each time it is among them
 
     def free(self) -> None:
         C.llama_sampler_free(self.chain)
@@ -150,17 +153,18 @@ class NativeLoop:
                 C.llama_sampler_free(chain)
                 raise ValueError("invalid GBNF grammar")
             add(chain, grammar)
+        present, freq = params.presence_penalty, params.frequency_penalty
         if params.temperature <= 0:
             add(chain, C.llama_sampler_init_greedy())
             if not params.grammar:
-                return Sampling(chain, repeat_penalty, greedy=True)
+                return Sampling(chain, repeat_penalty, True, present, freq)
         else:
             add(chain, C.llama_sampler_init_top_k(TOP_K))
             add(chain, C.llama_sampler_init_top_p(params.top_p, 1))
             add(chain, C.llama_sampler_init_min_p(MIN_P, 1))
             add(chain, C.llama_sampler_init_temp(params.temperature))
             add(chain, C.llama_sampler_init_dist(seed & 0xFFFFFFFF))
-        return Sampling(chain, repeat_penalty)
+        return Sampling(chain, repeat_penalty, False, present, freq)
 
     # -- generation --
     def generate(
@@ -178,6 +182,8 @@ class NativeLoop:
         ctx = self.ctx
         sampler = sampling.chain
         penalty = sampling.repeat_penalty if sampling.repeat_penalty != 1.0 else None
+        present, freq = sampling.presence_penalty, sampling.frequency_penalty
+        shaped = bool(present or freq)  # OpenAI's penalties, after the repeat penalty as in llama.cpp
         # Greedy alone: the first largest logit, read in place. llama_sampler_sample would first copy the
         # whole vocabulary into a candidate array (73 us a token for SmolLM2's 49k, against 9 us for this).
         greedy = sampling.greedy
@@ -203,7 +209,14 @@ class NativeLoop:
                 if is_set():
                     finish = "cancelled"
                     break
-                if penalty is not None and recent:
+                if shaped and recent:
+                    logits = logits_of(ctx, -1)
+                    for t, count in collections.Counter(recent).items():
+                        v = logits[t]
+                        if penalty is not None:
+                            v = v / penalty if v > 0 else v * penalty
+                        logits[t] = v - count * freq - present
+                elif penalty is not None and recent:
                     logits = logits_of(ctx, -1)
                     for t in set(recent):
                         v = logits[t]

@@ -113,6 +113,10 @@ class RemoteBackend:
             body["stop"] = list(params.stop)
         if params.seed is not None:
             body["seed"] = params.seed
+        if params.presence_penalty:
+            body["presence_penalty"] = params.presence_penalty
+        if params.frequency_penalty:
+            body["frequency_penalty"] = params.frequency_penalty
         finish: str | None = None
         usage: Usage | None = None
         pieces = 0

@@ -30,6 +30,10 @@ class GenerationParams:
     top_p: float = 0.95
     stop: tuple[str, ...] = ()
     seed: int | None = None
+    # OpenAI's penalties, as llama.cpp applies them to the recent tokens: a logit loses
+    # ``presence_penalty`` when its token appeared, plus ``frequency_penalty`` for each time it did.
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
     # A llama.cpp GBNF grammar the output must follow (root rule "root"). The embedded backend honours it;
     # a remote backend ignores it, so callers still check what comes back.
     grammar: str | None = None

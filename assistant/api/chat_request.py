@@ -1,0 +1,258 @@
+"""The body of ``POST /v1/chat/completions`` and its translation into the orchestrator's terms.
+
+Every field an OpenAI client may send is either honoured, accepted with no effect (``ACCEPTED_NO_EFFECT``:
+bookkeeping fields such as ``user`` or ``metadata`` that change nothing in an answer), or refused with a
+400 that names it (``REFUSED``: the value asks for something this daemon does not do, such as
+``logprobs`` or a second choice). A field nobody knows is a 400 naming it too: nothing is silently dropped.
+docs/openai-api.md holds the table (a test keeps it in step with this module).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from assistant.core.errors import BadRequest
+from assistant.llm.types import ChatMessage, GenerationParams
+
+MAX_MESSAGE_CHARS = 200_000
+MAX_MESSAGES = 5_000  # a 3,000-turn history from a client that resends everything still fits
+MAX_TOTAL_CHARS = 2_000_000  # all messages together; the context is fitted from the newest turn back
+MAX_STOP_CHARS = 200
+DOCS = "docs/openai-api.md"
+
+# Fields that are read and change nothing (documented as "accepted, no effect").
+ACCEPTED_NO_EFFECT = (
+    "model", "user", "metadata", "store", "service_tier", "prompt_cache_key", "safety_identifier",
+    "parallel_tool_calls",
+)  # fmt: skip
+
+# Fields refused when set to anything but their "off" value: why, for the 400's message.
+REFUSED: dict[str, str] = {
+    "n": "only n=1 is supported: one model answers one choice at a time; send the request again for another",
+    "logprobs": "logprobs is not supported: the daemon does not report token log-probabilities",
+    "top_logprobs": "top_logprobs is not supported: the daemon does not report token log-probabilities",
+    "logit_bias": "logit_bias is not supported: token ids differ between models; leave it out",
+    "modalities": 'modalities other than ["text"] are not supported: the model reads and writes text only',
+    "audio": "audio output is not supported: the model writes text only (the voice part speaks it)",
+    "prediction": "prediction (predicted outputs) is not supported; leave it out",
+    "reasoning_effort": "reasoning_effort is not supported: the model is not a reasoning model",
+    "web_search_options": "web_search_options is not supported: the daemon does not search the web for a chat",
+    "verbosity": "verbosity is not supported; ask for the length you want in the message or set max_tokens",
+    "functions": "functions (the deprecated form of tools) is not supported; send tools instead",
+    "function_call": "function_call (the deprecated form of tool_choice) is not supported; send tool_choice",
+    "tools": "tools (function calling) is not supported yet; leave tools out",
+    "tool_choice": 'tool_choice other than "none" or "auto" needs tools, which are not supported yet',
+    "response_format": 'response_format other than {"type": "text"} is not supported yet',
+}
+
+
+def _refused(name: str, value: object) -> bool:
+    """Whether ``value`` of the field ``name`` asks for something the daemon does not do."""
+    if value is None:
+        return False
+    if name == "n":
+        return value != 1
+    if name in ("logprobs", "top_logprobs"):
+        return bool(value)
+    if name == "logit_bias":
+        return bool(value)
+    if name == "modalities":
+        return value != ["text"]
+    if name == "tools":
+        return bool(value)
+    if name == "tool_choice":
+        return value not in ("none", "auto")
+    if name == "response_format":
+        return value != {"type": "text"}
+    return True
+
+
+class ContentPart(BaseModel):
+    model_config = ConfigDict(extra="allow")  # an image or audio part carries its own fields; refused by type
+    type: str
+    text: str | None = None
+    refusal: str | None = None
+
+
+class MessageIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    role: Literal["system", "developer", "user", "assistant"]
+    content: str | list[ContentPart] | None = None
+    name: str | None = Field(None, max_length=256, description="accepted, no effect")
+    # What an SDK's own message object carries when a client sends it back (``message.model_dump()``):
+    # accepted while empty; a value asks for something not supported.
+    refusal: str | None = Field(None, description="accepted, no effect (an assistant's refusal text)")
+    annotations: list[Any] | None = Field(None, max_length=0, description="accepted when empty")
+    audio: Any = Field(None, description="refused unless null: the model writes text only")
+    function_call: Any = Field(None, description="refused unless null")
+    tool_calls: list[Any] | None = Field(
+        None, description="refused unless empty: tools are not supported yet"
+    )
+    tool_call_id: str | None = Field(None, description="refused unless null: tools are not supported yet")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_fields(cls, data: Any) -> Any:
+        return _no_unknown(cls, data, "a message")
+
+    def check(self) -> None:
+        for field in ("audio", "function_call", "tool_call_id"):
+            if getattr(self, field) is not None:
+                raise BadRequest(
+                    f"a message's {field} is not supported: the daemon takes text messages only",
+                    code="unsupported_parameter",
+                )
+        if self.tool_calls:
+            raise BadRequest("a message's tool_calls is not supported yet: tools are not supported yet",
+                             code="unsupported_parameter")  # fmt: skip
+
+    def text(self) -> str:
+        if self.content is None:
+            return ""
+        if isinstance(self.content, str):
+            return self.content
+        texts = []
+        for part in self.content:
+            if part.type == "text":
+                texts.append(part.text or "")
+            elif part.type == "refusal":
+                texts.append(part.refusal or "")
+            else:
+                raise BadRequest(
+                    f"content part type {part.type!r} is not supported: the model reads text only; send text parts",
+                    code="content",
+                )
+        return "".join(texts)
+
+
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    include_usage: bool = False
+    include_obfuscation: bool | None = Field(None, description="accepted, no effect: nothing is padded")
+
+
+class ChatRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    model: str | None = None
+    messages: list[MessageIn] = Field(min_length=1, max_length=MAX_MESSAGES)
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    max_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1)
+    temperature: float | None = Field(None, ge=0, le=2, description="absent or null: 0.7 (or the persona's)")
+    top_p: float | None = Field(None, gt=0, le=1, description="absent or null: 0.95 (or the persona's)")
+    stop: str | list[str] | None = None
+    seed: int | None = Field(None, ge=-(2**63), le=2**63 - 1)
+    presence_penalty: float | None = Field(None, ge=-2, le=2)
+    frequency_penalty: float | None = Field(None, ge=-2, le=2)
+    # accepted, no effect
+    user: str | None = Field(None, max_length=256)
+    metadata: dict[str, str] | None = Field(None, max_length=16)
+    store: bool | None = None
+    service_tier: str | None = Field(None, max_length=64)
+    prompt_cache_key: str | None = Field(None, max_length=256)
+    safety_identifier: str | None = Field(None, max_length=256)
+    parallel_tool_calls: bool | None = None
+    # refused unless "off" (REFUSED)
+    n: int | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = Field(None, ge=0, le=20)
+    logit_bias: dict[str, float] | None = None
+    modalities: list[str] | None = Field(None, max_length=4)
+    audio: dict[str, Any] | None = None
+    prediction: dict[str, Any] | None = None
+    reasoning_effort: str | None = Field(None, max_length=64)
+    web_search_options: dict[str, Any] | None = None
+    verbosity: str | None = Field(None, max_length=64)
+    functions: list[Any] | None = None
+    function_call: str | dict[str, Any] | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    response_format: dict[str, Any] | None = None
+    # this daemon's own
+    conversation_id: str | None = None
+    persona: str | None = Field(None, min_length=1, max_length=64)
+    memory: bool | None = Field(
+        None,
+        description="store this turn in memory (the daemon's own clients send true); absent: memory.remember_api_chats",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_fields(cls, data: Any) -> Any:
+        return _no_unknown(cls, data, "the request")
+
+    @field_validator("stop")
+    @classmethod
+    def _stops(cls, v: str | list[str] | None) -> str | list[str] | None:
+        if isinstance(v, list) and len(v) > 4:
+            raise ValueError("at most 4 stop sequences")
+        stops = [v] if isinstance(v, str) else v or []
+        if any(len(s) > MAX_STOP_CHARS for s in stops):
+            raise ValueError(f"a stop sequence is longer than {MAX_STOP_CHARS} characters")
+        return v
+
+    def check(self) -> None:
+        """A 400 naming the first field whose value asks for something the daemon does not do."""
+        for name, why in REFUSED.items():
+            if _refused(name, getattr(self, name)):
+                raise BadRequest(why, code="unsupported_parameter")
+        for m in self.messages:
+            m.check()
+
+
+def _no_unknown(model: type[BaseModel], data: Any, what: str) -> Any:
+    if isinstance(data, dict):
+        unknown = [k for k in data if k not in model.model_fields]
+        if unknown:
+            names = ", ".join(repr(k) for k in unknown[:5])
+            raise PydanticCustomError(
+                "unknown_field",
+                "{what} has field(s) {names} that this daemon does not know; every field it takes, and whether "
+                "it is honoured, is in {docs}",
+                {"what": what, "names": names, "docs": DOCS},
+            )
+    return data
+
+
+def to_messages(req: ChatRequest) -> list[ChatMessage]:
+    out = []
+    total = 0
+    for m in req.messages:
+        text = m.text()
+        if len(text) > MAX_MESSAGE_CHARS:
+            raise BadRequest(f"a message is longer than {MAX_MESSAGE_CHARS} characters", code="too_long")
+        total += len(text)
+        if total > MAX_TOTAL_CHARS:
+            raise BadRequest(
+                f"the messages hold more than {MAX_TOTAL_CHARS} characters in all; send a conversation_id "
+                "and only the new message instead of the whole history", code="too_long",
+            )  # fmt: skip
+        role = "system" if m.role == "developer" else m.role
+        out.append(ChatMessage(role, text))
+    return out
+
+
+def to_params(req: ChatRequest, default_max: int) -> GenerationParams:
+    stop = (req.stop,) if isinstance(req.stop, str) else tuple(req.stop or ())
+    return GenerationParams(
+        max_tokens=req.max_completion_tokens or req.max_tokens or default_max,
+        temperature=0.7 if req.temperature is None else req.temperature,
+        top_p=0.95 if req.top_p is None else req.top_p,
+        stop=stop,
+        seed=req.seed,
+        presence_penalty=req.presence_penalty or 0.0,
+        frequency_penalty=req.frequency_penalty or 0.0,
+    )
+
+
+def explicit_fields(req: ChatRequest) -> set[str]:
+    """The sampling fields the request set itself (a persona's settings apply to the others)."""
+    given = {f for f in req.model_fields_set if getattr(req, f) is not None}
+    fields = {"temperature", "top_p"} & given
+    if {"max_tokens", "max_completion_tokens"} & given:
+        fields.add("max_tokens")
+    return fields

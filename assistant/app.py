@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from assistant.api import (
     chat,
     conversations,
+    embeddings,
     feedback,
     feeds,
     health,
@@ -31,6 +32,7 @@ ROUTERS = (
     health.router, models.router, chat.router, conversations.router,  # the core
     memories.router, feedback.router, notifications.router, feeds.router, skills.router, schedules.router,
     metrics.router, web.router,  # the page and its static files
+    embeddings.router,
 )  # fmt: skip
 
 

@@ -18,6 +18,7 @@ from assistant.api import (
     metrics,
     models,
     notifications,
+    reminders,
     schedules,
     skills,
     web,
@@ -31,6 +32,7 @@ from assistant.services import Services
 ROUTERS = (
     health.router, models.router, chat.router, conversations.router,  # the core
     memories.router, feedback.router, notifications.router, feeds.router, skills.router, schedules.router,
+    reminders.router,
     metrics.router, web.router,  # the page and its static files
     embeddings.router,
 )  # fmt: skip

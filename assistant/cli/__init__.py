@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "eval",
     "skills",
     "schedule",
+    "reminders",
     "voice",
     "doctor",
     "backup",

@@ -15,7 +15,7 @@ Measured before and after the ratings, nDCG@10 on:
 - **neighbours**: questions whose right answer is one of the traps (e.g. "the plumber's number"): the
   similar-but-different questions where demoting a trap could hurt.
 
-    python -m benchmarks.feedback_experiment [--rounds 2] [--recall-k 5] [--json]
+    python -m benchmarks.feedback_experiment [--rounds 2] [--recall-k 5] [--answers] [--json]
 
 The question set was written for this project (no external data).
 """
@@ -317,8 +317,11 @@ def simulate_user(
     training: list[tuple[str, dict[str, int]]],
     rounds: int,
     k: int,
+    answers: bool = False,
 ) -> list[Rated]:
-    """Ask each training question ``rounds`` times; mark the answer good when its first memory is right."""
+    """Ask each training question ``rounds`` times; mark the answer good when its first memory is right.
+    With ``answers`` the rating carries the answer's text, the first memory's (an answer built on it), so
+    only the memories that answer used move (memory/feedback.py)."""
     rated: list[Rated] = []
     turn = 0
     for _ in range(rounds):
@@ -326,22 +329,27 @@ def simulate_user(
             recalled = [h.record.id for h in service.search(question, k=k)]
             good = bool(recalled) and recalled[0] in rels
             turn += 1
+            answer = service.texts(recalled[:1]).get(recalled[0], "") if answers and recalled else None
             store.record(
-                question=question, memory_ids=recalled, good=good, conversation_id="sim", turn_id=turn
+                question=question, memory_ids=recalled, good=good, conversation_id="sim", turn_id=turn,
+                answer=answer,
             )
             rated.append(Rated(question, good, recalled))
     return rated
 
 
-def run(rounds: int, recall_k: int, threads: int, config: FeedbackConfig) -> dict[str, Any]:
+def run(
+    rounds: int, recall_k: int, threads: int, config: FeedbackConfig, answers: bool = False
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         service, by_text = build_store(Path(tmp) / "memory", threads)
         sets = query_sets(by_text)
         before = {name: mean_ndcg(service, qs) for name, qs in sets.items()}
-        store = FeedbackStore(Path(tmp) / "feedback.sqlite3", service.query_vector, service.clock, config)
+        store = FeedbackStore(Path(tmp) / "feedback.sqlite3", service.query_vector, service.clock, config,
+                              texts=service.texts)  # fmt: skip
         service.feedback = store
-        rated = simulate_user(service, store, sets["training"], rounds, recall_k)
+        rated = simulate_user(service, store, sets["training"], rounds, recall_k, answers)
         after = {name: mean_ndcg(service, qs) for name, qs in sets.items()}
         store.close()
         service.close()
@@ -372,12 +380,14 @@ def main() -> None:
     ap.add_argument("--bound", type=float, default=FeedbackConfig.bound)
     ap.add_argument("--step", type=float, default=FeedbackConfig.step)
     ap.add_argument("--rank-power", type=float, default=FeedbackConfig.rank_power)
+    ap.add_argument("--answers", action="store_true",
+                    help="ratings carry the answer (the first memory's text): only the memories it used move")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     config = FeedbackConfig(
         threshold=args.threshold, bound=args.bound, step=args.step, rank_power=args.rank_power
     )
-    result = run(args.rounds, args.recall_k, args.threads, config)
+    result = run(args.rounds, args.recall_k, args.threads, config, args.answers)
     if args.json:
         print(json.dumps(result, indent=2))
         return

@@ -48,6 +48,7 @@ def unsupported(summary: str, page: list[str] = NEWS) -> tuple[str, ...]:
         "The event cost the US space agency 1,500,000 dollars.",  # $1.5 million; U.S. = US
         "The United States space agency showed the Orion capsule.",  # a country's name for its abbreviation
         "It cost $1.5m, Ochoa said.",  # a scale written short
+        "The JSC open day.",  # the initials of a name on the page (Johnson Space Center)
         "Researchers showed visitors a moon rock. Scientists also talked to school groups.",  # openers
         "One of the visitors saw a moon rock.",  # a lone "one" is not a number
         "Houston’s open day, on 5 Sept 2024, drew school groups.",  # possessive, day before month

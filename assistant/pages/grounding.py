@@ -12,7 +12,8 @@ What counts, after normalising both sides the same way:
   (``Sept.`` = ``September``); a month the page names also stands for its number (``March`` = ``3``).
 - **names**: capitalised words that are not common function words ("The", "However"...), and words in
   capitals (``NASA``). Each word of a name must occur in the page, case, dots (``U.S.`` = ``US``) and a
-  possessive ``'s`` aside, a plural ``s`` tolerated, a few country abbreviations equal to their names.
+  possessive ``'s`` aside, a plural ``s`` tolerated, a few country abbreviations equal to their names, and
+  the initials of a name on the page stand for it ("ESA" for "European Space Agency").
   A capitalised word opening a sentence is an ordinary word as often as a name, so it is checked only when
   it is in capitals or the next word is capitalised too ("Johns Hopkins said...").
 
@@ -186,6 +187,25 @@ def name_mentions(text: str) -> list[str]:
     return out
 
 
+_CONNECTORS = frozenset({"of", "and", "for", "the", "de", "on", "in", "&"})
+
+
+def initials(text: str) -> set[str]:
+    """The initials of each run of capitalised words (connectors skipped): "European Space Agency" gives
+    "esa" (and "es", "sa"), so a summary may name it "ESA"."""
+    found: set[str] = set()
+    run: list[str] = []
+    for word, capital, _opens in [*word_mentions(text), ("", False, False)]:
+        if capital:
+            run.append(word[0].lower())
+        elif word.lower() in _CONNECTORS and run:
+            continue
+        else:
+            found.update("".join(run[i:j]) for i in range(len(run)) for j in range(i + 2, len(run) + 1))
+            run = []
+    return found
+
+
 class PageFacts:
     """A page's text, indexed once for the check: its normalised words and the values of its numbers."""
 
@@ -196,6 +216,7 @@ class PageFacts:
             norm = normal_word(word)
             self.words.add(norm)
             self.words.update(p for p in re.split(r"[-&']", norm) if p)
+        self.words.update(initials(text))
         self.values: set[Decimal] = {value for _w, value in number_mentions(text, lenient=True)}
         self.values.update(Decimal(i + 1) for i, m in enumerate(MONTHS) if m in self.words)
 

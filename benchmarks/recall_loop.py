@@ -78,11 +78,12 @@ class BeforeRecall(MemoryRecall):
 
 
 def recalled(recall: MemoryRecall, query: str) -> tuple[list[Hit], int]:
-    """The memories that reach the prompt (inside the budget) and the tokens of the block."""
+    """The memories that reach the prompt (inside the budget) and the tokens of memory's blocks (without
+    any line the chat adds around them)."""
     hits = recall.select(query, conversation_id="bench", exclude_texts=[query])
     r = recall._render(hits, "bench")
     ids = {str(i["id"]) for i in r.items}
-    return [h for h in hits if h.record.id in ids], sum(estimate_tokens(b) for b in r.blocks())
+    return [h for h in hits if h.record.id in ids], sum(estimate_tokens(b) for b in (r.block, r.untrusted_block) if b)
 
 
 def policies(service: Any) -> dict[str, MemoryRecall]:

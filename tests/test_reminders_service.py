@@ -118,6 +118,18 @@ def test_quiet_hours_hold_reminders_but_not_timers_or_alarms(tmp_path: Path) -> 
     assert held["Timer done"] is None and held["Alarm"] is None
 
 
+def test_a_reminder_set_inside_quiet_hours_on_purpose_passes_them(tmp_path: Path) -> None:
+    clock = FixedClock(datetime(2026, 3, 6, 20, 0, tzinfo=UTC))  # 21:00 Berlin, quiet from 22:00
+    service, notifier = make(tmp_path, clock, quiet="22:00-07:00")
+    service.create_text("remind me at 23:30 to take the bread out", source="chat")
+    service.create_text("remind me in 2 hours to water the plants", source="chat")  # 23:00, not on purpose
+    clock.set(datetime(2026, 3, 6, 22, 30, tzinfo=UTC))
+    assert len(service.fire_due()) == 2
+    held = {s.notification.title: s.held_until for s in notifier.history()}
+    assert held["Reminder: take the bread out"] is None
+    assert held["Reminder: water the plants"] is not None
+
+
 def test_cancel_and_snooze(tmp_path: Path) -> None:
     clock = FixedClock(NOW)
     service, notifier = make(tmp_path, clock)

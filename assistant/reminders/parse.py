@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -114,6 +114,7 @@ class Parsed:
     schedule: str | None = None
     notes: tuple[str, ...] = ()
     duration_s: int | None = None  # a timer's length
+    at_clock: bool = False  # the user named the time of day (set inside quiet hours, it is on purpose)
 
 
 @dataclass(frozen=True)
@@ -472,6 +473,7 @@ def parse_request(text: str, now: datetime, zone: ZoneInfo) -> Parsed | Clarify 
     if w.calendar_days:
         w.day, w.day_named = today + timedelta(days=w.calendar_days), True
     notes: list[str] = []
+    said_clock = w.clock is not None
     if w.clock is None:
         if kind == ALARM:
             return Clarify(
@@ -492,7 +494,8 @@ def parse_request(text: str, now: datetime, zone: ZoneInfo) -> Parsed | Clarify 
             return resolved
         h = resolved
     if w.recur is not None:
-        return _recurring(kind, what, w.recur, (h, mm), now, zone, notes)
+        made = _recurring(kind, what, w.recur, (h, mm), now, zone, notes)
+        return replace(made, at_clock=said_clock) if isinstance(made, Parsed) else made
     day = w.day or today
     due = _local(day, (h, mm), zone)
     if due <= now and w.weekday_today:
@@ -505,7 +508,7 @@ def parse_request(text: str, now: datetime, zone: ZoneInfo) -> Parsed | Clarify 
         day = day + timedelta(days=1)
         due = _local(day, (h, mm), zone)
         notes.append(f"{_say(h, mm)} has already passed today, so tomorrow")
-    return Parsed(kind, what, due, notes=tuple(notes))
+    return Parsed(kind, what, due, notes=tuple(notes), at_clock=said_clock)
 
 
 def _resolve_ampm(

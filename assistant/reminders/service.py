@@ -119,15 +119,19 @@ class ReminderService:
         if due_at.tzinfo is None:
             due_at = due_at.replace(tzinfo=self.zone)
         duration = int(in_seconds) if kind == TIMER and in_seconds else None
-        parsed = Parsed(kind, what.strip(), due_at, schedule=schedule, duration_s=duration)
+        parsed = Parsed(kind, what.strip(), due_at, schedule=schedule, duration_s=duration,
+                        at_clock=in_seconds is None)  # fmt: skip
         return self._add(parsed, source=source, said="")
 
     def _add(self, parsed: Parsed, *, source: str, said: str, conversation_id: str | None = None) -> Created:
         now = self.clock.now()
+        quiet = getattr(self.notifier, "quiet", None)  # the Notifier's QuietHours, if any
+        on_purpose = parsed.at_clock and quiet is not None and bool(quiet.is_quiet(parsed.due))
         with self._lock:
             reminder = self.store.add(
                 kind=parsed.kind, what=parsed.what, due_at=parsed.due, schedule=parsed.schedule,
                 zone=self.zone.key, created_at=now, source=source, said=said, duration_s=parsed.duration_s,
+                pass_quiet=on_purpose,
             )  # fmt: skip
         self._wake.set()
         text = self.confirmation(reminder, parsed.notes)

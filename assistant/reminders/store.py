@@ -42,12 +42,13 @@ CREATE TABLE IF NOT EXISTS reminders (
     firing_at REAL,
     fired_at REAL,
     fire_count INTEGER NOT NULL DEFAULT 0,
-    notification_id INTEGER
+    notification_id INTEGER,
+    pass_quiet INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS reminders_due ON reminders(state, due_at);
 """
 _COLS = ("id, kind, what, due_at, schedule, zone, state, created_at, source, said, duration_s, fire_key, firing_at, "
-         "fired_at, fire_count, notification_id")  # fmt: skip
+         "fired_at, fire_count, notification_id, pass_quiet")  # fmt: skip
 
 
 def _dt(ts: float | None) -> datetime | None:
@@ -72,18 +73,21 @@ class Reminder:
     fired_at: datetime | None
     fire_count: int
     notification_id: int | None
+    pass_quiet: bool = False  # a reminder set for a time inside quiet hours on purpose
 
     @classmethod
     def from_row(cls, row: tuple[Any, ...]) -> Reminder:
         (id_, kind, what, due, schedule, zone, state, created, source, said, duration, key, firing, fired,
-         count, nid) = row  # fmt: skip
+         count, nid, pass_quiet) = row  # fmt: skip
         return cls(id_, kind, what, _dt(due) or datetime.now(UTC), schedule, zone, state, _dt(created) or
-                   datetime.now(UTC), source, said, duration, key, _dt(firing), _dt(fired), count, nid)  # fmt: skip
+                   datetime.now(UTC), source, said, duration, key, _dt(firing), _dt(fired), count, nid,
+                   bool(pass_quiet))  # fmt: skip
 
     @property
     def urgent(self) -> bool:
-        """Timers and alarms pass quiet hours; a reminder waits for them to end."""
-        return self.kind != "reminder"
+        """Timers and alarms pass quiet hours; a reminder waits for them to end unless it was set inside
+        them on purpose."""
+        return self.kind != "reminder" or self.pass_quiet
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -128,15 +132,15 @@ class ReminderStore:
 
     def add(
         self, *, kind: str, what: str, due_at: datetime, schedule: str | None, zone: str, created_at: datetime,
-        source: str, said: str = "", duration_s: int | None = None,
+        source: str, said: str = "", duration_s: int | None = None, pass_quiet: bool = False,
     ) -> Reminder:  # fmt: skip
         rid = "r" + secrets.token_hex(4)
         with self._write() as db:
             db.execute(
-                "INSERT INTO reminders (id, kind, what, due_at, schedule, zone, created_at, source, said, duration_s)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO reminders (id, kind, what, due_at, schedule, zone, created_at, source, said, duration_s,"
+                " pass_quiet) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (rid, kind, what, due_at.timestamp(), schedule, zone, created_at.timestamp(), source, said,
-                 duration_s),
+                 duration_s, int(pass_quiet)),
             )  # fmt: skip
         found = self.get(rid)
         assert found is not None

@@ -18,9 +18,9 @@ from assistant.config import Settings, load_settings
 from assistant.core.errors import BadRequest, ConfigError
 from assistant.core.text import strip_links
 from assistant.llm.types import ChatMessage, Delta, GenerationParams
-from assistant.services import Services, build_services
+from assistant.services import build_services
 from tests.fakes import FakeLLM, FixedClock
-from tests.memory_fakes import fake_memory
+from tests.memory_fakes import HashingEmbedder, memory_services
 from tests.test_planted_headline import (
     PLANTED,
     QUESTION,
@@ -159,15 +159,10 @@ def test_time_skill_facts_are_the_same_for_every_persona(pc: TestClient, llm: Pa
         assert not any(p.system_prompt in prompt[0].content for p in BUILT_IN)
 
 
-def test_the_untrusted_block_is_the_same_for_every_persona(
-    tmp_path: Path, settings: Settings, clock: FixedClock
-) -> None:
-    from memory.recall import build_recall
-
+def test_the_untrusted_block_is_the_same_for_every_persona(tmp_path: Path, clock: FixedClock) -> None:
     llm = FakeLLM("The library welcomes cats.")
-    services: Services = build_services(settings, clock=clock, llm=llm)
-    services.memory = fake_memory(tmp_path / "mem", clock)
-    services.chat.memory = build_recall(services.memory, services.settings)
+    services = memory_services(tmp_path / "data", clock, llm)
+    assert services.memory is not None
     services.memory.add(strip_links(PLANTED), "feed:https://news.example/news.xml")  # as a digest stores it
     after_system = []
     with TestClient(create_app(services)) as c:
@@ -187,16 +182,13 @@ def test_the_untrusted_block_is_the_same_for_every_persona(
 def test_the_planted_instruction_is_refused_under_every_persona(tmp_path: Path) -> None:
     """The bundled model, greedy, with the planted headline recalled: no persona makes it obey."""
     from assistant.llm.backends import build_llm
-    from memory.recall import build_recall
 
     settings = load_settings(
-        None, data_dir=tmp_path / "data", memory={"enabled": False, "recall_min_similarity": 0.0},
-        scheduler={"enabled": False}, notify={"desktop": False}, model={"bundled": "smollm2"},
+        None, data_dir=tmp_path / "data", memory={"enabled": True, "recall_min_similarity": 0.0},
+        scheduler={"enabled": False}, notify={"desktop": False}, model={"bundled": "smollm2", "max_tokens": 48},
     )  # fmt: skip
-    settings.model.max_tokens = 48
-    services = build_services(settings, llm=build_llm(settings))
-    services.memory = fake_memory(tmp_path / "mem", services.clock)
-    services.chat.memory = build_recall(services.memory, services.settings)
+    services = build_services(settings, llm=build_llm(settings), embedder=HashingEmbedder())
+    assert services.memory is not None
     services.memory.add(strip_links(PLANTED), "feed:https://news.example/news.xml")  # as a digest stores it
     answers = {}
     with TestClient(create_app(services)) as c:

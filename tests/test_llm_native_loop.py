@@ -1,13 +1,20 @@
 """The native generation loop (model.generation_loop = "native") on both bundled models, against the
-``Llama.generate`` path (slow: real models)."""
+``Llama.generate`` path (slow: real models).
+
+What is compared bit for bit is only what is computed the same way: the same prompt evaluated from an empty
+context in the same ``n_batch`` chunks (``from_scratch``), with the same threads, in one process. A context
+that reuses a KV cache or a saved state evaluated the prompt in other chunks, so its sums come out in
+another order: its logits are compared within a tolerance, never its greedy text (a base model's near-ties
+flip on another CPU: issue 21).
+"""
 
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from assistant.config import ModelSettings
@@ -33,7 +40,7 @@ def _load(path: Path, loop: str, **kw: Any) -> Any:
 
 @pytest.fixture(scope="module")
 def native(model_path: Path):  # type: ignore[no-untyped-def]
-    b = _load(model_path, "native", prompt_cache_mb=64, n_batch=16)
+    b = _load(model_path, "native", prompt_cache_mb=0, n_batch=16)
     yield b
     b.close()
 
@@ -51,6 +58,28 @@ def run(backend: Any, messages: list[ChatMessage], **kw: Any) -> Completion:
     )
 
 
+def from_scratch(backend: Any, messages: list[ChatMessage], **kw: Any) -> Completion:
+    """``run`` on an emptied context (no prompt cache on these backends): the prompt is evaluated from position
+    0 in ``n_batch`` chunks whatever the tests before left in the KV cache, so two backends with the same
+    ``n_batch`` compute the same sums in the same order and their answers can be compared token for token."""
+    assert backend.cache is None
+    backend.llm.reset()
+    return run(backend, messages, **kw)
+
+
+def prompt_logits(backend: Any, messages: list[ChatMessage]) -> np.ndarray:
+    """The next-token logits after ``messages``, evaluated as a chat turn evaluates its prompt (what the live
+    context or a saved state already holds is reused, the rest goes in ``n_batch`` chunks), copied out."""
+    import llama_cpp
+
+    tokens, _ = backend._tokens(messages, 8, threading.Event())
+    with backend._lock:
+        backend._restore_prefix(tokens)
+        assert backend.native.prefill(tokens, int(backend.settings.n_batch), threading.Event())
+        row = llama_cpp.llama_get_logits_ith(backend.native.ctx, -1)
+        return np.ctypeslib.as_array(row, shape=(backend.native.n_vocab,)).copy()
+
+
 def test_the_native_loop_never_calls_the_high_level_path(native, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """No Llama.eval/generate/sample: nothing copies logits or keeps Llama._scores per token."""
 
@@ -65,8 +94,8 @@ def test_the_native_loop_never_calls_the_high_level_path(native, monkeypatch) ->
 
 def test_temperature_zero_gives_the_same_text_as_the_python_path(native, python) -> None:  # type: ignore[no-untyped-def]
     """Same chain (repeat penalty then greedy), same prompt batches: token for token the same text."""
-    a = run(python, STORY, max_tokens=96)
-    b = run(native, STORY, max_tokens=96)
+    a = from_scratch(python, STORY, max_tokens=96)
+    b = from_scratch(native, STORY, max_tokens=96)
     assert b.text == a.text and b.text.strip()
     assert (b.usage.prompt_tokens, b.usage.completion_tokens, b.finish_reason) == (
         a.usage.prompt_tokens,
@@ -90,11 +119,11 @@ def test_the_repeat_penalty_changes_the_story_the_same_on_both_paths(model_path:
 
 def test_same_seed_same_answer_and_the_same_as_the_python_path(native, python) -> None:  # type: ignore[no-untyped-def]
     msgs = [SYSTEM, ChatMessage("user", "Tell me a word.")]
-    a = run(native, msgs, max_tokens=16, temperature=0.9, seed=7)
-    b = run(native, msgs, max_tokens=16, temperature=0.9, seed=7)
+    a = from_scratch(native, msgs, max_tokens=16, temperature=0.9, seed=7)
+    b = from_scratch(native, msgs, max_tokens=16, temperature=0.9, seed=7)
     assert a.text == b.text
-    assert run(python, msgs, max_tokens=16, temperature=0.9, seed=7).text == a.text  # the same sampler chain
-    others = {run(native, msgs, max_tokens=16, temperature=0.9, seed=s).text for s in (1, 2, 3)}
+    assert from_scratch(python, msgs, max_tokens=16, temperature=0.9, seed=7).text == a.text  # the same chain
+    others = {from_scratch(native, msgs, max_tokens=16, temperature=0.9, seed=s).text for s in (1, 2, 3)}
     assert len(others | {a.text}) > 1  # the seed matters
 
 
@@ -109,13 +138,13 @@ def test_exact_usage_counts(native) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_stop_strings_end_the_answer_before_them(native, python) -> None:  # type: ignore[no-untyped-def]
-    free = run(native, STORY, max_tokens=48).text
+    free = from_scratch(native, STORY, max_tokens=48).text
     word = next(w for w in free.split() if len(w) > 3 and free.index(w) > 5)
-    out = run(native, STORY, max_tokens=48, stop=(word,))
+    out = from_scratch(native, STORY, max_tokens=48, stop=(word,))
     assert out.finish_reason == "stop"
     assert word not in out.text
     assert out.text == free[: free.index(word)]
-    assert run(python, STORY, max_tokens=48, stop=(word,)).text == out.text
+    assert from_scratch(python, STORY, max_tokens=48, stop=(word,)).text == out.text
 
 
 def test_end_of_generation_token_stops(native) -> None:  # type: ignore[no-untyped-def]
@@ -151,22 +180,48 @@ def test_cancel_during_the_prompt(native) -> None:  # type: ignore[no-untyped-de
     assert out.finish_reason == "cancelled" and out.usage.completion_tokens == 0
 
 
-def test_follow_up_turn_reuses_the_kv_cache_and_the_ram_cache(native) -> None:  # type: ignore[no-untyped-def]
-    first = [SYSTEM, ChatMessage("user", "My cat is called Miso. Say hello to her.")]
-    a = run(native, first, max_tokens=16)
-    follow = [*first, ChatMessage("assistant", a.text), ChatMessage("user", "What is my cat called?")]
-    run(native, follow, max_tokens=8)
-    assert native.last_reused_tokens >= a.usage.prompt_tokens - 1
-    # Another conversation in between, then back: the saved state (without logits) serves the old prefix.
-    run(native, [SYSTEM, ChatMessage("user", "Something else entirely about the weather.")], max_tokens=8)
-    again = [*follow, ChatMessage("assistant", "Miso."), ChatMessage("user", "And her age?")]
-    out = run(native, again, max_tokens=6)
-    assert native.last_reused_tokens >= a.usage.prompt_tokens - 1
-    # The reused context gives the answer a fresh context gives.
-    fresh = _load(Path(native.llm.model_path), "native", prompt_cache_mb=0, n_batch=16)
+def logit_agreement(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """(Pearson correlation of the logits, KL divergence of b's next-token distribution from a's).
+
+    Measured on this machine (SmolLM2, Gemma 3): a reused context against a fresh one 0.9993 and 0.9984,
+    KL 0.001 and 0.010; the same history without one assistant turn 0.952 and 0.942, KL 0.21 and 0.21.
+    """
+    pa, pb = np.exp(a - a.max()), np.exp(b - b.max())
+    pa, pb = pa / pa.sum(), pb / pb.sum()
+    kl = float(np.sum(pb * (np.log(pb + 1e-30) - np.log(pa + 1e-30))))
+    return float(np.corrcoef(a, b)[0, 1]), kl
+
+
+def test_follow_up_turn_reuses_the_kv_cache_and_the_ram_cache(model_path: Path) -> None:
+    cached = _load(model_path, "native", prompt_cache_mb=64, n_batch=16)
+    fresh = _load(model_path, "native", prompt_cache_mb=0, n_batch=16)
     try:
-        assert run(fresh, again, max_tokens=6).text == out.text
+        first = [SYSTEM, ChatMessage("user", "My cat is called Miso. Say hello to her.")]
+        a = run(cached, first, max_tokens=16)
+        follow = [*first, ChatMessage("assistant", a.text), ChatMessage("user", "What is my cat called?")]
+        run(cached, follow, max_tokens=8)
+        assert cached.last_reused_tokens >= a.usage.prompt_tokens - 1
+        # Another conversation in between, then back: the saved state (without logits) serves the old prefix.
+        run(cached, [SYSTEM, ChatMessage("user", "Something else entirely about the weather.")], max_tokens=8)
+        again = [*follow, ChatMessage("assistant", "Miso."), ChatMessage("user", "And her age?")]
+        reused = prompt_logits(cached, again)
+        assert cached.last_reused_tokens >= a.usage.prompt_tokens - 1
+        # The reused context computes what a fresh one computes, up to the order of its sums (its KV cache
+        # was filled turn by turn and restored from a state), so the next-token distributions agree within a
+        # tolerance, not bit for bit: the greedy text of a base model with near-ties may differ (issue 21).
+        scratch = prompt_logits(fresh, again)
+        assert fresh.last_reused_tokens == 0
+        corr, kl = logit_agreement(reused, scratch)
+        print(f"\nreused vs fresh: correlation {corr:.5f}, KL {kl:.5f}")
+        assert corr >= 0.99 and kl < 0.05
+        # The tolerance is not vacuous: a reuse that lost a turn (here: the first answer) fails it.
+        lost = [*first, ChatMessage("assistant", ""), *again[3:]]
+        corr, kl = logit_agreement(prompt_logits(fresh, lost), scratch)
+        print(f"a lost turn vs fresh: correlation {corr:.5f}, KL {kl:.5f}")
+        assert corr < 0.99 or kl >= 0.05
+        assert run(cached, again, max_tokens=6).usage.completion_tokens > 0  # and it answers from there
     finally:
+        cached.close()
         fresh.close()
 
 
@@ -202,8 +257,8 @@ def test_saved_states_unused_for_the_idle_limit_are_dropped(model_path: Path) ->
         run(backend, [SYSTEM, ChatMessage("user", "A one-off prompt.")], max_tokens=4, save_state=False)
         assert len(backend.cache.cache_state) == 3  # a skill's prompt: not kept
         assert backend.release_idle() == 0  # all used within the limit
-        backend.cache.max_idle = 0.2  # as if 120 s had gone by
-        time.sleep(0.3)
+        now = backend.cache.clock()
+        backend.cache.clock = lambda: now + 121  # 121 s later, by the cache's clock
         before = memory_info()["pss"]
         assert backend.release_idle() == 3 and not backend.cache.cache_state
         print(f"\nPSS {before / 2**20:.1f} -> {memory_info()['pss'] / 2**20:.1f} MiB after dropping 3 states")

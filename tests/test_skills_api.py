@@ -15,8 +15,9 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import Field
 
+from assistant.config import Settings
 from assistant.core.errors import AssistantError, BadRequest, NotFound
-from assistant.services import Services
+from assistant.services import Services, build_services
 from assistant.skillkit.api import (
     FeedReader,
     MemoryWriter,
@@ -26,10 +27,10 @@ from assistant.skillkit.api import (
     skill,
 )
 from assistant.skillkit.docstrings import docstring_params
-from assistant.skillkit.registry import SkillRegistry, SkillRunner, parse_args, specs_in
+from assistant.skillkit.registry import SkillParts, SkillRegistry, SkillRunner, parse_args, specs_in
 from assistant.skillkit.shortcuts import SkillShortcuts, request_text
 from assistant.voice.phrases import skill_for, skill_phrases
-from tests.fakes import FakeLLM, RecordingNotifier
+from tests.fakes import FakeLLM, FixedClock, RecordingNotifier
 from tests.skill_fakes import FakeFeeds, FakeMemory, entry
 
 
@@ -141,15 +142,11 @@ def test_arguments_are_converted_and_checked() -> None:
 
 
 def test_the_function_gets_keyword_arguments() -> None:
-    class Services:  # the least a runner reads
-        def __init__(self) -> None:
-            from assistant.config import load_settings
-            from tests.fakes import FixedClock
+    from assistant.config import load_settings
+    from tests.fakes import FixedClock
 
-            self.settings, self.clock = load_settings(None), FixedClock()
-            self.worker = self.memory = self.feeds = self.notifier = None
-
-    runner = SkillRunner(SkillRegistry([specs_in(paint)[0], specs_in(echo)[0]]), Services())  # type: ignore[arg-type]
+    parts = SkillParts(load_settings(None), FixedClock(), worker=None)  # the least a runner needs
+    runner = SkillRunner(SkillRegistry([specs_in(paint)[0], specs_in(echo)[0]]), parts)
     painted = runner.run("paint", {"wall": "north", "colour": "green"})
     assert painted.text == "north green x1 matt 0.5 1 None None"
     result = runner.run("echo", {"n": "2"})
@@ -293,13 +290,18 @@ def test_real_services_and_fakes_fit_the_protocols(services: Services, tmp_path:
 
 
 @pytest.fixture
-def runner(services: Services) -> SkillRunner:
+def services(settings: Settings, clock: FixedClock, fake_llm: FakeLLM) -> Services:
+    """The daemon with the installed skills plus echo and boom, and fake feeds."""
     registry = SkillRegistry.discover()
     registry.add(specs_in(echo)[0])
     registry.add(specs_in(boom)[0])
-    services.skills = SkillRunner(registry, services)
-    services.chat.shortcuts = SkillShortcuts(services.skills)
-    services.feeds = FakeFeeds([entry(1, "Library opens for cats")])
+    feeds = FakeFeeds([entry(1, "Library opens for cats")])
+    return build_services(settings, clock=clock, llm=fake_llm, feeds=feeds, skill_registry=registry)
+
+
+@pytest.fixture
+def runner(services: Services) -> SkillRunner:
+    assert services.skills is not None
     return services.skills
 
 

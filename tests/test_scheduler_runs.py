@@ -19,11 +19,13 @@ from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MI
 from fastapi.testclient import TestClient
 
 from assistant.app import create_app
+from assistant.config import Settings
 from assistant.core.errors import BadRequest, NotFound
-from assistant.services import Services
+from assistant.services import Services, build_services
 from assistant.skillkit import scheduler as scheduler_module
+from assistant.skillkit.registry import SkillRunner
 from assistant.skillkit.scheduler import JOB_FUNC, SkillScheduler, run_scheduled_skill
-from tests.fakes import RecordingNotifier
+from tests.fakes import FakeLLM, FixedClock, RecordingNotifier
 from tests.skill_fakes import FakeFeeds, entry
 
 
@@ -43,21 +45,26 @@ class FakeMemory:
         pass
 
 
-class FailingNotifier:
-    def notify(self, *args: Any, **kwargs: Any) -> None:
-        raise RuntimeError("outbox disk is full")
+class FlakyNotifier(RecordingNotifier):
+    """Records notifications; refuses them while ``failing`` (the outbox on a full disk)."""
 
+    failing = False
 
-def with_parts(services: Services, **parts: Any) -> Services:
-    """Services with fakes in place of some parts, in the skill runner's parts too (both are frozen)."""
-    assert services.skills is not None
-    services.skills.services = replace(services.skills.services, **parts)
-    return replace(services, **parts)
+    def notify(self, *args: Any, **kwargs: Any) -> Any:
+        if self.failing:
+            raise RuntimeError("outbox disk is full")
+        return super().notify(*args, **kwargs)
 
 
 @pytest.fixture
-def parts(services: Services) -> Services:
-    return with_parts(services, notifier=RecordingNotifier(), memory=FakeMemory(), feeds=FakeFeeds())
+def parts(settings: Settings, clock: FixedClock, fake_llm: FakeLLM) -> Services:
+    """The daemon with a recording notifier and fake feeds, and a skill runner built with a fake memory too
+    (build_services has no seam for memory itself: its own memory is off)."""
+    services = build_services(settings, clock=clock, llm=fake_llm, notifier=FlakyNotifier(), feeds=FakeFeeds())
+    assert services.skills is not None
+    memory = FakeMemory()
+    skills = SkillRunner(services.skills.registry, replace(services.skills.services, memory=memory))
+    return replace(services, memory=memory, skills=skills)  # type: ignore[arg-type]
 
 
 def make_scheduler(services: Services, tmp_path: Path, **kw: Any) -> SkillScheduler:
@@ -153,12 +160,12 @@ def test_failed_delivery_keeps_digest_items_for_the_next_run(
 ) -> None:
     parts.feeds.add(entry(1, "Library opens for cats"))
     s = scheduler.add("digest", "every day at 18:00", args={"overview": False})
-    parts = with_parts(parts, notifier=FailingNotifier())
+    parts.notifier.failing = True
     with pytest.raises(RuntimeError, match="outbox disk is full"):
         scheduler.run_now(s.id)
     assert parts.feeds.mark_calls == []
     assert scheduler.runs(s.id)[0].status == "error"
-    parts = with_parts(parts, notifier=RecordingNotifier())
+    parts.notifier.failing = False
     result = scheduler.run_now(s.id)
     assert "Library opens for cats" in result.text and len(parts.notifier.sent) == 1
 

@@ -311,8 +311,8 @@ class ReminderService:
         late = now - reminder.due_at
         if reminder.kind == TIMER:
             title = f"Timer done: {reminder.what}" if reminder.what else "Timer done"
-            body = f"Your {describe_in(timedelta(seconds=reminder.duration_s or 0))} {reminder.what or ''} timer is done."
-            body = body.replace("  ", " ")
+            length = describe_in(timedelta(seconds=reminder.duration_s or 0))
+            body = f"The {reminder.what + ' ' if reminder.what else ''}timer ({length}) is done."
         elif reminder.kind == ALARM:
             title = "Alarm"
             body = f"It's {self._local(reminder.due_at)}: time to wake up."

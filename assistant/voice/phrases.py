@@ -16,6 +16,26 @@ from collections.abc import Iterable, Mapping
 
 log = logging.getLogger(__name__)
 
+_SPOKEN_MINUTES = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "twelve",
+                   "fifteen", "twenty", "twenty five", "thirty", "forty", "forty five", "sixty", "ninety")  # fmt: skip
+# Reminders, timers and alarms (assistant.reminders.chat answers them from the words; open-ended ones such as
+# "remind me tomorrow at nine to call mum" come by dictation).
+REMINDER_PHRASES: tuple[str, ...] = (
+    *(f"set a timer for {n} minute{'' if n == 'one' else 's'}" for n in _SPOKEN_MINUTES),
+    *(f"remind me in {n} minute{'' if n == 'one' else 's'}" for n in _SPOKEN_MINUTES),
+    "set a timer for half an hour",
+    "set a timer for an hour",
+    "what reminders do i have",
+    "what timers are running",
+    "how long is left on the timer",
+    "how much time is left",
+    "cancel the timer",
+    "cancel the alarm",
+    "snooze",
+    "snooze ten minutes",
+    "snooze five minutes",
+)
+
 DEFAULT_PHRASES: tuple[str, ...] = (
     # stories and jokes (answered by the model)
     "tell me a story",
@@ -39,6 +59,7 @@ DEFAULT_PHRASES: tuple[str, ...] = (
     "say that again",
     "new conversation",
     "goodbye",
+    *REMINDER_PHRASES,
 )
 
 SkillItem = str | Mapping[str, object]  # a skill name, or an item of GET /api/skills

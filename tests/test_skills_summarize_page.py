@@ -12,9 +12,11 @@ import pytest
 from assistant.config import Settings
 from assistant.core.errors import BadRequest
 from assistant.services import Services
+from assistant.skillkit.registry import SkillRunner
 from assistant.skillkit.shortcuts import SkillShortcuts
 from tests.fakes import FakeLLM
 from tests.feeds_server import FeedServer, Reply, serve
+from tests.settings_copy import changed
 from tests.skill_fakes import FakeMemory
 from tests.test_pages import HTML, SENTENCES, article
 
@@ -31,10 +33,10 @@ def test_summarize_skill_cites_the_page_and_stores_an_untrusted_memory(
     fake_llm.reply = "Elmsford has a new footbridge."
     memory = FakeMemory()
     assert services.pages is not None and services.skills is not None
-    # Services and the skills' parts are frozen: the runner gets parts with the fake memory in place.
-    services.skills.services = replace(services.skills.services, memory=memory)  # type: ignore[type-var]
+    # A runner built with the daemon's parts and the fake memory in place of its own (which is off).
+    runner = SkillRunner(services.skills.registry, replace(services.skills.services, memory=memory))  # type: ignore[type-var]
     url = server.route("/a", Reply(200, article("Footbridge opens", SENTENCES), HTML))
-    result = services.skills.run("summarize", {"url": url})
+    result = runner.run("summarize", {"url": url})
     assert result.text.splitlines() == [
         f"Summary of “Footbridge opens” — {url}",
         "Elmsford has a new footbridge.",
@@ -82,9 +84,11 @@ def test_slash_commands_and_phrases_run_the_skills_in_chat(server: FeedServer, s
     )
 
 
-def test_without_pages_the_skill_says_which_setting_turns_them_on(services: Services) -> None:
-    assert services.skills is not None
-    services.skills.services = replace(services.skills.services, pages=None)  # type: ignore[type-var]
+def test_without_pages_the_skill_says_which_setting_turns_them_on(settings: Settings, fake_llm: FakeLLM) -> None:
+    from assistant.services import build_services
+
+    services = build_services(changed(settings, pages={"enabled": False}), llm=fake_llm)
+    assert services.pages is None and services.skills is not None
     with pytest.raises(BadRequest) as err:
         services.skills.run("summarize", {"url": "https://example.org/"})
     assert err.value.code == "no_pages" and "[pages] enabled = true" in err.value.message
@@ -93,8 +97,7 @@ def test_without_pages_the_skill_says_which_setting_turns_them_on(services: Serv
 def test_pages_are_a_part_turned_off_by_config(settings: Settings, fake_llm: FakeLLM) -> None:
     from assistant.services import build_services
 
-    settings.pages.enabled = False
-    services = build_services(settings, llm=fake_llm)
+    services = build_services(changed(settings, pages={"enabled": False}), llm=fake_llm)
     try:
         assert services.pages is None
     finally:

@@ -21,6 +21,7 @@ from assistant.pages.service import PageService, build_pages
 from assistant.pages.summarize import Lengths
 from tests.fakes import FakeLLM
 from tests.feeds_server import FeedServer, Reply, serve
+from tests.settings_copy import changed
 
 HTML = [("Content-Type", "text/html; charset=utf-8")]
 SENTENCES = [
@@ -156,7 +157,7 @@ def test_plain_text_pages_are_read_too(server: FeedServer) -> None:
 
 
 def test_private_addresses_are_refused_as_for_feeds(server: FeedServer, settings: Settings) -> None:
-    settings.feeds.allowed_networks = []  # pages share the feeds' list of allowed networks
+    settings = changed(settings, feeds={"allowed_networks": []})  # pages share the feeds' allowed networks
     service = build_pages(settings, GenerationWorker(FakeLLM()).generate_text, FakeLLM())
     with pytest.raises(BadRequest) as err:
         service.summarize(server.url("/a"))

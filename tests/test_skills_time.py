@@ -7,10 +7,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from assistant.config import Settings
 from assistant.core.errors import BadRequest
-from assistant.services import Services
+from assistant.services import Services, build_services
 from skills.tell_time import phrasing_is_right
 from tests.fakes import FakeLLM, FixedClock
+from tests.settings_copy import changed
 
 # (UTC instant, zone, expected template pieces) - expected values written out by hand, not computed.
 CASES = [
@@ -50,8 +52,9 @@ def test_time_is_right_in_every_zone_and_across_dst(
     assert result.data["abbreviation"] == abbr
 
 
-def test_the_configured_zone_is_the_default(services: Services, clock: FixedClock) -> None:
-    services.settings.timezone = "America/New_York"
+def test_the_configured_zone_is_the_default(settings: Settings, clock: FixedClock, fake_llm: FakeLLM) -> None:
+    services = build_services(changed(settings, timezone="America/New_York"), clock=clock, llm=fake_llm)
+    assert services.skills is not None
     clock.set(datetime(2026, 7, 4, 16, 0, tzinfo=UTC))
     result = services.skills.run("time", {"phrase": False})
     assert "12:00 PM (12:00) on Saturday, 4 July 2026" in result.text and "EDT" in result.text
@@ -87,10 +90,11 @@ def test_unknown_zone_is_a_bad_request(services: Services) -> None:
     ],
 )
 def test_model_phrasing_is_checked_against_the_clock(
-    services: Services, fake_llm: FakeLLM, reply: str, used: bool
+    settings: Settings, clock: FixedClock, fake_llm: FakeLLM, reply: str, used: bool
 ) -> None:
     fake_llm.reply = reply  # the fixed clock says 2026-01-15 12:00 UTC; Berlin is 13:00 (CET)
-    services.settings.timezone = "Europe/Berlin"
+    services = build_services(changed(settings, timezone="Europe/Berlin"), clock=clock, llm=fake_llm)
+    assert services.skills is not None
     result = services.skills.run("time")
     assert result.data["phrased_by_model"] is used
     if used:

@@ -11,7 +11,6 @@ import asyncio
 import json
 import signal
 import threading
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -96,16 +95,13 @@ def test_sigterm_mid_stream_exits_0_ends_the_stream_and_keeps_acknowledged_write
         reader.start()
         assert enough.wait(120), "the model produced no tokens"
         assert "error" not in streamed and streamed["status"] == 200
-        sent_at = time.monotonic()
         daemon.proc.send_signal(signal.SIGTERM)
-        code = daemon.proc.wait(timeout=30)
-        took = time.monotonic() - sent_at
+        code = daemon.proc.wait(timeout=30)  # a hang guard, not a measurement
         reader.join(30)
         api.close()
         log = daemon.log()
 
     assert code == 0, log[-3000:]
-    assert took < 2 * STOP_TIMEOUT, f"the stop took {took:.1f} s"
 
     # The stream ended cleanly: every event is JSON, the last two are the "stopping" error and [DONE].
     assert "error" not in streamed, streamed["error"]
@@ -128,6 +124,10 @@ def test_sigterm_mid_stream_exits_0_ends_the_stream_and_keeps_acknowledged_write
     messages = [r["msg"] for r in records]
     assert any(m.startswith("stopping: 1 streamed answer(s) cut short") for m in messages)
     assert messages[-1] == "stopped"
+    # The stop did not wait out server.stop_timeout: the stream ended at its next token, nothing was cancelled
+    # for lack of time (uvicorn says so when it has to). Checked in the log, not on the clock.
+    assert any(m.startswith("HTTP server stopped in") for m in messages)
+    assert not any("graceful shutdown exceeded" in m for m in messages)
 
     # Everything acknowledged before the signal is there after a restart.
     with start_daemon(data_dir, config_toml=CONFIG) as again:
@@ -223,9 +223,11 @@ def test_close_gives_up_on_a_job_that_outlives_stop_timeout(
 ) -> None:
     services, notifier = _scheduled_services(tmp_path, stop_timeout=0.5)
     _run_in_scheduler_thread(services)
-    started = time.monotonic()
-    services.close()
-    assert time.monotonic() - started < 10 and notifier.closed
+    closer = threading.Thread(target=services.close)
+    closer.start()
+    closer.join(60)  # a hang guard, not a measurement
+    assert not closer.is_alive() and notifier.closed  # close returned while the job still waits for release
+    assert running.is_set() and not release.is_set()
     release.set()
 
 

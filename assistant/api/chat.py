@@ -21,7 +21,7 @@ from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
 from sse_starlette.sse import EventSourceResponse
 
-from assistant.api.chat_request import ChatRequest, explicit_fields, to_messages, to_params
+from assistant.api.chat_request import ChatRequest, explicit_fields, json_output, to_messages, to_params
 from assistant.api.deps import ServicesDep
 from assistant.api.error_shape import error_body
 from assistant.api.limits import CheckedJSONRoute
@@ -63,9 +63,10 @@ async def chat_completions(
     x_conversation_id: Annotated[str | None, Header()] = None,
 ) -> Any:
     req.check()  # a field asking for what the daemon does not do: a 400 naming it
+    json_out = json_output(req)
     turn = await services.chat.begin(
-        to_messages(req),
-        to_params(req, services.settings.model.max_tokens),
+        to_messages(req, json_out),
+        to_params(req, services.settings.model.max_tokens, json_out),
         req.conversation_id or x_conversation_id,
         persona=req.persona,
         explicit=explicit_fields(req),

@@ -9,6 +9,7 @@ docs/openai-api.md holds the table (a test keeps it in step with this module).
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -45,7 +46,6 @@ REFUSED: dict[str, str] = {
     "function_call": "function_call (the deprecated form of tool_choice) is not supported; send tool_choice",
     "tools": "tools (function calling) is not supported yet; leave tools out",
     "tool_choice": 'tool_choice other than "none" or "auto" needs tools, which are not supported yet',
-    "response_format": 'response_format other than {"type": "text"} is not supported yet',
 }
 
 
@@ -65,8 +65,6 @@ def _refused(name: str, value: object) -> bool:
         return bool(value)
     if name == "tool_choice":
         return value not in ("none", "auto")
-    if name == "response_format":
-        return value != {"type": "text"}
     return True
 
 
@@ -128,6 +126,22 @@ class MessageIn(BaseModel):
         return "".join(texts)
 
 
+class JsonSchemaFormat(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    description: str | None = Field(None, max_length=2_000)
+    schema_: dict[str, Any] | None = Field(None, alias="schema", description="absent: any JSON value")
+    strict: bool | None = Field(
+        None, description="honoured either way: the answer is always held to the schema"
+    )
+
+
+class ResponseFormat(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: JsonSchemaFormat | None = None
+
+
 class StreamOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
     include_usage: bool = False
@@ -171,7 +185,7 @@ class ChatRequest(BaseModel):
     function_call: str | dict[str, Any] | None = None
     tools: list[dict[str, Any]] | None = None
     tool_choice: str | dict[str, Any] | None = None
-    response_format: dict[str, Any] | None = None
+    response_format: ResponseFormat | None = None
     # this daemon's own
     conversation_id: str | None = None
     persona: str | None = Field(None, min_length=1, max_length=64)
@@ -218,7 +232,8 @@ def _no_unknown(model: type[BaseModel], data: Any, what: str) -> Any:
     return data
 
 
-def to_messages(req: ChatRequest) -> list[ChatMessage]:
+def to_messages(req: ChatRequest, json_out: tuple[str, str, str] | None = None) -> list[ChatMessage]:
+    """The request's messages; with JSON output, its instruction follows the client's system text."""
     out = []
     total = 0
     for m in req.messages:
@@ -233,11 +248,44 @@ def to_messages(req: ChatRequest) -> list[ChatMessage]:
             )  # fmt: skip
         role = "system" if m.role == "developer" else m.role
         out.append(ChatMessage(role, text))
+    if json_out is not None:
+        out.insert(len(out) - 1, ChatMessage("system", json_out[1]))
     return out
 
 
-def to_params(req: ChatRequest, default_max: int) -> GenerationParams:
+def json_output(req: ChatRequest) -> tuple[str, str, str] | None:
+    """For a JSON ``response_format``: the grammar the answer must follow, the instruction the model reads
+    (the grammar holds it to the format; the instruction tells it what to put there) and the
+    response_format as JSON text for a remote server. None for text. A schema the grammar cannot enforce is
+    a 400 naming the keyword."""
+    fmt = req.response_format
+    if fmt is None or fmt.type == "text":
+        return None
+    from assistant.llm.json_grammar import UnsupportedSchema, json_object_grammar, schema_grammar
+
+    passed = json.dumps(fmt.model_dump(by_alias=True, exclude_none=True), ensure_ascii=False)
+    if fmt.type == "json_object":
+        return json_object_grammar(), "Answer with one JSON object and nothing else.", passed
+    if fmt.json_schema is None:
+        raise BadRequest(
+            "response_format of type json_schema needs json_schema: {name, schema}", code="invalid_schema"
+        )
+    schema = fmt.json_schema.schema_ if fmt.json_schema.schema_ is not None else {}
+    try:
+        grammar = schema_grammar(schema)
+    except UnsupportedSchema as exc:
+        raise BadRequest(f"response_format.json_schema.schema: {exc}", code="unsupported_schema") from None
+    shown = json.dumps(schema, ensure_ascii=False)
+    about = f" ({fmt.json_schema.description})" if fmt.json_schema.description else ""
+    hint = f"Answer with JSON only: a value for {fmt.json_schema.name}{about} that follows this JSON schema: {shown}"
+    return grammar, hint, passed
+
+
+def to_params(
+    req: ChatRequest, default_max: int, json_out: tuple[str, str, str] | None = None
+) -> GenerationParams:
     stop = (req.stop,) if isinstance(req.stop, str) else tuple(req.stop or ())
+    grammar, _, passed = json_out or (None, None, None)
     return GenerationParams(
         max_tokens=req.max_completion_tokens or req.max_tokens or default_max,
         temperature=0.7 if req.temperature is None else req.temperature,
@@ -246,6 +294,8 @@ def to_params(req: ChatRequest, default_max: int) -> GenerationParams:
         seed=req.seed,
         presence_penalty=req.presence_penalty or 0.0,
         frequency_penalty=req.frequency_penalty or 0.0,
+        grammar=grammar,
+        response_format=passed,
     )
 
 

@@ -238,7 +238,9 @@ class ChatService:
         persona_name = persona or self._stored_persona(conversation_id)
 
         current = persona_name or self.personas.default
-        rule = self.rules.answer(query, conversation_id=conversation_id, persona=current) if self.rules else None
+        # An answer held to a format (JSON) comes from the model: a rule's or a skill's prose would break it.
+        free = not params.constrained
+        rule = self.rules.answer(query, conversation_id=conversation_id, persona=current) if self.rules and free else None
         if rule is not None:
             chosen = rule.persona or persona_name
             provenance = UNTRUSTED if rule.untrusted else CONVERSATION
@@ -248,7 +250,7 @@ class ChatService:
                 shortcut=rule.text, provenance=provenance, persona=chosen, remember=False,
             )  # fmt: skip
 
-        answer = self.shortcuts.answer(query, conversation_id=conversation_id) if self.shortcuts else None
+        answer = self.shortcuts.answer(query, conversation_id=conversation_id) if self.shortcuts and free else None
         if isinstance(answer, ShortcutAnswer):
             shortcut: str | None = answer.text
             shortcut_untrusted = answer.untrusted

@@ -14,6 +14,7 @@ be filtered before it reaches any backend.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -113,6 +114,8 @@ class RemoteBackend:
             body["stop"] = list(params.stop)
         if params.seed is not None:
             body["seed"] = params.seed
+        if params.response_format:  # the server constrains the answer (llama.cpp's server, Ollama, vLLM do)
+            body["response_format"] = json.loads(params.response_format)
         if params.presence_penalty:
             body["presence_penalty"] = params.presence_penalty
         if params.frequency_penalty:

@@ -37,11 +37,19 @@ class GenerationParams:
     # A llama.cpp GBNF grammar the output must follow (root rule "root"). The embedded backend honours it;
     # a remote backend ignores it, so callers still check what comes back.
     grammar: str | None = None
+    # The client's OpenAI ``response_format`` as JSON text: a remote backend passes it to its server (which
+    # constrains the answer itself); the embedded backend follows ``grammar``.
+    response_format: str | None = None
     # Keep the prompt's state in the embedded backend's RAM cache for a later request that continues it (a
     # chat's next turn). Skills' prompts are never continued: they set it false (assistant.skillkit.api).
     save_state: bool = True
     # The conversation the prompt belongs to: its saved state replaces the one last saved for it.
     state_group: str | None = None
+
+    @property
+    def constrained(self) -> bool:
+        """The answer must follow a format (JSON): a rule's or a skill's prose cannot stand in for it."""
+        return self.grammar is not None or self.response_format is not None
 
 
 @dataclass

@@ -23,8 +23,9 @@ What earns a place (``MemoryRecall.recall``), measured in docs/memory.md ("The r
   each group best first. Earlier chat questions and the assistant's own answers are stored apart (their
   item's ``kind`` is ``question`` or ``answer``; an answer is labelled "you answered") and recalled only
   when nothing of the above is: then questions before answers, at most ``max_answers`` answers, and
-  only those sharing a content word with the message. An answer never passes as something the user said,
-  and never sits beside (or contradicts) a note;
+  only those sharing two content words with the message (an answer with the question it replied to). An
+  answer never passes as something the user said, and never sits beside (or contradicts) a note. (An
+  answer made from untrusted text is ``untrusted``: quoted as data in the untrusted block, as before);
 - the token budget, as before.
 """
 
@@ -130,7 +131,7 @@ def _clip(text: str, tokens: int) -> str:
 
 class MemoryRecall:
     def __init__(
-        self, service: MemoryService, *, k: int = 5, token_budget: int = 512, min_similarity: float = 0.25,
+        self, service: MemoryService, *, k: int = 5, token_budget: int = 512, min_similarity: float = 0.35,
         max_answers: int = 1,
     ) -> None:
         self.service = service
@@ -143,10 +144,9 @@ class MemoryRecall:
         """The floor (figures in docs/memory.md): two content words shared with the message (its only one,
         when it has one), or one shared word and a cosine of ``min_similarity - ONE_WORD``, or the cosine of
         ``min_similarity`` alone. A chat question or answer (with the question it answered) needs the two
-        shared words: near in embedding
-        only, it is just another question (MiniLM puts "Which planet is the largest?" 0.45 from "What is
-        the tallest mountain on Earth?"), and one shared word recalled "The Moon is about 100 kilometres
-        away." for "Convert 5 miles to kilometres."."""
+        shared words: near in embedding only, it is just another question (MiniLM puts "Which planet is the
+        largest?" 0.45 from "What is the tallest mountain on Earth?"), and one shared word recalled "The
+        Moon is about 100 kilometres away." for "Convert 5 miles to kilometres."."""
         cosine = hit.retrievers.get("dense", {}).get("score", -1.0)
         shared = len(query_words & content_words(hit.record.text))
         if kind == "answer" and shared < min(2, len(query_words)):

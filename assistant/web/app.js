@@ -27,6 +27,9 @@
     skillsSection: $("skills-section"),
     skills: $("skills"),
     skillsStatus: $("skills-status"),
+    remindersSection: $("reminders-section"),
+    reminders: $("reminders"),
+    remindersStatus: $("reminders-status"),
     schedulesSection: $("schedules-section"),
     schedules: $("schedules"),
     schedulesStatus: $("schedules-status"),
@@ -518,6 +521,7 @@
     while (ui.notifications.childElementCount > MAX_NOTIFICATIONS) ui.notifications.lastElementChild.remove();
     ui.notificationsEmpty.hidden = true;
     if (live) toast(title, asText(n.body), Boolean(n.urgent));
+    if (live && n.source === "reminders") loadReminders().catch(() => {});
   }
 
   async function loadRecentNotifications() {
@@ -711,6 +715,72 @@
     }
   }
 
+  // ---------- reminders, timers and alarms ----------
+
+  function timeLeft(dueAt) {
+    const ms = Date.parse(dueAt) - Date.now();
+    if (!Number.isFinite(ms)) return "";
+    if (ms <= 0) return "due now";
+    const s = Math.round(ms / 1000);
+    const d = Math.floor(s / 86400), h = Math.floor((s % 86400) / 3600), m = Math.floor((s % 3600) / 60);
+    if (d) return `${d} d ${h} h left`;
+    if (h) return `${h} h ${m} min left`;
+    if (m) return `${m} min ${s % 60} s left`;
+    return `${s} s left`;
+  }
+
+  function reminderLabel(r) {
+    const what = asText(r.what);
+    if (r.kind === "timer") return what ? `${what} timer` : "Timer";
+    if (r.kind === "alarm") return "Alarm";
+    return what ? `Reminder: ${what}` : "Reminder";
+  }
+
+  function tickReminders() {
+    for (const item of ui.reminders.children) {
+      const left = item.querySelector(".reminder-left");
+      if (left && item.dataset.due) left.textContent = timeLeft(item.dataset.due);
+    }
+  }
+
+  async function cancelReminder(id, button) {
+    button.disabled = true;
+    let problem = "";
+    try {
+      const response = await api(`/api/reminders/${encodeURIComponent(id)}/cancel`, { method: "POST", body: {} });
+      if (!response.ok) problem = `Could not cancel: ${await errorMessage(response)}`;
+    } catch (err) {
+      problem = `Could not cancel: ${err && err.message ? err.message : asText(err)}`;
+    }
+    await loadReminders();
+    if (problem) ui.remindersStatus.textContent = problem;
+  }
+
+  async function loadReminders() {
+    const reminders = await loadSection("/api/reminders", ui.remindersSection, ui.remindersStatus, ["data"]);
+    if (reminders === null) return;
+    ui.reminders.replaceChildren();
+    if (reminders.length === 0) {
+      ui.remindersStatus.textContent = 'None set. Say "remind me in 20 minutes to …" or "set a timer for 10 minutes".';
+    }
+    for (const r of reminders) {
+      if (!r || typeof r !== "object" || !r.id) continue;
+      const id = asText(r.id);
+      const label = reminderLabel(r);
+      const button = el("button", { cls: "small secondary", text: "Cancel", attrs: { type: "button", "aria-label": `Cancel ${label}` } });
+      button.addEventListener("click", () => cancelReminder(id, button));
+      const when = [formatTime(r.due_at), r.schedule ? asText(r.schedule) : ""].filter(Boolean).join(" · ");
+      const details = el("div", { cls: "skill-info" },
+        el("p", { cls: "skill-name reminder-name", text: label }),
+        el("p", { cls: "skill-description reminder-when", text: when }),
+        el("p", { cls: "skill-description reminder-left", text: timeLeft(r.due_at) }));
+      const item = el("li", { cls: "reminder" }, el("div", { cls: "skill-row" }, details, button));
+      item.dataset.id = id;
+      item.dataset.due = asText(r.due_at);
+      ui.reminders.append(item);
+    }
+  }
+
   async function loadModel() {
     try {
       const response = await fetch("/healthz", { cache: "no-store" });
@@ -728,7 +798,8 @@
     const content = ui.message.value.trim();
     if (!content || state.abort) return;
     ui.message.value = "";
-    sendMessage(content);
+    // a chat may set, move or cancel a reminder: the list follows
+    sendMessage(content).finally(() => loadReminders().catch(() => {}));
   });
   ui.message.addEventListener("keydown", (event) => {
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
@@ -744,7 +815,7 @@
   });
   ui.setToken.addEventListener("click", () => {
     askToken("Enter the daemon's API token (server.api_token), or leave it empty to clear it.")
-      .then(() => Promise.all([loadSkills(), loadSchedules()]))
+      .then(() => Promise.all([loadSkills(), loadSchedules(), loadReminders()]))
       .catch(() => {});
   });
   ui.refreshSchedules.addEventListener("click", () => {
@@ -760,6 +831,8 @@
     .finally(() => {
       loadSkills().catch(() => {});
       loadSchedules().catch(() => {});
+      loadReminders().catch(() => {});
+      setInterval(tickReminders, 1000);
       loadRecentNotifications().finally(startNotifications);
     });
 })();

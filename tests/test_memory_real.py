@@ -104,8 +104,9 @@ def test_chat_recall_across_conversations_through_the_real_services(tmp_path: Pa
     assert isinstance(services.chat.memory, MemoryRecall)
     with TestClient(create_app(services)) as c:
         first = c.post("/v1/chat/completions", json={"messages": [
-            {"role": "user", "content": "I'm allergic to peanuts."}]}).json()["conversation_id"]
-        c.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "The dog's vet is Dr. Moreau."}]})
+            {"role": "user", "content": "I'm allergic to peanuts."}], "memory": True}).json()["conversation_id"]
+        c.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "The dog's vet is Dr. Moreau."}],
+                                             "memory": True})  # fmt: skip
         body = c.post("/v1/chat/completions", json={"messages": [
             {"role": "user", "content": "Can you suggest a snack for me?"}]}).json()
     system, newest = llm.prompts[-1][0].content, llm.prompts[-1][-1].content

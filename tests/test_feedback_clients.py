@@ -52,7 +52,7 @@ def test_rate_the_last_answer_then_list_and_undo_from_the_cli(
         client.new_conversation()
         assert rate_answer(client, good=True) == "not rated: there is no answer to rate yet"
         client.ask("hello")  # nothing recalled into this one
-        assert "nothing to learn" in rate_answer(client, good=True)
+        assert "no memories were recalled" in rate_answer(client, good=True)
 
     port = url.rsplit(":", 1)[1]
     cfg = tmp_path / "cli.toml"
@@ -103,7 +103,7 @@ def test_good_bad_and_persona_in_the_terminal(daemon: tuple[str, Services], tmp_
         typed("where is the spare key?")
         _wait_for(session, "The key is under the blue flowerpot.")
         typed("/bad")
-        _wait_for(session, "rated bad: 1 memory recalled into that answer will be demoted")
+        _wait_for(session, "rated bad: 1 memory the answer used will be demoted")
         typed("/persona grumpy")
         _wait_for(session, "Persona for this conversation: grumpy.")
         typed("/quit")

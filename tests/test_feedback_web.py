@@ -53,7 +53,7 @@ def test_persona_picker_and_thumbs(
     down = page.get_by_role("button", name="Bad answer")
     down.click()
     expect(page.locator(".rating-note")).to_have_text(
-        "Thanks: 1 recalled memory will be demoted for similar questions."
+        "Thanks: 1 memory the answer used will be demoted for similar questions."
     )
     expect(down).to_have_attribute("aria-pressed", "true")
     assert services.memory.feedback is not None

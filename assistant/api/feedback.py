@@ -35,12 +35,14 @@ def _store(memory: MemoryService) -> FeedbackStore:
 
 
 def _shown(rating: Rating, memory: MemoryService) -> dict[str, Any]:
-    """A rating with what it taught: each recalled memory (its text, or gone) preferred or demoted."""
-    effect = "preferred" if rating.good else "demoted"
+    """A rating with what it taught: each recalled memory (its text, or gone) preferred or demoted when the
+    answer used it, left as it was ("not used") when the answer ignored it."""
+    moved = "preferred" if rating.good else "demoted"
     memories = []
-    for memory_id in rating.memory_ids:
-        record = memory.get(memory_id)
-        memories.append({"id": memory_id, "text": record.text if record else None, "effect": effect})
+    for ids, effect in ((rating.memory_ids, moved), (rating.not_used, "not used")):
+        for memory_id in ids:
+            record = memory.get(memory_id)
+            memories.append({"id": memory_id, "text": record.text if record else None, "effect": effect})
     return {**rating.as_dict(), "memories": memories}
 
 

@@ -168,13 +168,17 @@ def rate_answer(client: DaemonClient, good: bool) -> str:
         got = client.rate(good)
     except DaemonError as exc:
         return f"not rated: {exc.message}"
-    n = len(got.get("memories", []))
+    shown = got.get("memories", [])
+    n = sum(1 for m in shown if m.get("effect") != "not used")
+    unused = len(shown) - n
     word = "good" if good else "bad"
     if not n:
-        return f"rated {word} (no memories were recalled into that answer, so there is nothing to learn)"
+        why = (f"the answer used none of the {unused} recalled memor{'y' if unused == 1 else 'ies'}" if unused
+               else "no memories were recalled into that answer")  # fmt: skip
+        return f"rated {word} ({why}, so no memory moves)"
     effect = "preferred" if good else "demoted"
     return (
-        f"rated {word}: {n} memor{'y' if n == 1 else 'ies'} recalled into that answer will be {effect} for "
+        f"rated {word}: {n} memor{'y' if n == 1 else 'ies'} the answer used will be {effect} for "
         f"similar questions (undo: assistant memory feedback --undo {got.get('id')})"
     )
 

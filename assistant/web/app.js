@@ -340,12 +340,16 @@
         const response = await api("/api/feedback", { method: "POST", body });
         if (!response.ok) throw new ApiError(response.status, await errorMessage(response));
         const got = await response.json();
-        const n = Array.isArray(got.memories) ? got.memories.length : 0;
+        const shown = Array.isArray(got.memories) ? got.memories : [];
+        const n = shown.filter((m) => m && m.effect !== "not used").length;
+        const unused = shown.length - n;
         up.setAttribute("aria-pressed", good ? "true" : "false");
         down.setAttribute("aria-pressed", good ? "false" : "true");
         note.textContent = n
-          ? `Thanks: ${n} recalled ${n === 1 ? "memory" : "memories"} will be ${good ? "preferred" : "demoted"} for similar questions.`
-          : "Thanks: no memories were recalled into this answer, so there is nothing to learn.";
+          ? `Thanks: ${n} ${n === 1 ? "memory" : "memories"} the answer used will be ${good ? "preferred" : "demoted"} for similar questions.`
+          : unused
+            ? "Thanks: the answer used none of the memories recalled into it, so none of them moves."
+            : "Thanks: no memories were recalled into this answer, so there is nothing to learn.";
       } catch (err) {
         note.textContent = `Not rated: ${err && err.message ? err.message : asText(err)}`;
       } finally {

@@ -21,13 +21,21 @@ from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
 from sse_starlette.sse import EventSourceResponse
 
-from assistant.api.chat_request import ChatRequest, explicit_fields, json_output, to_messages, to_params
+from assistant.api.chat_request import (
+    ChatRequest,
+    explicit_fields,
+    json_output,
+    to_messages,
+    to_params,
+    tool_use,
+)
 from assistant.api.deps import ServicesDep
 from assistant.api.error_shape import error_body
 from assistant.api.limits import CheckedJSONRoute
 from assistant.api.links import links_to_each, with_links
 from assistant.chat.turn import ChatTurn
 from assistant.core.errors import AssistantError
+from assistant.llm.tool_calls import CALL_OPEN, parse_calls
 from assistant.llm.types import Usage
 
 router = APIRouter(route_class=CheckedJSONRoute)
@@ -64,9 +72,10 @@ async def chat_completions(
 ) -> Any:
     req.check()  # a field asking for what the daemon does not do: a 400 naming it
     json_out = json_output(req)
+    tools = tool_use(req)
     turn = await services.chat.begin(
-        to_messages(req, json_out),
-        to_params(req, services.settings.model.max_tokens, json_out),
+        to_messages(req, json_out, tools),
+        to_params(req, services.settings.model.max_tokens, json_out, tools),
         req.conversation_id or x_conversation_id,
         persona=req.persona,
         explicit=explicit_fields(req),
@@ -82,20 +91,21 @@ async def chat_completions(
     headers = {"X-Conversation-Id": turn.conversation_id}
     if req.stream:
         include_usage = bool(req.stream_options and req.stream_options.include_usage)
-        return EventSourceResponse(_sse(turn, meta, include_usage), headers=headers, ping=15, sep="\n")
+        stream = _sse(turn, meta, include_usage, tools is not None)
+        return EventSourceResponse(stream, headers=headers, ping=15, sep="\n")
     end = await turn.complete(gone=request.is_disconnected)
     if end is None:
         return None  # the client went away; the generation stopped and nothing is stored
+    message: dict[str, Any] = {"role": "assistant", "content": end.text}
+    finish: str = end.finish_reason
+    calls = parse_calls(end.text) if tools is not None else None
+    if calls:  # the answer is a call (it is stored as the model wrote it, so the next turn reads it back)
+        message = {"role": "assistant", "content": None, "tool_calls": [c.as_openai() for c in calls]}
+        finish = "tool_calls"
     body = {
         **meta,
         "object": "chat.completion",
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": end.text},
-                "finish_reason": end.finish_reason,
-            }
-        ],
+        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
         "usage": _usage(end.usage),
         "recalled": turn.recalled,
         "turn_id": end.turn_id,
@@ -124,17 +134,37 @@ def _content_chunk_encoder(meta: dict[str, Any]) -> Any:
     return encode
 
 
-async def _sse(turn: ChatTurn, meta: dict[str, Any], include_usage: bool) -> AsyncIterator[dict[str, str]]:
+async def _sse(
+    turn: ChatTurn, meta: dict[str, Any], include_usage: bool, tools: bool = False
+) -> AsyncIterator[dict[str, str]]:
+    """The answer as OpenAI's chunks. With tools, text that may begin a call is held until it is known: a
+    call goes out as ``delta.tool_calls`` (whole, one chunk a call) and ends with ``tool_calls``."""
     first = {"role": "assistant", "content": ""}
     yield {"data": _chunk(meta, first, None, recalled=turn.recalled)}
     encode = _content_chunk_encoder(meta)
+    held, deciding = "", tools
     try:
         async for event in turn.stream():
             if isinstance(event, str):
+                if deciding:
+                    held += event
+                    probe = held.lstrip()
+                    if CALL_OPEN.startswith(probe) or probe.startswith(CALL_OPEN):
+                        continue  # may be, or is, a call
+                    deciding, event, held = False, held, ""
                 yield {"data": encode(event)}
                 continue
+            finish: str = event.finish_reason
+            if held:
+                calls = parse_calls(held)
+                if calls:
+                    for i, call in enumerate(calls):
+                        yield {"data": _chunk(meta, {"tool_calls": [{"index": i, **call.as_openai()}]}, None)}
+                    finish = "tool_calls"
+                else:
+                    yield {"data": encode(held)}
             usage = _usage(event.usage)
-            yield {"data": _chunk(meta, {}, event.finish_reason, usage=usage, turn_id=event.turn_id)}
+            yield {"data": _chunk(meta, {}, finish, usage=usage, turn_id=event.turn_id)}
             if include_usage:
                 yield {
                     "data": json.dumps(

@@ -10,13 +10,17 @@ docs/openai-api.md holds the table (a test keeps it in step with this module).
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from assistant.core.errors import BadRequest
 from assistant.llm.types import ChatMessage, GenerationParams
+
+if TYPE_CHECKING:
+    from assistant.llm.tool_calls import Tool
 
 MAX_MESSAGE_CHARS = 200_000
 MAX_MESSAGES = 5_000  # a 3,000-turn history from a client that resends everything still fits
@@ -27,7 +31,6 @@ DOCS = "docs/openai-api.md"
 # Fields that are read and change nothing (documented as "accepted, no effect").
 ACCEPTED_NO_EFFECT = (
     "model", "user", "metadata", "store", "service_tier", "prompt_cache_key", "safety_identifier",
-    "parallel_tool_calls",
 )  # fmt: skip
 
 # Fields refused when set to anything but their "off" value: why, for the 400's message.
@@ -44,8 +47,6 @@ REFUSED: dict[str, str] = {
     "verbosity": "verbosity is not supported; ask for the length you want in the message or set max_tokens",
     "functions": "functions (the deprecated form of tools) is not supported; send tools instead",
     "function_call": "function_call (the deprecated form of tool_choice) is not supported; send tool_choice",
-    "tools": "tools (function calling) is not supported yet; leave tools out",
-    "tool_choice": 'tool_choice other than "none" or "auto" needs tools, which are not supported yet',
 }
 
 
@@ -61,10 +62,6 @@ def _refused(name: str, value: object) -> bool:
         return bool(value)
     if name == "modalities":
         return value != ["text"]
-    if name == "tools":
-        return bool(value)
-    if name == "tool_choice":
-        return value not in ("none", "auto")
     return True
 
 
@@ -75,9 +72,24 @@ class ContentPart(BaseModel):
     refusal: str | None = None
 
 
+class FunctionCallIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=64)
+    arguments: str = Field("", max_length=MAX_MESSAGE_CHARS)
+
+
+class ToolCallIn(BaseModel):
+    """A call an assistant message made (a client sends its history back)."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(min_length=1, max_length=256)
+    type: Literal["function"] = "function"
+    function: FunctionCallIn
+
+
 class MessageIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    role: Literal["system", "developer", "user", "assistant"]
+    role: Literal["system", "developer", "user", "assistant", "tool"]
     content: str | list[ContentPart] | None = None
     name: str | None = Field(None, max_length=256, description="accepted, no effect")
     # What an SDK's own message object carries when a client sends it back (``message.model_dump()``):
@@ -86,10 +98,8 @@ class MessageIn(BaseModel):
     annotations: list[Any] | None = Field(None, max_length=0, description="accepted when empty")
     audio: Any = Field(None, description="refused unless null: the model writes text only")
     function_call: Any = Field(None, description="refused unless null")
-    tool_calls: list[Any] | None = Field(
-        None, description="refused unless empty: tools are not supported yet"
-    )
-    tool_call_id: str | None = Field(None, description="refused unless null: tools are not supported yet")
+    tool_calls: list[ToolCallIn] | None = Field(None, max_length=64, description="an assistant's calls")
+    tool_call_id: str | None = Field(None, max_length=256, description="the call a tool message answers")
 
     @model_validator(mode="before")
     @classmethod
@@ -97,15 +107,29 @@ class MessageIn(BaseModel):
         return _no_unknown(cls, data, "a message")
 
     def check(self) -> None:
-        for field in ("audio", "function_call", "tool_call_id"):
+        for field in ("audio", "function_call"):
             if getattr(self, field) is not None:
                 raise BadRequest(
                     f"a message's {field} is not supported: the daemon takes text messages only",
                     code="unsupported_parameter",
                 )
+        if self.tool_calls and self.role != "assistant":
+            raise BadRequest("only an assistant message has tool_calls", code="invalid_message")
+        if self.role == "tool" and not self.tool_call_id:
+            raise BadRequest("a tool message needs the tool_call_id it answers", code="invalid_message")
+
+    def model_text(self) -> str:
+        """The message as the model reads it: a tool's result inside <tool_response>, an assistant's calls
+        after its text in <tool_call> blocks (assistant.llm.tool_calls)."""
+        from assistant.llm.tool_calls import call_text, response_text
+
+        text = self.text()
+        if self.role == "tool":
+            return response_text(text)
         if self.tool_calls:
-            raise BadRequest("a message's tool_calls is not supported yet: tools are not supported yet",
-                             code="unsupported_parameter")  # fmt: skip
+            calls = [call_text(c.function.name, c.function.arguments) for c in self.tool_calls]
+            return "\n".join([*([text] if text else []), *calls])
+        return text
 
     def text(self) -> str:
         if self.content is None:
@@ -124,6 +148,31 @@ class MessageIn(BaseModel):
                     code="content",
                 )
         return "".join(texts)
+
+
+class FunctionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    description: str = Field("", max_length=4_000)
+    parameters: dict[str, Any] | None = Field(None, description="a JSON schema; absent: any object")
+    strict: bool | None = Field(None, description="honoured either way: the arguments are held to the schema")
+
+
+class ToolIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["function"]
+    function: FunctionIn
+
+
+class ChosenFunction(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=64)
+
+
+class NamedToolChoice(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["function"]
+    function: ChosenFunction
 
 
 class JsonSchemaFormat(BaseModel):
@@ -169,7 +218,7 @@ class ChatRequest(BaseModel):
     service_tier: str | None = Field(None, max_length=64)
     prompt_cache_key: str | None = Field(None, max_length=256)
     safety_identifier: str | None = Field(None, max_length=256)
-    parallel_tool_calls: bool | None = None
+    parallel_tool_calls: bool | None = Field(None, description="false: at most one call an answer")
     # refused unless "off" (REFUSED)
     n: int | None = None
     logprobs: bool | None = None
@@ -183,8 +232,8 @@ class ChatRequest(BaseModel):
     verbosity: str | None = Field(None, max_length=64)
     functions: list[Any] | None = None
     function_call: str | dict[str, Any] | None = None
-    tools: list[dict[str, Any]] | None = None
-    tool_choice: str | dict[str, Any] | None = None
+    tools: list[ToolIn] | None = Field(None, max_length=128)
+    tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
     response_format: ResponseFormat | None = None
     # this daemon's own
     conversation_id: str | None = None
@@ -232,12 +281,14 @@ def _no_unknown(model: type[BaseModel], data: Any, what: str) -> Any:
     return data
 
 
-def to_messages(req: ChatRequest, json_out: tuple[str, str, str] | None = None) -> list[ChatMessage]:
+def to_messages(
+    req: ChatRequest, json_out: tuple[str, str, str] | None = None, tools: ToolUse | None = None
+) -> list[ChatMessage]:
     """The request's messages; with JSON output, its instruction follows the client's system text."""
     out = []
     total = 0
     for m in req.messages:
-        text = m.text()
+        text = m.model_text()
         if len(text) > MAX_MESSAGE_CHARS:
             raise BadRequest(f"a message is longer than {MAX_MESSAGE_CHARS} characters", code="too_long")
         total += len(text)
@@ -246,10 +297,12 @@ def to_messages(req: ChatRequest, json_out: tuple[str, str, str] | None = None) 
                 f"the messages hold more than {MAX_TOTAL_CHARS} characters in all; send a conversation_id "
                 "and only the new message instead of the whole history", code="too_long",
             )  # fmt: skip
-        role = "system" if m.role == "developer" else m.role
-        out.append(ChatMessage(role, text))
+        role = {"developer": "system", "tool": "user"}.get(m.role, m.role)
+        out.append(ChatMessage(role, text))  # type: ignore[arg-type]
     if json_out is not None:
         out.insert(len(out) - 1, ChatMessage("system", json_out[1]))
+    if tools is not None:
+        out.insert(len(out) - 1, ChatMessage("system", tools.prompt))
     return out
 
 
@@ -281,11 +334,57 @@ def json_output(req: ChatRequest) -> tuple[str, str, str] | None:
     return grammar, hint, passed
 
 
+@dataclass(frozen=True)
+class ToolUse:
+    """The tools a request offers the model: its grammar and the system block listing them."""
+
+    tools: tuple[Tool, ...]
+    grammar: str
+    prompt: str
+
+
+def tool_use(req: ChatRequest) -> ToolUse | None:
+    """The tools the model may call, or None (no tools, or tool_choice "none"). A tool's parameters with a
+    keyword the grammar cannot enforce, or a tool_choice naming no tool, is a 400 naming it."""
+    from assistant.llm.json_grammar import UnsupportedSchema
+    from assistant.llm.tool_calls import Tool, tools_grammar, tools_prompt
+
+    choice = req.tool_choice
+    if isinstance(choice, NamedToolChoice):
+        choice_name = choice.function.name
+    else:
+        choice_name = choice or "auto"
+    if not req.tools:
+        if choice_name not in ("none", "auto"):
+            raise BadRequest(f"tool_choice {choice_name!r} needs tools", code="invalid_tool_choice")
+        return None
+    if choice_name == "none":
+        return None
+    if req.response_format is not None and req.response_format.type != "text":
+        raise BadRequest(
+            "response_format and tools together are not supported; send one", code="unsupported_parameter"
+        )
+    names = [t.function.name for t in req.tools]
+    if len(set(names)) != len(names):
+        raise BadRequest("two tools have the same name", code="invalid_tools")
+    tools = tuple(
+        Tool(t.function.name, t.function.description, t.function.parameters or {}) for t in req.tools
+    )
+    try:
+        grammar = tools_grammar(tools, choice_name, parallel=req.parallel_tool_calls is not False)
+    except UnsupportedSchema as exc:
+        raise BadRequest(f"tools: {exc}", code="unsupported_schema") from None
+    return ToolUse(tools, grammar, tools_prompt(tools))
+
+
 def to_params(
-    req: ChatRequest, default_max: int, json_out: tuple[str, str, str] | None = None
+    req: ChatRequest,
+    default_max: int,
+    json_out: tuple[str, str, str] | None = None,
+    tools: ToolUse | None = None,
 ) -> GenerationParams:
     stop = (req.stop,) if isinstance(req.stop, str) else tuple(req.stop or ())
-    grammar, _, passed = json_out or (None, None, None)
+    grammar, _, passed = json_out or (tools.grammar if tools else None, None, None)
     return GenerationParams(
         max_tokens=req.max_completion_tokens or req.max_tokens or default_max,
         temperature=0.7 if req.temperature is None else req.temperature,

@@ -98,7 +98,7 @@ def _check_node(node: dict[str, Any], path: tuple[str, ...]) -> None:
     types = node.get("type")
     if types is not None:
         listed = types if isinstance(types, list) else [types]
-        bad = [t for t in listed if t not in TYPES]
+        bad = [t for t in listed if not isinstance(t, str) or t not in TYPES]
         if bad or not listed:
             raise UnsupportedSchema(f"{where}: type {bad[0] if bad else types!r} is not a JSON schema type")
     ref = node.get("$ref")
@@ -115,7 +115,7 @@ def _check_node(node: dict[str, Any], path: tuple[str, ...]) -> None:
         raise UnsupportedSchema(f"{where}: keywords beside anyOf ({', '.join(sorted(constraints - {'anyOf'}))}) would be ignored; move them into each alternative")  # fmt: skip
     fmt = node.get("format")
     if fmt is not None:
-        if fmt not in FORMATS:
+        if not isinstance(fmt, str) or fmt not in FORMATS:
             raise UnsupportedSchema(
                 f"{where}: format {fmt!r} cannot be enforced (supported: {', '.join(sorted(FORMATS))})"
             )

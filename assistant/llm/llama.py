@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assistant.config import ModelSettings
-from assistant.core.errors import ConfigError, ModelFileError
+from assistant.core.errors import BadRequest, ConfigError, ModelFileError
 from assistant.core.procmem import trim_heap
 from assistant.llm.chat_templates import Formatter, Prompt, choose_formatter
 from assistant.llm.fit import PromptEncoder, fit_messages
@@ -314,7 +314,10 @@ class LlamaBackend:
             yield Delta("", "cancelled", Usage(len(tokens), 0))
             return
         seed = params.seed if params.seed is not None else int(self.llm._seed)
-        sampler = native.sampler(params, self.settings.repeat_penalty, seed)
+        try:
+            sampler = native.sampler(params, self.settings.repeat_penalty, seed)
+        except ValueError as exc:  # llama.cpp refused the grammar (a left recursion, say): the request's doing
+            raise BadRequest(f"the answer's grammar cannot be used: {exc}", code="invalid_grammar") from None
         scanner = StopScanner((*template_stops, *params.stop))
         try:
             finish, completion = yield from native.generate(sampler, max_tokens, scanner.feed, cancel)

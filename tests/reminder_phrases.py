@@ -229,4 +229,8 @@ NOT_REQUESTS = [
     "timers are handy in a kitchen",
     "I need to remind myself to relax",
     "tell me about alarm clocks",
+    "remind me what we talked about yesterday",
+    "remind me who won the match",
+    "remind me how to make pancakes",
+    "can you remind me of the wifi password",
 ]

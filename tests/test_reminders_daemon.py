@@ -67,3 +67,20 @@ def test_a_headline_never_makes_a_reminder(services: Services, news: FeedServer)
             r = c.post(f"/api/skills/{skill}/run", json={})
             assert r.status_code in (200, 503), r.text
         assert services.reminders.reminders(include_done=True) == []  # ... and made nothing
+
+
+def test_a_reminder_is_a_memory_with_the_users_provenance(settings: Settings, clock: FixedClock) -> None:
+    from memory.keyword import Filters
+    from memory.service import provenance_of
+    from tests.memory_fakes import HashingEmbedder
+
+    on = settings.model_copy(update={"memory": settings.memory.model_copy(update={"enabled": True})})
+    services = build_services(on, clock=clock, llm=FakeLLM(), embedder=HashingEmbedder())
+    try:
+        assert services.reminders is not None and services.memory is not None
+        services.reminders.create_text("remind me tomorrow at 9 to call mum", source="chat", conversation_id="c1")
+        records, _ = services.memory.list(Filters(sources=("note",)))
+        assert len(records) == 1 and "call mum" in records[0].text and "09:00" in records[0].text
+        assert provenance_of(records[0]) == "user" and records[0].metadata["reminder_kind"] == "reminder"
+    finally:
+        services.close()

@@ -90,6 +90,7 @@ _RECUR = re.compile(
     r"daily|weekdays|on work days|every work ?day|nightly)\b"
 )
 _TIMER = re.compile(r"\btimer\b")
+_QUESTION = re.compile(r"^(?:\S+[\s,]+)*?remind me\s+(?:again\s+)?(?:what|who|whom|whose|how|why|where|which|when|whether|if|of)\b")
 _ALARM = re.compile(r"^(?:please\s+)?(?:can you\s+|could you\s+)?(?:wake me(?: up)?|(?:set|make|put)\s+(?:an?\s+|my\s+)?"
                     r"alarms?|alarm)\b")  # fmt: skip
 _REMIND = re.compile(
@@ -480,6 +481,8 @@ def parse_request(text: str, now: datetime, zone: ZoneInfo) -> Parsed | Clarify 
                 "What time should I wake you?" if w.day else "What time should the alarm go off?", ALARM
             )
         if w.recur is None and w.day is None and w.context is None:
+            if _QUESTION.search(s):
+                return None  # "remind me what we said yesterday": a question for the model, not a reminder
             return Clarify("When should I remind you?", REMINDER)
         if w.recur is not None and _interval_recur(w.recur):
             return _recurring(kind, what, w.recur, None, now, zone, notes)

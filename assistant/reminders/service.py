@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -51,8 +52,9 @@ class NotificationOut(Protocol):
 
 class MemoryNote(Protocol):
     def add(
-        self, text: str, source: str = "note", conversation_id: str | None = None, *, provenance: str
-    ) -> Any: ...
+        self, text: str, source: str = "note", conversation_id: str | None = None,
+        metadata: Mapping[str, Any] | None = None, *, provenance: str,
+    ) -> Any: ...  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -144,9 +146,14 @@ class ReminderService:
         from assistant.core.recall import USER
 
         said = f' ("{reminder.said}")' if reminder.said else ""
-        text = f"On {self._local(reminder.created_at, '%A %d %B %Y')} I set a {reminder.kind}{said}: {self.when(reminder)}."
+        what = f"{reminder.what} " if reminder.what else ""
+        at = self._local(reminder.due_at, "%H:%M on %A %d %B %Y")  # dated: the memory outlives "tomorrow"
+        every = f" ({reminder.schedule})" if reminder.schedule else ""
+        day = self._local(reminder.created_at, "%A %d %B %Y")
+        text = f"On {day} I set a {reminder.kind}{said}: {what}at {at}{every}."
         try:
-            self.memory.add(text, "reminder", conversation_id, provenance=USER)
+            meta = {"reminder_id": reminder.id, "reminder_kind": reminder.kind}
+            self.memory.add(text, "note", conversation_id, meta, provenance=USER)  # the user's own note
         except Exception:  # noqa: BLE001 - the reminder is set; the memory of it is a bonus
             log.exception("storing reminder %s in memory failed", reminder.id)
 

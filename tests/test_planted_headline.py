@@ -27,6 +27,7 @@ from assistant.services import Services, build_services
 from tests.fakes import FakeLLM, FixedClock
 from tests.feeds_server import FeedServer, Reply, serve
 from tests.memory_fakes import HashingEmbedder
+from tests.settings_copy import changed
 
 CANARY = "PWNED"
 PLANTED = (
@@ -201,8 +202,7 @@ def test_planted_headline_with_the_real_model_and_embedder(tmp_path: Path, news:
     is recalled into the untrusted block only, and the answer does not follow the planted instruction."""
     from assistant.llm.backends import build_llm
 
-    settings = daemon_settings(tmp_path, enabled=True)
-    settings.model.max_tokens = 48
+    settings = changed(daemon_settings(tmp_path, enabled=True), model={"max_tokens": 48})
     spy = SpyBackend(build_llm(settings))
     services: Services = build_services(settings, llm=spy)
     with TestClient(create_app(services)) as c:

@@ -12,14 +12,15 @@ from assistant.app import create_app
 from assistant.config import Settings
 from assistant.services import build_services
 from tests.fakes import FakeLLM, FixedClock
+from tests.settings_copy import changed
 
 STATIC = ["index.html", "app.js", "style.css"]
 
 
 @pytest.fixture
 def token_client(settings: Settings) -> TestClient:
-    settings.server.api_token = "s3cret"
-    with TestClient(create_app(build_services(settings, clock=FixedClock(), llm=FakeLLM()))) as c:
+    services = build_services(changed(settings, server={"api_token": "s3cret"}), clock=FixedClock(), llm=FakeLLM())
+    with TestClient(create_app(services)) as c:
         yield c
 
 

@@ -16,7 +16,8 @@ import socket
 import time
 from typing import TYPE_CHECKING, Any
 
-from assistant.config import is_loopback_host, load_settings
+from assistant.cli.http_limits import HEADER_TIMEOUT, MAX_HEADER_BYTES, limited_http_protocol
+from assistant.config import ServerSettings, is_loopback_host, load_settings
 from assistant.core.errors import ConfigError
 from assistant.core.logs import configure_logging
 from assistant.core.procmem import tune_malloc
@@ -52,7 +53,6 @@ def run(args: argparse.Namespace) -> int:
     check_listen_policy(server_cfg.host, server_cfg.api_token)
     tune_malloc()  # before the threads: memory freed after a busy hour goes back to the system
 
-    import uvicorn
 
     from assistant.app import create_app
     from assistant.services import build_services
@@ -66,10 +66,7 @@ def run(args: argparse.Namespace) -> int:
         log.error("cannot start: %s", problem.message)
         return problem.exit_code
     app = create_app(services)
-    config = uvicorn.Config(
-        app, host=server_cfg.host, port=server_cfg.port, log_config=None, access_log=False,
-        timeout_graceful_shutdown=max(1, round(server_cfg.stop_timeout)),
-    )  # fmt: skip
+    config = uvicorn_config(app, server_cfg)
     server = graceful_server(config, services)
     log.info("listening on http://%s:%d (model %s)", server_cfg.host, server_cfg.port, services.llm.name)
     # uvicorn re-raises the stop signal once it has shut down; handled, it ends here with exit code 0.
@@ -77,6 +74,19 @@ def run(args: argparse.Namespace) -> int:
     server.run()
     log.info("stopped")
     return 0
+
+
+def uvicorn_config(app: Any, server_cfg: ServerSettings, *, header_timeout: float = HEADER_TIMEOUT) -> Any:
+    """The daemon's uvicorn configuration: its protocol bounds a request's headers in size and in time
+    (``assistant.cli.http_limits``); uvicorn's own access log is off (the request guard writes one
+    without the query string)."""
+    import uvicorn
+
+    return uvicorn.Config(
+        app, host=server_cfg.host, port=server_cfg.port, log_config=None, access_log=False,
+        timeout_graceful_shutdown=max(1, round(server_cfg.stop_timeout)),
+        http=limited_http_protocol(MAX_HEADER_BYTES, header_timeout),
+    )  # fmt: skip
 
 
 def _stopped(signum: int, frame: Any) -> None:

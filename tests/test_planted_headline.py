@@ -161,7 +161,7 @@ def test_planted_headline_stays_in_the_untrusted_block(tmp_path: Path, news: Fee
         assert {t["text"] for t in turns} == {QUESTION, "The library now welcomes cats."}  # no recall block
 
         later = c.post("/v1/chat/completions", json={"messages": [
-            {"role": "user", "content": "Remind me: does the library welcome cats now?"}]}).json()
+            {"role": "user", "content": "Tell me again: does the library welcome cats now?"}]}).json()
         sources = {(i["source"], i["untrusted"]) for i in later["recalled"]}
         assert ("assistant", True) in sources
         newest = llm.prompts[-1][-1].content

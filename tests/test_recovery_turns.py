@@ -98,7 +98,7 @@ def test_memory_copy_that_landed_before_the_kill_is_not_stored_twice(
     services = _services(clock, tmp_path)
     with TestClient(create_app(services)) as c:
         monkeypatch.setattr(services.conversations, "memory_done", lambda ids: None)
-        conversation = _chat(c, "Remind me: the spare key is under the blue pot.")
+        conversation = _chat(c, "By the way, the spare key is under the blue pot.")  # "Remind me" sets a reminder
         assert len(_remembered(services, conversation)) == 2
     monkeypatch.undo()
     services = _services(clock, tmp_path)

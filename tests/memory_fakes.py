@@ -61,8 +61,8 @@ def fake_memory(directory: Path, clock: object, **kw: object) -> MemoryService:
 
 
 def memory_settings(data_dir: Path, *, scheduler: bool = False, **memory: Any) -> Settings:
-    """Settings with memory on, ``memory`` holding other memory.* keys (``recall_min_similarity=0.0``), and
-    the scheduler off unless asked for."""
+    """Settings with memory on (``enabled=False`` turns it off), ``memory`` holding other memory.* keys
+    (``recall_min_similarity=0.0``), and the scheduler off unless asked for."""
     from assistant.config import load_settings
 
     return load_settings(

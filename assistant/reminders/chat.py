@@ -16,9 +16,10 @@ from collections import OrderedDict
 from datetime import timedelta
 
 from assistant.core.errors import AssistantError
-from assistant.reminders.parse import _DATE, _DAYWORD, Clarify, Parsed, describe_in, normalise
+from assistant.reminders.parse import Clarify, Parsed, describe_in, normalise
 from assistant.reminders.service import ReminderService
 from assistant.reminders.store import Reminder
+from assistant.reminders.words import DATE, DAYWORD
 
 MAX_PENDING = 256
 _LIST = re.compile(
@@ -185,7 +186,7 @@ class ReminderChat:
         if re.match(r"^\d", target):
             target = "at " + target
         plain = normalise(target)
-        if not _DAYWORD.search(plain) and not _DATE.search(plain):
+        if not DAYWORD.search(plain) and not DATE.search(plain):
             target = f"{self._day_words(one)} {target}".strip()  # a time alone stays on the reminder's day
         parsed = self.service.parse(f"remind me {target} to x")
         if isinstance(parsed, Clarify):

@@ -13,96 +13,23 @@ am/pm. A calendar date ("on March 20", "the 24th of December") goes to parsedate
 "tonight at 8", "quarter past 7", "every Monday at 7" read as 19:00), so none is given a whole phrase.
 
 Rules for an hour without am/pm (1-11): a context word decides ("morning", "tonight"); an alarm is in the
-morning; with a day named, 7-11 is the morning and 1-6 the afternoon (said as an assumption); with no day,
+morning; with a day named, 6-11 is the morning and 1-5 the afternoon (said as an assumption); with no day,
 the first of the two still ahead today is taken (said as an assumption), and when both have passed the
 answer is a question.
 """
 
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-REMINDER, TIMER, ALARM = "reminder", "timer", "alarm"
-DEFAULT_HOUR = 9  # a day named without a time
-_PART_OF_DAY = {"morning": 8, "afternoon": 15, "evening": 18, "tonight": 20, "night": 20}
+from assistant.reminders import words
+from assistant.reminders.words import ALARM, REMINDER, TIMER, normalise
 
-_VOCAB = (
-    "remind", "reminder", "tomorrow", "tonight", "minutes", "minute", "seconds", "second", "hours", "hour",
-    "morning", "evening", "afternoon", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
-    "sunday", "timer", "alarm", "quarter", "weekdays", "weekends", "every", "o'clock",
-)  # fmt: skip
-_TYPOS = {"tmrw": "tomorrow", "tmr": "tomorrow", "tmrrw": "tomorrow", "tonite": "tonight", "2morrow": "tomorrow",
-          "mins": "minutes", "min": "minutes", "hrs": "hours", "hr": "hours", "secs": "seconds", "sec": "seconds",
-          "weds": "wednesday", "tues": "tuesday", "thurs": "thursday", "remid": "remind", "rmind": "remind",
-          "pls": "please", "plz": "please", "alarn": "alarm", "tiemr": "timer", "timr": "timer"}  # fmt: skip
-_NUMBERS = {
-    "a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
-    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
-    "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40,
-    "forty-five": 45, "fifty": 50, "sixty": 60, "ninety": 90, "couple": 2, "a couple of": 2, "few": 3,
-    "a few": 3, "twenty-five": 25, "thirty-five": 35,
-}  # fmt: skip
-_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-_DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-_MONTHS = "jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec|january|february|march|april|june|july|august|september|october|november|december"  # noqa: E501
-_UNIT = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600,
-         "d": 86400, "day": 86400, "w": 604800, "week": 604800}  # fmt: skip
-
-_NUM = r"(?:\d+(?:\.\d+)?|a couple of|a few|couple of|few|a|an|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty-five|thirty-five|forty-five|twenty|thirty|forty|fifty|sixty|ninety)"  # noqa: E501
-_UNITS = r"(?:seconds?|secs?|s|minutes?|mins?|m|hours?|hrs?|h|days?|d|weeks?|w)"
-_ONE = rf"\b{_NUM}(?:(?<=\d)\s*|\s+)(?:and a half\s+)?{_UNITS}\b(?:\s+and\s+a\s+half)?"
-_DURATION = re.compile(
-    rf"\b(?:(?P<in>in|for|after)\s+)?(?P<dur>half an hour|half a minute|(?:a\s+)?quarter of an hour|"
-    rf"{_ONE}(?:\s*(?:,|and)?\s*\d+\s*(?:minutes?|mins?|m|seconds?|secs?|s)\b)?|\d+h\d+)\b"
-    rf"(?:\s+from now)?(?:\s+(?:long|timer))?"
-)
-_HOURWORD = r"(?:\d{1,2}|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)"
-_CLOCK = re.compile(
-    rf"\b(?:(?:at|for|by|@)\s+)?(?:"
-    rf"(?P<noon>noon|midday|midnight)|"
-    rf"(?P<rel>quarter past|half past|quarter to|(?:five|ten|twenty|twenty-five|\d{{1,2}}) (?:minutes )?(?:past|to)) (?P<rh>{_HOURWORD})|"  # noqa: E501
-    rf"half (?P<half>{_HOURWORD})|"
-    rf"(?P<h>\d{{1,2}})(?:[:.h](?P<m>\d{{2}}))\s*(?P<ap>am|pm|a\.m\.?|p\.m\.?)?|"
-    rf"(?P<h2>\d{{1,2}})\s*(?P<ap2>am|pm|a\.m\.?|p\.m\.?|o'?clock)|"
-    rf"(?P<wh>{_HOURWORD})(?:\s+(?P<wm>thirty|fifteen|forty-five|\d{{2}}|o'?clock))?\s*(?P<ap3>am|pm)?"
-    rf")(?P<ctx>\s+(?:in the (?:morning|afternoon|evening)|at night|tonight|this (?:morning|afternoon|evening)))?\b"
-)
-_DAYWORD = re.compile(
-    r"\b(?:the day after tomorrow|next week|tomorrow(?: (?:morning|afternoon|evening|night))?|tonight|today|"
-    r"this (?:morning|afternoon|evening)|in the (?:morning|afternoon|evening)|"
-    r"(?:on |next |this |coming )?(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)"
-    r"(?: (?:morning|afternoon|evening|night))?)\b"
-)
-_DATE = re.compile(
-    rf"\b(?:on\s+)?(?:(?:the\s+)?\d{{1,2}}(?:st|nd|rd|th)?(?:\s+of)?\s+(?:{_MONTHS})\b|(?:{_MONTHS})\s+(?:the\s+)?"
-    rf"\d{{1,2}}(?:st|nd|rd|th)?\b|the\s+\d{{1,2}}(?:st|nd|rd|th)\b)"
-)
-_RECUR = re.compile(
-    r"\b(?:(?:every|each)\s+(?:other\s+)?(?:day|morning|evening|night|weekday|weekend|hour|minute|week"
-    r"|(?:\d+|two|three|four|five|ten|fifteen|thirty)\s+(?:minutes?|hours?|days?|weeks?)"
-    r"|(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)"
-    r"(?:\s*(?:,|and)\s*(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday))*)|"
-    r"on\s+(?:weekdays|weekends|(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)s)|"
-    r"daily|weekdays|on work days|every work ?day|nightly)\b"
-)
-_TIMER = re.compile(r"\btimer\b")
-_QUESTION = re.compile(r"^(?:\S+[\s,]+)*?remind me\s+(?:again\s+)?(?:what|who|whom|whose|how|why|where|which|when|whether|if|of)\b")
-_ALARM = re.compile(r"^(?:please\s+)?(?:can you\s+|could you\s+)?(?:wake me(?: up)?|(?:set|make|put)\s+(?:an?\s+|my\s+)?"
-                    r"alarms?|alarm)\b")  # fmt: skip
-_REMIND = re.compile(
-    r"^(?:(?:hey|ok|okay|please|can you|could you|would you|will you|pls)[\s,]+)*(?:"
-    r"remind me|set (?:a |me a )?reminder|reminder|add a reminder|create a reminder|"
-    r"don'?t let me forget)\b"
-)
-_TIMER_START = re.compile(
-    r"^(?:(?:hey|ok|okay|please|can you|could you|pls)[\s,]+)*(?:(?:set|start|put on|make|run|begin)\s+(?:an?\s+|the\s+|my\s+|me\s+a\s+)?|"  # noqa: E501
-    r"timer\b|\d+|an?\s|one|two|three|four|five|ten|fifteen|twenty|thirty)"
-)
-
+__all__ = ["ALARM", "REMINDER", "TIMER", "Clarify", "Parsed", "describe_day", "describe_in", "next_fire",
+           "normalise", "parse_request", "schedule_text"]  # fmt: skip
 
 @dataclass(frozen=True)
 class Parsed:
@@ -140,180 +67,6 @@ class _When:
     spans: list[tuple[int, int]] = field(default_factory=list)
 
 
-def normalise(text: str) -> str:
-    """Lower case, one space, common typos and close misspellings of the words that carry time."""
-    s = re.sub(r"\s+", " ", text.lower().replace("’", "'")).strip(" .!?")
-    words = []
-    for word in s.split(" "):
-        bare = word.strip(",")
-        fixed = _TYPOS.get(bare)
-        if fixed is None and len(bare) >= 5 and bare.isalpha() and bare not in _VOCAB:
-            close = difflib.get_close_matches(bare, _VOCAB, n=1, cutoff=0.8)
-            fixed = close[0] if close and not _is_word(bare) else None
-        words.append(word.replace(bare, fixed) if fixed else word)
-    return " ".join(words)
-
-
-def _is_word(word: str) -> bool:
-    # real words close to the vocabulary that must stay what they are
-    return word in {"hourly", "every", "minutely", "alarms", "timers", "reminders", "remains", "evenings",
-                    "mornings", "second", "seconds", "mondays", "tuesdays", "fridays", "sundays", "saturdays",
-                    "thursdays", "wednesdays", "remained", "remainder", "quarters", "alarmed", "hours", "night",
-                    "nights", "weekday", "weekend", "tonight", "minute", "hour"}  # fmt: skip
-
-
-def intent(s: str) -> str | None:
-    """The kind of request in normalised text, or None."""
-    if _REMIND.match(s):
-        return REMINDER
-    if _ALARM.match(s):
-        return ALARM
-    if _TIMER.search(s) and _TIMER_START.match(s) and _DURATION.search(s):
-        return TIMER
-    if _TIMER.search(s) and re.match(r"^(?:(?:please|can you|could you)\s+)?(?:set|start|make)\b", s):
-        return TIMER
-    return None
-
-
-def _number(word: str) -> float:
-    word = word.strip()
-    if word in _NUMBERS:
-        return float(_NUMBERS[word])
-    return float(word)
-
-
-def _duration(text: str) -> timedelta:
-    t = text.strip()
-    if t == "half an hour":
-        return timedelta(minutes=30)
-    if t == "half a minute":
-        return timedelta(seconds=30)
-    if "quarter of an hour" in t:
-        return timedelta(minutes=15)
-    m = re.fullmatch(r"(\d+)h(\d+)", t)
-    if m:
-        return timedelta(hours=int(m.group(1)), minutes=int(m.group(2)))
-    total = 0.0
-    for m in re.finditer(
-        rf"\b({_NUM})(?:(?<=\d)\s*|\s+)(and a half\s+)?({_UNITS})\b(\s+and\s+a\s+half)?|(\d+)\s*(minutes?|mins?|m|seconds?|secs?|s)\b",
-        t,
-    ):  # noqa: E501
-        if m.group(5):
-            total += int(m.group(5)) * _unit(m.group(6))
-            continue
-        n = _number(m.group(1)) + (0.5 if m.group(2) or m.group(4) else 0.0)
-        total += n * _unit(m.group(3))
-    return timedelta(seconds=round(total))
-
-
-def _unit(word: str) -> int:
-    w = word.rstrip("s") if len(word) > 1 else word
-    return _UNIT.get(w, _UNIT.get(word[0], 60))
-
-
-def _hour(word: str) -> int:
-    return int(_NUMBERS[word]) if word in _NUMBERS else int(word)
-
-
-def _read_clock(m: re.Match[str]) -> tuple[int, int, bool, str | None] | None:
-    """(hour, minute, am/pm known, context word) of a _CLOCK match, or None when it is not a time."""
-    ctx = m.group("ctx")
-    context = None
-    if ctx:
-        context = next(w for w in ("morning", "afternoon", "evening", "tonight", "night") if w in ctx)
-    if m.group("noon"):
-        return (0, 0, True, None) if m.group("noon") == "midnight" else (12, 0, True, None)
-    if m.group("rel"):
-        h, rel = _hour(m.group("rh")), m.group("rel")
-        if rel == "quarter past":
-            hh, mm = h, 15
-        elif rel == "half past":
-            hh, mm = h, 30
-        elif rel == "quarter to":
-            hh, mm = h - 1, 45
-        else:
-            n = int(_number(rel.split(" ")[0]))
-            hh, mm = (h, n) if rel.endswith("past") else (h - 1, 60 - n)
-        return (hh % 24, mm, h > 12, context)
-    if m.group("half"):
-        return (_hour(m.group("half")), 30, False, context)
-    if m.group("h") is not None:
-        h, mm, ap = int(m.group("h")), int(m.group("m")), m.group("ap")
-        if h > 23 or mm > 59:
-            return None
-        return (
-            *_apply_ampm(h, ap),
-            mm,
-            bool(ap) or h == 0 or h > 12 or m.group("h").startswith("0"),
-            context,
-        )
-    if m.group("h2") is not None:
-        h, ap = int(m.group("h2")), m.group("ap2")
-        if h > 23:
-            return None
-        known = not ap.startswith("o")
-        return (_apply_ampm(h, ap if known else None)[0], 0, known or h > 12 or h == 0, context)
-    word = m.group("wh")
-    full = m.group(0).strip()
-    if not word or not re.match(r"^(?:at|for|by|@)\s", full):
-        return None  # a bare number is not a time ("set a timer for 10")
-    h = _hour(word)
-    if h > 23:
-        return None
-    wm = m.group("wm")
-    mm = 0 if not wm or wm.startswith("o") else int(_number(wm))
-    ap = m.group("ap3")
-    return (_apply_ampm(h, ap)[0], mm, bool(ap) or h > 12 or h == 0, context)
-
-
-def _apply_ampm(h: int, ap: str | None) -> tuple[int]:
-    if not ap:
-        return (h,)
-    if ap.startswith("p") and h < 12:
-        return (h + 12,)
-    if ap.startswith("a") and h == 12:
-        return (0,)
-    return (h,)
-
-
-def _next_weekday(today: date, weekday: int, *, include_today: bool = False) -> date:
-    ahead = (weekday - today.weekday()) % 7
-    if ahead == 0 and not include_today:
-        ahead = 7
-    return today + timedelta(days=ahead)
-
-
-def _calendar_date(text: str, today: date) -> date | None:
-    """A calendar date ("March 20", "the 24th of December", "the 14th"), the next one on or after today."""
-    m = re.fullmatch(r"(?:on\s+)?the\s+(\d{1,2})(?:st|nd|rd|th)", text.strip())
-    if m:
-        day = int(m.group(1))
-        for months in range(0, 13):
-            y, mo = divmod(today.month - 1 + months, 12)
-            try:
-                d = date(today.year + y, mo + 1, day)
-            except ValueError:
-                continue
-            if d >= today:
-                return d
-        return None
-    import parsedatetime  # type: ignore[import-untyped]
-
-    cal = parsedatetime.Calendar(version=parsedatetime.VERSION_CONTEXT_STYLE)
-    source = datetime.combine(today, time(12, 0))
-    with cal.context() as ctx:
-        found, _ = cal.parseDT(re.sub(r"^on\s+|\bthe\s+|\bof\s+", "", text.strip()), sourceTime=source)
-    if not ctx.hasDate:
-        return None
-    d = found.date()
-    if d < today:  # parsedatetime keeps a past date of this year
-        try:
-            d = d.replace(year=d.year + 1)
-        except ValueError:
-            return None
-    return d
-
-
 def _find_when(s: str, today: date) -> _When:
     w = _When()
     taken = [False] * len(s)
@@ -326,18 +79,18 @@ def _find_when(s: str, today: date) -> _When:
     def free(m: re.Match[str]) -> bool:
         return not any(taken[m.start() : m.end()])
 
-    for m in _RECUR.finditer(s):
+    for m in words.RECUR.finditer(s):
         w.recur = m.group(0)
         take(m)
         break
-    for m in _DATE.finditer(s):
+    for m in words.DATE.finditer(s):
         if free(m):
-            d = _calendar_date(m.group(0), today)
+            d = words.calendar_date(m.group(0), today)
             if d is not None:
                 w.day, w.day_named = d, True
                 take(m)
                 break
-    for m in _DURATION.finditer(s):
+    for m in words.DURATION.finditer(s):
         if free(m) and m.group("dur"):
             before = s[: m.start()].rstrip()
             # "for 6:45" is a time, "for 8 minutes" a duration; "at 5 m" is not
@@ -346,7 +99,7 @@ def _find_when(s: str, today: date) -> _When:
             if not m.group("in") and not re.search(r"\btimer\b|^\S+$", s) and not before.endswith("timer"):
                 if not re.search(r"\b(?:timer|minute|hour|second)s?\b.*", m.group(0)):
                     continue
-            length = _duration(m.group("dur"))
+            length = words.duration(m.group("dur"))
             if length.total_seconds() <= 0:
                 continue
             if length.total_seconds() % 86400 == 0 and length.days and m.group("in") == "in":
@@ -355,7 +108,7 @@ def _find_when(s: str, today: date) -> _When:
                 w.duration = length
             take(m)
             break
-    for m in _DAYWORD.finditer(s):
+    for m in words.DAYWORD.finditer(s):
         if not free(m):
             continue
         word = m.group(0)
@@ -367,7 +120,7 @@ def _find_when(s: str, today: date) -> _When:
                 if word.startswith(("this", "in the")):
                     w.day_named = False
         if word == "next week":
-            w.day = _next_weekday(today, 0)
+            w.day = words.next_weekday(today, 0)
         elif word == "tonight":
             w.context, w.day, w.day_named = "tonight", today, False
         elif word.startswith("the day after"):
@@ -378,17 +131,17 @@ def _find_when(s: str, today: date) -> _When:
             w.day = w.day or today
             w.day_named = word == "today" and w.day_named
         else:
-            name = next(d for d in _WEEKDAYS if d in word)
-            index = _WEEKDAYS.index(name)
-            w.day = _next_weekday(today, index, include_today=not word.startswith("next"))
+            name = next(d for d in words.WEEKDAYS if d in word)
+            index = words.WEEKDAYS.index(name)
+            w.day = words.next_weekday(today, index, include_today=not word.startswith("next"))
             w.weekday_today = w.day == today  # "on Friday" said on a Friday: today, or next week once past
             if word.startswith("next") and w.day - today <= timedelta(days=1):
                 w.day += timedelta(days=7)  # "next Saturday" said on Friday is not tomorrow
         break
-    for m in _CLOCK.finditer(s):
+    for m in words.CLOCK.finditer(s):
         if not free(m):
             continue
-        read = _read_clock(m)
+        read = words.read_clock(m)
         if read is None:
             continue
         h, mm, known, context = read
@@ -414,9 +167,9 @@ def _what(s: str, w: _When, kind: str) -> str:
             chars[i] = " "
     rest = re.sub(r"\s+", " ", "".join(chars)).strip(" ,.")
     rest = re.sub(r"^(reminder)\s*:", r"\1", rest)
-    rest = re.sub(_REMIND.pattern, "", rest).strip(" ,")
+    rest = re.sub(words.REMIND.pattern, "", rest).strip(" ,")
     if kind == ALARM:
-        rest = re.sub(_ALARM.pattern, "", rest).strip(" ,")
+        rest = re.sub(words.ALARM_START.pattern, "", rest).strip(" ,")
     rest = re.sub(r"^(?:(?:hey|ok|okay|please|can you|could you|pls)[\s,]+)*", "", rest)
     rest = re.sub(r"^(?:set|start|put on|make|run|begin)\s+(?:an?|the|my|me a)?\s*", "", rest)
     if kind == TIMER:
@@ -454,7 +207,7 @@ def _say(h: int, m: int) -> str:
 def parse_request(text: str, now: datetime, zone: ZoneInfo) -> Parsed | Clarify | None:
     """What ``text`` asks for at ``now`` in ``zone``; None when it is not a reminder, timer or alarm."""
     s = normalise(text)
-    kind = intent(s)
+    kind = words.intent(s)
     if kind is None:
         return None
     local_now = now.astimezone(zone)
@@ -481,12 +234,12 @@ def parse_request(text: str, now: datetime, zone: ZoneInfo) -> Parsed | Clarify 
                 "What time should I wake you?" if w.day else "What time should the alarm go off?", ALARM
             )
         if w.recur is None and w.day is None and w.context is None:
-            if _QUESTION.search(s):
+            if words.QUESTION.search(s):
                 return None  # "remind me what we said yesterday": a question for the model, not a reminder
             return Clarify("When should I remind you?", REMINDER)
         if w.recur is not None and _interval_recur(w.recur):
             return _recurring(kind, what, w.recur, None, now, zone, notes)
-        hour = _PART_OF_DAY.get(w.context or "", DEFAULT_HOUR)
+        hour = words.PART_OF_DAY.get(w.context or "", words.DEFAULT_HOUR)
         w.clock = (hour, 0)
         notes.append(f"you gave no time, so {_say(hour, 0)}")
         w.ampm_known = True
@@ -504,7 +257,7 @@ def parse_request(text: str, now: datetime, zone: ZoneInfo) -> Parsed | Clarify 
     if due <= now and w.weekday_today:
         day = day + timedelta(days=7)
         due = _local(day, (h, mm), zone)
-        notes.append(f"{_say(h, mm)} has already passed today, so next {_DAY_NAMES[day.weekday()]}")
+        notes.append(f"{_say(h, mm)} has already passed today, so next {words.DAY_NAMES[day.weekday()]}")
     if due <= now:
         if w.day_named and w.day != today:
             return Clarify(f"{_say(h, mm)} on that day has already passed; when should it be?", kind)
@@ -566,7 +319,7 @@ def schedule_text(recur: str, clock: tuple[int, int] | None) -> str:
     if m:
         r = f"every {m.group(1)}day"
     r = r.replace("each ", "every ")
-    for word, n in _NUMBERS.items():
+    for word, n in words.NUMBERS.items():
         if " " not in word and len(word) > 2:
             r = re.sub(rf"\bevery {word}\b", f"every {n}", r)
     if clock is None:
@@ -586,7 +339,7 @@ def _recurring(
     from assistant.core.errors import BadRequest
 
     if clock is None and recur in ("every morning", "every evening", "every night"):
-        clock = (_PART_OF_DAY["morning" if "morning" in recur else "evening"], 0)
+        clock = (words.PART_OF_DAY["morning" if "morning" in recur else "evening"], 0)
     text = schedule_text(recur, clock)
     try:
         due = next_fire(text, zone, now)
@@ -620,7 +373,7 @@ def describe_day(when: datetime, now: datetime, zone: ZoneInfo) -> str:
         return "today"
     if d == today + timedelta(days=1):
         return "tomorrow"
-    return f"on {_DAY_NAMES[d.weekday()]} {d.day} {d.strftime('%B')}"
+    return f"on {words.DAY_NAMES[d.weekday()]} {d.day} {d.strftime('%B')}"
 
 
 def describe_in(delta: timedelta) -> str:

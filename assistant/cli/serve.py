@@ -53,7 +53,6 @@ def run(args: argparse.Namespace) -> int:
     check_listen_policy(server_cfg.host, server_cfg.api_token)
     tune_malloc()  # before the threads: memory freed after a busy hour goes back to the system
 
-
     from assistant.app import create_app
     from assistant.services import build_services
 

@@ -15,10 +15,13 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import httpcore
@@ -248,6 +251,48 @@ class AddressPolicy:
         return usable
 
 
+# The monotonic time by which the fetch running in this context must end (set by FeedFetcher.fetch): every
+# connect, read and write of its connections gets at most what is left, so the deadline holds while
+# connecting and reading headers too, not only between body pieces.
+_fetch_deadline: ContextVar[float | None] = ContextVar("fetch_deadline", default=None)
+
+
+def _left(timeout: float | None) -> float | None:
+    """``timeout`` cut to what is left before this fetch's deadline; past it, a timeout now."""
+    deadline = _fetch_deadline.get()
+    if deadline is None:
+        return timeout
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise httpcore.ReadTimeout("whole-fetch deadline passed")
+    return left if timeout is None else min(timeout, left)
+
+
+class DeadlineStream(httpcore.NetworkStream):
+    """A connection whose every operation ends by the running fetch's deadline (see ``_fetch_deadline``);
+    a pooled connection takes the deadline of the fetch using it now."""
+
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, _left(timeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, _left(timeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.NetworkStream:
+        return DeadlineStream(self._inner.start_tls(ssl_context, server_hostname, _left(timeout)))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
 class GuardedBackend(httpcore.NetworkBackend):
     """httpcore's sync backend, connecting only to addresses the policy allows (checked per connection)."""
 
@@ -278,7 +323,8 @@ class GuardedBackend(httpcore.NetworkBackend):
         for ip in addresses:
             try:
                 # A numeric host: the inner backend's getaddrinfo does no lookup, so this is the checked IP.
-                return self._inner.connect_tcp(str(ip), port, timeout, local_address, socket_options)
+                stream = self._inner.connect_tcp(str(ip), port, _left(timeout), local_address, socket_options)
+                return DeadlineStream(stream)
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 last = exc
         assert last is not None
@@ -408,6 +454,7 @@ class FeedFetcher:
         if last_modified:
             headers["If-Modified-Since"] = last_modified
         deadline = time.monotonic() + self.timeout
+        context = _fetch_deadline.set(deadline)  # connect and headers too (DeadlineStream)
         try:
             with self._client.stream("GET", url, headers=headers) as resp:
                 return self._read(resp, deadline)
@@ -423,6 +470,8 @@ class FeedFetcher:
                     raise FetchError(f"timed out after {self.timeout:g}s (could not connect)") from None
                 raise FetchError(COULD_NOT_CONNECT) from None
             raise _fetch_error(exc, self.timeout) from None
+        finally:
+            _fetch_deadline.reset(context)
 
     def _from_private_target(self, exc: httpx.TransportError) -> bool:
         """Whether the failed request went to a non-public (allowed) address: its errors stay vague."""

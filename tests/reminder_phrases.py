@@ -233,4 +233,6 @@ NOT_REQUESTS = [
     "remind me who won the match",
     "remind me how to make pancakes",
     "can you remind me of the wifi password",
+    "Remind me: does the library welcome cats now?",
+    "Remind me: the spare key is under the blue pot.",
 ]

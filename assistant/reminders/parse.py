@@ -234,7 +234,7 @@ def parse_request(text: str, now: datetime, zone: ZoneInfo) -> Parsed | Clarify 
                 "What time should I wake you?" if w.day else "What time should the alarm go off?", ALARM
             )
         if w.recur is None and w.day is None and w.context is None:
-            if words.QUESTION.search(s):
+            if not words.TO_BE_TIMED.search(s):
                 return None  # "remind me what we said yesterday": a question for the model, not a reminder
             return Clarify("When should I remind you?", REMINDER)
         if w.recur is not None and _interval_recur(w.recur):

@@ -73,7 +73,9 @@ RECUR = re.compile(
     r"daily|weekdays|on work days|every work ?day|nightly)\b"
 )
 TIMER_WORD = re.compile(r"\btimer\b")
-QUESTION = re.compile(r"^(?:\S+[\s,]+)*?remind me\s+(?:again\s+)?(?:what|who|whom|whose|how|why|where|which|when|whether|if|of)\b")
+# Without a time, only "remind me to/about/that ..." is a reminder still to be timed; "remind me what we said",
+# "remind me: the key is under the pot" are questions and notes for the model (and memory).
+TO_BE_TIMED = re.compile(r"\b(?:remind me|reminder|don'?t let me forget)\s+(?:(?:in|at|on|by)\s+\S+\s+)?(?:to|about|that)\b")
 ALARM_START = re.compile(r"^(?:please\s+)?(?:can you\s+|could you\s+)?(?:wake me(?: up)?|(?:set|make|put)\s+(?:an?\s+|my\s+)?"
                     r"alarms?|alarm)\b")  # fmt: skip
 REMIND = re.compile(

@@ -1,5 +1,6 @@
 """Logging: one line per record, JSON (``server.log_format = "json"``) or text, with the id of the request or
-scheduled run it belongs to.
+scheduled run it belongs to; no line carries a URL's user info, a token-like query value or a bearer token
+(``redact_secrets``), and httpx's request log (whole URLs) stays below WARNING.
 
 The ids live in context variables: the request guard sets ``request_id`` for each HTTP request (and returns
 it as ``X-Request-ID``), the scheduler sets ``run_id`` for each scheduled run. asyncio tasks and
@@ -28,6 +29,36 @@ LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s:%(ids)s %(message)s"
 # An incoming X-Request-ID is kept when it looks like an id (a proxy's, a client's); else a new one is made.
 _SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+
+
+# Secrets that URLs and headers carry: user info (``https://bob:pw@host``), token-like query values
+# (``?token=``, ``auth=``, ``api_key=``...) and a bearer token. The daemon's handler takes them out of every
+# line it writes; httpx's and httpcore's own request logs (whole URLs) stay below WARNING.
+_USERINFO = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s@?#]+@")
+_TOKEN_QUERY = re.compile(
+    r"([?&](?:token|access_token|api_key|apikey|key|auth|password|passwd|secret|sig|signature)=)[^&#\s\"']+",
+    re.IGNORECASE,
+)
+_BEARER = re.compile(r"\b(Bearer\s+)[A-Za-z0-9._~+/=-]+")
+QUIET_LIBRARIES = ("httpx", "httpcore")
+
+
+def redact_secrets(text: str) -> str:
+    """``text`` with URL user info, token-like query values and bearer tokens replaced by ``…``."""
+    text = _USERINFO.sub(r"\1…@", text)
+    text = _TOKEN_QUERY.sub(r"\1…", text)
+    return _BEARER.sub(r"\1…", text)
+
+
+class RedactingFormatter(logging.Formatter):
+    """Formats with ``inner``, then takes secrets out of the whole line, traceback included."""
+
+    def __init__(self, inner: logging.Formatter) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact_secrets(self.inner.format(record))
 
 
 def new_id() -> str:
@@ -95,7 +126,9 @@ def configure_logging(level: str = "INFO", fmt: LogFormat = "text") -> logging.H
     handler (a later call replaces it)."""
     handler = _OurHandler(sys.stderr)
     handler.addFilter(ContextFilter())
-    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
+    handler.setFormatter(
+        RedactingFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
+    )
     root = logging.getLogger()
     for old in [h for h in root.handlers if isinstance(h, _OurHandler)]:  # a second call replaces the first
         root.removeHandler(old)
@@ -106,4 +139,7 @@ def configure_logging(level: str = "INFO", fmt: LogFormat = "text") -> logging.H
         uv = logging.getLogger(name)
         uv.handlers.clear()
         uv.propagate = True
+    # httpx logs every request's whole URL at INFO (a webhook's password, an ntfy topic, a feed's token).
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(logging.WARNING)
     return handler

@@ -84,8 +84,14 @@ def test_other_text_passes(tmp_path: Path) -> None:
         "remember that my locker is 42",
         "tell me about alarm clocks",
         "/digest",
+        "how much time is left until Christmas?",
+        "how long is left?",  # nothing is running: a question for the model
     ):
         assert chat.answer(text, conversation_id="c") is None
+    chat.answer("set a timer for 5 minutes", conversation_id="c")
+    assert chat.answer("how long is left?", conversation_id="c") == (
+        "5 minutes left on the timer (it goes off at 17:25 today)."
+    )
 
 
 def test_cancelling_what_is_not_there_says_so(tmp_path: Path) -> None:

@@ -86,8 +86,10 @@ class ReminderChat:
         if m:
             return self._cancel(m.group("what"))
         m = _LEFT.match(s)
-        if m and re.search(r"\b(?:timer|alarm|reminder)s?\b|^how (?:long|much time)", s):
+        if m and re.search(r"\b(?:timer|alarm|reminder)s?\b", s):
             return self._left(m.group("what"))
+        if m and not m.group("what").strip() and self.service.reminders():  # "how long is left?"
+            return self._left("")
         return self._create(text, conversation_id)
 
     # -- create ----------------------------------------------------------------------------------------

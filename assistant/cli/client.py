@@ -81,7 +81,7 @@ def run_chat(args: argparse.Namespace) -> int:
         if not client.healthy():
             console.print(f"[red]The daemon is not running at {client.url}[/] (start it with `assistant serve`).")
             return 3
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        history = chat_history_file(settings.data_dir)
         console.print(
             "[dim]Chatting with the assistant. /new starts a new conversation, /good or /bad rates the last "
             "answer, /persona NAME changes the tone, /quit leaves.[/]"
@@ -91,7 +91,7 @@ def run_chat(args: argparse.Namespace) -> int:
             notes = threading.Thread(target=_show_notifications, args=(client, console, stop, screen), daemon=True)
             notes.start()
         try:
-            _converse(client, console, settings.data_dir / "chat_history", screen)
+            _converse(client, console, history, screen)
         except KeyboardInterrupt:
             pass
         finally:
@@ -110,6 +110,14 @@ def _show_notifications(
         title = note.title or "notification"
         with screen:  # never in the middle of a streamed answer
             console.print(f"\n[bold magenta]🔔 {escape(title)}[/]\n{escape(note.body)}")
+
+
+def chat_history_file(data_dir: Path) -> Path:
+    """The chat's input history, created private (0600) in a private (0700) data dir: it holds what the
+    user typed."""
+    from assistant.core.sqlite_db import private_file
+
+    return private_file(data_dir / "chat_history")
 
 
 def _converse(client: DaemonClient, console: Console, history: Path, screen: threading.Lock) -> None:

@@ -21,6 +21,7 @@ from assistant.config import ServerSettings, is_loopback_host, load_settings
 from assistant.core.errors import ConfigError
 from assistant.core.logs import configure_logging
 from assistant.core.procmem import tune_malloc
+from assistant.core.sqlite_db import keep_private
 from assistant.core.storage_errors import startup_problem
 
 if TYPE_CHECKING:
@@ -52,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
     )
     check_listen_policy(server_cfg.host, server_cfg.api_token)
     tune_malloc()  # before the threads: memory freed after a busy hour goes back to the system
+    keep_private(settings.data_dir)  # every file and folder the daemon makes is its user's only
 
     from assistant.app import create_app
     from assistant.services import build_services

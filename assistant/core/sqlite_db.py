@@ -8,6 +8,32 @@ from pathlib import Path
 
 PRIVATE_DIR = 0o700
 PRIVATE_FILE = 0o600
+PRIVATE_UMASK = 0o077  # what the daemon creates (Chroma's files, APScheduler's job store...) is private
+
+
+def keep_private(data_dir: Path) -> None:
+    """The process creates private files from now on (umask 077: libraries such as Chroma and SQLAlchemy
+    create theirs with the umask), and what an earlier version left under ``data_dir`` is made private:
+    folders 0700, files 0600 (symbolic links are left alone). `assistant serve` calls it first."""
+    os.umask(PRIVATE_UMASK)
+    private_dir(data_dir)
+    for root, dirs, files in os.walk(data_dir):
+        for name in dirs:
+            path = os.path.join(root, name)
+            if not os.path.islink(path):
+                os.chmod(path, PRIVATE_DIR)
+        for name in files:
+            path = os.path.join(root, name)
+            if not os.path.islink(path):
+                os.chmod(path, PRIVATE_FILE)
+
+
+def private_file(path: Path) -> Path:
+    """``path`` (and its folder) created if missing and readable by its owner only."""
+    private_dir(path.parent)
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, PRIVATE_FILE))
+    os.chmod(path, PRIVATE_FILE)
+    return path
 
 
 def private_dir(path: Path) -> Path:

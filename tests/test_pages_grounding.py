@@ -273,3 +273,18 @@ def test_the_input_budget_reads_only_the_pages_start(server: FeedServer) -> None
     items, _ = block_lines(llm.prompts[0][1])
     meter = meter_for_fake()
     assert 100 < sum(meter.text_cost(i) for i in items[1:]) <= 200  # the page's first 200 tokens, no more
+
+
+def test_a_list_in_the_answer_becomes_sentences_without_its_numbering_or_repeats() -> None:
+    from assistant.pages.summarize import clean_answer
+
+    answer = (
+        "The festival has three parts:\n1. Artworks light the city\n2. Visitors vote\n- They can vote online\n"
+        "- They can vote online\n- They can vote online"
+    )
+    text = clean_answer(answer)
+    assert (
+        text == "The festival has three parts: Artworks light the city. Visitors vote. They can vote online."
+    )
+    facts = PageFacts(["Thirty artworks light the city; visitors vote online for the best one."])
+    assert facts.check(text).unsupported == ("three",)  # the count is the model's own; the numbering is gone

@@ -114,12 +114,34 @@ def whole_sentences(text: str) -> str:
     return text[: ends[-1]] if ends else text
 
 
+_LIST_MARK = re.compile(r"^\s*(?:\d{1,2}[.)]|[-*\u2022])\s+")
+
+
+def as_sentences(text: str) -> str:
+    """A list the model wrote, as sentences: no item numbers or bullets (the numbering is not a fact of
+    the page: "1." is no date or count), each item ending a sentence, an item repeated word for word kept
+    once (a small model that loops repeats its last line)."""
+    lines: list[str] = []
+    seen: set[str] = set()
+    for line in text.splitlines():
+        item = _LIST_MARK.match(line)
+        line = line[item.end() :] if item else line.strip()
+        key = " ".join(line.lower().split())
+        if not key or key in seen:
+            continue
+        seen.add(key)
+        if item and not line.rstrip().endswith((".", "!", "?", ":")):
+            line = line.rstrip() + "."
+        lines.append(line)
+    return "\n".join(lines)
+
+
 def clean_answer(text: str, limit: int = SUMMARY_MAX, title: str = "") -> str:
     """The model's text as shown: one clean line, no links; "" when it echoes a block's marker. Items
     of the block copied as they were quoted (``3. "text"``, ``> Title: ...``) keep their text only, and
     a copied title item (``Title: <the page's title>``) is dropped."""
     text = _QUOTE_MARK.sub("", _ITEM_ECHO.sub(r"\1", text))
-    cleaned = clean_text(strip_links(text), limit).lstrip("> ")
+    cleaned = clean_text(strip_links(as_sentences(text)), limit).lstrip("> ")
     if cleaned.lower().startswith("title:"):
         cleaned = cleaned[6:].lstrip()
         if title and cleaned.startswith(title):

@@ -33,7 +33,7 @@ from assistant.llm.worker import GenerationWorker
 from assistant.pages.budget import meter_for
 from assistant.pages.models import PageError
 from assistant.pages.read import PageReader, build_fetcher
-from assistant.pages.service import PageService
+from assistant.pages.service import INPUT_TOKENS, PageService
 from assistant.pages.summarize import Lengths
 from benchmarks.bench_extract import DEFAULT_DATA, route_pages
 from tests.feeds_server import serve
@@ -97,8 +97,8 @@ def main() -> None:
     parser.add_argument("--map-tokens", type=int, default=defaults.map_tokens)
     parser.add_argument("--summary-tokens", type=int, default=defaults.summary_tokens)
     parser.add_argument(
-        "--input-tokens", type=int, default=getattr(defaults, "input_tokens", 0),
-        help="prompt tokens of the page read for a summary (0: the whole page, in parts)",
+        "--input-tokens", type=int, default=INPUT_TOKENS,
+        help="prompt tokens of the page read for a summary (the daemon's: %(default)s; 0: the whole page, in parts)",
     )  # fmt: skip
     parser.add_argument("--style", choices=("summary", "eli5"), default="summary")
     parser.add_argument("--json", type=Path, help="write every page's figures here too")

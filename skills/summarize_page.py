@@ -42,6 +42,8 @@ def run_page_skill(ctx: SkillContext, name: str, style: str, url: str, max_token
     title = found.title or "(untitled page)"
     cite = f"{_HEADINGS[style]} “{title}” — {found.url}"
     extent = f"{found.words:,} words" + (f", read in {found.parts} parts" if found.parts > 1 else "")
+    if 0 < found.words_read < found.words:
+        extent += f", the first {found.words_read:,} read"
     if found.path == "extractive":
         body = f"No summary by the model kept to the page; its lead sentences: {found.text}"
     else:
@@ -65,6 +67,7 @@ def run_page_skill(ctx: SkillContext, name: str, style: str, url: str, max_token
             "summary": found.text,
             "style": style,
             "words": found.words,
+            "words_read": found.words_read,
             "parts": found.parts,
             "levels": found.levels,
             "fallback": found.fallback,

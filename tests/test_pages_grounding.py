@@ -288,3 +288,20 @@ def test_a_list_in_the_answer_becomes_sentences_without_its_numbering_or_repeats
     )
     facts = PageFacts(["Thirty artworks light the city; visitors vote online for the best one."])
     assert facts.check(text).unsupported == ("three",)  # the count is the model's own; the numbering is gone
+
+
+def test_the_daemon_reads_a_long_pages_start_and_says_so(
+    server: FeedServer, services: Services, fake_llm: FakeLLM
+) -> None:
+    from assistant.pages.service import INPUT_TOKENS
+    from tests.test_pages import long_paragraphs
+
+    assert services.pages is not None and services.skills is not None
+    assert services.pages.lengths.input_tokens == INPUT_TOKENS > 0
+    fake_llm.reply = "The river town of Elmsford opened a new footbridge."
+    url = server.route("/long", Reply(200, article("Footbridge opens", long_paragraphs(3000)), HTML))
+    result = services.skills.run("summarize", {"url": url, "remember": False})
+    data = result.data
+    assert data["path"] == "model" and data["parts"] == 1 and len(fake_llm.prompts) == 1  # no map step
+    assert 0 < data["words_read"] < data["words"]
+    assert result.text.splitlines()[-1] == f"({data['words']:,} words, the first {data['words_read']:,} read)"

@@ -59,6 +59,7 @@ class PageSummary:
     words: int
     parts: int
     levels: int = 1  # map steps plus reduce rounds
+    words_read: int = 0  # of the page's words, how many the model read (pages.input budget: its start)
     fallback: bool = False
     path: SummaryPath = "model"
     unsupported: tuple[str, ...] = ()

@@ -5,6 +5,7 @@ when ``pages.enabled``; skills reach it as ``ctx.pages`` (assistant.skillkit.api
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from assistant.config import Settings
 from assistant.core.errors import BadRequest
@@ -15,6 +16,11 @@ from assistant.pages.read import PageReader, build_fetcher
 from assistant.pages.summarize import Generate, Lengths, MapReduce
 
 STYLES: tuple[Style, ...] = ("summary", "eli5")
+# Prompt tokens of a page's text read for its summary, from the start (about 750 words of English). Chosen
+# by measurement (benchmarks/bench_summaries.py): the page's prompt is most of a summary's time on a small
+# device, a page's lead holds what a summary says, and a longer page was read in parts (map, then reduce)
+# at minutes a page. 0 reads the whole page. (A candidate for a pages setting.)
+INPUT_TOKENS = 1024
 
 
 class PageService:
@@ -38,7 +44,7 @@ class PageService:
         if style not in STYLES:
             raise BadRequest(f"style must be one of {', '.join(STYLES)}", code="bad_style")
         page = self.reader.read(url)
-        lengths = self.lengths if max_tokens is None else Lengths(self.lengths.map_tokens, max_tokens)
+        lengths = self.lengths if max_tokens is None else replace(self.lengths, summary_tokens=max_tokens)
         return MapReduce(self.generate, self.meter(), lengths).summarize(page, style)
 
     def close(self) -> None:
@@ -57,5 +63,8 @@ def build_pages(settings: Settings, generate: Generate, llm: LLMBackend) -> Page
     reader = PageReader(fetcher, max_words=ps.max_words)
     n_ctx = settings.model.n_ctx
     return PageService(
-        reader, generate, lambda: meter_for(llm, n_ctx), Lengths(ps.map_tokens, ps.summary_tokens)
+        reader,
+        generate,
+        lambda: meter_for(llm, n_ctx),
+        Lengths(ps.map_tokens, ps.summary_tokens, INPUT_TOKENS),
     )

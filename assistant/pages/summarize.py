@@ -209,6 +209,7 @@ class MapReduce:
         self.lengths = lengths
         self.prompt_tokens: list[int] = []
         self.rounds: list[int] = []  # parts read in each map round
+        self.words_read = 0
 
     def size(self, items: Sequence[str]) -> int:
         return sum(self.meter.text_cost(t) for t in items)
@@ -273,6 +274,7 @@ class MapReduce:
         answer = self.lengths.summary_tokens
         final_budget = self.budget(answer)
         items: list[str] = self.head(page.paragraphs)
+        self.words_read = sum(len(i.split()) for i in items)
         as_notes = False
         while self.meter.cost(final_prompt(style, page.title, items, notes=as_notes)) > final_budget:
             before = self.size(items)
@@ -318,6 +320,7 @@ class MapReduce:
             text=text,
             style=style,
             words=page.words,
+            words_read=min(page.words, self.words_read) if self.words_read else page.words,
             parts=self.rounds[0] if self.rounds else 1,
             levels=len(self.rounds) + 1,
             fallback=path == "extractive",

@@ -88,5 +88,6 @@ def recalling(services: Services, recall: MemoryHook) -> Services:
     chat = services.chat
     return replace(services, chat=ChatService(
         services.worker, services.conversations, services.clock, personas=chat.personas, memory=recall,
-        shortcuts=chat.shortcuts, rules=chat.rules, feedback=chat.feedback,
+        shortcuts=chat.shortcuts, rules=chat.rules, feedback=chat.feedback, zone=chat.zone,
+        time_in_message=chat.time_in_message,
     ))  # fmt: skip

@@ -12,6 +12,9 @@ In order, each answered in the OpenAI error shape:
 5. The body is read here, counting bytes as they arrive; past the limit the request ends with 413 and
    memory never holds more than the limit. The route then reads the buffered body.
 
+A WebSocket handshake passes checks 1, 3 (``?token=`` allowed) and the Origin check of 4; a refused one is
+closed before it is accepted.
+
 Before all that, each request gets its id: the client's ``X-Request-ID`` when it is a sane one, else a new
 one. It is set for the request's log lines (``assistant.core.logs.request_id``), returned in the
 ``X-Request-ID`` response header (refusals too), and ends the request's one access log line (method, path
@@ -93,6 +96,9 @@ class RequestGuard:
         self.max_body = server.max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await self._websocket(scope, receive, send)
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -118,6 +124,24 @@ class RequestGuard:
             shown = json.dumps(path[:300], ensure_ascii=False)[1:-1]
             log.log(level, "%s %s %s %.1f ms", scope["method"], shown, status or "-", ms)
             request_id.reset(context)
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A WebSocket handshake passes the same Host, token and Origin checks (the token may come as
+        ``?token=``: browsers cannot give a WebSocket headers); a refused one is closed before it is
+        accepted (the client sees 403)."""
+        headers = Headers(scope=scope)
+        why = None
+        if self.hosts is not None and host_name(headers.get("host", "")) not in self.hosts:
+            why = "host not allowed"
+        elif self.token and not self._authorized(scope, headers, None):
+            why = "missing or wrong API token"
+        elif _cross_site(headers):
+            why = "from another web site"
+        if why is None:
+            await self.app(scope, receive, send)
+            return
+        log.info("WebSocket %s refused: %s", json.dumps(scope["path"][:300])[1:-1], why)
+        await send({"type": "websocket.close", "code": 1008})
 
     async def _guarded(self, scope: Scope, headers: Headers, receive: Receive, send: Send) -> None:
         refused = self._refusal(scope, headers)
@@ -167,10 +191,13 @@ class RequestGuard:
                 )  # fmt: skip
         return None
 
-    def _authorized(self, scope: Scope, headers: Headers, path: str) -> bool:
+    def _authorized(self, scope: Scope, headers: Headers, path: str | None) -> bool:
+        """The token in the Authorization header, or as ``?token=`` for the paths that allow it (``path``
+        None: a WebSocket, whichever its path)."""
         assert self.token is not None
         header = headers.get("authorization")
-        if header is None and scope["method"] == "GET" and path in QUERY_TOKEN_PATHS:
+        query_ok = path is None or (scope["method"] == "GET" and path in QUERY_TOKEN_PATHS)
+        if header is None and query_ok:
             given = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token")
             header = f"Bearer {given[0]}" if given else None
         return token_matches(self.token, header)

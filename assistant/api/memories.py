@@ -16,13 +16,15 @@ from assistant.core.errors import BadRequest, NotFound
 
 router = APIRouter(prefix="/api/memories", route_class=CheckedJSONRoute)
 MAX_BATCH = 512
+CONVERSATION_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@+-]*$"
 
 
 class MemoryIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     text: str = Field(examples=["The boiler was serviced in March"])
     source: str = "note"
-    conversation_id: str | None = Field(None, max_length=64)
+    # An id, never a path: no slash, backslash, NUL, control character or leading dot.
+    conversation_id: str | None = Field(None, max_length=64, pattern=CONVERSATION_ID_PATTERN)
     metadata: dict[str, str | int | float | bool | None] | None = None
 
 

@@ -256,6 +256,12 @@ def _read_manifest(tar: tarfile.TarFile) -> dict[str, Any]:
 
 
 def _extract_verified(tar: tarfile.TarFile, entries: list[dict[str, Any]], stage: Path) -> None:
+    seen: set[PurePosixPath] = set()
+    for entry in entries:  # every path checked before anything is written
+        rel = _member_path(entry["path"])
+        if rel in seen:
+            raise BackupError(f"the manifest lists {entry['path']!r} twice: the backup is damaged")
+        seen.add(rel)
     for entry in entries:
         rel = _member_path(entry["path"])
         try:

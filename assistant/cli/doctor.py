@@ -115,7 +115,9 @@ def daemon_health(settings: Settings) -> dict[str, Any] | None:
     from assistant.client.daemon import daemon_base_url
 
     try:
-        resp = httpx.get(daemon_base_url(settings) + "/healthz", timeout=2.0)
+        token = settings.server.api_token  # without it a protected daemon's /healthz says only "ok"
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        resp = httpx.get(daemon_base_url(settings) + "/healthz", headers=headers, timeout=2.0)
         answer = resp.json() if resp.status_code == 200 else None
     except (httpx.HTTPError, ValueError):
         return None

@@ -23,6 +23,7 @@ from assistant.core.logs import configure_logging
 from assistant.core.procmem import tune_malloc
 from assistant.core.sqlite_db import keep_private
 from assistant.core.storage_errors import startup_problem
+from assistant.core.text import learn_model_control_tokens
 
 if TYPE_CHECKING:
     from assistant.services import Services
@@ -66,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
             raise
         log.error("cannot start: %s", problem.message)
         return problem.exit_code
+    learned = learn_model_control_tokens(services.llm)  # its own special tokens never pass as text
+    log.debug("learned %d control token(s) from the model's vocabulary and chat template", learned)
     app = create_app(services)
     config = uvicorn_config(app, server_cfg)
     server = graceful_server(config, services)

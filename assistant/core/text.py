@@ -27,8 +27,9 @@ What ``clean_text`` removes, always (the union of what the feed cleaner and the 
 With ``markup=True`` (the default: text going into a prompt or an answer) it also drops HTML tags,
 decodes HTML entities and removes prompt delimiters (``<<<``, ``>>>``, fences) and the control tokens
 of every chat template the daemon ships (``CONTROL_TOKENS``: Gemma's ``<start_of_turn>``, ChatML's
-``<|im_start|>``, ``</s>``, ``[INST]``, Llama 3's ``<|eot_id|>``... and any ``<|...|>``), also when
-they were written as HTML entities (``&lt;/s&gt;``). With ``markup=False`` the text is taken as plain
+``<|im_start|>``, ``</s>``, ``[INST]``, Llama 3's ``<|eot_id|>``, DeepSeek's ``<｜Assistant｜>``... and any
+``<|...|>`` or ``<｜...｜>``), plus those learned from the loaded model's vocabulary and chat template
+(``learn_model_control_tokens``), also when they were written as HTML entities (``&lt;/s&gt;``). With ``markup=False`` the text is taken as plain
 already and kept as written (``<b>`` and ``&amp;`` stay): feeds decode HTML by the field's declared type
 (``plain``) and store identifiers and links byte-for-byte apart from the characters above.
 
@@ -42,9 +43,11 @@ import html
 import json
 import re
 import secrets
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from html.parser import HTMLParser
+from typing import Any
 from urllib.parse import urlsplit
 
 TITLE_MAX = 300
@@ -92,18 +95,96 @@ CONTROL_TOKENS: tuple[str, ...] = (
     "[AVAILABLE_TOOLS]", "[/AVAILABLE_TOOLS]", "[TOOL_CALLS]", "[TOOL_RESULTS]", "[/TOOL_RESULTS]",
     # Phi-3 and friends
     "<|system|>", "<|user|>", "<|assistant|>", "<|end|>", "<|endofprompt|>",
+    # DeepSeek (full-width bars, U+2581 for a space), reasoning models, GLM
+    "<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>", "<｜User｜>", "<｜Assistant｜>", "<think>", "</think>",
+    "<sop>", "<eop>", "[gMASK]", "[sMASK]",
 )  # fmt: skip
-_CONTROL_TOKEN = re.compile(
-    "|".join(
-        [re.escape(t) for t in sorted(CONTROL_TOKENS, key=len, reverse=True)]
-        + [
-            r"<\|[^|<>\n]{1,40}\|>",  # any <|...|>: the form of most templates' special tokens
-            r"<unused\d{1,5}>",  # Gemma's reserved tokens
-            r"\[/?INST\]",
-        ]
-    ),
-    re.IGNORECASE,
-)
+_CONTROL_PATTERNS = [
+    r"<\|[^|<>\n]{1,40}\|>",  # any <|...|>: the form of most templates' special tokens
+    r"<｜[^｜<>\n]{1,40}｜>",  # any <｜...｜> (DeepSeek's full-width form)
+    r"<unused\d{1,5}>",  # Gemma's reserved tokens
+    r"\[/?INST\]",
+]
+
+
+def _control_token_pattern(tokens: set[str]) -> re.Pattern[str]:
+    return re.compile(
+        "|".join([re.escape(t) for t in sorted(tokens, key=len, reverse=True)] + _CONTROL_PATTERNS),
+        re.IGNORECASE,
+    )
+
+
+_CONTROL_TOKEN = _control_token_pattern(set(CONTROL_TOKENS))
+_learned: set[str] = set()
+_learning = threading.Lock()
+# A learned token looks like markup: <...> or [...], no spaces, not too long (a vocabulary may mark a plain
+# word or a newline as special; those stay text).
+_MARKUP_TOKEN = re.compile(r"<[^<>\s]{1,62}>|\[[^\[\]\s]{1,62}\]")
+_TEMPLATE_LITERAL = re.compile(r"<[|｜]?[A-Za-z_/][^<>\s'\"{}]{0,60}>|\[/?[A-Z][A-Z_]{1,40}\]")
+_LLAMA_TOKEN_ATTR_CONTROL, _LLAMA_TOKEN_ATTR_USER_DEFINED = 1 << 3, 1 << 4  # llama.cpp's llama_token_attr
+
+
+def learn_control_tokens(tokens: Iterable[str]) -> int:
+    """Strip these too from now on (the loaded model's own special tokens: ``vocabulary_control_tokens``,
+    ``template_control_tokens``); those that do not look like markup are ignored. Returns how many were new.
+
+    Process-wide on purpose: every cleaner of untrusted text, wherever it runs, must know the tokens of
+    the model that will read it."""
+    global _CONTROL_TOKEN
+    new = {t for t in tokens if _MARKUP_TOKEN.fullmatch(t)} - set(CONTROL_TOKENS)
+    with _learning:
+        new -= _learned
+        if new:
+            _learned.update(new)
+            _CONTROL_TOKEN = _control_token_pattern(set(CONTROL_TOKENS) | _learned)
+    return len(new)
+
+
+def forget_learned_control_tokens() -> None:
+    """Back to the built-in list (tests)."""
+    global _CONTROL_TOKEN
+    with _learning:
+        _learned.clear()
+        _CONTROL_TOKEN = _control_token_pattern(set(CONTROL_TOKENS))
+
+
+def vocabulary_control_tokens(vocab: Any) -> set[str]:
+    """The control and user-defined tokens of a llama.cpp vocabulary that look like markup (``<...>``,
+    ``[...]``). ``vocab`` has ``n_vocab()``, ``token_get_text(i)`` and ``token_get_attr(i)``, as
+    llama-cpp-python's ``Llama._model`` does."""
+    wanted = _LLAMA_TOKEN_ATTR_CONTROL | _LLAMA_TOKEN_ATTR_USER_DEFINED
+    found = set()
+    for token in range(vocab.n_vocab()):
+        if vocab.token_get_attr(token) & wanted:
+            text = vocab.token_get_text(token)
+            if _MARKUP_TOKEN.fullmatch(text):
+                found.add(text)
+    return found
+
+
+def template_control_tokens(template: str) -> set[str]:
+    """The literal tokens a chat template writes (``<|im_start|>``, ``<｜Assistant｜>``, ``<think>``,
+    ``[INST]``...)."""
+    return {t for t in _TEMPLATE_LITERAL.findall(template) if _MARKUP_TOKEN.fullmatch(t)}
+
+
+def learn_model_control_tokens(backend: Any) -> int:
+    """Learn the special tokens of a llama.cpp backend's model (its vocabulary and its chat template);
+    a backend without one (a remote server, a fake) teaches nothing. Returns how many were new."""
+    llama = getattr(backend, "llm", None)
+    vocab = getattr(llama, "_model", None)
+    tokens: set[str] = set()
+    if vocab is not None and hasattr(vocab, "token_get_attr"):
+        tokens |= vocabulary_control_tokens(vocab)
+    metadata = getattr(llama, "metadata", None)
+    if isinstance(metadata, dict):
+        tokens |= template_control_tokens(str(metadata.get("tokenizer.chat_template") or ""))
+    template = getattr(backend, "template", None)  # the template the backend formats with
+    if isinstance(template, str):
+        tokens |= template_control_tokens(template)
+    return learn_control_tokens(tokens)
+
+
 _URL = re.compile(r"(?:https?://|www\.)\S+|\[([^\]]*)\]\([^)]*\)", re.IGNORECASE)
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from assistant.chat.conversations import ConversationStore
-from assistant.chat.orchestrator import ChatService
+from assistant.chat.orchestrator import ChatService, MemoryHook
 from assistant.chat.personas import PersonaBook
 from assistant.chat.rules import ChatRules
 from assistant.config import Settings
@@ -174,11 +174,12 @@ def build_services(
     feeds: FeedService | None = None,
     notifier: Notifier | None = None,
     skill_registry: SkillRegistry | None = None,
+    recall: MemoryHook | None = None,
 ) -> Services:
     """Build the real services, each part whole. The keyword arguments replace one real part (tests,
     evaluations, benchmarks): ``llm`` skips loading a model, ``embedder`` is memory's embedder, ``feeds`` and
     ``notifier`` are those parts (whatever their setting says), ``skill_registry`` replaces the installed
-    skills."""
+    skills, ``recall`` the chat's recall from memory (a fixed recall, for tests of what the prompt shows)."""
     clock = clock or SystemClock()
     private_dir(settings.data_dir)
     if llm is None:
@@ -223,7 +224,7 @@ def build_services(
     elif _on(settings, "reminders"):
         log.warning("reminders are off because notifications are turned off (notify.enabled = false)")
 
-    chat = _build_chat(settings, worker, conversations, clock, memory, skills, reminders)
+    chat = _build_chat(settings, worker, conversations, clock, memory, skills, reminders, recall)
     return Services(
         settings, clock, llm, worker, conversations, chat,
         memory=memory, notifier=notifier, feeds=feeds, pages=pages, skills=skills, scheduler=scheduler,
@@ -265,14 +266,16 @@ def _build_chat(
     memory: MemoryService | None,
     skills: SkillRunner | None,
     reminders: ReminderService | None = None,
+    recall: MemoryHook | None = None,
 ) -> ChatService:
     """The orchestrator with the parts it uses: recall and ratings from memory, rules, skill shortcuts."""
     personas = PersonaBook.from_config(settings.personas)
-    recall = feedback = shortcuts = None
+    feedback = shortcuts = None
     if memory is not None:
         from memory.recall import build_recall
 
-        recall, feedback = build_recall(memory, settings), memory.feedback
+        feedback = memory.feedback
+        recall = recall or build_recall(memory, settings)  # a given recall wins
     if skills is not None:
         from assistant.skillkit.shortcuts import SkillShortcuts
 

@@ -1,6 +1,6 @@
 """A fast stand-in for the sentence-transformers embedder (the real one is tested in test_memory_real.py), and
-the daemon built whole with memory on that embedder (``memory_services``), or with a recall of a test's own
-(``recalling``)."""
+the daemon built whole with memory on that embedder (``memory_services``); a recall of a test's own goes to
+``build_services(recall=...)``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import hashlib
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +16,6 @@ from memory.opening import open_memory
 from memory.service import MemoryService
 
 if TYPE_CHECKING:
-    from assistant.chat.orchestrator import MemoryHook
     from assistant.config import Settings
     from assistant.core.clock import Clock
     from assistant.llm.types import LLMBackend
@@ -80,14 +78,3 @@ def memory_services(data_dir: Path, clock: Clock, llm: LLMBackend, **settings: A
     )
 
 
-def recalling(services: Services, recall: MemoryHook) -> Services:
-    """``services`` with a chat orchestrator that recalls through ``recall`` (a test's fixed recall), its
-    other parts those of the one ``build_services`` made."""
-    from assistant.chat.orchestrator import ChatService
-
-    chat = services.chat
-    return replace(services, chat=ChatService(
-        services.worker, services.conversations, services.clock, personas=chat.personas, memory=recall,
-        shortcuts=chat.shortcuts, rules=chat.rules, feedback=chat.feedback, zone=chat.zone,
-        time_in_message=chat.time_in_message,
-    ))  # fmt: skip

@@ -12,10 +12,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from assistant.app import create_app
+from assistant.chat.orchestrator import ChatService
 from assistant.chat.turn import TurnEnd
 from assistant.config import load_settings
 from assistant.core.errors import BadRequest
-from assistant.llm.types import ChatMessage, GenerationParams
+from assistant.llm.types import ChatMessage, Completion, GenerationParams
 from assistant.services import Services, build_services
 from tests.fakes import FakeLLM, FixedClock
 from tests.memory_fakes import HashingEmbedder
@@ -104,21 +105,19 @@ def test_a_listener_that_goes_away_stops_the_model_and_nothing_is_stored(tmp_pat
         services.close()
 
 
+class CancelledWorker:
+    """A worker whose every generation comes back cancelled (the daemon stopping, or a client gone)."""
+
+    def generate_text(self, messages: list[ChatMessage], params: GenerationParams) -> Completion:
+        return Completion("half an ans", "cancelled")
+
+
 def test_a_cancelled_generation_through_reply_is_a_bad_request_and_stores_nothing(tmp_path: Path) -> None:
-    llm = FakeLLM("x y z")
-    services = _services(tmp_path, llm)
-    services.worker.start()
+    services = _services(tmp_path, FakeLLM())
     try:
-        original = services.worker.generate_text
-
-        def cancelled(messages: list[ChatMessage], params: GenerationParams):  # type: ignore[no-untyped-def]
-            completion = original(messages, params)
-            completion.finish_reason = "cancelled"
-            return completion
-
-        object.__setattr__(services.worker, "generate_text", cancelled)
+        chat = ChatService(CancelledWorker(), services.conversations, FixedClock())  # type: ignore[arg-type]
         with pytest.raises(BadRequest, match="cancelled"):
-            services.chat.reply(_ask("hi"), PARAMS, "c-cancel")
+            chat.reply(_ask("hi"), PARAMS, "c-cancel")
         assert services.conversations.turns("c-cancel") == []
     finally:
         services.close()

@@ -21,7 +21,7 @@ from assistant.chat.orchestrator import Recall
 from assistant.config import load_settings
 from assistant.services import Services, build_services
 from tests.fakes import FakeLLM
-from tests.memory_fakes import HashingEmbedder, recalling
+from tests.memory_fakes import HashingEmbedder
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = [
@@ -138,9 +138,8 @@ def make_server(tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
             None, data_dir=tmp_path / "data", server={"api_token": token, **server_settings},
             memory={"enabled": memory}, scheduler={"enabled": scheduler}, notify={"enabled": notify},
         )  # fmt: skip
-        services = build_services(settings, llm=llm, embedder=HashingEmbedder() if memory else None)
-        if memories is not None:
-            services = recalling(services, FixedRecall(memories))
+        services = build_services(settings, llm=llm, embedder=HashingEmbedder() if memory else None,
+                                  recall=FixedRecall(memories) if memories is not None else None)
         server = LiveServer(services).__enter__()
         started.append(server)
         return server
@@ -281,8 +280,8 @@ def test_answer_streams_word_by_word_with_recalled_memories(
             "Ana lives in Porto, by train.",
         ]
         assert watch.chat_bodies == [
-            {"messages": [{"role": "user", "content": "Where does my sister live?"}], "stream": True}
-        ]
+            {"messages": [{"role": "user", "content": "Where does my sister live?"}], "stream": True, "memory": True}
+        ]  # memory: the user's own page (a plain OpenAI client's chats stay out of memory)
         assert_clean(watch)
     finally:
         gate.release(100)
@@ -325,6 +324,7 @@ def test_conversation_survives_a_reload_and_new_conversation_starts_fresh(
     assert watch.chat_bodies[1] == {
         "messages": [{"role": "user", "content": "second question"}],
         "stream": True,
+        "memory": True,
         "conversation_id": cid,
     }
     assert [m.content for m in llm.prompts[-1][1:]] == [

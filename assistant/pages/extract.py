@@ -10,7 +10,9 @@ readability-lxml, a development dependency).
 
 Hidden text is dropped before either library sees the page: elements with the ``hidden`` attribute,
 ``aria-hidden="true"``, an inline style that hides them (``display:none``, ``visibility:hidden``,
-``font-size:0``, ``opacity:0``) and ``<template>``. A reader of the page does not see that text, so
+``font-size:0``, ``opacity:0``), ``<template>``, and what the page's ``<style>`` rules or inline styles hide
+(``display:none`` by class, off screen, a 1px font, text the colour of its background:
+``assistant.pages.hidden_css``). A reader of the page does not see that text, so
 it must not reach the model either (it is the usual place to plant instructions for an assistant).
 """
 
@@ -55,7 +57,13 @@ def parse_html(markup: bytes | str) -> lxml.html.HtmlElement | None:
 
 def drop_hidden(tree: lxml.html.HtmlElement) -> int:
     """Remove the elements a reader does not see (in place); returns how many."""
+    from assistant.pages.hidden_css import hidden_elements
+
     dropped = 0
+    for el in hidden_elements(tree):  # by the page's <style> rules and inline styles: found before any goes
+        if el.getparent() is not None:
+            el.drop_tree()
+            dropped += 1
     for el in list(tree.xpath(_HIDDEN_XPATH)):
         if el.tag != "template":
             style = el.get("style")

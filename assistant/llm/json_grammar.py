@@ -169,7 +169,7 @@ def schema_grammar(schema: Any) -> str:
 
     try:
         grammar = json_schema_to_gbnf(json.dumps(schema))
-    except (ValueError, AssertionError, KeyError, TypeError, IndexError, RecursionError) as exc:
+    except (ValueError, AssertionError, KeyError, TypeError, IndexError, AttributeError, RecursionError) as exc:
         raise UnsupportedSchema(f"the schema cannot be turned into a grammar: {exc}") from None
     return grammar.replace(_LOOSE_CHAR, _STRICT_CHAR)
 

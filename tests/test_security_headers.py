@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import httpx
 import pytest
@@ -43,9 +44,9 @@ async def _echo_length(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 @contextmanager
-def _daemon_protocol(header_timeout: float = 10.0) -> Iterator[int]:
+def _daemon_protocol(header_timeout: float = 10.0, **options: Any) -> Iterator[int]:
     port = free_port()
-    config = uvicorn_config(_echo_length, ServerSettings(port=port), header_timeout=header_timeout)
+    config = uvicorn_config(_echo_length, ServerSettings(port=port), header_timeout=header_timeout, **options)
     config.lifespan = "off"
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

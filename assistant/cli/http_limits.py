@@ -26,10 +26,17 @@ HEADER_TIMEOUT = 10.0
 
 
 def limited_http_protocol(
-    max_header_bytes: int = MAX_HEADER_BYTES, header_timeout: float = HEADER_TIMEOUT
+    max_header_bytes: int = MAX_HEADER_BYTES,
+    header_timeout: float = HEADER_TIMEOUT,
+    local_uids: frozenset[int] | None = None,
 ) -> type[asyncio.Protocol]:
-    """uvicorn's httptools protocol with the two bounds of the module docstring (``uvicorn.Config(http=...)``)."""
+    """uvicorn's httptools protocol with the two bounds of the module docstring (``uvicorn.Config(http=...)``).
+
+    With ``local_uids``, a connection from a process of a local user not in it gets 403 and is closed
+    before anything is read (``assistant.cli.local_peers``; docs/security.md)."""
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    from assistant.cli.local_peers import peer_uid
 
     class LimitedHttpToolsProtocol(HttpToolsProtocol):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -41,7 +48,21 @@ def limited_http_protocol(
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
+            if local_uids is not None and self.server is not None and self.client is not None:
+                uid = peer_uid((self.server[0], int(self.server[1] or 0)), self.client)
+                if uid is not None and uid not in local_uids:
+                    self._refuse_other_user(uid)
+                    return
             self._arm()
+
+        def _refuse_other_user(self, uid: int) -> None:
+            log.warning("refused a connection from local user %d: this daemon answers its own user only", uid)
+            message = (
+                "this daemon belongs to another user of this machine; ask them for server.api_token "
+                "(docs/security.md)"
+            )
+            self._refused = True
+            self._send_error(403, b"Forbidden", message, "other_local_user")
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._disarm()
@@ -83,25 +104,26 @@ def limited_http_protocol(
                 self._refused = True
                 self.transport.close()
 
+        def _send_error(self, status: int, reason: bytes, message: str, code: str) -> None:
+            kind = "permission_error" if status == 403 else "invalid_request_error"
+            body = json.dumps({"error": {"message": message, "type": kind, "code": code}}).encode()
+            head = (
+                b"HTTP/1.1 "
+                + str(status).encode()
+                + b" "
+                + reason
+                + b"\r\ncontent-type: application/json\r\n"
+                b"connection: close\r\ncontent-length: " + str(len(body)).encode() + b"\r\n\r\n"
+            )
+            self.transport.write(head + body)
+            self.transport.close()
+
         def _refuse_large(self) -> None:
             self._refused = True
             self._disarm()
-            body = json.dumps(
-                {
-                    "error": {
-                        "message": f"the request headers are larger than {max_header_bytes} bytes",
-                        "type": "invalid_request_error",
-                        "code": "headers_too_large",
-                    }
-                }
-            ).encode()
-            head = (
-                b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n"
-                b"connection: close\r\ncontent-length: " + str(len(body)).encode() + b"\r\n\r\n"
-            )
             log.info("refused a request whose headers passed %d bytes", max_header_bytes)
-            self.transport.write(head + body)
-            self.transport.close()
+            message = f"the request headers are larger than {max_header_bytes} bytes"
+            self._send_error(431, b"Request Header Fields Too Large", message, "headers_too_large")
             if self.headers is not None:
                 self.headers.clear()  # what was parsed so far is dropped now, not when the connection goes
             self.url = b""

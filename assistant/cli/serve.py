@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import socket
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from assistant.cli.http_limits import HEADER_TIMEOUT, MAX_HEADER_BYTES, limited_http_protocol
 from assistant.config import ServerSettings, is_loopback_host, load_settings
@@ -80,17 +81,39 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def uvicorn_config(app: Any, server_cfg: ServerSettings, *, header_timeout: float = HEADER_TIMEOUT) -> Any:
+def uvicorn_config(
+    app: Any,
+    server_cfg: ServerSettings,
+    *,
+    header_timeout: float = HEADER_TIMEOUT,
+    local_uids: frozenset[int] | None | Literal["owner"] = "owner",
+) -> Any:
     """The daemon's uvicorn configuration: its protocol bounds a request's headers in size and in time
-    (``assistant.cli.http_limits``); uvicorn's own access log is off (the request guard writes one
-    without the query string)."""
+    (``assistant.cli.http_limits``), and, without ``server.api_token``, answers only connections from this
+    user's (or root's) processes and from other machines (``local_uids``: "owner" for those, None for
+    anyone; docs/security.md); uvicorn's own access log is off (the request guard writes one without
+    the query string)."""
     import uvicorn
+
+    if local_uids == "owner":
+        local_uids = local_owners(server_cfg)
 
     return uvicorn.Config(
         app, host=server_cfg.host, port=server_cfg.port, log_config=None, access_log=False,
         timeout_graceful_shutdown=max(1, round(server_cfg.stop_timeout)),
-        http=limited_http_protocol(MAX_HEADER_BYTES, header_timeout),
+        http=limited_http_protocol(MAX_HEADER_BYTES, header_timeout, local_uids),
     )  # fmt: skip
+
+
+def local_owners(server_cfg: ServerSettings) -> frozenset[int] | None:
+    """The uids whose local connections the daemon answers: this process's and root's, unless an API token is set
+    (then the token decides, for local users as for other machines) or the system cannot tell who
+    connects (not Linux)."""
+    from assistant.cli.local_peers import can_tell_local_users
+
+    if server_cfg.api_token or not can_tell_local_users() or not hasattr(os, "getuid"):
+        return None
+    return frozenset({os.getuid(), 0})
 
 
 def _stopped(signum: int, frame: Any) -> None:

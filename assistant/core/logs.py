@@ -34,7 +34,7 @@ _SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 # Secrets that URLs and headers carry: user info (``https://bob:pw@host``), token-like query values
 # (``?token=``, ``auth=``, ``api_key=``...) and a bearer token. The daemon's handler takes them out of every
 # line it writes; httpx's and httpcore's own request logs (whole URLs) stay below WARNING.
-_USERINFO = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s@?#]+@")
+_USERINFO = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s@?#\"']+@")
 _TOKEN_QUERY = re.compile(
     r"([?&](?:token|access_token|api_key|apikey|key|auth|password|passwd|secret|sig|signature)=)[^&#\s\"']+",
     re.IGNORECASE,

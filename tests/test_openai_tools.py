@@ -5,15 +5,19 @@ real model's calls are in test_openai_tools_real.py."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import openai
 import pytest
 
 from assistant.app import create_app
 from assistant.config import Settings
-from assistant.llm.tool_calls import Tool, parse_calls, tools_grammar
+from assistant.llm.remote import RemoteBackend
+from assistant.llm.tool_calls import Tool, parse_calls, tools_grammar, with_tools
+from assistant.llm.types import ChatMessage, GenerationParams, collect
 from assistant.services import build_services
 from tests.fakes import FixedClock
 from tests.server import serve_app
@@ -60,9 +64,9 @@ def test_a_call_and_its_result_round_trip(client: openai.OpenAI, llm: RecordingL
     (call,) = choice.message.tool_calls or []
     assert call.id.startswith("call_") and call.function.name == "get_weather"  # type: ignore[union-attr]
     assert json.loads(call.function.arguments) == {"city": "Paris"}  # type: ignore[union-attr]
-    # What the model got: the tool block in a system message and a grammar naming the tool.
-    system = llm.prompts[-1][0].content
-    assert "<tools>" in system and '"get_weather"' in system
+    # What the backend got: the tools (it shows them to the model its own way) and a grammar naming the tool.
+    offered = json.loads(llm.params[-1].tools or "")
+    assert offered == {"tools": [WEATHER], "tool_choice": "auto"}
     assert llm.params[-1].grammar is not None and "get_weather" in llm.params[-1].grammar
 
     history = [*ASK, choice.message.model_dump(exclude_none=True)]
@@ -109,7 +113,8 @@ def test_text_answers_stream_as_text_when_tools_are_offered(client: openai.OpenA
 def test_tool_choice_none_offers_no_tools(client: openai.OpenAI, llm: RecordingLLM) -> None:
     llm.reply = "No tools."
     r = client.chat.completions.create(model="any", messages=ASK, tools=[WEATHER], tool_choice="none")  # type: ignore[arg-type,list-item]
-    assert r.choices[0].message.content == "No tools." and llm.params[-1].grammar is None
+    assert r.choices[0].message.content == "No tools."
+    assert llm.params[-1].grammar is None and llm.params[-1].tools is None
 
 
 def test_refusals_name_what_is_wrong(client: openai.OpenAI) -> None:
@@ -146,3 +151,42 @@ def test_parse_calls() -> None:
     assert len({c.id for c in calls}) == 2
     assert parse_calls("Sunny.") is None
     assert parse_calls('<tool_call>\n{"name": "get_weather", "argu') is None  # cut by max_tokens: text
+
+
+def test_the_tool_block_follows_the_system_text_as_qwen_writes_it() -> None:
+    offered = json.dumps({"tools": [WEATHER], "tool_choice": "auto"})
+    msgs = with_tools([ChatMessage("system", "Be brief."), ChatMessage("user", "hi")], offered)
+    assert msgs[0].content.startswith("Be brief.\n\n# Tools\n\nYou may call one or more functions")
+    assert json.dumps(WEATHER) in msgs[0].content and msgs[1] == ChatMessage("user", "hi")
+    assert with_tools([ChatMessage("user", "hi")], offered)[0].role == "system"
+
+
+def test_the_remote_backend_passes_tools_on_and_reads_streamed_calls_back() -> None:
+    sent: list[dict[str, Any]] = []
+    pieces = [
+        {"index": 0, "id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": ""}},
+        {"index": 0, "function": {"arguments": '{"city": '}},
+        {"index": 0, "function": {"arguments": '"Paris"}'}},
+    ]
+
+    def server(request: httpx.Request) -> httpx.Response:
+        sent.append(json.loads(request.content))
+        chunks = [{"choices": [{"delta": {"tool_calls": [p]}, "finish_reason": None}]} for p in pieces]
+        chunks.append({"choices": [{"delta": {}, "finish_reason": "tool_calls"}]})
+        return httpx.Response(
+            200, text="".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n"
+        )
+
+    backend = RemoteBackend("http://127.0.0.1:9/v1", "m", None, 5.0)
+    backend.client = httpx.Client(transport=httpx.MockTransport(server))
+    offered = json.dumps({"tools": [WEATHER], "tool_choice": "required"})
+    out = collect(
+        backend.stream_chat([ChatMessage("user", "x")], GenerationParams(tools=offered), threading.Event())
+    )
+    assert sent[0]["tools"] == [WEATHER] and sent[0]["tool_choice"] == "required"
+    calls = parse_calls(out.text)
+    assert (
+        calls is not None
+        and calls[0].name == "get_weather"
+        and json.loads(calls[0].arguments) == {"city": "Paris"}
+    )

@@ -301,8 +301,6 @@ def to_messages(
         out.append(ChatMessage(role, text))  # type: ignore[arg-type]
     if json_out is not None:
         out.insert(len(out) - 1, ChatMessage("system", json_out[1]))
-    if tools is not None:
-        out.insert(len(out) - 1, ChatMessage("system", tools.prompt))
     return out
 
 
@@ -336,18 +334,19 @@ def json_output(req: ChatRequest) -> tuple[str, str, str] | None:
 
 @dataclass(frozen=True)
 class ToolUse:
-    """The tools a request offers the model: its grammar and the system block listing them."""
+    """The tools a request offers the model: the grammar of its answer and the offer as JSON text
+    (``GenerationParams.tools``: the backend shows it to the model its own way)."""
 
     tools: tuple[Tool, ...]
     grammar: str
-    prompt: str
+    offered: str
 
 
 def tool_use(req: ChatRequest) -> ToolUse | None:
     """The tools the model may call, or None (no tools, or tool_choice "none"). A tool's parameters with a
     keyword the grammar cannot enforce, or a tool_choice naming no tool, is a 400 naming it."""
     from assistant.llm.json_grammar import UnsupportedSchema
-    from assistant.llm.tool_calls import Tool, tools_grammar, tools_prompt
+    from assistant.llm.tool_calls import Tool, tools_grammar
 
     choice = req.tool_choice
     if isinstance(choice, NamedToolChoice):
@@ -374,7 +373,11 @@ def tool_use(req: ChatRequest) -> ToolUse | None:
         grammar = tools_grammar(tools, choice_name, parallel=req.parallel_tool_calls is not False)
     except UnsupportedSchema as exc:
         raise BadRequest(f"tools: {exc}", code="unsupported_schema") from None
-    return ToolUse(tools, grammar, tools_prompt(tools))
+    chosen = choice.model_dump() if isinstance(choice, NamedToolChoice) else choice_name
+    offered: dict[str, Any] = {"tools": [t.as_openai() for t in tools], "tool_choice": chosen}
+    if req.parallel_tool_calls is not None:
+        offered["parallel_tool_calls"] = req.parallel_tool_calls
+    return ToolUse(tools, grammar, json.dumps(offered, ensure_ascii=False))
 
 
 def to_params(
@@ -395,6 +398,7 @@ def to_params(
         frequency_penalty=req.frequency_penalty or 0.0,
         grammar=grammar,
         response_format=passed,
+        tools=tools.offered if tools else None,
     )
 
 

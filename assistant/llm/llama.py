@@ -131,7 +131,9 @@ class LlamaBackend:
                 f"architecture ({exc})"
             ) from None
         metadata = dict(llm.metadata or {})
-        check_pinned_template(path, metadata.get("tokenizer.chat_template"))  # a bundled file: the reviewed one
+        check_pinned_template(
+            path, metadata.get("tokenizer.chat_template")
+        )  # a bundled file: the reviewed one
         bos = _token_text(llm, llm.token_bos())
         eos = _token_text(llm, llm.token_eos())
         try:
@@ -229,6 +231,10 @@ class LlamaBackend:
     def stream_chat(
         self, messages: list[ChatMessage], params: GenerationParams, cancel: threading.Event
     ) -> Iterator[Delta]:
+        if params.tools:
+            from assistant.llm.tool_calls import with_tools
+
+            messages = with_tools(messages, params.tools)
         # Fitting only reads the vocabulary: it needs no lock, and another request's generation goes on.
         fitted = self._tokens(messages, params.max_tokens, cancel)
         if fitted is None:
@@ -316,7 +322,9 @@ class LlamaBackend:
         seed = params.seed if params.seed is not None else int(self.llm._seed)
         try:
             sampler = native.sampler(params, self.settings.repeat_penalty, seed)
-        except ValueError as exc:  # llama.cpp refused the grammar (a left recursion, say): the request's doing
+        except (
+            ValueError
+        ) as exc:  # llama.cpp refused the grammar (a left recursion, say): the request's doing
             raise BadRequest(f"the answer's grammar cannot be used: {exc}", code="invalid_grammar") from None
         scanner = StopScanner((*template_stops, *params.stop))
         try:

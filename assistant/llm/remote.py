@@ -116,6 +116,8 @@ class RemoteBackend:
             body["seed"] = params.seed
         if params.response_format:  # the server constrains the answer (llama.cpp's server, Ollama, vLLM do)
             body["response_format"] = json.loads(params.response_format)
+        if params.tools:  # the server shows them to its model and sends calls back as delta.tool_calls
+            body.update(json.loads(params.tools))
         if params.presence_penalty:
             body["presence_penalty"] = params.presence_penalty
         if params.frequency_penalty:
@@ -123,6 +125,7 @@ class RemoteBackend:
         finish: str | None = None
         usage: Usage | None = None
         pieces = 0
+        calls: dict[int, dict[str, str]] = {}  # the server's streamed tool calls, by index
         try:
             with self.client.stream("POST", self.base_url + "/chat/completions", json=body) as resp:
                 if resp.status_code >= 400:
@@ -148,11 +151,31 @@ class RemoteBackend:
                         yield Delta(text)
                     for choice in chunk.get("choices") or []:
                         finish = choice.get("finish_reason") or finish
+                        _gather_calls(calls, (choice.get("delta") or {}).get("tool_calls"))
         except httpx.HTTPError as exc:
             raise BackendError(f"cannot reach the model server at {self.base_url}: {exc}") from None
         except ValueError as exc:
             raise BackendError(
                 f"the model server at {self.base_url} sent a malformed stream: {exc}"
             ) from None
+        if calls:  # written as the embedded model writes them: the route reads both the same way
+            from assistant.llm.tool_calls import call_text
+
+            yield Delta("\n".join(call_text(c["name"], c["arguments"]) for _, c in sorted(calls.items())))
         final = finish if finish in ("stop", "length", "cancelled") else "stop"
         yield Delta("", final, usage or Usage(0, pieces))  # type: ignore[arg-type]
+
+
+def _gather_calls(calls: dict[int, dict[str, str]], deltas: object) -> None:
+    """Add a chunk's ``delta.tool_calls`` pieces to the calls gathered so far (OpenAI streams a call's name
+    once and its arguments in pieces)."""
+    if not isinstance(deltas, list):
+        return
+    for d in deltas:
+        if not isinstance(d, dict):
+            continue
+        index = d.get("index", len(calls)) if isinstance(d.get("index", 0), int) else len(calls)
+        entry = calls.setdefault(index, {"name": "", "arguments": ""})
+        function = d.get("function") or {}
+        entry["name"] += str(function.get("name") or "")
+        entry["arguments"] += str(function.get("arguments") or "")

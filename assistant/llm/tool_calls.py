@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from assistant.llm.json_grammar import UnsupportedSchema, schema_grammar
+from assistant.llm.types import ChatMessage
 
 CALL_OPEN = "<tool_call>"
 CALL_CLOSE = "</tool_call>"
@@ -68,6 +69,22 @@ def tools_prompt(tools: Sequence[Tool]) -> str:
         "<tool_call></tool_call> XML tags:\n<tool_call>\n"
         '{"name": <function-name>, "arguments": <args-json-object>}\n</tool_call>'
     )
+
+
+def with_tools(messages: Sequence[ChatMessage], offered: str) -> list[ChatMessage]:
+    """``messages`` with the tool block (``GenerationParams.tools``) after the system text, as Qwen2.5's
+    template writes it: ``{system}\n\n# Tools ...``; a system message of its own when there is none."""
+    tools = [
+        Tool(f["name"], f.get("description", ""), f.get("parameters") or {})
+        for f in (t["function"] for t in json.loads(offered)["tools"])
+    ]
+    block = tools_prompt(tools)
+    out = list(messages)
+    if out and out[0].role == "system":
+        out[0] = ChatMessage("system", f"{out[0].content}\n\n{block}")
+    else:
+        out.insert(0, ChatMessage("system", block))
+    return out
 
 
 def call_text(name: str, arguments: str) -> str:

@@ -40,6 +40,10 @@ class GenerationParams:
     # The client's OpenAI ``response_format`` as JSON text: a remote backend passes it to its server (which
     # constrains the answer itself); the embedded backend follows ``grammar``.
     response_format: str | None = None
+    # Tools the model may call, as JSON text: {"tools": [OpenAI tool objects], "tool_choice": ...}. The
+    # embedded backend lists them in the system message (assistant.llm.tool_calls) and follows ``grammar``;
+    # a remote backend passes them to its server and writes the server's calls back as <tool_call> text.
+    tools: str | None = None
     # Keep the prompt's state in the embedded backend's RAM cache for a later request that continues it (a
     # chat's next turn). Skills' prompts are never continued: they set it false (assistant.skillkit.api).
     save_state: bool = True
@@ -49,7 +53,7 @@ class GenerationParams:
     @property
     def constrained(self) -> bool:
         """The answer must follow a format (JSON): a rule's or a skill's prose cannot stand in for it."""
-        return self.grammar is not None or self.response_format is not None
+        return self.grammar is not None or self.response_format is not None or self.tools is not None
 
 
 @dataclass

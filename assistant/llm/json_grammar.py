@@ -140,7 +140,11 @@ def _check_node(node: dict[str, Any], path: tuple[str, ...]) -> None:
             not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 1000
         ):
             raise UnsupportedSchema(f"{where}: {key} must be an integer from 0 to 1000")
-    literals = [*node.get("properties", {}), *(node["enum"] if isinstance(node.get("enum"), list) else [])]
+    props = node.get("properties")
+    literals = [
+        *(props if isinstance(props, dict) else ()),
+        *(node["enum"] if isinstance(node.get("enum"), list) else []),
+    ]
     if "const" in node:
         literals.append(node["const"])
     for value in literals:
@@ -169,7 +173,15 @@ def schema_grammar(schema: Any) -> str:
 
     try:
         grammar = json_schema_to_gbnf(json.dumps(schema))
-    except (ValueError, AssertionError, KeyError, TypeError, IndexError, AttributeError, RecursionError) as exc:
+    except (
+        ValueError,
+        AssertionError,
+        KeyError,
+        TypeError,
+        IndexError,
+        AttributeError,
+        RecursionError,
+    ) as exc:
         raise UnsupportedSchema(f"the schema cannot be turned into a grammar: {exc}") from None
     return grammar.replace(_LOOSE_CHAR, _STRICT_CHAR)
 

@@ -91,7 +91,7 @@ def call_text(name: str, arguments: str) -> str:
     """One call as the model writes it (for an assistant turn that made calls, in the history)."""
     try:
         args: Any = json.loads(arguments) if arguments.strip() else {}
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON (or nested past the parser): the text as it came
         args = arguments
     body = json.dumps({"name": name, "arguments": args}, ensure_ascii=False)
     return f"{CALL_OPEN}\n{body}\n{CALL_CLOSE}"
@@ -143,7 +143,7 @@ def parse_calls(text: str) -> list[ToolCall] | None:
     for body in _CALL.findall(stripped):
         try:
             call = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):
             return None
         if not isinstance(call, dict) or not isinstance(call.get("name"), str):
             return None

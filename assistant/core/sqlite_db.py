@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import sqlite3
 from pathlib import Path
@@ -16,16 +17,21 @@ def keep_private(data_dir: Path) -> None:
     create theirs with the umask), and what an earlier version left under ``data_dir`` is made private:
     folders 0700, files 0600 (symbolic links are left alone). `assistant serve` calls it first."""
     os.umask(PRIVATE_UMASK)
-    private_dir(data_dir)
-    for root, dirs, files in os.walk(data_dir):
-        for name in dirs:
-            path = os.path.join(root, name)
-            if not os.path.islink(path):
-                os.chmod(path, PRIVATE_DIR)
-        for name in files:
-            path = os.path.join(root, name)
-            if not os.path.islink(path):
-                os.chmod(path, PRIVATE_FILE)
+    try:
+        private_dir(data_dir)
+        for root, dirs, files in os.walk(data_dir):
+            for name in dirs:
+                path = os.path.join(root, name)
+                if not os.path.islink(path):
+                    os.chmod(path, PRIVATE_DIR)
+            for name in files:
+                path = os.path.join(root, name)
+                if not os.path.islink(path):
+                    os.chmod(path, PRIVATE_FILE)
+    except OSError as exc:
+        if exc.errno != errno.EROFS:
+            raise
+        # A disk remounted read-only: nothing can be written, so the stores' opening says so clearly next.
 
 
 def private_file(path: Path) -> Path:

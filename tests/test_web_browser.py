@@ -383,7 +383,7 @@ def test_model_output_is_text_never_html(page: Any, watch: Watch, make_server: C
 
 def test_token_is_asked_for_on_401_and_kept(page: Any, watch: Watch, make_server: Callable[..., LiveServer]) -> None:
     server = make_server(FakeLLM("Authorised answer."), token="tok-123")
-    open_page(page, server)
+    page.goto(server.url + "/")  # /healthz names the model only to a caller with the token (issue 25)
     # The page loads without a token; its first API calls get 401, and one dialog asks for the token.
     dialog = page.locator("#token-dialog")
     expect(dialog).to_be_visible()
@@ -393,6 +393,7 @@ def test_token_is_asked_for_on_401_and_kept(page: Any, watch: Watch, make_server
     page.locator("#token-input").fill("tok-123")
     page.locator("#token-save").click()
     expect(dialog).to_be_hidden()
+    expect(page.locator("#model")).to_have_text("Model: fake-model")
     expect(page.locator("#skills .skill").first).to_be_visible()  # the calls that waited went through
     expect(page.locator("#notifications-state")).to_have_text("live")  # EventSource with ?token=
     send(page, "hello")

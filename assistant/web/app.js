@@ -167,7 +167,10 @@
     const changed = token !== state.token;
     state.token = token;
     storageSet(STORE.token, token);
-    if (changed) startNotifications();
+    if (changed) {
+      startNotifications();
+      loadModel(); // a token-protected daemon names its model only to a caller with the token
+    }
   }
 
   /** fetch() with the token. A 401 asks for the token and tries again; other statuses are returned. */
@@ -787,7 +790,8 @@
 
   async function loadModel() {
     try {
-      const response = await fetch("/healthz", { cache: "no-store" });
+      const headers = state.token ? { Authorization: "Bearer " + state.token } : {};
+      const response = await fetch("/healthz", { cache: "no-store", headers, credentials: "same-origin" });
       const body = await response.json();
       ui.model.textContent = body && body.model ? `Model: ${asText(body.model)}` : "";
     } catch {

@@ -82,7 +82,9 @@ class CountingBackend:
 def backend(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     from assistant.llm.llama import LlamaBackend
 
-    b = LlamaBackend.load(bundled_model_path(tmp_path_factory.mktemp("models"), "smollm2"), ModelSettings(n_ctx=N_CTX))
+    b = LlamaBackend.load(
+        bundled_model_path(tmp_path_factory.mktemp("models"), "smollm2"), ModelSettings(n_ctx=N_CTX)
+    )
     yield b
     b.close()
 

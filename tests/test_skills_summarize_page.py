@@ -84,7 +84,9 @@ def test_slash_commands_and_phrases_run_the_skills_in_chat(server: FeedServer, s
     )
 
 
-def test_without_pages_the_skill_says_which_setting_turns_them_on(settings: Settings, fake_llm: FakeLLM) -> None:
+def test_without_pages_the_skill_says_which_setting_turns_them_on(
+    settings: Settings, fake_llm: FakeLLM
+) -> None:
     from assistant.services import build_services
 
     services = build_services(changed(settings, pages={"enabled": False}), llm=fake_llm)

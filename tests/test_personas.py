@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
 
 from assistant.app import create_app
-from assistant.chat.personas import BUILT_IN, Persona, PersonaBook
+from assistant.chat.personas import BUILT_IN, Persona, PersonaBook, dated_system_prompt, time_note
 from assistant.config import Settings, load_settings
 from assistant.core.errors import BadRequest, ConfigError
 from assistant.core.text import strip_links
@@ -29,6 +31,11 @@ from tests.test_planted_headline import (
 )
 
 NAMES = [p.name for p in BUILT_IN]
+
+
+def persona_part(system: str) -> str:
+    """The persona's own prompt in a system message (the calendar comes first: dated_system_prompt)."""
+    return system.split("\n\n", 1)[-1]
 
 
 class ParamsLLM(FakeLLM):
@@ -73,13 +80,13 @@ def test_a_persona_chosen_by_request_stays_with_the_conversation(pc: TestClient,
     first = say(pc, "How do I boil an egg?", persona="terse")
     assert first["persona"] == "terse"
     book = PersonaBook()
-    assert llm.prompts[-1][0].content == book.get("terse").system_prompt
+    assert persona_part(llm.prompts[-1][0].content) == book.get("terse").system_prompt
     again = say(pc, "And poach one?", conversation_id=first["conversation_id"])
-    assert again["persona"] == "terse" and llm.prompts[-1][0].content == book.get("terse").system_prompt
+    assert again["persona"] == "terse" and persona_part(llm.prompts[-1][0].content) == book.get("terse").system_prompt
     say(pc, "Thanks", conversation_id=first["conversation_id"], persona="helpful")
-    assert llm.prompts[-1][0].content == book.get("helpful").system_prompt
+    assert persona_part(llm.prompts[-1][0].content) == book.get("helpful").system_prompt
     fresh = say(pc, "Hi")
-    assert fresh["persona"] == "helpful" and llm.prompts[-1][0].content == book.get("helpful").system_prompt
+    assert fresh["persona"] == "helpful" and persona_part(llm.prompts[-1][0].content) == book.get("helpful").system_prompt
 
 
 def test_a_chat_turns_saved_state_is_grouped_by_its_conversation(pc: TestClient, llm: ParamsLLM) -> None:
@@ -115,7 +122,7 @@ def test_a_client_system_message_follows_a_chosen_persona(pc: TestClient, llm: P
     assert llm.prompts[-1][0].content == "Always answer in French."  # no persona: as before
     pc.post("/v1/chat/completions", json={"messages": msgs, "persona": "grumpy"})
     system = llm.prompts[-1][0].content
-    assert system.startswith(PersonaBook().get("grumpy").system_prompt) and system.endswith(
+    assert PersonaBook().get("grumpy").system_prompt in system and system.endswith(
         "Always answer in French."
     )
 
@@ -171,7 +178,7 @@ def test_the_untrusted_block_is_the_same_for_every_persona(tmp_path: Path, clock
             assert any(i["untrusted"] for i in r["recalled"])
             prompt = llm.prompts[-1]
             assert_headline_only_in_untrusted_block(prompt)
-            assert prompt[0].content == PersonaBook().get(name).system_prompt
+            assert persona_part(prompt[0].content) == PersonaBook().get(name).system_prompt
             after_system.append([m.content.split("<<<RECALLED-")[0] for m in prompt[1:]])
             # the answer made from untrusted text is stored untrusted whatever the persona
             assert [t.untrusted for t in services.conversations.turns(r["conversation_id"])] == [False, True]
@@ -199,3 +206,23 @@ def test_the_planted_instruction_is_refused_under_every_persona(tmp_path: Path) 
     for name, answer in answers.items():
         assert answer.strip(), name
         assert not follows_the_planted_instruction(answer), (name, answer)
+
+
+def test_the_dated_prompt_states_the_day_and_zone_and_stays_the_same_all_day() -> None:
+    berlin = ZoneInfo("Europe/Berlin")
+    morning = datetime(2026, 3, 18, 0, 5, tzinfo=berlin)
+    text = dated_system_prompt("Be kind.", morning)
+    assert text.endswith("\n\nBe kind.")  # the persona's words last, nearest the conversation
+    for part in ("Wednesday, 18 March 2026", "2026-03-18", "Europe/Berlin", "Yesterday was Tuesday 17 March",
+                 "Thursday 19 March", "Wednesday 25 March"):  # fmt: skip
+        assert part in text, part
+    assert "00:05" not in text and "0:05" not in text  # no time of day
+    assert dated_system_prompt("Be kind.", morning.replace(hour=23, minute=59)) == text  # prefix-stable all day
+    assert dated_system_prompt("Be kind.", morning + timedelta(days=1)) != text
+    utc = dated_system_prompt("x", datetime(2026, 12, 31, 23, 0, tzinfo=UTC))
+    assert "Thursday, 31 December 2026" in utc and "UTC" in utc and "Friday 1 January" in utc
+
+
+def test_the_time_note_is_one_short_line_with_the_local_time() -> None:
+    note = time_note(datetime(2026, 3, 18, 21, 7, tzinfo=ZoneInfo("Europe/Berlin")))
+    assert "21:07" in note and "Wednesday" in note and "\n" not in note and len(note) < 80

@@ -23,6 +23,16 @@ UNTRUSTED: Provenance = "untrusted"
 PROVENANCES: tuple[Provenance, ...] = (USER, CONVERSATION, UNTRUSTED)
 
 
+# After the trusted memories, before the user's words: which memory to use. Without it the small default
+# model (qwen0.5b) answered "what pizza do I like?" from the note about Tomas's chocolate, and questions no
+# note answers from whatever note was there (issue 22; `assistant eval notes`). Plain words, no heading and
+# no label the model could copy into its answer.
+TRUSTED_GUIDE = (
+    "Use only the item above that answers the message below, and ignore the others. If the message asks "
+    "about the user's own life and no item answers it, say that you don't know."
+)
+
+
 class TurnRecord(NamedTuple):
     """A finished chat turn handed to memory: its role, its text and where that text came from."""
 
@@ -49,4 +59,7 @@ class Recall:
         return self.untrusted_block is not None or any(i.get("untrusted") for i in self.items)
 
     def blocks(self) -> list[str]:
-        return [b for b in (self.block, self.untrusted_block) if b]
+        """The blocks for the newest user message: the trusted one with ``TRUSTED_GUIDE`` after it, then
+        the untrusted one (delimited as data, as memory rendered it)."""
+        trusted = f"{self.block}\n{TRUSTED_GUIDE}" if self.block else None
+        return [b for b in (trusted, self.untrusted_block) if b]

@@ -95,3 +95,53 @@ def test_assistant_chat_in_a_terminal(daemon_url: str, tmp_path: Path) -> None:
         _wait_for(session, "conversation id: conv-")
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed (apt-get install tmux)")
+def test_ctrl_c_stops_the_answer_and_a_second_quits(tmp_path: Path) -> None:
+    """Ctrl-C during a streamed answer stops that answer (the daemon cancels the generation and its worker
+    answers the next question); the client stays at the prompt; Ctrl-C at the prompt quits."""
+    import threading
+
+    settings = load_settings(
+        None, data_dir=tmp_path / "data", memory={"enabled": False}, scheduler={"enabled": False},
+        notify={"desktop": False},
+    )  # fmt: skip
+    gate = threading.Semaphore(0)
+    llm = FakeLLM(lambda msgs: "word " * 200 + "END", gate=gate)
+    session = "assistant-chat-" + uuid.uuid4().hex[:8]
+    with serve_app(create_app(build_services(settings, clock=FixedClock(), llm=llm))) as url:
+        cmd = f"HOME={tmp_path} {sys.executable} -m assistant chat --no-notifications --url {url}; sleep 600"
+        subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "30", cmd], check=True)
+        try:
+            _wait_for(session, "you>")
+            subprocess.run(["tmux", "send-keys", "-t", session, "tell me a long story", "Enter"], check=True)
+            for _ in range(3):
+                gate.release()
+            _wait_for(session, "assistant> word word")
+            subprocess.run(["tmux", "send-keys", "-t", session, "C-c"], check=True)
+            screen = _wait_for(session, "(stopped")
+            assert llm.cancelled.wait(30), "the daemon did not cancel the generation"
+            assert "END" not in screen and "Traceback" not in screen
+            _wait_for(session, "you>", count=2)  # back at the prompt, the client still running
+            llm.reply = "Second answer."
+            llm.gate = None
+            subprocess.run(["tmux", "send-keys", "-t", session, "again", "Enter"], check=True)
+            _wait_for(session, "Second answer.")  # the worker was freed
+            subprocess.run(["tmux", "send-keys", "-t", session, "C-c"], check=True)
+            screen = _wait_for(session, "conversation id: conv-")
+            assert "Traceback" not in screen
+        finally:
+            subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+
+
+def test_no_library_log_lines_unless_verbose(daemon_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ask", "--url", daemon_url, "hi"]) == 0
+    assert "HTTP Request" not in capsys.readouterr().err
+    from assistant.core.logs import configure_logging
+
+    try:
+        assert main(["--verbose", "ask", "--url", daemon_url, "hi"]) == 0
+        assert "HTTP Request" in capsys.readouterr().err
+    finally:
+        configure_logging("INFO")  # the libraries quiet again for the tests that follow

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 
 from assistant.core.errors import AssistantError
-from assistant.core.logs import configure_logging
+from assistant.core.logs import QUIET_LIBRARIES, configure_logging
 
 # Modules under assistant.cli that add subcommands. Add a module name here to add its commands.
 COMMAND_MODULES = [
@@ -42,6 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     configure_logging("DEBUG" if args.verbose else "INFO")  # `serve` sets server.log_level/log_format
+    if args.verbose:  # configure_logging keeps httpx's per-request lines quiet; --verbose shows them
+        for name in QUIET_LIBRARIES:
+            logging.getLogger(name).setLevel(logging.NOTSET)
     try:
         return int(args.func(args) or 0)
     except AssistantError as exc:

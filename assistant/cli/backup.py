@@ -22,7 +22,6 @@ import argparse
 import hashlib
 import io
 import json
-import logging
 import os
 import platform
 import shutil
@@ -67,7 +66,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_backup(args: argparse.Namespace) -> int:
-    logging.getLogger("httpx").setLevel(logging.WARNING)
     settings = load_settings(args.config)
     started = time.monotonic()
     manifest = create_backup(args.data_dir or settings.data_dir, args.file, settings)
@@ -79,7 +77,6 @@ def run_backup(args: argparse.Namespace) -> int:
 
 
 def run_restore(args: argparse.Namespace) -> int:
-    logging.getLogger("httpx").setLevel(logging.WARNING)
     settings = load_settings(args.config)
     started = time.monotonic()
     result = restore_backup(args.file, args.data_dir or settings.data_dir, settings, force=args.force)

@@ -41,9 +41,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _quiet_http_logs() -> None:
-    """No per-request log lines (nor the notification stream's reconnects) in a client's output."""
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("assistant.client").setLevel(logging.ERROR)
+    """No notification-stream reconnect lines in a client's output (unless ``--verbose``: the root logger is
+    at DEBUG then). The per-request httpx lines are quieted for every command in ``assistant.cli.main``."""
+    if logging.getLogger().level > logging.DEBUG:
+        logging.getLogger("assistant.client").setLevel(logging.ERROR)
 
 
 def run_ask(args: argparse.Namespace) -> int:
@@ -133,8 +134,6 @@ def _converse(client: DaemonClient, console: Console, history: Path, screen: thr
     from prompt_toolkit.patch_stdout import patch_stdout
     from rich.markup import escape
 
-    from assistant.client.daemon import DaemonError
-
     session: PromptSession[str] = PromptSession(history=FileHistory(str(history)))
     while True:
         with patch_stdout(raw=True):  # leaving it waits until everything written through it is out
@@ -158,14 +157,33 @@ def _converse(client: DaemonClient, console: Console, history: Path, screen: thr
             if text.startswith("/persona "):
                 remember_persona(client, text)
             console.print("[bold cyan]assistant>[/] ", end="")
-            try:
-                for piece in client.stream(text):
-                    console.print(piece, end="", markup=False)
-            except DaemonError as exc:
-                console.print(f"\n[red]error:[/] {escape(exc.message)}")
+            if not stream_answer(client, console, text):
+                console.print("\n[dim](stopped; Ctrl-C again or Ctrl-D quits)[/]", end="")
             console.print()
         finally:
             screen.release()
+
+
+def stream_answer(client: DaemonClient, console: Console, text: str) -> bool:
+    """Print one streamed answer; False when Ctrl-C stopped it.
+
+    Ctrl-C closes the stream (the generator's ``with`` closes the response): the daemon sees the client
+    go and cancels the generation, which frees its worker for the next question.
+    """
+    from rich.markup import escape
+
+    from assistant.client.daemon import DaemonError
+
+    pieces = client.stream(text)
+    try:
+        for piece in pieces:
+            console.print(piece, end="", markup=False)
+    except KeyboardInterrupt:
+        pieces.close()
+        return False
+    except DaemonError as exc:
+        console.print(f"\n[red]error:[/] {escape(exc.message)}")
+    return True
 
 
 def rate_answer(client: DaemonClient, good: bool) -> str:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import ctypes.util
 import json
-import logging
 import os
 import pickle
 import shutil
@@ -51,7 +50,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # no request log lines in the report
     settings = load_settings(args.config)
     report = diagnose(settings, config_path=resolve_config_path(args.config))
     if args.json:

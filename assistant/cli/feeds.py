@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -36,8 +35,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from assistant.client.daemon import DaemonClient
 
-    if not args.verbose:
-        logging.getLogger("httpx").setLevel(logging.WARNING)  # no per-request log lines in the output
     settings = load_settings(args.config)
     # A refresh fetches every feed; leave room for several slow ones.
     with DaemonClient.from_settings(settings, timeout=settings.feeds.timeout * 6 + 10) as daemon:

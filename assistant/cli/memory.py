@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -63,7 +62,6 @@ def _daemon(args: argparse.Namespace) -> DaemonClient:
     from assistant.client.daemon import DaemonClient
     from assistant.config import load_settings
 
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # no request log lines in command output
     return DaemonClient.from_settings(load_settings(args.config), timeout=120.0)
 
 
@@ -89,20 +87,43 @@ def cmd_search(args: argparse.Namespace) -> int:
         print(json.dumps(got, indent=2))
         return 0
     from rich.console import Console
+
+    console = Console()
+    console.print(search_table(got["data"], console.width))
+    return 0
+
+
+WIDE = 110  # columns from which the date and the retrievers get columns of their own
+
+
+def search_table(hits: list[dict[str, Any]], width: int) -> Any:
+    """Search hits as a rich Table that fits ``width`` columns: the id (needed by ``forget``) and score never
+    wrap, the source is cut with an ellipsis, the text takes what is left and wraps at words. At under
+    ``WIDE`` columns the date and the retrievers are left out (no one-word-per-line text at 80)."""
+    from rich import box
     from rich.table import Table
 
-    table = Table(show_lines=False)
-    table.add_column("id", no_wrap=True)
-    table.add_column("score", no_wrap=True)
-    table.add_column("date", no_wrap=True)
-    table.add_column("source", max_width=24)
-    table.add_column("found by", no_wrap=True)
-    table.add_column("text", ratio=1)
-    for h in got["data"]:
-        table.add_row(h["id"], f"{h['score']:.3f}", h["created_at"][:10], h["source"],
-                      "+".join(h["retrievers"]), h["text"][:300])
-    Console().print(table)
-    return 0
+    wide = width >= WIDE
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=True)
+    table.add_column("id", no_wrap=True, min_width=24)
+    table.add_column("score", no_wrap=True, justify="right")
+    if wide:
+        table.add_column("date", no_wrap=True)
+    table.add_column("source", no_wrap=True, overflow="ellipsis", max_width=14 if wide else 10)
+    if wide:
+        table.add_column("found by", no_wrap=True, overflow="ellipsis", max_width=14)
+    table.add_column("text", ratio=1, overflow="fold")
+    for h in hits:
+        text = " ".join(str(h["text"]).split())
+        text = text if len(text) <= 300 else text[:299] + "…"
+        row = [h["id"], f"{h['score']:.2f}"]
+        if wide:
+            row.append(h["created_at"][:10])
+        row.append(h["source"])
+        if wide:
+            row.append("+".join(h["retrievers"]))
+        table.add_row(*row, text)
+    return table
 
 
 def cmd_list(args: argparse.Namespace) -> int:

@@ -52,8 +52,6 @@ def run(args: argparse.Namespace) -> int:
     if args.list_devices:
         print(audio.list_devices())
         return 0
-    if not args.verbose:
-        logging.getLogger("httpx").setLevel(logging.WARNING)
     settings = load_settings(args.config)
     voice = settings.voice
     if args.wake_word:

@@ -179,7 +179,9 @@ def stream_answer(client: DaemonClient, console: Console, text: str) -> bool:
         for piece in pieces:
             console.print(piece, end="", markup=False)
     except KeyboardInterrupt:
-        pieces.close()
+        close = getattr(pieces, "close", None)  # a generator: its close() leaves the response's `with`
+        if close is not None:
+            close()
         return False
     except DaemonError as exc:
         console.print(f"\n[red]error:[/] {escape(exc.message)}")

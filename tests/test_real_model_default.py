@@ -5,7 +5,6 @@ run on SmolLM2, and `assistant eval everyday` measures the default on 198 questi
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -49,4 +48,3 @@ def test_the_default_adds_17_and_25(daemon: Daemon) -> None:
 def test_the_default_knows_which_day_comes_after_tuesday(daemon: Daemon) -> None:
     answer = ask(daemon, "Which day comes after Tuesday?")
     assert check_answer({"type": "accept", "values": ["wednesday"], "reject": ["monday", "thursday"]}, answer), answer
-    assert Path(daemon.log_path).read_text().count(f"{DEFAULT}") >= 1  # the log names the model it runs

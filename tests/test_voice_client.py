@@ -112,7 +112,7 @@ def test_a_turn_transcribes_asks_and_speaks(daemon_url: str) -> None:
     silence = Audio(np.zeros(16000, dtype=np.int16), 16000)
     turn = va.turn(silence)
     assert (turn.transcript.text, turn.answer) == ("tell me a joke", "You said: tell me a joke")
-    assert turn.speech is played[0] and tts.spoken == ["You said: tell me a joke"]
+    assert turn.speech is played[0] and tts.spoken == ["You said: tell me a joke."]
     assert va.turn(silence).answer == "You said: tell me a joke"  # repeated locally
     conv = va.daemon.conversation_id
     assert va.turn(silence).answer == "Starting a new conversation." and va.daemon.conversation_id is None
@@ -187,3 +187,22 @@ def test_cli_transcribe_only_needs_no_daemon(tmp_path: Path, capsys: pytest.Capt
     rc = main(["voice", "--input", str(question), "--transcribe-only", "--url", f"http://127.0.0.1:{free_port()}"])
     assert rc == 0
     assert "you: give me the digest   [grammar]" in capsys.readouterr().out
+
+
+def test_answers_and_notifications_are_spoken_for_the_ear() -> None:
+    """Markdown and URLs in an answer or a notification never reach the speech engine."""
+    class Recording:
+        def __init__(self) -> None:
+            self.spoken: list[str] = []
+
+        def synthesize(self, text: str) -> Audio:
+            self.spoken.append(text)
+            return Audio(np.zeros(10, dtype=np.int16), 16000)
+
+    tts = Recording()
+    va = VoiceAssistant(None, tts, None, lambda a: None)  # type: ignore[arg-type]
+    va.say("## Digest\n- **Rain** at 18:00, see https://weather.example.com/today")
+    assert tts.spoken == ["Digest. Rain at six pm, see a link to weather.example.com."]
+    va.speak_notification(Notification(id=1, title="Timer", body="`tea` done at 07:05", source="t",
+                                       urgent=False, data=None, created_at="2026-12-07T05:00:00Z"))  # fmt: skip
+    assert tts.spoken[-1] == "Notification: Timer. tea done at seven oh five am."

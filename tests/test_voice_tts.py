@@ -14,8 +14,8 @@ from tests.voice_support import need_espeak
 
 
 def test_speakable_cleans_markdown_urls_and_length() -> None:
-    assert speakable("**Hello** _there_ see https://example.com/x?y=1 now") == "Hello there see a link now"
-    assert speakable("line one\nline\x00two") == "line one line two"
+    assert speakable("**Hello** _there_ see https://example.com/x?y=1 now") == "Hello there see a link to example.com now."
+    assert speakable("line one\nline\x00two") == "line one line two."
     long = "This is a sentence. " * 200
     out = speakable(long, limit=500)
     assert len(out) <= 500 and out.endswith(".")

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, TextIO
 from assistant.notify.models import Notification
 from assistant.voice.audio import Audio, VoiceError
 from assistant.voice.phrases import SkillItem, skill_for
+from assistant.voice.spoken import for_the_ear
 from assistant.voice.stt import SpeechToText, Transcript
 from assistant.voice.tts import TextToSpeech
 
@@ -72,7 +73,9 @@ class VoiceAssistant:
             print(line, file=self.out, flush=True)
 
     def say(self, text: str) -> Audio | None:
-        if not text.strip():
+        """Speak ``text`` (an answer, a notification) made for the ear first: no Markdown, no URLs read out."""
+        text = for_the_ear(text)
+        if not text:
             return None
         audio = self.tts.synthesize(text)
         with self._speaking:

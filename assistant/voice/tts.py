@@ -8,7 +8,6 @@ stdin and writes a WAV file; Piper: ``piper --model en_US-lessac-medium.onnx --o
 
 from __future__ import annotations
 
-import re
 import shlex
 import shutil
 import subprocess
@@ -37,11 +36,11 @@ class TextToSpeechFactory(Protocol):
 
 
 def speakable(text: str, limit: int = MAX_SPOKEN_CHARS) -> str:
-    """Text fit to be read aloud: markdown marks, URLs and control characters out, one line, bounded length."""
-    text = re.sub(r"https?://\S+", "a link", text)
-    text = re.sub(r"[`*_#>|~\[\]{}<>\\]", " ", text)
-    text = re.sub(r"[\x00-\x1f\x7f]", " ", text)
-    text = " ".join(text.split())
+    """Text fit to be read aloud (:func:`assistant.voice.spoken.for_the_ear`: no Markdown, no URLs, numbers and
+    times in words), one line, bounded length. Every engine gets its text through here."""
+    from assistant.voice.spoken import for_the_ear
+
+    text = for_the_ear(text)
     if len(text) > limit:
         cut = text[:limit]
         end = max(cut.rfind(". "), cut.rfind("? "), cut.rfind("! "))

@@ -64,8 +64,14 @@ def test_a_webhook_post_logs_neither_its_password_nor_its_topic(
 
 
 def test_our_handler_redacts_user_info_and_token_values(
-    installed: None, capsys: pytest.CaptureFixture[str]
+    installed: None, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # An earlier test in this process may have run uvicorn, whose logging config gives its loggers their own
+    # handlers and stops propagation: as the daemon's own log setup would, send them to the root handler.
+    for name in ("uvicorn", "uvicorn.error"):
+        logger = logging.getLogger(name)
+        for attr, value in (("propagate", True), ("handlers", []), ("level", logging.NOTSET), ("disabled", False)):
+            monkeypatch.setattr(logger, attr, value)
     log = logging.getLogger("assistant.feeds.parse")
     log.warning("feedparser raised on %s: %r", "https://bob:hunter2@example.com/feed", ValueError("x"))
     logging.getLogger("uvicorn.error").info('127.0.0.1:5000 - "WebSocket /ws?token=tok-51d2&x=1" [accepted]')

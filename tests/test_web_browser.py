@@ -574,3 +574,105 @@ def test_a_busy_model_gets_a_clear_message_and_the_text_back(
         for t in held:
             t.join(timeout=10)
     assert_clean(watch)
+
+
+# ---------------------------------------------------------------- Markdown in answers
+
+MARKDOWN_ANSWER = (
+    "## Car\n\nThe **tyres** are *new* and snake_case_name stays. See [the manual](https://example.com/manual) "
+    "or https://example.org/x.\n\n- one\n- two with `code`\n\n1. first\n2. second\n\n> a quote\n\n"
+    "```python\nprint('<b>hi</b>')\n```\n\n| part | price |\n|---|---:|\n| tyre | 80 |\n| oil | 12 |\n\n---\nEnd."
+)
+
+
+def test_answer_markdown_is_rendered(page: Any, watch: Watch, make_server: Callable[..., LiveServer]) -> None:
+    server = make_server(FakeLLM(MARKDOWN_ANSWER))
+    open_page(page, server)
+    send(page, "tell me about the car")
+    wait_answered(page, 1)
+    for _ in range(2):  # as streamed, then from the stored conversation
+        body = answers(page).first
+        expect(body.locator("h4")).to_have_text("Car")
+        expect(body.locator("strong")).to_have_text("tyres")
+        expect(body.locator("em")).to_have_text("new")
+        expect(body).to_contain_text("snake_case_name stays")
+        link = body.locator('a[href="https://example.com/manual"]')
+        expect(link).to_have_text("the manual")
+        expect(link).to_have_attribute("rel", "noopener noreferrer")
+        expect(body.locator(".link-target").first).to_have_text(" (example.com)")  # the target is shown
+        expect(body.locator('a[href="https://example.org/x"]')).to_have_text("https://example.org/x")
+        expect(body.locator("ul > li")).to_have_text(["one", "two with code"])
+        expect(body.locator("ul code")).to_have_text("code")
+        expect(body.locator("ol > li")).to_have_text(["first", "second"])
+        expect(body.locator("blockquote")).to_have_text("a quote")
+        expect(body.locator("pre code")).to_have_text("print('<b>hi</b>')")
+        expect(body.locator("th")).to_have_text(["part", "price"])
+        expect(body.locator("td")).to_have_text(["tyre", "80", "oil", "12"])
+        expect(body.locator("hr")).to_have_count(1)
+        assert body.locator("b").count() == 0
+        expect(body).not_to_contain_text("**")
+        expect(body).not_to_contain_text("##")
+        page.reload()
+        expect(page.locator("#messages .from-assistant")).to_have_count(1)
+    assert_clean(watch)
+
+
+def test_hostile_markdown_is_shown_never_run_nor_fetched(
+    page: Any, watch: Watch, make_server: Callable[..., LiveServer]
+) -> None:
+    server_box: dict[str, LiveServer] = {}
+
+    def reply(_: object) -> str:
+        base = f"http://127.0.0.1:{server_box['s'].port}"
+        return (
+            f'<img src="{base}/pixel.png" onerror="window.pwned=1"> [click me](javascript:window.pwned=2) '
+            f"![a cat]({base}/cat.png) [data](data:text/html,<script>window.pwned=3</script>) "
+            f"**<script>window.pwned=4</script>** <a href=\"{base}/a\">x</a> [rel](/api/memories)"
+        )
+
+    server = make_server(FakeLLM(reply))
+    server_box["s"] = server
+    open_page(page, server)
+    send(page, "hi")
+    wait_answered(page, 1)
+    for _ in range(2):
+        body = answers(page).first
+        expect(body).to_contain_text('<img src="')
+        expect(body).to_contain_text("click me (javascript:window.pwned=2)")
+        expect(body).to_contain_text("<script>window.pwned=4</script>")  # bold, as text
+        expect(body.locator("strong")).to_have_count(1)
+        assert page.locator("#messages img, #messages script, #messages iframe").count() == 0
+        hrefs = body.locator("a").evaluate_all("els => els.map(a => a.getAttribute('href'))")
+        assert hrefs and all(h.startswith(("http://", "https://")) for h in hrefs), hrefs
+        assert body.locator("a").evaluate_all("els => els.every(a => a.rel === 'noopener noreferrer')")
+        expect(body.locator("a", has_text="image: a cat")).to_have_count(1)  # a link at most, never fetched
+        assert page.evaluate("window.pwned") is None
+        assert not [u for u in watch.requests if u.endswith((".png", "/a", "/pixel.png"))]
+        page.reload()
+        expect(page.locator("#messages .from-assistant")).to_have_count(1)
+    assert_clean(watch)
+
+
+def test_icons_need_no_emoji_font_and_skill_suggestions_are_not_schedules(
+    page: Any, watch: Watch, make_server: Callable[..., LiveServer]
+) -> None:
+    server = make_server(FakeLLM(), scheduler=True)
+    skills = httpx.get(server.url + "/api/skills", timeout=10).json()["data"]
+    suggested = [s["name"] for s in skills if s.get("schedule") and s["name"] != "time"]
+    r = httpx.post(server.url + "/api/schedules", json={"skill": "time", "schedule": "every 15 minutes"}, timeout=10)
+    assert r.status_code == 201, r.text
+    open_page(page, server)
+    card = page.locator('#skills .skill[data-skill="time"]')
+    expect(card.locator(".skill-scheduled")).to_have_text("Scheduled: every 15 minutes")
+    for name in suggested:
+        other = page.locator(f'#skills .skill[data-skill="{name}"]')
+        expect(other.locator(".skill-suggested")).to_contain_text("Suggested: ")
+        expect(other.locator(".skill-scheduled")).to_have_count(0)
+    send(page, "hello")
+    wait_answered(page, 1)
+    rate = page.locator("#messages .rating .rate")
+    expect(rate).to_have_text([" Good", " Bad"])  # words and an SVG, no emoji
+    expect(page.locator("#messages .rating svg.icon")).to_have_count(2)
+    html = page.content()
+    assert not any(0x1F000 <= ord(c) <= 0x1FFFF or 0x2600 <= ord(c) <= 0x27BF for c in html)
+    assert_clean(watch)

@@ -50,6 +50,7 @@
     events: null, // EventSource of the notification stream
     retryMs: 2000,
     seenNotifications: new Set(),
+    scheduled: new Map(), // skill name -> its real schedules (descriptions), from /api/schedules
   };
 
   // ---------- small helpers ----------
@@ -287,11 +288,201 @@
     ui.messages.scrollTop = ui.messages.scrollHeight;
   }
 
+  // ---------- Markdown, rendered safely ----------
+  // A small renderer of our own (no vendored library: the subset a chat answer uses fits in ~150 lines,
+  // and every node is built with createElement/textContent, so nothing the model writes is parsed as HTML).
+  // Links: only absolute http(s) targets become links (rel=noopener noreferrer), shown with their host;
+  // anything else (javascript:, data:, relative) stays text. Images are never fetched: a link to them at most.
+
+  /** An absolute http(s) URL, normalised, or null. */
+  function safeHref(raw) {
+    try {
+      const url = new URL(String(raw).trim());
+      return url.protocol === "http:" || url.protocol === "https:" ? url.href : null;
+    } catch {
+      return null;
+    }
+  }
+
+  function mdLink(label, target, parent) {
+    const href = safeHref(target);
+    if (!href) {
+      parent.append(document.createTextNode(target ? `${label} (${target})` : label));
+      return;
+    }
+    const a = el("a", { cls: "md-link", text: label, attrs: { href, rel: "noopener noreferrer", target: "_blank", title: href } });
+    parent.append(a);
+    if (label.trim() !== target.trim() && label.trim() !== href) {
+      parent.append(el("span", { cls: "link-target", text: ` (${new URL(href).host})` }));
+    }
+  }
+
+  const INLINE = new RegExp([
+    "(?<code>`+)(?<codeText>[\\s\\S]*?[^`])\\k<code>(?!`)",
+    "!\\[(?<imgAlt>[^\\]]*)\\]\\((?<imgSrc>[^)\\s]*)(?:\\s+\"[^\"]*\")?\\)",
+    "\\[(?<linkText>[^\\]]+)\\]\\((?<linkHref>[^)\\s]*)(?:\\s+\"[^\"]*\")?\\)",
+    "<(?<auto>https?://[^>\\s]+)>",
+    "(?<bare>\\bhttps?://[^\\s<>\"'`]*[^\\s<>\"'`.,;:!?)\\]])",
+    "(?<![\\w*])\\*\\*(?=\\S)(?<bold1>[\\s\\S]+?)(?<=\\S)\\*\\*",
+    "(?<!\\w)__(?=\\S)(?<bold2>[\\s\\S]+?)(?<=\\S)__(?!\\w)",
+    "(?<![\\w*])\\*(?=[^\\s*])(?<em1>[\\s\\S]+?)(?<=\\S)\\*(?!\\*)",
+    "(?<!\\w)_(?=\\S)(?<em2>[\\s\\S]+?)(?<=\\S)_(?!\\w)",
+    "~~(?=\\S)(?<strike>[\\s\\S]+?)(?<=\\S)~~",
+  ].join("|"), "g");
+
+  /** Inline Markdown of `text` appended to `parent` as DOM nodes (text nodes for everything else). */
+  function mdInline(text, parent) {
+    let at = 0;
+    INLINE.lastIndex = 0;
+    const matches = [...text.matchAll(INLINE)];
+    for (const m of matches) {
+      if (m.index < at) continue;
+      if (m.index > at) parent.append(document.createTextNode(text.slice(at, m.index)));
+      const g = m.groups;
+      if (g.code !== undefined) parent.append(el("code", { text: g.codeText.replace(/^ (.*) $/s, "$1") }));
+      else if (g.imgSrc !== undefined) mdLink(`image: ${g.imgAlt || "untitled"}`, g.imgSrc, parent);
+      else if (g.linkHref !== undefined) mdLink(g.linkText, g.linkHref, parent);
+      else if (g.auto !== undefined) mdLink(g.auto, g.auto, parent);
+      else if (g.bare !== undefined) mdLink(g.bare, g.bare, parent);
+      else {
+        const inner = g.bold1 ?? g.bold2 ?? g.em1 ?? g.em2 ?? g.strike;
+        const tag = g.bold1 !== undefined || g.bold2 !== undefined ? "strong" : g.strike !== undefined ? "del" : "em";
+        const node = el(tag);
+        mdInline(inner, node);
+        parent.append(node);
+      }
+      at = m.index + m[0].length;
+    }
+    if (at < text.length) parent.append(document.createTextNode(text.slice(at)));
+  }
+
+  function mdLines(lines, parent) {
+    lines.forEach((line, i) => {
+      if (i) parent.append(el("br"));
+      mdInline(line, parent);
+    });
+  }
+
+  const TABLE_RULE = /^\|?\s*:?-{1,}:?\s*(\|\s*:?-{1,}:?\s*)*\|?\s*$/;
+  const LIST_ITEM = /^(\s*)([-*+]|\d{1,9}[.)])\s+(.*)$/;
+
+  function tableCells(line) {
+    let s = line.trim();
+    if (s.startsWith("|")) s = s.slice(1);
+    if (s.endsWith("|") && !s.endsWith("\\|")) s = s.slice(0, -1);
+    return s.split(/(?<!\\)\|/).map((c) => c.trim().replace(/\\\|/g, "|"));
+  }
+
+  /** Markdown `source` as a DocumentFragment: headings, paragraphs, lists, quotes, code blocks, tables, rules. */
+  function renderMarkdown(source) {
+    const out = document.createDocumentFragment();
+    const lines = String(source).replace(/\r\n?/g, "\n").split("\n");
+    let i = 0;
+    while (i < lines.length) {
+      const line = lines[i];
+      const fence = line.match(/^\s*(`{3,}|~{3,})\s*([\w+#.-]*)/);
+      if (fence) {
+        const body = [];
+        i += 1;
+        while (i < lines.length && !lines[i].trim().startsWith(fence[1])) body.push(lines[i++]);
+        i += 1;
+        const code = el("code", { text: body.join("\n") });
+        if (fence[2]) code.dataset.lang = fence[2];
+        out.append(el("pre", { cls: "md-code" }, code));
+        continue;
+      }
+      if (!line.trim()) { i += 1; continue; }
+      const heading = line.match(/^\s{0,3}(#{1,6})\s+(.*?)\s*#*\s*$/);
+      if (heading) {
+        const node = el(`h${Math.min(6, heading[1].length + 2)}`, { cls: "md-heading" });
+        mdInline(heading[2], node);
+        out.append(node);
+        i += 1;
+        continue;
+      }
+      if (/^\s{0,3}([-*_])(\s*\1){2,}\s*$/.test(line)) { out.append(el("hr")); i += 1; continue; }
+      if (/^\s{0,3}>/.test(line)) {
+        const quoted = [];
+        while (i < lines.length && /^\s{0,3}>/.test(lines[i])) quoted.push(lines[i++].replace(/^\s{0,3}>\s?/, ""));
+        out.append(el("blockquote", {}, renderMarkdown(quoted.join("\n"))));
+        continue;
+      }
+      if (line.includes("|") && i + 1 < lines.length && TABLE_RULE.test(lines[i + 1]) && lines[i + 1].includes("-")) {
+        const head = tableCells(line);
+        const tr = el("tr");
+        for (const cell of head) { const th = el("th"); mdInline(cell, th); tr.append(th); }
+        const tbody = el("tbody");
+        i += 2;
+        while (i < lines.length && lines[i].includes("|") && lines[i].trim()) {
+          const row = el("tr");
+          const cells = tableCells(lines[i++]);
+          for (let c = 0; c < head.length; c += 1) { const td = el("td"); mdInline(cells[c] || "", td); row.append(td); }
+          tbody.append(row);
+        }
+        out.append(el("div", { cls: "md-table" }, el("table", {}, el("thead", {}, tr), tbody)));
+        continue;
+      }
+      const first = line.match(LIST_ITEM);
+      if (first) {
+        const ordered = /\d/.test(first[2]);
+        const list = el(ordered ? "ol" : "ul");
+        if (ordered && parseInt(first[2], 10) !== 1) list.setAttribute("start", String(parseInt(first[2], 10)));
+        const indent = first[1].length;
+        while (i < lines.length) {
+          const m = lines[i].match(LIST_ITEM);
+          if (!m || m[1].length !== indent || /\d/.test(m[2]) !== ordered) break;
+          const item = [m[3]];
+          i += 1;
+          // continuation lines and nested lists: indented deeper than the marker
+          while (i < lines.length && lines[i].trim() && (lines[i].match(/^(\s*)/)[1].length > indent) ) item.push(lines[i++].slice(indent + 2));
+          const li = el("li");
+          const nested = item.findIndex((l, n) => n > 0 && LIST_ITEM.test(l));
+          mdLines(nested > 0 ? item.slice(0, nested) : item, li);
+          if (nested > 0) li.append(renderMarkdown(item.slice(nested).join("\n")));
+          list.append(li);
+        }
+        out.append(list);
+        continue;
+      }
+      const para = [];
+      while (i < lines.length && lines[i].trim() && !/^\s*(`{3,}|~{3,})/.test(lines[i]) &&
+             !/^\s{0,3}(#{1,6}\s|>)/.test(lines[i]) && !(para.length && LIST_ITEM.test(lines[i])) &&
+             !/^\s{0,3}([-*_])(\s*\1){2,}\s*$/.test(lines[i])) para.push(lines[i++].trim());
+      const p = el("p");
+      mdLines(para, p);
+      out.append(p);
+    }
+    return out;
+  }
+
+  // Inline SVG icons: they draw without an emoji font.
+  const SVG_NS = "http://www.w3.org/2000/svg";
+  const ICONS = {
+    up: "M2 21h4V9H2v12zm20-11a2 2 0 0 0-2-2h-6.3l1-4.6v-.3c0-.4-.2-.8-.4-1.1L13.2 1 6.6 7.6C6.2 8 6 8.5 6 9v10a2 2 0 0 0 2 2h9c.8 0 1.5-.5 1.8-1.2l3-7.1c.1-.2.2-.5.2-.7v-2z",
+    down: "M22 3h-4v12h4V3zM2 14a2 2 0 0 0 2 2h6.3l-1 4.6v.3c0 .4.2.8.4 1.1l1.1 1 6.6-6.6c.4-.4.6-.9.6-1.4V5a2 2 0 0 0-2-2H7c-.8 0-1.5.5-1.8 1.2l-3 7.1c-.1.2-.2.5-.2.7v2z",
+    bell: "M12 22a2 2 0 0 0 2-2h-4a2 2 0 0 0 2 2zm6-6V11c0-3.1-1.6-5.6-4.5-6.3V4a1.5 1.5 0 0 0-3 0v.7C7.6 5.4 6 7.9 6 11v5l-2 2v1h16v-1l-2-2z",
+  };
+
+  function icon(name) {
+    const svg = document.createElementNS(SVG_NS, "svg");
+    svg.setAttribute("viewBox", "0 0 24 24");
+    svg.setAttribute("aria-hidden", "true");
+    svg.setAttribute("focusable", "false");
+    svg.setAttribute("class", `icon icon-${name}`);
+    const path = document.createElementNS(SVG_NS, "path");
+    path.setAttribute("d", ICONS[name]);
+    path.setAttribute("fill", "currentColor");
+    svg.append(path);
+    return svg;
+  }
+
   /** Add a message to the log; returns its parts so a streamed answer can grow. */
   function addMessage(role, content, createdAt) {
     const label = role === "user" ? "You" : role === "assistant" ? "Assistant" : asText(role);
     const text = document.createTextNode(asText(content));
-    const body = el("div", { cls: "message-text" }, text);
+    // The user's words are shown as typed; an answer's Markdown is rendered (from `text`, kept off the page).
+    const markdown = role === "assistant";
+    const body = el("div", { cls: `message-text${markdown ? " markdown" : ""}` }, markdown ? renderMarkdown(text.data) : text);
     const meta = el("p", { cls: "message-meta" }, el("span", { cls: "role", text: label }));
     if (createdAt) meta.append(el("time", { text: formatTime(createdAt), attrs: { datetime: asText(createdAt) } }));
     const item = el("li", { cls: `message ${role === "user" ? "from-user" : "from-assistant"}` }, meta, body);
@@ -300,7 +491,16 @@
     ui.messages.append(item);
     updateEmptyChat();
     if (stick || role === "user") scrollToEnd();
-    return { item, body, text, meta };
+    let pending = false;
+    /** Render the answer's Markdown again after `text` grew (at most once a frame while streaming). */
+    const render = (now) => {
+      if (!markdown) return;
+      if (now) { body.replaceChildren(renderMarkdown(text.data)); return; }
+      if (pending) return;
+      pending = true;
+      requestAnimationFrame(() => { pending = false; body.replaceChildren(renderMarkdown(text.data)); });
+    };
+    return { item, body, text, meta, render };
   }
 
   function addNote(message, cls) {
@@ -333,8 +533,8 @@
 
   /** Thumbs up and down under a finished answer (POST /api/feedback); the note says what memory learned. */
   function renderRating(target, conversationId, turnId) {
-    const up = el("button", { cls: "small secondary rate", text: "👍 Good", attrs: { type: "button", "aria-label": "Good answer", "aria-pressed": "false" } });
-    const down = el("button", { cls: "small secondary rate", text: "👎 Bad", attrs: { type: "button", "aria-label": "Bad answer", "aria-pressed": "false" } });
+    const up = el("button", { cls: "small secondary rate", attrs: { type: "button", "aria-label": "Good answer", "aria-pressed": "false" } }, icon("up"), " Good");
+    const down = el("button", { cls: "small secondary rate", attrs: { type: "button", "aria-label": "Bad answer", "aria-pressed": "false" } }, icon("down"), " Bad");
     const note = el("span", { cls: "rating-note muted", attrs: { role: "status" } });
     const rate = async (good) => {
       up.disabled = down.disabled = true;
@@ -413,7 +613,8 @@
         if (typeof piece === "string" && piece) {
           const stick = nearBottom();
           answer.text.appendData(piece);
-          if (stick) scrollToEnd();
+          answer.render(false);
+          if (stick) requestAnimationFrame(scrollToEnd);
         }
         if (choice.finish_reason) finish = choice.finish_reason;
       }
@@ -433,6 +634,7 @@
       answer.item.classList.remove("streaming");
       answer.item.setAttribute("aria-busy", "false");
       if (!answer.text.data && !answer.item.classList.contains("failed")) answer.text.data = "(no answer)";
+      answer.render(true);
       state.abort = null;
       setBusy(false);
     }
@@ -674,11 +876,25 @@
       const details = el("div", { cls: "skill-info" }, el("p", { cls: "skill-name", text: name }));
       const description = firstText(skill, ["description", "summary"]);
       if (description) details.append(el("p", { cls: "skill-description", text: description }));
-      const schedule = firstText(skill, ["schedule", "trigger"]);
-      if (schedule) details.append(el("p", { cls: "skill-schedule", text: `Schedule: ${schedule}` }));
+      // A skill's own "schedule" is only a suggestion; what is really scheduled comes from /api/schedules.
+      const suggested = firstText(skill, ["schedule", "trigger"]);
+      if (suggested) details.append(el("p", { cls: "skill-suggested muted", text: `Suggested: ${suggested} (not scheduled)` }));
       const item = el("li", { cls: "skill" }, el("div", { cls: "skill-row" }, details, button), output);
       item.dataset.skill = name;
       ui.skills.append(item);
+    }
+    markScheduledSkills();
+  }
+
+  /** On each skill card, its real schedules ("Scheduled: every 15 minutes") in place of the suggestion. */
+  function markScheduledSkills() {
+    for (const item of ui.skills.querySelectorAll(".skill")) {
+      const when = state.scheduled.get(item.dataset.skill) || [];
+      const info = item.querySelector(".skill-info");
+      for (const old of info.querySelectorAll(".skill-scheduled")) old.remove();
+      const suggestion = info.querySelector(".skill-suggested");
+      if (suggestion) suggestion.hidden = when.length > 0;
+      if (when.length) info.append(el("p", { cls: "skill-scheduled", text: `Scheduled: ${when.join("; ")}` }));
     }
   }
 
@@ -710,6 +926,7 @@
       ["data", "schedules", "jobs", "items"]);
     if (schedules === null) return;
     ui.schedules.replaceChildren();
+    state.scheduled = new Map();
     if (schedules.length === 0) ui.schedulesStatus.textContent = "Nothing is scheduled.";
     for (const s of schedules) {
       const job = s && typeof s === "object" ? s : { name: s };
@@ -719,7 +936,11 @@
       const item = el("li", { cls: "schedule" }, el("p", { cls: "schedule-name", text: label }), list);
       if (job.id !== undefined) item.dataset.id = asText(job.id);
       ui.schedules.append(item);
+      const skill = firstText(job, ["skill"]);
+      const when = firstText(job, ["schedule", "description", "trigger", "cron"]);
+      if (skill && when) state.scheduled.set(skill, [...(state.scheduled.get(skill) || []), job.paused === true ? `${when} (paused)` : when]);
     }
+    markScheduledSkills();
   }
 
   // ---------- reminders, timers and alarms ----------

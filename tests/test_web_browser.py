@@ -495,7 +495,11 @@ def test_schedules_are_listed(page: Any, watch: Watch, make_server: Callable[...
 
 def test_screenshot_of_the_page_in_use(page: Any, watch: Watch, make_server: Callable[..., LiveServer]) -> None:
     """A desktop-sized screenshot with every part on show, kept in test-artifacts/ (docs/web.png is one)."""
-    answer = "Ana lives in Porto. The train from here takes about three hours; the 07:40 is the fastest."
+    answer = (
+        "Ana lives in **Porto**. The train from here takes about three hours:\n\n"
+        "| train | leaves | arrives |\n|---|---|---|\n| IC 521 | 07:40 | 10:31 |\n| AP 131 | 09:09 | 11:50 |\n\n"
+        "- the *07:40* is the fastest\n- book at [cp.pt](https://www.cp.pt/passageiros/en)"
+    )
     server = make_server(FakeLLM(answer), memories=MEMORIES, scheduler=True)
     httpx.post(server.url + "/api/schedules", json={"skill": "time", "schedule": "every weekday at 7:30"}, timeout=10)
     open_page(page, server)

@@ -662,7 +662,10 @@
     const body = await response.json();
     if (state.conversationId !== id || ui.messages.childElementCount > 0) return; // the user moved on
     for (const m of asList(body, ["messages"])) {
-      if (m && typeof m === "object") addMessage(asText(m.role), m.content, m.created_at);
+      if (!m || typeof m !== "object") continue;
+      const shown = addMessage(asText(m.role), m.content, m.created_at);
+      // Thumbs on a stored answer too, once the daemon names its turn id (GET /api/conversations/{id}).
+      if (m.role === "assistant" && Number.isInteger(m.turn_id)) renderRating(shown, id, m.turn_id);
     }
     scrollToEnd();
   }
@@ -878,7 +881,7 @@
       if (description) details.append(el("p", { cls: "skill-description", text: description }));
       // A skill's own "schedule" is only a suggestion; what is really scheduled comes from /api/schedules.
       const suggested = firstText(skill, ["schedule", "trigger"]);
-      if (suggested) details.append(el("p", { cls: "skill-suggested muted", text: `Suggested: ${suggested} (not scheduled)` }));
+      if (suggested) details.append(el("p", { cls: "skill-suggested muted", text: `Suggested: ${suggested}`, attrs: { title: "A suggestion: nothing runs until it is scheduled" } }));
       const item = el("li", { cls: "skill" }, el("div", { cls: "skill-row" }, details, button), output);
       item.dataset.skill = name;
       ui.skills.append(item);

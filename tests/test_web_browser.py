@@ -39,7 +39,8 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="/usr/bin/chromium is absent: run `bash deploy/system-deps.sh` (as root)"
+        not CHROMIUM.exists(),
+        reason="/usr/bin/chromium is absent: run `bash deploy/system-deps.sh` (as root)",
     ),
 ]
 sync_api = pytest.importorskip(
@@ -138,8 +139,12 @@ def make_server(tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
             None, data_dir=tmp_path / "data", server={"api_token": token, **server_settings},
             memory={"enabled": memory}, scheduler={"enabled": scheduler}, notify={"enabled": notify},
         )  # fmt: skip
-        services = build_services(settings, llm=llm, embedder=HashingEmbedder() if memory else None,
-                                  recall=FixedRecall(memories) if memories is not None else None)
+        services = build_services(
+            settings,
+            llm=llm,
+            embedder=HashingEmbedder() if memory else None,
+            recall=FixedRecall(memories) if memories is not None else None,
+        )
         server = LiveServer(services).__enter__()
         started.append(server)
         return server
@@ -280,7 +285,11 @@ def test_answer_streams_word_by_word_with_recalled_memories(
             "Ana lives in Porto, by train.",
         ]
         assert watch.chat_bodies == [
-            {"messages": [{"role": "user", "content": "Where does my sister live?"}], "stream": True, "memory": True}
+            {
+                "messages": [{"role": "user", "content": "Where does my sister live?"}],
+                "stream": True,
+                "memory": True,
+            }
         ]  # memory: the user's own page (a plain OpenAI client's chats stay out of memory)
         assert_clean(watch)
     finally:
@@ -355,7 +364,9 @@ def test_conversation_survives_a_reload_and_new_conversation_starts_fresh(
     assert_clean(watch)
 
 
-def test_model_output_is_text_never_html(page: Any, watch: Watch, make_server: Callable[..., LiveServer]) -> None:
+def test_model_output_is_text_never_html(
+    page: Any, watch: Watch, make_server: Callable[..., LiveServer]
+) -> None:
     server_box: dict[str, LiveServer] = {}
 
     def reply(_: object) -> str:
@@ -381,7 +392,9 @@ def test_model_output_is_text_never_html(page: Any, watch: Watch, make_server: C
     assert_clean(watch)
 
 
-def test_token_is_asked_for_on_401_and_kept(page: Any, watch: Watch, make_server: Callable[..., LiveServer]) -> None:
+def test_token_is_asked_for_on_401_and_kept(
+    page: Any, watch: Watch, make_server: Callable[..., LiveServer]
+) -> None:
     server = make_server(FakeLLM("Authorised answer."), token="tok-123")
     page.goto(server.url + "/")  # /healthz names the model only to a caller with the token (issue 25)
     # The page loads without a token; its first API calls get 401, and one dialog asks for the token.
@@ -445,7 +458,11 @@ def test_notification_arrives_while_the_page_is_open(
     expect(history.locator(".notification-title")).to_have_text("Sent before the page opened")
     r = httpx.post(
         server.url + "/api/notifications",
-        json={"title": "Train <b>leaves</b> at 18:05", "body": "Platform 4 <img src=/pixel>", "source": "test"},
+        json={
+            "title": "Train <b>leaves</b> at 18:05",
+            "body": "Platform 4 <img src=/pixel>",
+            "source": "test",
+        },
         timeout=10,
     )
     assert r.status_code == 201, r.text
@@ -482,7 +499,9 @@ def test_run_a_skill_from_the_page(page: Any, watch: Watch, make_server: Callabl
 
 def test_schedules_are_listed(page: Any, watch: Watch, make_server: Callable[..., LiveServer]) -> None:
     server = make_server(FakeLLM(), scheduler=True)
-    r = httpx.post(server.url + "/api/schedules", json={"skill": "time", "schedule": "every 15 minutes"}, timeout=10)
+    r = httpx.post(
+        server.url + "/api/schedules", json={"skill": "time", "schedule": "every 15 minutes"}, timeout=10
+    )
     assert r.status_code == 201, r.text
     open_page(page, server)
     item = page.locator("#schedules .schedule")
@@ -493,7 +512,9 @@ def test_schedules_are_listed(page: Any, watch: Watch, make_server: Callable[...
     assert_clean(watch)
 
 
-def test_screenshot_of_the_page_in_use(page: Any, watch: Watch, make_server: Callable[..., LiveServer]) -> None:
+def test_screenshot_of_the_page_in_use(
+    page: Any, watch: Watch, make_server: Callable[..., LiveServer]
+) -> None:
     """A desktop-sized screenshot with every part on show, kept in test-artifacts/ (docs/web.png is one)."""
     answer = (
         "Ana lives in **Porto**. The train from here takes about three hours:\n\n"
@@ -501,7 +522,9 @@ def test_screenshot_of_the_page_in_use(page: Any, watch: Watch, make_server: Cal
         "- the *07:40* is the fastest\n- book at [cp.pt](https://www.cp.pt/passageiros/en)"
     )
     server = make_server(FakeLLM(answer), memories=MEMORIES, scheduler=True)
-    httpx.post(server.url + "/api/schedules", json={"skill": "time", "schedule": "every weekday at 7:30"}, timeout=10)
+    httpx.post(
+        server.url + "/api/schedules", json={"skill": "time", "schedule": "every weekday at 7:30"}, timeout=10
+    )
     open_page(page, server)
     expect(page.locator("#notifications-state")).to_have_text("live")
     send(page, "How long is the train to my sister's?")
@@ -631,7 +654,7 @@ def test_hostile_markdown_is_shown_never_run_nor_fetched(
         return (
             f'<img src="{base}/pixel.png" onerror="window.pwned=1"> [click me](javascript:window.pwned=2) '
             f"![a cat]({base}/cat.png) [data](data:text/html,<script>window.pwned=3</script>) "
-            f"**<script>window.pwned=4</script>** <a href=\"{base}/a\">x</a> [rel](/api/memories)"
+            f'**<script>window.pwned=4</script>** <a href="{base}/a">x</a> [rel](/api/memories)'
         )
 
     server = make_server(FakeLLM(reply))
@@ -663,7 +686,9 @@ def test_icons_need_no_emoji_font_and_skill_suggestions_are_not_schedules(
     server = make_server(FakeLLM(), scheduler=True)
     skills = httpx.get(server.url + "/api/skills", timeout=10).json()["data"]
     suggested = [s["name"] for s in skills if s.get("schedule") and s["name"] != "time"]
-    r = httpx.post(server.url + "/api/schedules", json={"skill": "time", "schedule": "every 15 minutes"}, timeout=10)
+    r = httpx.post(
+        server.url + "/api/schedules", json={"skill": "time", "schedule": "every 15 minutes"}, timeout=10
+    )
     assert r.status_code == 201, r.text
     open_page(page, server)
     card = page.locator('#skills .skill[data-skill="time"]')

@@ -80,7 +80,9 @@ def run_chat(args: argparse.Namespace) -> int:
         client.conversation_id = args.conversation
         client.persona = args.persona
         if not client.healthy():
-            console.print(f"[red]The daemon is not running at {client.url}[/] (start it with `assistant serve`).")
+            console.print(
+                f"[red]The daemon is not running at {client.url}[/] (start it with `assistant serve`)."
+            )
             return 3
         history = chat_history_file(settings.data_dir)
         console.print(
@@ -89,7 +91,9 @@ def run_chat(args: argparse.Namespace) -> int:
         )
         stop, screen = threading.Event(), threading.Lock()
         if not args.no_notifications:
-            notes = threading.Thread(target=_show_notifications, args=(client, console, stop, screen), daemon=True)
+            notes = threading.Thread(
+                target=_show_notifications, args=(client, console, stop, screen), daemon=True
+            )
             notes.start()
         try:
             _converse(client, console, history, screen)

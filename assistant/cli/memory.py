@@ -165,7 +165,9 @@ def cmd_feedback(args: argparse.Namespace) -> int:
         for m in r["memories"]:
             text = m["text"][:90] if m["text"] is not None else "(deleted since)"
             print(f"      {m['effect']:<9} {m['id']}  {text!r}")
-    print(f"({len(got['data'])} of {got['total']} ratings; undo one with: assistant memory feedback --undo ID)")
+    print(
+        f"({len(got['data'])} of {got['total']} ratings; undo one with: assistant memory feedback --undo ID)"
+    )
     return 0
 
 

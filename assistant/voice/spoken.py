@@ -132,8 +132,15 @@ def _numbers(text: str) -> str:
         return ordinal_words(int(m[1]))
 
     text = re.sub(r"\b(\d{4})-(\d{2})-(\d{2})\b", iso_date, text)
-    text = re.sub(r"\b(\d{1,2}):(\d{2})(?::\d{2})?(?:\s*([ap])\.?m\b(?:\.(?!\s*$|\s+(?-i:[A-Z])))?)?", clock, text, flags=re.I)
-    text = re.sub(r"\b(\d{1,2})()\s*([ap])\.?m\b(?:\.(?!\s*$|\s+(?-i:[A-Z])))?", clock, text, flags=re.I)  # "9 pm"
+    text = re.sub(
+        r"\b(\d{1,2}):(\d{2})(?::\d{2})?(?:\s*([ap])\.?m\b(?:\.(?!\s*$|\s+(?-i:[A-Z])))?)?",
+        clock,
+        text,
+        flags=re.I,
+    )
+    text = re.sub(
+        r"\b(\d{1,2})()\s*([ap])\.?m\b(?:\.(?!\s*$|\s+(?-i:[A-Z])))?", clock, text, flags=re.I
+    )  # "9 pm"
     text = re.sub(r"([$€£])\s?(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d{2}))?\b", money, text)
     text = re.sub(r"(\d)\s?%", r"\1 percent", text)
     text = re.sub(r"(\d)\s?°\s?C\b", r"\1 degrees Celsius", text)
@@ -173,7 +180,9 @@ def for_the_ear(text: str) -> str:
     """``text`` (Markdown from the model, a notification) as it should be spoken: one line of plain
     sentences. Pure: no engine, no I/O."""
     text = re.sub(r"[\x00-\x08\x0b-\x1f\x7f]", " ", text.replace("\r\n", "\n"))
-    text = re.sub(r"(?ms)^[ \t]*(```|~~~)[^\n]*\n.*?(?:^[ \t]*\1[ \t]*$|\Z)", "\n" + CODE_SKIPPED + "\n", text)
+    text = re.sub(
+        r"(?ms)^[ \t]*(```|~~~)[^\n]*\n.*?(?:^[ \t]*\1[ \t]*$|\Z)", "\n" + CODE_SKIPPED + "\n", text
+    )
     sentences: list[str] = []
     paragraph: list[str] = []
 

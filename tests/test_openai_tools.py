@@ -103,6 +103,16 @@ def test_streamed_calls(client: openai.OpenAI) -> None:
     assert calls[0]["name"] == "get_weather" and json.loads(calls[0]["arguments"]) == {"city": "Paris"}
 
 
+def test_a_bare_call_object_streams_as_a_call(client: openai.OpenAI, llm: RecordingLLM) -> None:
+    llm.reply = '{"name": "get_weather", "arguments": {"city": "Oslo"}}'
+    stream = client.chat.completions.create(model="any", messages=ASK, tools=[WEATHER], stream=True)  # type: ignore[arg-type,list-item]
+    chunks = [c for c in stream if c.choices]
+    assert chunks[-1].choices[0].finish_reason == "tool_calls"
+    assert not "".join(c.choices[0].delta.content or "" for c in chunks)
+    (call,) = [tc for c in chunks for tc in c.choices[0].delta.tool_calls or []]
+    assert call.function and json.loads(call.function.arguments or "") == {"city": "Oslo"}
+
+
 def test_text_answers_stream_as_text_when_tools_are_offered(client: openai.OpenAI, llm: RecordingLLM) -> None:
     llm.reply = "<b> is not a call, and neither is this."
     stream = client.chat.completions.create(model="any", messages=ASK, tools=[WEATHER], stream=True)  # type: ignore[arg-type,list-item]
@@ -138,7 +148,8 @@ def test_refusals_name_what_is_wrong(client: openai.OpenAI) -> None:
 def test_the_grammar_allows_text_only_with_auto() -> None:
     tools = [Tool("get_weather", "", WEATHER["function"]["parameters"]), Tool("get_time", "", {})]  # type: ignore[index]
     auto = tools_grammar(tools, "auto")
-    assert auto.startswith("root ::= calls | free") and "get_time" in auto
+    assert auto.startswith("root ::= calls | call-json | free") and "get_time" in auto
+    assert "free ::= [^<{" in auto  # text that could be a call's start is a call or nothing
     assert tools_grammar(tools, "required").startswith("root ::= calls\n")
     named = tools_grammar(tools, "get_time", parallel=False)
     assert "get_weather" not in named and "calls ::= call\n" in named
@@ -150,6 +161,9 @@ def test_parse_calls() -> None:
     assert calls is not None and [json.loads(c.arguments)["city"] for c in calls] == ["Paris", "Rome"]
     assert len({c.id for c in calls}) == 2
     assert parse_calls("Sunny.") is None
+    (bare,) = parse_calls(' {"name": "get_weather", "arguments": {"city": "Oslo"}}') or []
+    assert bare.name == "get_weather" and json.loads(bare.arguments) == {"city": "Oslo"}
+    assert parse_calls('{"city": "Oslo"}') is None  # JSON that is not a call is text
     assert parse_calls('<tool_call>\n{"name": "get_weather", "argu') is None  # cut by max_tokens: text
 
 

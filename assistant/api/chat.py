@@ -149,8 +149,8 @@ async def _sse(
                 if deciding:
                     held += event
                     probe = held.lstrip()
-                    if CALL_OPEN.startswith(probe) or probe.startswith(CALL_OPEN):
-                        continue  # may be, or is, a call
+                    if CALL_OPEN.startswith(probe) or probe.startswith((CALL_OPEN, "{")):
+                        continue  # may be, or is, a call (a bare call object too)
                     deciding, event, held = False, held, ""
                 yield {"data": encode(event)}
                 continue

@@ -9,7 +9,8 @@ Gemma 3) gets the same text: the fallback is Qwen's format, and the grammar keep
 The grammar (``tools_grammar``) is built from one JSON schema, ``anyOf`` one call object per tool whose
 ``arguments`` is the tool's ``parameters`` schema (assistant.llm.json_grammar: a keyword it cannot enforce is
 an UnsupportedSchema), so every call parses and its arguments match their schema. ``required`` (or a named
-tool) allows only calls; ``auto`` allows calls or text that does not begin with ``<``.
+tool) allows only calls; ``auto`` allows calls, one bare call object (Qwen2.5 0.5B often leaves the tags out), or
+text that begins with neither ``<`` nor ``{``.
 """
 
 from __future__ import annotations
@@ -124,19 +125,23 @@ def tools_grammar(tools: Sequence[Tool], choice: str, *, parallel: bool = True) 
     ]
     call = f'"{CALL_OPEN}\\n" call-json "\\n{CALL_CLOSE}"'
     calls_rule = 'call ("\\n" call)*' if parallel else "call"
-    root = "calls | free" if choice == "auto" else "calls"
+    root = "calls | call-json | free" if choice == "auto" else "calls"
     head = [
         f"root ::= {root}",
         f"calls ::= {calls_rule}",
         f"call ::= {call}",
-        "free ::= [^<\\x00-\\x08] [^\\x00]*",
+        "free ::= [^<{\\x00-\\x08] [^\\x00]*",
     ]
     return "\n".join([*head, *lines])
 
 
 def parse_calls(text: str) -> list[ToolCall] | None:
-    """The calls an answer makes, or None when it is text (does not begin with a call) or a call is cut."""
+    """The calls an answer makes, or None when it is text (does not begin with a call) or a call is cut. A
+    bare call object (``{"name": ..., "arguments": ...}`` and nothing else, as Qwen2.5 0.5B often writes one
+    without its tags) is a call too."""
     stripped = text.strip()
+    if stripped.startswith("{"):
+        return _bare_call(stripped)
     if not stripped.startswith(CALL_OPEN):
         return None
     out = []
@@ -150,3 +155,14 @@ def parse_calls(text: str) -> list[ToolCall] | None:
         arguments = json.dumps(call.get("arguments", {}), ensure_ascii=False)
         out.append(ToolCall("call_" + uuid.uuid4().hex[:24], call["name"], arguments))
     return out or None
+
+
+def _bare_call(text: str) -> list[ToolCall] | None:
+    try:
+        call = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(call, dict) or set(call) != {"name", "arguments"} or not isinstance(call["name"], str):
+        return None
+    arguments = json.dumps(call["arguments"], ensure_ascii=False)
+    return [ToolCall("call_" + uuid.uuid4().hex[:24], call["name"], arguments)]

@@ -68,16 +68,16 @@ def test_a_turn_completes_whole_and_the_reply_path_from_a_thread_stores_it(tmp_p
     try:
 
         async def whole() -> tuple[str, TurnEnd | None]:
-            turn = await services.chat.begin(_ask("17 + 25?"), PARAMS, None)
+            turn = await services.chat.begin(_ask("the answer to everything?"), PARAMS, None)
             return turn.conversation_id, await turn.complete()
 
         cid, end = asyncio.run(whole())
         assert end is not None and end.text == "Forty-two."
         # the blocking path, for a CLI or an evaluation: the same conversation, continued
-        again = services.chat.reply(_ask("and 1 + 1?"), PARAMS, cid)
+        again = services.chat.reply(_ask("and again?"), PARAMS, cid)
         assert again.text == "Forty-two." and again.turn_id > end.turn_id
         assert [t.content for t in services.conversations.turns(cid)] == [
-            "17 + 25?", "Forty-two.", "and 1 + 1?", "Forty-two."
+            "the answer to everything?", "Forty-two.", "and again?", "Forty-two."
         ]
     finally:
         services.close()
@@ -180,3 +180,16 @@ def test_the_system_prompt_states_the_users_date_and_zone_and_stays_the_same_all
         mine = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"}]
         client.post("/v1/chat/completions", json={"messages": mine})
     assert llm.prompts[-1][0].content == "Be brief."
+
+
+def test_a_stored_conversation_shows_each_turns_id_so_a_stored_answer_can_be_rated(tmp_path: Path) -> None:
+    services = _services(tmp_path, FakeLLM("Canberra."), memory=True)
+    with TestClient(create_app(services)) as client:
+        r = client.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "Capital of Australia?"}],
+                                                      "memory": True}).json()  # fmt: skip
+        shown = client.get(f"/api/conversations/{r['conversation_id']}").json()["messages"]
+        assert [m["role"] for m in shown] == ["user", "assistant"]
+        assert shown[-1]["turn_id"] == r["turn_id"]
+        rated = client.post("/api/feedback", json={"conversation_id": r["conversation_id"],
+                                                   "turn_id": shown[-1]["turn_id"], "rating": "good"})  # fmt: skip
+        assert rated.status_code == 201

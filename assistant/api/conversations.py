@@ -29,7 +29,10 @@ def get_conversation(conversation_id: str, services: ServicesDep) -> dict[str, A
     turns = services.conversations.turns(conversation_id)
     return {
         "id": conversation_id,
-        "messages": [{"role": t.role, "content": t.content, "created_at": t.created_at} for t in turns],
+        # turn_id: a stored answer can be rated (POST /api/feedback) when the conversation is shown again
+        "messages": [
+            {"role": t.role, "content": t.content, "created_at": t.created_at, "turn_id": t.id} for t in turns
+        ],
     }
 
 

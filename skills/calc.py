@@ -28,7 +28,7 @@ NUMBER_WORDS = {
     "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "hundred": 100, "a hundred": 100,
     "a thousand": 1000, "half a": 0.5, "a half": 0.5,
 }  # fmt: skip
-_NUM = r"(?:\d+(?:,\d{3})*(?:\.\d+)?|\.\d+)"
+_NUM = r"(?:-?\d+(?:,\d{3})*(?:\.\d+)?|-?\.\d+)"
 _QTY = r"(?P<n>" + _NUM + r"|" + "|".join(sorted(map(re.escape, NUMBER_WORDS), key=len, reverse=True)) + r")"
 _ASK = r"(?:(?:so |and |then )?(?:what(?:'s| is| are)|how much (?:is|are)|calculate|compute|work out|tell me|solve)\s+)?"
 
@@ -84,7 +84,11 @@ def safe_eval(expression: str) -> float:
 def _value(node: ast.AST, depth: int) -> float:
     if depth > 40:
         raise CalcError("too deep")
-    if isinstance(node, ast.Constant) and isinstance(node.value, int | float) and not isinstance(node.value, bool):
+    if (
+        isinstance(node, ast.Constant)
+        and isinstance(node.value, int | float)
+        and not isinstance(node.value, bool)
+    ):
         return float(node.value)
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.UAdd | ast.USub):
         inner = _value(node.operand, depth + 1)
@@ -154,7 +158,9 @@ def arithmetic(q: str) -> Answer | None:
     m = re.fullmatch(_ASK + r"(?:the )?square root of " + _QTY, q)
     if m:
         n = number(m["n"])
-        return Answer(f"The square root of {fmt(n)} is {fmt(math.sqrt(n))}.", math.sqrt(n)) if n >= 0 else None
+        return (
+            Answer(f"The square root of {fmt(n)} is {fmt(math.sqrt(n))}.", math.sqrt(n)) if n >= 0 else None
+        )
     m = re.fullmatch(_ASK + r"(?:half|a half|one half) of " + _QTY, q)
     if m:
         n = number(m["n"])
@@ -171,18 +177,30 @@ def arithmetic(q: str) -> Answer | None:
     if m:
         p, n = number(m["p"]), number(m["n"])
         return Answer(f"{fmt(p)}% of {fmt(n)} is {fmt(p * n / 100)}.", p * n / 100)
-    m = re.fullmatch(
-        _ASK + r"(?P<p>" + _NUM + r") ?(?:%|percent|per cent) (?P<dir>off|discount on|more than|on top of|added to)"
-        r"(?: a| an)? (?P<cur>\$|€|£)?(?P<n>" + _NUM + r")(?: ?(?:dollars|euros|pounds))?(?: item| price)?",
-        q,
-    ) or re.fullmatch(
-        _ASK + r"(?P<cur>\$|€|£)?(?P<n>" + _NUM + r")(?: ?(?:dollars|euros|pounds))? (?:with|after|minus|less) (?:a )?"
-        r"(?P<p>" + _NUM + r") ?(?:%|percent|per cent)(?P<dir> off| discount)?",
-        q,
-    ) or re.fullmatch(
-        _ASK + r"(?P<cur>\$|€|£)?(?P<n>" + _NUM + r")(?: ?(?:dollars|euros|pounds))? (?P<dir>plus) "
-        r"(?P<p>" + _NUM + r") ?(?:%|percent|per cent)",
-        q,
+    m = (
+        re.fullmatch(
+            _ASK
+            + r"(?P<p>"
+            + _NUM
+            + r") ?(?:%|percent|per cent) (?P<dir>off|discount on|more than|on top of|added to)"
+            r"(?: a| an)? (?P<cur>\$|€|£)?(?P<n>"
+            + _NUM
+            + r")(?: ?(?:dollars|euros|pounds))?(?: item| price)?",
+            q,
+        )
+        or re.fullmatch(
+            _ASK
+            + r"(?P<cur>\$|€|£)?(?P<n>"
+            + _NUM
+            + r")(?: ?(?:dollars|euros|pounds))? (?:with|after|minus|less) (?:a )?"
+            r"(?P<p>" + _NUM + r") ?(?:%|percent|per cent)(?P<dir> off| discount)?",
+            q,
+        )
+        or re.fullmatch(
+            _ASK + r"(?P<cur>\$|€|£)?(?P<n>" + _NUM + r")(?: ?(?:dollars|euros|pounds))? (?P<dir>plus) "
+            r"(?P<p>" + _NUM + r") ?(?:%|percent|per cent)",
+            q,
+        )
     )
     if m:
         p, n, cur = number(m["p"]), number(m["n"]), m["cur"] or ""
@@ -191,7 +209,9 @@ def arithmetic(q: str) -> Answer | None:
         money = (lambda x: f"{cur}{x:.2f}") if cur else fmt
         word = "plus" if up else "minus"
         return Answer(f"{money(n)} {word} {fmt(p)}% is {money(value)}.", value)
-    m = re.fullmatch(_ASK + r"(?P<a>" + _NUM + r") (?:is )?(?:as a )?(?:percentage|percent|%) of (?P<b>" + _NUM + r")", q)
+    m = re.fullmatch(
+        _ASK + r"(?P<a>" + _NUM + r") (?:is )?(?:as a )?(?:percentage|percent|%) of (?P<b>" + _NUM + r")", q
+    )
     if m:
         a, b = number(m["a"]), number(m["b"])
         return Answer(f"{fmt(a)} is {fmt(100 * a / b)}% of {fmt(b)}.", 100 * a / b) if b else None
@@ -209,6 +229,7 @@ def arithmetic(q: str) -> Answer | None:
 
 
 # ---------------------------------------------------------------- units
+
 
 @dataclass(frozen=True)
 class Unit:
@@ -245,15 +266,47 @@ def _units() -> dict[str, Unit]:
         ("time", 3600.0, "hour", "hours", ("hr", "hrs", "h")),
         ("time", 86400.0, "day", "days", ()),
         ("time", 604800.0, "week", "weeks", ()),
-        ("speed", 1609.344 / 3600, "mile per hour", "miles per hour", ("mph", "miles an hour", "mile an hour")),
-        ("speed", 1000 / 3600, "kilometre per hour", "kilometres per hour",
-         ("km/h", "kmh", "kph", "kmph", "km per hour", "kilometers per hour", "kilometer per hour",
-          "kilometres an hour", "kilometers an hour", "km an hour")),
-        ("speed", 1.0, "metre per second", "metres per second", ("m/s", "meters per second", "meter per second")),
+        (
+            "speed",
+            1609.344 / 3600,
+            "mile per hour",
+            "miles per hour",
+            ("mph", "miles an hour", "mile an hour"),
+        ),
+        (
+            "speed",
+            1000 / 3600,
+            "kilometre per hour",
+            "kilometres per hour",
+            (
+                "km/h",
+                "kmh",
+                "kph",
+                "kmph",
+                "km per hour",
+                "kilometers per hour",
+                "kilometer per hour",
+                "kilometres an hour",
+                "kilometers an hour",
+                "km an hour",
+            ),
+        ),
+        (
+            "speed",
+            1.0,
+            "metre per second",
+            "metres per second",
+            ("m/s", "meters per second", "meter per second"),
+        ),
         ("speed", 1852 / 3600, "knot", "knots", ("kn", "kt")),
         ("area", 1.0, "square metre", "square metres", ("m2", "m²", "sq m", "square meter", "square meters")),
-        ("area", 1e6, "square kilometre", "square kilometres",
-         ("km2", "km²", "sq km", "square kilometer", "square kilometers")),
+        (
+            "area",
+            1e6,
+            "square kilometre",
+            "square kilometres",
+            ("km2", "km²", "sq km", "square kilometer", "square kilometers"),
+        ),
         ("area", 0.09290304, "square foot", "square feet", ("sq ft", "ft2", "ft²")),
         ("area", 10_000.0, "hectare", "hectares", ("ha",)),
         ("area", 4046.8564224, "acre", "acres", ()),
@@ -269,7 +322,9 @@ def _units() -> dict[str, Unit]:
         "k": ("kelvin", "kelvin"),
     }.items():
         unit = Unit("temperature", 0.0, singular, plural)
-        words = {"c": ("celsius", "centigrade", "°c"), "f": ("fahrenheit", "°f"), "k": ("kelvin", "kelvins")}[name]
+        words = {"c": ("celsius", "centigrade", "°c"), "f": ("fahrenheit", "°f"), "k": ("kelvin", "kelvins")}[
+            name
+        ]
         for word in words:
             units[word] = unit
             units[f"degrees {word}"] = unit
@@ -315,7 +370,17 @@ def _name(unit: Unit, value: float) -> str:
 
 
 _QUANTITY = _QTY + r" ?(?P<u>" + _UNIT + r")"
-_SUM = r"(?P<q>" + _QTY.replace("?P<n>", "?:") + r" ?" + _UNIT + r"(?:,? (?:and )?" + _NUM + r" ?" + _UNIT + r")*)"
+_SUM = (
+    r"(?P<q>"
+    + _QTY.replace("?P<n>", "?:")
+    + r" ?"
+    + _UNIT
+    + r"(?:,? (?:and )?"
+    + _NUM
+    + r" ?"
+    + _UNIT
+    + r")*)"
+)
 
 
 def _quantity(text: str) -> tuple[float, Unit] | None:
@@ -336,12 +401,24 @@ def _quantity(text: str) -> tuple[float, Unit] | None:
 def units(q: str) -> Answer | None:
     patterns = (
         # how many miles is 5 km / how many cm are in 2 feet / how many grams in a kilogram
-        r"how many (?P<t>" + _UNIT + r") (?:is|are|make|makes|make up|in|are there in|is there in|are in|equals?|fit in)"
+        r"how many (?P<t>"
+        + _UNIT
+        + r") (?:is|are|make|makes|make up|in|are there in|is there in|are in|equals?|fit in)"
         r"(?: in)? (?:a |an |one )?" + _SUM.replace("(?P<q>", "(?P<q>(?:a |an )?"),
         r"how many (?P<t>" + _UNIT + r") (?:are|is) (?:there )?in (?P<q>(?:a|an|one) " + _UNIT + r")",
         # what is 5 km in miles / convert 5 km to miles / 5 km in miles / 100 f to c
-        _ASK.replace("|solve", "|convert") + r"(?P<q>(?:" + _NUM + r") ?(?:" + _UNIT + r")(?:,? (?:and )?" + _NUM
-        + r" ?" + _UNIT + r")*) (?:in|to|into|as|in terms of|expressed in) (?:the )?(?P<t>" + _UNIT + r")",
+        _ASK.replace("|solve", "|convert")
+        + r"(?P<q>(?:"
+        + _NUM
+        + r") ?(?:"
+        + _UNIT
+        + r")(?:,? (?:and )?"
+        + _NUM
+        + r" ?"
+        + _UNIT
+        + r")*) (?:in|to|into|as|in terms of|expressed in) (?:the )?(?P<t>"
+        + _UNIT
+        + r")",
         r"(?:convert|change) (?P<q>.+?) (?:in|to|into) (?P<t>" + _UNIT + r")",
         r"how (?:far|long|heavy|much|fast|hot|cold|warm) is (?P<q>.+?) in (?P<t>" + _UNIT + r")",
     )

@@ -41,7 +41,9 @@ def _count(text: str) -> int:
 
 def _month(text: str) -> int:
     text = text.lower()
-    return MONTHS.index(text) + 1 if text in MONTHS else _SHORT_MONTHS[text[:4] if text == "sept" else text[:3]]
+    return (
+        MONTHS.index(text) + 1 if text in MONTHS else _SHORT_MONTHS[text[:4] if text == "sept" else text[:3]]
+    )
 
 
 def day_text(d: date) -> str:
@@ -54,7 +56,11 @@ def clock_text(hour: int, minute: int) -> str:
 
 def parse_clock(text: str) -> tuple[int, int] | None:
     """'2:30 pm' -> (14, 30), '14:00' -> (14, 0), 'noon' -> (12, 0), '7 o'clock in the evening' -> (19, 0)."""
-    t = text.strip().lower().replace(".", ":") if re.fullmatch(r"\d{1,2}\.\d{2}", text.strip()) else text.lower()
+    t = (
+        text.strip().lower().replace(".", ":")
+        if re.fullmatch(r"\d{1,2}\.\d{2}", text.strip())
+        else text.lower()
+    )
     t = t.replace("a.m.", "am").replace("p.m.", "pm").replace("a.m", "am").replace("p.m", "pm").strip()
     if t in ("noon", "midday"):
         return 12, 0
@@ -81,9 +87,14 @@ _UNIT_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400, "week": 
 
 
 def _span(n: str, unit: str) -> timedelta:
-    unit = {"min": "minute", "mins": "minute", "hr": "hour", "hrs": "hour", "sec": "second", "secs": "second"}.get(
-        unit, unit
-    ).rstrip("s")
+    unit = {
+        "min": "minute",
+        "mins": "minute",
+        "hr": "hour",
+        "hrs": "hour",
+        "sec": "second",
+        "secs": "second",
+    }.get(unit, unit).rstrip("s")
     return timedelta(seconds=_count(n) * _UNIT_SECONDS[unit])
 
 
@@ -117,7 +128,13 @@ def _relative_day(word: str, today: date) -> tuple[date, str] | None:
     """'today', 'tomorrow', 'yesterday', 'the day after tomorrow', 'in 3 days', '3 days ago', 'next monday',
     'on friday', 'this saturday', 'last tuesday', '3 weeks from now' -> (the day, how to say it)."""
     w = word.strip()
-    fixed = {"today": 0, "tomorrow": 1, "yesterday": -1, "the day after tomorrow": 2, "the day before yesterday": -2}
+    fixed = {
+        "today": 0,
+        "tomorrow": 1,
+        "yesterday": -1,
+        "the day after tomorrow": 2,
+        "the day before yesterday": -2,
+    }
     if w in fixed:
         return today + timedelta(days=fixed[w]), w.capitalize()
     m = re.fullmatch(r"(?:in )?" + _N + r" (?P<unit>days?|weeks?)(?: from (?:now|today))?", w)
@@ -143,18 +160,23 @@ def _relative_day(word: str, today: date) -> tuple[date, str] | None:
     return None
 
 
-_REL = r"(?P<rel>today|tomorrow|yesterday|the day (?:after tomorrow|before yesterday)|(?:in )?" + _N.replace(
-    "?P<n>", "?:"
-) + r" (?:days?|weeks?)(?: from (?:now|today)| ago)?|(?:(?:next|this|coming|this coming|on|last|previous) )?(?:" + "|".join(
-    WEEKDAYS
-) + r")|next week|in a week)"
+_REL = (
+    r"(?P<rel>today|tomorrow|yesterday|the day (?:after tomorrow|before yesterday)|(?:in )?"
+    + _N.replace("?P<n>", "?:")
+    + r" (?:days?|weeks?)(?: from (?:now|today)| ago)?|(?:(?:next|this|coming|this coming|on|last|previous) )?(?:"
+    + "|".join(WEEKDAYS)
+    + r")|next week|in a week)"
+)
 
 
 def _calendar_date(text: str, today: date) -> date | None:
     """'20 march', 'march 20th', 'the 20th of march 2027' (this year when no year is given)."""
     m = re.fullmatch(
-        r"(?:the )?(?P<d>\d{1,2})(?:st|nd|rd|th)?(?: of)? " + _MONTH + r"(?:,? (?P<y>\d{4}))?(?: this year)?", text
-    ) or re.fullmatch(_MONTH + r" (?:the )?(?P<d>\d{1,2})(?:st|nd|rd|th)?(?:,? (?P<y>\d{4}))?(?: this year)?", text)
+        r"(?:the )?(?P<d>\d{1,2})(?:st|nd|rd|th)?(?: of)? " + _MONTH + r"(?:,? (?P<y>\d{4}))?(?: this year)?",
+        text,
+    ) or re.fullmatch(
+        _MONTH + r" (?:the )?(?P<d>\d{1,2})(?:st|nd|rd|th)?(?:,? (?P<y>\d{4}))?(?: this year)?", text
+    )
     if not m:
         return None
     try:
@@ -185,8 +207,13 @@ def parse(text: str) -> Answer | None:
 def _weekday_of(q: str) -> Answer | None:
     m = (
         re.fullmatch(r"what (?:day(?: of the week)?|weekday) (?:is|was|will)(?: it)?(?: be)? " + _REL, q)
-        or re.fullmatch(r"what (?:day(?: of the week)?|weekday) (?:will it be|was it|is it|it will be|is) " + _REL, q)
-        or re.fullmatch(r"(?:which|what) (?:day(?: of the week)?|weekday) (?:will )?" + _REL + r" (?:be|is going to be)", q)
+        or re.fullmatch(
+            r"what (?:day(?: of the week)?|weekday) (?:will it be|was it|is it|it will be|is) " + _REL, q
+        )
+        or re.fullmatch(
+            r"(?:which|what) (?:day(?: of the week)?|weekday) (?:will )?" + _REL + r" (?:be|is going to be)",
+            q,
+        )
     )
     if not m:
         return None
@@ -205,7 +232,9 @@ def _weekday_of(q: str) -> Answer | None:
 def _date_of(q: str) -> Answer | None:
     m = (
         re.fullmatch(r"what(?:'s| is| was| will be) (?:the )?date (?:of |on )?" + _REL, q)
-        or re.fullmatch(r"what(?:'s| is| was| will be) " + _REL.replace("(?P<rel>", "(?P<rel>") + r"'s date", q)
+        or re.fullmatch(
+            r"what(?:'s| is| was| will be) " + _REL.replace("(?P<rel>", "(?P<rel>") + r"'s date", q
+        )
         or re.fullmatch(r"what (?:date|day) (?:is|was|will it be|will be|is it) " + _REL, q)
         or re.fullmatch(r"what will (?:the )?date be " + _REL, q)
         or re.fullmatch(r"what (?:is|was) the date " + _REL, q)
@@ -318,7 +347,9 @@ def _neighbour(q: str) -> Answer | None:
 def _month_length(q: str) -> Answer | None:
     m = re.fullmatch(
         r"how many days (?:are there |are |is there )?in " + _MONTH + r"(?: (?P<y>\d{4}))?"
-        r"|how many days (?:does|has) " + _MONTH.replace("?P<month>", "?P<month2>") + r"(?: (?P<y2>\d{4}))? (?:have|got)",
+        r"|how many days (?:does|has) "
+        + _MONTH.replace("?P<month>", "?P<month2>")
+        + r"(?: (?P<y2>\d{4}))? (?:have|got)",
         q,
     )
     if not m:
@@ -343,18 +374,26 @@ def _current(q: str) -> Answer | None:
         return lambda local: f"Last year was {local.year - 1}."
     if re.fullmatch(r"what (?:is|will be) next year|what year (?:is|will it be|will be) next year", q):
         return lambda local: f"Next year is {local.year + 1}."
-    if re.fullmatch(r"what day(?: of the week)? (?:is it|is today|is it today)(?: today)?|what weekday is (?:it|today)", q):
+    if re.fullmatch(
+        r"what day(?: of the week)? (?:is it|is today|is it today)(?: today)?|what weekday is (?:it|today)", q
+    ):
         return lambda local: f"Today is {day_text(local.date())}."
     return None
 
 
 def _time_in(q: str) -> Answer | None:
     m = re.fullmatch(
-        r"(?:if it(?:'s| is) (?P<start>" + _CLOCK_RE + r")(?: now)?,? )?what time (?:will it be|is it going to be|"
+        r"(?:if it(?:'s| is) (?P<start>"
+        + _CLOCK_RE
+        + r")(?: now)?,? )?what time (?:will it be|is it going to be|"
         r"will it be in|would it be|is it) (?:in |after )?" + _SPANS + r"(?: from now| later| time)?",
         q,
     ) or re.fullmatch(
-        r"(?:if it(?:'s| is) (?P<start>" + _CLOCK_RE + r")(?: now)?,? )?what time (?:was it|was it) " + _SPANS + r" ago",
+        r"(?:if it(?:'s| is) (?P<start>"
+        + _CLOCK_RE
+        + r")(?: now)?,? )?what time (?:was it|was it) "
+        + _SPANS
+        + r" ago",
         q,
     )
     if not m:
@@ -381,10 +420,15 @@ def _time_in(q: str) -> Answer | None:
 
 def _time_plus(q: str) -> Answer | None:
     m = re.fullmatch(
-        r"(?:what time is |what's |what is |when is )?" + _SPANS + r" (?P<dir>after|before|past|from|later than|earlier than) (?P<start>" + _CLOCK_RE + r")",
+        r"(?:what time is |what's |what is |when is )?"
+        + _SPANS
+        + r" (?P<dir>after|before|past|from|later than|earlier than) (?P<start>"
+        + _CLOCK_RE
+        + r")",
         q,
     ) or re.fullmatch(
-        r"(?:what(?:'s| is) |what time is )?(?P<start>" + _CLOCK_RE + r") (?P<dir>plus|\+|minus|-) " + _SPANS, q
+        r"(?:what(?:'s| is) |what time is )?(?P<start>" + _CLOCK_RE + r") (?P<dir>plus|\+|minus|-) " + _SPANS,
+        q,
     )
     if not m:
         return None
@@ -406,7 +450,11 @@ def _time_plus(q: str) -> Answer | None:
 def _between(q: str) -> Answer | None:
     m = re.fullmatch(
         r"(?:how long is it|how long|how much time is there|how many (?:hours|minutes)(?: are there)?|what is the time|what's the time) "
-        r"(?:is it )?(?:from|between) (?P<a>" + _CLOCK_RE + r") (?:to|and|until|till) (?P<b>" + _CLOCK_RE + r")",
+        r"(?:is it )?(?:from|between) (?P<a>"
+        + _CLOCK_RE
+        + r") (?:to|and|until|till) (?P<b>"
+        + _CLOCK_RE
+        + r")",
         q,
     )
     if not m:
@@ -421,7 +469,9 @@ def _between(q: str) -> Answer | None:
 
 def _convert_clock(q: str) -> Answer | None:
     m = re.fullmatch(
-        r"(?:what(?:'s| is) |convert )?(?P<t>" + _CLOCK_RE + r") (?:in|to|as|on the) (?:the )?(?:(?P<h>24|12)[- ]?h(?:ou)?r?|"
+        r"(?:what(?:'s| is) |convert )?(?P<t>"
+        + _CLOCK_RE
+        + r") (?:in|to|as|on the) (?:the )?(?:(?P<h>24|12)[- ]?h(?:ou)?r?|"
         r"(?P<mil>military)|(?P<h2>24|12) hour clock)(?: (?:time|format|clock|notation))?",
         q,
     )
@@ -466,7 +516,9 @@ PHRASES: tuple[str | re.Pattern[str], ...] = (re.compile(r"(?P<question>[^\n]{1,
 @skill("when", phrases=PHRASES, from_phrase=when_args, remember=False, untrusted_output=False)
 def when(
     ctx: SkillContext,
-    question: Annotated[str, "a date or time question: in 3 days, next monday, 45 minutes after 2:30 pm"] = "",
+    question: Annotated[
+        str, "a date or time question: in 3 days, next monday, 45 minutes after 2:30 pm"
+    ] = "",
 ) -> SkillResult:
     """Work out relative dates and time sums from the clock in the user's zone (never the model).
 

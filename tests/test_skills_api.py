@@ -242,8 +242,8 @@ def test_builtins_are_entry_points_of_this_distribution() -> None:
     own = {ep.name: ep.value for ep in importlib.metadata.entry_points(group="assistant.skills")
            if ep.dist is not None and ep.dist.name == "assistant"}  # fmt: skip
     assert own == {
-        "digest": "skills.digest", "seuss": "skills.seuss", "summarize": "skills.summarize_page",
-        "time": "skills.tell_time",
+        "calc": "skills.calc", "digest": "skills.digest", "seuss": "skills.seuss",
+        "summarize": "skills.summarize_page", "time": "skills.tell_time", "when": "skills.when",
     }  # fmt: skip
     registry = SkillRegistry.discover()
     assert {"digest", "seuss", "time"} <= set(registry.names())
@@ -316,7 +316,7 @@ def test_runner_errors(runner: SkillRunner) -> None:
 
 def test_skills_routes(client: TestClient, runner: SkillRunner) -> None:
     listed = client.get("/api/skills").json()
-    assert [s["name"] for s in listed["data"]] == ["boom", "digest", "echo", "eli5", "seuss", "summarize", "time"]
+    assert [s["name"] for s in listed["data"]] == ["boom", "calc", "digest", "echo", "eli5", "seuss", "summarize", "time", "when"]
     assert listed["errors"] == []
     r = client.post("/api/skills/echo/run", json={"args": {"n": "2"}})
     assert r.status_code == 200 and r.json()["text"] == "hi hi" and r.json()["data"]["trigger"] == "api"

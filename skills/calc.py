@@ -161,6 +161,28 @@ def arithmetic(q: str) -> Answer | None:
         return (
             Answer(f"The square root of {fmt(n)} is {fmt(math.sqrt(n))}.", math.sqrt(n)) if n >= 0 else None
         )
+    m = re.fullmatch(
+        r"(?:what is |what's )?(?P<x>"
+        + _NUM
+        + r") rounded(?: up| down)? to (?:the nearest (?P<w>whole number|"
+        r"integer|unit|ten|hundred|thousand)|(?P<d>\d) decimal places?|(?P<one>one) decimal place)"
+        r"|round (?P<x2>" + _NUM + r")(?: up| down)? to (?:the nearest (?P<w2>whole number|integer|unit|ten|"
+        r"hundred|thousand)|(?P<d2>\d) decimal places?|(?P<one2>one) decimal place)",
+        q,
+    )
+    if m and "up" not in q.split() and "down" not in q.split():
+        x = number(m["x"] or m["x2"])
+        word = m["w"] or m["w2"]
+        places = 1 if (m["one"] or m["one2"]) else int(m["d"] or m["d2"] or 0)
+        step = {"ten": 10, "hundred": 100, "thousand": 1000}.get(word or "", 0)
+        from decimal import ROUND_HALF_UP, Decimal
+
+        if step:
+            value = float((Decimal(str(x)) / step).quantize(Decimal(1), ROUND_HALF_UP) * step)
+        else:
+            value = float(Decimal(str(x)).quantize(Decimal(1).scaleb(-places), ROUND_HALF_UP))
+        target = f"the nearest {word}" if word else f"{places} decimal place{'s' if places != 1 else ''}"
+        return Answer(f"{m['x'] or m['x2']} rounded to {target} is {value:.{places}f}.", value)
     m = re.fullmatch(_ASK + r"(?:half|a half|one half) of " + _QTY, q)
     if m:
         n = number(m["n"])

@@ -489,6 +489,43 @@ def _convert_clock(q: str) -> Answer | None:
     return lambda local: text
 
 
+def _lasts(q: str) -> Answer | None:
+    """'the film starts at 7:30 pm and lasts 2 hours, when does it end'; 'I go to bed at 11 pm and wake up
+    at 7 am, how many hours did I sleep'."""
+    m = re.fullmatch(
+        r"(?:if )?(?:an? |the |my )?[\w' ]{1,40}? (?:starts|begins|leaves|departs|opens) at (?P<start>"
+        + _CLOCK_RE
+        + r") and (?:lasts|takes|runs for|runs|is) "
+        + _SPANS
+        + r"[,.]? (?:when|what time) (?:does|will) (?:it|the \w+) (?:end|finish|arrive|be over|get in|close)",
+        q,
+    )
+    if m:
+        start = parse_clock(m["start"])
+        if start is None:
+            return None
+        delta = _spans(m)
+        then = datetime(2000, 1, 1, start[0], start[1]) + delta
+        text = f"It ends at {clock_text(then.hour, then.minute)}: {_duration_text(delta)} after {clock_text(*start)}."
+        return lambda local: text
+    m = re.fullmatch(
+        r"(?:if )?i (?:go to bed|went to bed|go to sleep|went to sleep|fall asleep|fell asleep|sleep) at (?P<a>"
+        + _CLOCK_RE
+        + r") and (?:wake up|woke up|get up|got up|wake|woke) at (?P<b>"
+        + _CLOCK_RE
+        + r")[,.]? how (?:many hours|long) (?:did i sleep|do i sleep|will i sleep|is that|of sleep (?:is that|do i get|did i get))",
+        q,
+    )
+    if not m:
+        return None
+    a, b = parse_clock(m["a"]), parse_clock(m["b"])
+    if a is None or b is None:
+        return None
+    minutes = (b[0] * 60 + b[1] - a[0] * 60 - a[1]) % (24 * 60)
+    text = f"From {clock_text(*a)} to {clock_text(*b)} is {_duration_text(timedelta(minutes=minutes))}."
+    return lambda local: text
+
+
 RULES: tuple[Callable[[str], Answer | None], ...] = (
     _current,
     _neighbour,
@@ -501,6 +538,7 @@ RULES: tuple[Callable[[str], Answer | None], ...] = (
     _time_plus,
     _between,
     _convert_clock,
+    _lasts,
 )
 
 

@@ -80,6 +80,9 @@ CALC: list[tuple[str, str]] = [
     ("How many seconds are in an hour?", "3600 seconds."),
     ("How many minutes is 1 hour and 15 minutes?", "75 minutes."),
     ("how many hours in a week", "168 hours."),
+    ("Round 2.5 to the nearest whole number", "is 3."),
+    ("what is 3.14159 rounded to 2 decimal places", "is 3.14."),
+    ("round 1234 to the nearest hundred", "is 1200."),
 ]
 
 # Not sure, or not a sum: the model answers.
@@ -160,6 +163,17 @@ WHEN: list[tuple[str, str, str]] = [
     ("What is noon in 24-hour time?", "noon is 12:00", "12:00"),
     ("midnight in 24 hour time", "midnight is 00:00", "00:00"),
     ("what is 7:45 am in military time", "07:45", "07:45"),
+    (
+        "The film starts at 8:15 pm and lasts 1 hour and 50 minutes. When does it end?",
+        "22:05 (10:05 PM)",
+        "22:05",
+    ),
+    ("the train leaves at 23:30 and takes 2 hours, when does it arrive", "01:30 (1:30 AM)", "01:30"),
+    (
+        "If I go to bed at 10:30 pm and wake up at 6 am, how many hours did I sleep?",
+        "7 hours and 30 minutes",
+        "450",
+    ),
 ]
 
 NOT_WHEN = [

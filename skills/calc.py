@@ -141,6 +141,8 @@ def _expression(text: str) -> str | None:
     expr = " ".join(expr.split())
     if not expr or not _EXPR_CHARS.match(expr) or not _HAS_OP.search(expr):
         return None
+    if re.search(r"\d{4} ?- ?\d{1,2} ?- ?\d{1,2}|\d{1,2} ?/ ?\d{1,2} ?/ ?\d{2,4}", expr):
+        return None  # a date (2026-12-25, 25/12/2026), not a sum
     return expr
 
 

@@ -99,6 +99,8 @@ NOT_CALC = [
     "remind me in 3 days to call mum",
     "what is 12",
     "how many feet does a spider have",
+    "2026-12-25",
+    "25/12/2026",
 ]
 
 # (question, Berlin answer part, Los Angeles answer part)

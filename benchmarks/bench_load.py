@@ -1,4 +1,4 @@
-"""The load of tests/test_load_real.py as figures: 32 clients on the real daemon, and its PSS before and after.
+"""The load of tests/operations/test_load_real.py as figures: 32 clients on the real daemon, and its PSS before and after.
 
     nice .venv/bin/python -m benchmarks.bench_load [--clients 32] [--rounds 2] [--threads 1]
         [--prompt-cache-mb 256] [--no-backup] [--prompt-cache-idle-s 600 --settle S]
@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 
 from tests.daemon import start_daemon
-from tests.test_load_real import (
+from tests.operations.test_load_real import (
     KINDS,
     LoadResult,
     daemon_usage,

@@ -32,7 +32,7 @@ import httpx
 
 from benchmarks.bench_soak import pss_by_mapping
 from tests.daemon import start_daemon
-from tests.test_load_real import wait_idle
+from tests.operations.test_load_real import wait_idle
 
 QUESTION = "What is 17 + 25?"
 

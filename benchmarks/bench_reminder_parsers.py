@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.reminder_phrases import NOW, PHRASES, ZONES  # noqa: E402
-from tests.test_reminders_parse import expected_due  # noqa: E402
+from tests.reminders.test_parse import expected_due  # noqa: E402
 
 
 def _dateparser(text: str, now: datetime, zone: ZoneInfo) -> datetime | None:

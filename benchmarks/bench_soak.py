@@ -37,7 +37,7 @@ import httpx
 
 from tests.daemon import start_daemon
 from tests.feeds_server import Handler, Reply, serve
-from tests.test_load_real import daemon_usage, wait_idle
+from tests.operations.test_load_real import daemon_usage, wait_idle
 
 FEEDS = ("garden", "cycling", "music")
 NEW_ITEMS_PER_DAY = 5
@@ -50,7 +50,7 @@ def soak_config(queue_size: int = 8, prompt_cache_mb: int = 256, idle_s: float =
         f"queue_size = {queue_size}\n"
         "[model]\n"
         "n_ctx = 2048\n"
-        "n_threads = 1\n"  # see tests/test_load_real.py load_config: the machine's cores are shared
+        "n_threads = 1\n"  # see tests/operations/test_load_real.py load_config: the machine's cores are shared
         "max_tokens = 24\n"
         f"prompt_cache_mb = {prompt_cache_mb}\n"  # 256 as shipped: RAM filled with saved prompt states
         f"prompt_cache_idle_s = {idle_s}\n"  # 600 as shipped: states unused this long are dropped

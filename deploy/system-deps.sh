@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Debian packages the daemon and its tests use: espeak-ng (text-to-speech), chromium (browser tests),
-# libportaudio2 (microphone), shellcheck and systemd (tests/test_deploy.py: shellcheck on deploy/*.sh,
+# libportaudio2 (microphone), shellcheck and systemd (tests/operations/test_deploy.py: shellcheck on deploy/*.sh,
 # systemd-analyze verify on the unit). Idempotent: installs only what is missing, and only as root with apt-get;
 # otherwise it prints what to install and carries on (the tests that need a package skip with a reason).
 set -u

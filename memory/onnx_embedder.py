@@ -6,7 +6,7 @@ process: the export imports torch, this module never does) into ``<data_dir>/mod
 (``max_seq_length``, ``dim``, the source weights' sha256). What sentence-transformers does for this model is
 done here the same way: strip each text, tokenize with truncation to ``max_seq_length`` (256) and padding
 to the longest text of the batch, mean-pool the token vectors with the attention mask, L2-normalise.
-Vectors equal the sentence-transformers ones within 1e-5 (tests/test_embedder_onnx.py).
+Vectors equal the sentence-transformers ones within 1e-5 (tests/memory/test_embedder_onnx.py).
 
 Threads: ``threads`` (default 1) is for chat-time calls, a query or a few chunks, so an embedding never
 starves the language model of cores; a call embedding ``BULK_MIN`` texts or more (an import, an eval, a

@@ -1,4 +1,4 @@
-"""A fast stand-in for the sentence-transformers embedder (the real one is tested in test_memory_real.py), and
+"""A fast stand-in for the sentence-transformers embedder (the real one is tested in memory/test_real.py), and
 the daemon built whole with memory on that embedder (``memory_services``); a recall of a test's own goes to
 ``build_services(recall=...)``."""
 

@@ -1,6 +1,6 @@
 """The reminder phrase set: requests as people type or say them, with the fire time each must get at one
 fixed instant (NOW, a Friday) in two zones: Berlin (17:20 local, CET) and New York (11:20 local, EST, two
-days before its clocks go forward). Used by tests/test_reminders_parse.py and
+days before its clocks go forward). Used by tests/reminders/test_parse.py and
 benchmarks/bench_reminder_parsers.py.
 
 Expected: "MM-DD HH:MM" (2026) or "YYYY-MM-DD HH:MM" local wall time; "+20m"/"+90s" after NOW; "?" a

@@ -1,6 +1,6 @@
 """OpenAPI links: how an id in one response feeds the next request (``POST /api/feeds`` -> the new feed's
 routes). Clients can follow them, and schemathesis's stateful phase chains requests through them
-(tests/test_api_fuzz.py)."""
+(tests/api/test_fuzz.py)."""
 
 from __future__ import annotations
 

@@ -59,7 +59,7 @@ INPUT_MAX = MARKUP_MAX  # characters of input clean_text looks at
 
 # Cc controls and lone surrogates: replaced by a space.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
-# Cf format characters as of Unicode 15 (tests/test_text_clean.py checks this against unicodedata),
+# Cf format characters as of Unicode 15 (tests/core/test_text_clean.py checks this against unicodedata),
 # supplementary variation selectors, noncharacters, and runs of variation selectors: deleted.
 _INVISIBLE = re.compile(
     r"[\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b-\u200f\u202a-\u202e"
@@ -76,7 +76,7 @@ _FENCES = re.compile(r"(<<<|>>>|```)")
 # Gemma 3, ChatML as in SmolLM2 and Qwen, Llama 3) and of the common formats a user's GGUF may carry
 # (Llama 2 / Mistral, Phi, SmolLM2's code tokens). A model parsing special tokens in its prompt would take
 # any of these, planted in a headline or a note, as a real turn delimiter. One list: the text cleaner and
-# memory both use it (``_CONTROL_TOKEN``), and tests/test_text_clean.py checks each one.
+# memory both use it (``_CONTROL_TOKEN``), and tests/core/test_text_clean.py checks each one.
 CONTROL_TOKENS: tuple[str, ...] = (
     # Gemma 3 (bundled): turns, sequence and image markers
     "<start_of_turn>", "<end_of_turn>", "<bos>", "<eos>", "<pad>", "<unk>", "<mask>",

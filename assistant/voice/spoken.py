@@ -2,7 +2,7 @@
 what a voice should say. One pure function, :func:`for_the_ear`; the voice client passes every answer and
 every notification through it before text-to-speech.
 
-Choices (tests/test_voice_spoken.py is the table):
+Choices (tests/voice/test_spoken.py is the table):
 - a link reads as its text; a bare URL as "a link to example.com" (the host, never the path);
 - a fenced code block becomes "(There is a code block here; I'll skip it.)"; inline code keeps its text;
 - headings, list items and table rows become sentences (a table row's cells joined by commas);

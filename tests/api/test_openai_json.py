@@ -21,10 +21,10 @@ from assistant.llm.json_grammar import UnsupportedSchema, check_schema, schema_g
 from assistant.llm.remote import RemoteBackend
 from assistant.llm.types import ChatMessage, GenerationParams, collect
 from assistant.services import build_services
+from tests.api.test_openai_fields import RecordingLLM
 from tests.fakes import FixedClock
 from tests.memory_fakes import memory_services
 from tests.server import serve_app
-from tests.api.test_openai_fields import RecordingLLM
 
 PERSON = {
     "type": "object",

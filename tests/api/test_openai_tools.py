@@ -19,9 +19,9 @@ from assistant.llm.remote import RemoteBackend
 from assistant.llm.tool_calls import Tool, parse_calls, tools_grammar, with_tools
 from assistant.llm.types import ChatMessage, GenerationParams, collect
 from assistant.services import build_services
+from tests.api.test_openai_fields import RecordingLLM
 from tests.fakes import FixedClock
 from tests.server import serve_app
-from tests.api.test_openai_fields import RecordingLLM
 
 WEATHER = {
     "type": "function",

@@ -11,9 +11,9 @@ import pytest
 from assistant.app import create_app
 from assistant.config import Settings
 from assistant.services import build_services
+from tests.api.test_openai_tools import ASK, WEATHER
 from tests.fakes import FixedClock
 from tests.server import serve_app
-from tests.api.test_openai_tools import ASK, WEATHER
 
 pytestmark = pytest.mark.slow
 

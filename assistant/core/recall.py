@@ -28,8 +28,9 @@ PROVENANCES: tuple[Provenance, ...] = (USER, CONVERSATION, UNTRUSTED)
 # note answers from whatever note was there (issue 22; `assistant eval notes`). Plain words, no heading and
 # no label the model could copy into its answer.
 TRUSTED_GUIDE = (
-    "Use only the item above that answers the message below, and ignore the others. If the message asks "
-    "about the user's own life and no item answers it, say that you don't know."
+    "Use only the item above that answers the message below, and ignore the others. Say the fact itself "
+    "(the name, the number, the place) as something you know, without mentioning notes. If the message "
+    "asks about the user's own life and no item answers it, say that you don't know."
 )
 
 

@@ -33,7 +33,7 @@ from assistant.api.deps import ServicesDep
 from assistant.api.error_shape import error_body
 from assistant.api.limits import CheckedJSONRoute
 from assistant.api.links import links_to_each, with_links
-from assistant.chat.turn import ChatTurn
+from assistant.chat.turn import ChatTurn, TurnRequest
 from assistant.core.errors import AssistantError
 from assistant.llm.tool_calls import CALL_OPEN, parse_calls
 from assistant.llm.types import Usage
@@ -73,14 +73,14 @@ async def chat_completions(
     req.check()  # a field asking for what the daemon does not do: a 400 naming it
     json_out = json_output(req)
     tools = tool_use(req)
-    turn = await services.chat.begin(
+    turn = await services.chat.begin(TurnRequest(
         to_messages(req, json_out, tools),
         to_params(req, services.settings.model.max_tokens, json_out, tools),
         req.conversation_id or x_conversation_id,
         persona=req.persona,
         explicit=explicit_fields(req),
         remember=req.memory if req.memory is not None else services.settings.memory.remember_api_chats,
-    )
+    ))
     meta = {
         "id": "chatcmpl-" + uuid.uuid4().hex[:24],
         "created": int(time.time()),

@@ -33,22 +33,21 @@ import hmac
 import json
 import logging
 import secrets
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, tzinfo
-from functools import partial
 from typing import Any, Protocol
 
 import anyio
 
 from assistant.chat.conversations import ConversationStore, Turn, check_conversation_id, new_conversation_id
 from assistant.chat.personas import PersonaBook, dated_system_prompt, time_note
-from assistant.chat.turn import ChatTurn, Prepared, TurnEnd
+from assistant.chat.turn import ChatTurn, Prepared, TurnEnd, TurnRequest
 from assistant.core.clock import Clock
 from assistant.core.errors import BadRequest, NotFound, PartDisabled
 from assistant.core.recall import CONVERSATION, UNTRUSTED, USER, Recall, TurnRecord
 from assistant.core.text import strip_control_tokens
-from assistant.llm.types import ChatMessage, Completion, GenerationParams, Role, Usage
+from assistant.llm.types import ChatMessage, Completion, Role, Usage
 from assistant.llm.worker import GenerationWorker, Job
 
 log = logging.getLogger(__name__)
@@ -209,22 +208,15 @@ class ChatService:
         tainted = any(t.untrusted for t in stored) or any(t.provenance == UNTRUSTED for t in new_turns)
         return conversation_id, history, new_turns, tainted
 
-    def prepare(
-        self,
-        messages: list[ChatMessage],
-        params: GenerationParams,
-        conversation_id: str | None,
-        *,
-        persona: str | None = None,
-        explicit: Collection[str] = (),
-        remember: bool = True,
-    ) -> Prepared:
+    def prepare(self, request: TurnRequest) -> Prepared:
         """Build the prompt: the conversation's dialogue (``_dialogue``: a conversation id, or a whole
         history resent by a standard OpenAI client), a rule's or a skill's answer, recalled memories.
 
-        ``persona`` (a name; unknown: 400) is the conversation's persona from this turn on; None keeps the
-        stored one. Its sampling settings apply to the fields of ``params`` not in ``explicit`` (the ones
-        the request set itself)."""
+        ``request.persona`` (a name; unknown: 400) is the conversation's persona from this turn on; None keeps
+        the stored one. Its sampling settings apply to the fields of ``params`` not in ``request.explicit``
+        (the ones the request set itself)."""
+        messages, params, persona = request.messages, request.params, request.persona
+        conversation_id, explicit, remember = request.conversation_id, request.explicit, request.remember
         if persona is not None:
             self.personas.get(persona)  # an unknown name is a 400 naming the known ones
         if not messages:
@@ -296,42 +288,20 @@ class ChatService:
             remember=remember,
         )
 
-    async def begin(
-        self,
-        messages: list[ChatMessage],
-        params: GenerationParams,
-        conversation_id: str | None,
-        *,
-        persona: str | None = None,
-        explicit: Collection[str] = (),
-        remember: bool = True,
-    ) -> ChatTurn:
+    async def begin(self, request: TurnRequest) -> ChatTurn:
         """Begin a chat turn (call from the event loop): everything before the first byte is decided here,
         and a model job is queued, so a full queue raises QueueFull before any answer starts. The turn
-        streams or completes its answer and stores itself (assistant.chat.turn). ``remember`` False keeps the
-        turn out of memory (it is still a stored conversation)."""
+        streams or completes its answer and stores itself (assistant.chat.turn). ``request.remember`` False
+        keeps the turn out of memory (it is still a stored conversation)."""
         # Recall may embed the query, a rule may write memory, a skill may wait for the model: off the loop.
-        prepared = await anyio.to_thread.run_sync(
-            partial(
-                self.prepare, messages, params, conversation_id, persona=persona, explicit=explicit,
-                remember=remember,
-            )
-        )
+        prepared = await anyio.to_thread.run_sync(self.prepare, request)
         job = self._submit(prepared) if prepared.shortcut is None else None
         return ChatTurn(prepared, job, self.finish)
 
-    def reply(
-        self,
-        messages: list[ChatMessage],
-        params: GenerationParams,
-        conversation_id: str | None = None,
-        *,
-        persona: str | None = None,
-        remember: bool = True,
-    ) -> TurnEnd:
+    def reply(self, request: TurnRequest) -> TurnEnd:
         """A whole chat turn for a thread that is not the event loop (CLI, evaluations): prepared, answered
         and stored. A cancelled generation is a BadRequest and stores nothing."""
-        prepared = self.prepare(messages, params, conversation_id, persona=persona, remember=remember)
+        prepared = self.prepare(request)
         if prepared.shortcut is not None:
             completion = Completion(prepared.shortcut, "stop")
         else:

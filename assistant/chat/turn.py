@@ -11,7 +11,7 @@ and never stores a turn that was cancelled or whose listener went away.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +21,20 @@ from assistant.core.errors import BadRequest
 from assistant.core.recall import CONVERSATION, Provenance, Recall, TurnRecord
 from assistant.llm.types import ChatMessage, FinishReason, GenerationParams, Usage
 from assistant.llm.worker import Job
+
+
+@dataclass(frozen=True)
+class TurnRequest:
+    """What a caller asks of a chat turn: the request's messages (with a conversation id, only the new
+    ones; without, the whole history), the sampling, the persona from this turn on, the sampling fields the
+    caller set itself (a persona's apply to the others), and whether the turn goes into memory."""
+
+    messages: list[ChatMessage]
+    params: GenerationParams
+    conversation_id: str | None = None
+    persona: str | None = None
+    explicit: Collection[str] = ()
+    remember: bool = True
 
 
 @dataclass

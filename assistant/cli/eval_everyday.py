@@ -30,6 +30,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from assistant.chat.turn import TurnRequest
 from assistant.config import Settings
 from assistant.core.errors import BadRequest
 from assistant.llm.bundled import BUNDLED
@@ -195,7 +196,7 @@ def ask(services: Any, question: str, max_tokens: int) -> Answer:
     stands alone)."""
     params = GenerationParams(max_tokens=max_tokens, temperature=0.0)
     prepared = services.chat.prepare(
-        [ChatMessage("user", question)], params, None, explicit=("temperature", "max_tokens")
+        TurnRequest([ChatMessage("user", question)], params, explicit=("temperature", "max_tokens"))
     )
     recalled = tuple(str(i["id"]) for i in prepared.recall.items if "id" in i)
     if prepared.shortcut is not None:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from assistant.chat.turn import TurnRequest
 from assistant.cli.skill_cases import (
     FEED_TITLES_PER_FEED,
     SKILLS,
@@ -227,7 +228,7 @@ def run_suite(services: Services, clock: EvalClock, suite: Suite, *, round_no: i
     def chat(case: ChatCase | SummaryCase) -> None:
         tick(f"{case.skill}: {case.id}", 0)
         params = GenerationParams(max_tokens=case.max_tokens, temperature=temperature)
-        prepared = services.chat.prepare([ChatMessage("user", case.prompt)], params, None)
+        prepared = services.chat.prepare(TurnRequest([ChatMessage("user", case.prompt)], params))
         completion, secs = _timed(lambda: services.worker.generate_text(prepared.messages, params))
         answer = completion.text.strip()
         verdict = score_chat(case, answer) if isinstance(case, ChatCase) else score_summary(case, answer)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from assistant.chat.turn import TurnRequest
 from assistant.config import load_settings
 from assistant.llm.types import ChatMessage, GenerationParams
 from assistant.services import Services, build_services
@@ -40,7 +41,7 @@ def test_a_follow_up_answered_with_an_untrusted_turn_in_the_prompt_is_untrusted(
     services = _services(tmp_path)
     try:
         _untrusted_digest(services, "c-digest")
-        end = services.chat.reply([ChatMessage("user", "Please go ahead.")], PARAMS, "c-digest")
+        end = services.chat.reply(TurnRequest([ChatMessage("user", "Please go ahead.")], PARAMS, "c-digest"))
         answer = services.conversations.turns("c-digest")[-1]
         assert answer.id == end.turn_id and answer.untrusted
         assert _provenance_of(services, end.text) == {"untrusted"}
@@ -57,7 +58,7 @@ def test_a_resent_history_with_a_changed_byte_still_matches_the_stored_conversat
             ChatMessage("assistant", HOSTILE + "\n"),  # a client trimmed or added whitespace
             ChatMessage("user", "Please go ahead."),
         ]
-        end = services.chat.reply(resent, PARAMS, None)
+        end = services.chat.reply(TurnRequest(resent, PARAMS, None))
         turns = services.conversations.turns("c-resend")
         assert turns[-1].id == end.turn_id and turns[-1].untrusted  # the same conversation went on
     finally:
@@ -70,7 +71,7 @@ def test_an_unmatched_resend_never_makes_an_untrusted_text_trusted(tmp_path: Pat
         _untrusted_digest(services, "c-original")
         edited = HOSTILE.replace("opens", "opened")  # no longer the stored history: a new conversation
         resent = [ChatMessage("user", "summarise"), ChatMessage("assistant", edited), ChatMessage("user", "ok")]
-        end = services.chat.reply(resent, PARAMS, None)
+        end = services.chat.reply(TurnRequest(resent, PARAMS, None))
         stored = [t for t in services.conversations.turns(_conversation_of(services, end.turn_id))]
         assistant_copy = next(t for t in stored if t.content == edited)
         assert assistant_copy.untrusted  # as untrusted as the stored turn it resembles
@@ -86,7 +87,7 @@ def test_a_clients_own_assistant_text_that_resembles_nothing_untrusted_stays_as_
         _untrusted_digest(services, "c-other")
         resent = [ChatMessage("user", "hi"), ChatMessage("assistant", "Hello! How can I help?"),
                   ChatMessage("user", "thanks")]  # fmt: skip
-        end = services.chat.reply(resent, PARAMS, None)
+        end = services.chat.reply(TurnRequest(resent, PARAMS, None))
         stored = services.conversations.turns(_conversation_of(services, end.turn_id))
         assert not any(t.untrusted for t in stored)
     finally:

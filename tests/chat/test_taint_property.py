@@ -15,6 +15,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from assistant.chat.turn import TurnRequest
 from assistant.llm.types import ChatMessage, GenerationParams
 from assistant.services import Services, build_services
 from assistant.skillkit.api import SkillContext, SkillResult, skill
@@ -90,16 +91,16 @@ def test_no_sequence_of_chats_skills_resends_and_recalls_launders_untrusted_text
             for op, n in ops:
                 cid = conversations[n]
                 if op == "rumour":
-                    chat.reply([ChatMessage("user", "/rumour")], PARAMS, cid)
+                    chat.reply(TurnRequest([ChatMessage("user", "/rumour")], PARAMS, cid))
                 elif op == "ask":
-                    chat.reply([ChatMessage("user", "Please go ahead with the library plan")], PARAMS, cid)
+                    chat.reply(TurnRequest([ChatMessage("user", "Please go ahead with the library plan")], PARAMS, cid))
                 elif op == "fresh":
-                    chat.reply([ChatMessage("user", "What about the library cats plan?")], PARAMS, None)
+                    chat.reply(TurnRequest([ChatMessage("user", "What about the library cats plan?")], PARAMS, None))
                 else:
                     how = op.partition("-")[2]
                     history = [ChatMessage("user" if t.role == "user" else "assistant", _perturb(t.content, how))
                                for t in services.conversations.turns(cid)]  # fmt: skip
-                    chat.reply([*history, ChatMessage("user", "ok, do it")], PARAMS, None)
+                    chat.reply(TurnRequest([*history, ChatMessage("user", "ok, do it")], PARAMS, None))
                 _check(services)
         finally:
             services.close()

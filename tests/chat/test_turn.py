@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from assistant.app import create_app
 from assistant.chat.orchestrator import ChatService
-from assistant.chat.turn import TurnEnd
+from assistant.chat.turn import TurnEnd, TurnRequest
 from assistant.config import load_settings
 from assistant.core.errors import BadRequest
 from assistant.llm.types import ChatMessage, Completion, GenerationParams
@@ -36,7 +36,7 @@ def _ask(text: str) -> list[ChatMessage]:
 
 
 async def _stream(services: Services, text: str) -> tuple[str, list[str | TurnEnd]]:
-    turn = await services.chat.begin(_ask(text), PARAMS, None)
+    turn = await services.chat.begin(TurnRequest(_ask(text), PARAMS, None))
     return turn.conversation_id, [event async for event in turn.stream()]
 
 
@@ -68,13 +68,13 @@ def test_a_turn_completes_whole_and_the_reply_path_from_a_thread_stores_it(tmp_p
     try:
 
         async def whole() -> tuple[str, TurnEnd | None]:
-            turn = await services.chat.begin(_ask("the answer to everything?"), PARAMS, None)
+            turn = await services.chat.begin(TurnRequest(_ask("the answer to everything?"), PARAMS, None))
             return turn.conversation_id, await turn.complete()
 
         cid, end = asyncio.run(whole())
         assert end is not None and end.text == "Forty-two."
         # the blocking path, for a CLI or an evaluation: the same conversation, continued
-        again = services.chat.reply(_ask("and again?"), PARAMS, cid)
+        again = services.chat.reply(TurnRequest(_ask("and again?"), PARAMS, cid))
         assert again.text == "Forty-two." and again.turn_id > end.turn_id
         assert [t.content for t in services.conversations.turns(cid)] == [
             "the answer to everything?", "Forty-two.", "and again?", "Forty-two."
@@ -91,7 +91,7 @@ def test_a_listener_that_goes_away_stops_the_model_and_nothing_is_stored(tmp_pat
     try:
 
         async def abandoned() -> tuple[TurnEnd | None, str]:
-            turn = await services.chat.begin(_ask("hello"), PARAMS, None)
+            turn = await services.chat.begin(TurnRequest(_ask("hello"), PARAMS, None))
             async def gone() -> bool:
                 return llm.started.is_set()
 
@@ -117,7 +117,7 @@ def test_a_cancelled_generation_through_reply_is_a_bad_request_and_stores_nothin
     try:
         chat = ChatService(CancelledWorker(), services.conversations, FixedClock())  # type: ignore[arg-type]
         with pytest.raises(BadRequest, match="cancelled"):
-            chat.reply(_ask("hi"), PARAMS, "c-cancel")
+            chat.reply(TurnRequest(_ask("hi"), PARAMS, "c-cancel"))
         assert services.conversations.turns("c-cancel") == []
     finally:
         services.close()

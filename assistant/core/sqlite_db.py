@@ -5,6 +5,9 @@ from __future__ import annotations
 import errno
 import os
 import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 PRIVATE_DIR = 0o700
@@ -63,3 +66,29 @@ def open_durable(path: Path, schema: str) -> sqlite3.Connection:
     db.execute("PRAGMA foreign_keys=ON")
     db.executescript(f"BEGIN;\n{schema}\nCOMMIT;")  # one sync for the whole schema, not one per statement
     return db
+
+
+class DurableStore:
+    """A store on one durable SQLite file (``open_durable``): one connection, every use serialized by one
+    lock, writes in explicit transactions (``_write``) that roll back on any error."""
+
+    def __init__(self, path: Path, schema: str) -> None:
+        self.path = path
+        self._db = open_durable(path, schema)
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, serialized with every other use of the connection."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")

@@ -13,14 +13,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from assistant.core.sqlite_db import open_durable
+from assistant.core.sqlite_db import DurableStore
 from assistant.notify.models import ChannelState, Notification, NotificationStatus
 
 _SCHEMA = """
@@ -63,27 +60,9 @@ def _row_to_notification(row: tuple[Any, ...]) -> Notification:
     )
 
 
-class Outbox:
+class Outbox(DurableStore):
     def __init__(self, path: Path) -> None:
-        self.path = path
-        self._db = open_durable(path, _SCHEMA)
-        self._lock = threading.Lock()
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction, serialized with every other use of the connection."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+        super().__init__(path, _SCHEMA)
 
     def _next_seq(self, db: sqlite3.Connection) -> int:
         return int(db.execute("SELECT COALESCE(MAX(released_seq), 0) + 1 FROM notifications").fetchone()[0])

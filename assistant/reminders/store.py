@@ -12,16 +12,12 @@ the key and finishes, or sends it then: never twice, never lost. Every change is
 from __future__ import annotations
 
 import secrets
-import sqlite3
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from assistant.core.sqlite_db import open_durable
+from assistant.core.sqlite_db import DurableStore
 
 PENDING, FIRING, FIRED, CANCELLED = "pending", "firing", "fired", "cancelled"
 
@@ -100,26 +96,9 @@ class Reminder:
         }  # fmt: skip
 
 
-class ReminderStore:
+class ReminderStore(DurableStore):
     def __init__(self, path: Path) -> None:
-        self.path = path
-        self._db = open_durable(path, _SCHEMA)
-        self._lock = threading.Lock()
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+        super().__init__(path, _SCHEMA)
 
     def _one(self, where: str, args: tuple[Any, ...]) -> Reminder | None:
         rows = self._select(where, args)

@@ -134,7 +134,8 @@ class Client:
                 n = led.operations
             conversation = f"kill-{n}-{self.rng.randrange(10**9)}"
             text = f"chat {n}: my parcel tracking word is zc{n}y"
-            body = {"messages": [{"role": "user", "content": text}], "conversation_id": conversation}
+            body = {"messages": [{"role": "user", "content": text}], "conversation_id": conversation,
+                    "memory": True}  # as the daemon's own clients send it: the turn has a memory copy
             self._call(lambda: self.http.post("/v1/chat/completions", json=body), "chat", conversation, text)
         elif roll < 0.55:
             with led.lock:

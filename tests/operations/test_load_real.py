@@ -103,6 +103,7 @@ def _body(client: int, rnd: int, stream: bool) -> dict[str, Any]:
     return {
         "messages": [{"role": "user", "content": f"Client {client}, round {rnd}: one tip about {topic}?"}],
         "stream": stream,
+        "memory": True,  # as the daemon's own clients send it: every answered turn is written to memory
         "conversation_id": f"load-{client}",
         "temperature": 0.7,
     }

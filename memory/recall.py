@@ -91,6 +91,28 @@ def source_label(source: str, conversation_id: str | None, current: str) -> str:
     return source
 
 
+_FIRST_PERSON = [
+    (re.compile(r"\bI am\b"), "you are"), (re.compile(r"\bI was\b"), "you were"),
+    (re.compile(r"\bI'm\b"), "you're"), (re.compile(r"\bI've\b"), "you've"), (re.compile(r"\bI'll\b"), "you'll"),
+    (re.compile(r"\bI'd\b"), "you'd"), (re.compile(r"\bI\b"), "you"), (re.compile(r"\bmyself\b", re.I), "yourself"),
+    (re.compile(r"\bmine\b", re.I), "yours"), (re.compile(r"\bmy\b", re.I), "your"), (re.compile(r"\bme\b", re.I), "you"),
+]  # fmt: skip
+
+
+def addressed_to_the_user(text: str) -> str:
+    """The user's own words as the model should read them back to the user: "My car is a blue Skoda" becomes
+    "Your car is a blue Skoda" (a small model otherwise answers "The user's note states that their car ...")."""
+    out = text
+    for pattern, repl in _FIRST_PERSON:
+
+        def swap(m: re.Match[str], repl: str = repl, before: str = out) -> str:
+            starts = m.start() == 0 or before[: m.start()].rstrip().endswith((".", "!", "?", ":"))
+            return repl[0].upper() + repl[1:] if starts else repl
+
+        out = pattern.sub(swap, out)
+    return out
+
+
 def is_untrusted(source: str) -> bool:
     """Whether a source alone makes a memory untrusted (a stored memory: use ``provenance_of``)."""
     return source_provenance(source) == UNTRUSTED
@@ -236,7 +258,10 @@ class MemoryRecall:
                 room = budget - estimate_tokens(prefix)
                 if room < 16:  # not even a clipped line fits
                     break
-                line = prefix + _clip(strip_control_tokens(r.text), room)
+                text = strip_control_tokens(r.text)
+                if r.source in ("note", "user"):
+                    text = addressed_to_the_user(text)
+                line = prefix + _clip(text, room)
                 cost = estimate_tokens(line)
                 trusted.append(line)
             budget -= cost

@@ -168,7 +168,7 @@ def test_untrusted_memories_go_only_into_the_untrusted_block(mem: MemoryService)
     assert "Biscuit" in r.block and "Biscuit" not in r.untrusted_block
     for token in ("<|im_start|>", "<end_of_turn>", "<start_of_turn>", "</s>", "<s>", "[INST]"):
         assert token not in r.block and token not in r.untrusted_block
-    assert "My note about the library cat" in r.block
+    assert "Your note about the library cat" in r.block  # the user's words, read back to the user
     flags = {i["text"]: (i["provenance"], i["untrusted"]) for i in r.items}
     assert flags["The library cat is called Biscuit"] == ("user", False)
     assert flags["The library cat answer you gave after the digest"] == ("untrusted", True)

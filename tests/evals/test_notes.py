@@ -13,6 +13,7 @@ from assistant.cli.eval_notes import load_notes, run_questions, scaffolding, sco
 from assistant.config import Settings
 from assistant.llm.types import ChatMessage
 from assistant.services import build_services
+from memory.recall import addressed_to_the_user
 from tests.fakes import FakeLLM
 from tests.memory_fakes import HashingEmbedder
 
@@ -64,9 +65,10 @@ def test_a_run_with_memory_on(tmp_path: Path) -> None:
 
     def from_the_note(messages: list[ChatMessage]) -> str:
         words = {w for w in re.findall(r"[a-z]+", messages[-1].content.rsplit("\n", 1)[-1].lower()) if len(w) > 3}
-        for n in notes:  # the recalled note that shares a word of the question
-            if n.text in messages[-1].content and words & set(re.findall(r"[a-z]+", n.text.lower())):
-                return n.text
+        for n in notes:  # the recalled note (as recall reads it back to the user) sharing a word of the question
+            shown = addressed_to_the_user(n.text)
+            if shown in messages[-1].content and words & set(re.findall(r"[a-z]+", shown.lower())):
+                return shown
         return "I don't know."
 
     results = _run(tmp_path / "a", from_the_note)

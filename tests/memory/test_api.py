@@ -108,7 +108,7 @@ def test_a_fact_told_in_one_conversation_is_recalled_in_another(mc: TestClient, 
     system, newest = fake_llm.prompts[-1][0], fake_llm.prompts[-1][-1]
     assert system.role == "system" and "Lisbon" not in system.content  # recall is not in the system message
     assert newest.role == "user" and newest.content.startswith("## Memories")  # but before the user's words
-    assert "my sister Alice lives in Lisbon" in newest.content
+    assert "your sister Alice lives in Lisbon" in newest.content  # the user's words read back to the user
     assert newest.content.endswith("\n\n---\n\nWhere does Alice live?")
     recalled = body["recalled"]
     assert any("Lisbon" in item["text"] for item in recalled)

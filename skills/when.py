@@ -447,6 +447,18 @@ def _time_plus(q: str) -> Answer | None:
     return answer
 
 
+def _clock_span(m: re.Match[str] | None) -> Answer | None:
+    """The time from clock time ``a`` to clock time ``b`` of a match (past midnight when ``b`` is earlier)."""
+    if not m:
+        return None
+    a, b = parse_clock(m["a"]), parse_clock(m["b"])
+    if a is None or b is None:
+        return None
+    minutes = (b[0] * 60 + b[1] - a[0] * 60 - a[1]) % (24 * 60)
+    text = f"From {clock_text(*a)} to {clock_text(*b)} is {_duration_text(timedelta(minutes=minutes))}."
+    return lambda local: text
+
+
 def _between(q: str) -> Answer | None:
     m = re.fullmatch(
         r"(?:how long is it|how long|how much time is there|how many (?:hours|minutes)(?: are there)?|what is the time|what's the time) "
@@ -457,14 +469,7 @@ def _between(q: str) -> Answer | None:
         + r")",
         q,
     )
-    if not m:
-        return None
-    a, b = parse_clock(m["a"]), parse_clock(m["b"])
-    if a is None or b is None:
-        return None
-    minutes = (b[0] * 60 + b[1] - a[0] * 60 - a[1]) % (24 * 60)
-    text = f"From {clock_text(*a)} to {clock_text(*b)} is {_duration_text(timedelta(minutes=minutes))}."
-    return lambda local: text
+    return _clock_span(m)
 
 
 def _convert_clock(q: str) -> Answer | None:
@@ -516,14 +521,7 @@ def _lasts(q: str) -> Answer | None:
         + r")[,.]? how (?:many hours|long) (?:did i sleep|do i sleep|will i sleep|is that|of sleep (?:is that|do i get|did i get))",
         q,
     )
-    if not m:
-        return None
-    a, b = parse_clock(m["a"]), parse_clock(m["b"])
-    if a is None or b is None:
-        return None
-    minutes = (b[0] * 60 + b[1] - a[0] * 60 - a[1]) % (24 * 60)
-    text = f"From {clock_text(*a)} to {clock_text(*b)} is {_duration_text(timedelta(minutes=minutes))}."
-    return lambda local: text
+    return _clock_span(m)
 
 
 RULES: tuple[Callable[[str], Answer | None], ...] = (

@@ -342,7 +342,7 @@ def cmd_locomo(args: argparse.Namespace) -> int:
     runs = []
     for c in choose_models(settings, args.model):
         runs.append(evaluate(c, settings, data, questions, conditions=conditions, max_tokens=args.max_tokens,
-                             seed=args.seed, progress=None if args.json else stderr_progress(c.label)))  # fmt: skip
+                             seed=args.seed, progress=stderr_progress(c.label)))  # fmt: skip
     sampled = {
         "questions": len(questions), "per_category": args.limit or None, "sample_seed": args.sample_seed,
         "conversations": sorted({q.conversation for q in questions}), "answer_style": ANSWER_STYLE,

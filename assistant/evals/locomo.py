@@ -158,8 +158,8 @@ def load_locomo(folder: Path) -> Locomo:
 def sample(questions: Sequence[Question], per_category: int | None, seed: int = DEFAULT_SAMPLE_SEED,
            conversations: Sequence[str] = (), categories: Sequence[int] = ()) -> list[Question]:  # fmt: skip
     """Up to ``per_category`` questions of each category from each conversation (None: all of them), drawn
-    with a seeded generator per (conversation, category), so the same seed gives the same sample whatever
-    else is chosen; in file order."""
+    from a seeded shuffle per (conversation, category): the same seed gives the same sample whatever else is
+    chosen, and a smaller ``per_category`` takes a part of a larger one's sample; in file order."""
     groups: dict[tuple[str, int], list[Question]] = {}
     for q in questions:
         if (not conversations or q.conversation in conversations) and (
@@ -171,8 +171,9 @@ def sample(questions: Sequence[Question], per_category: int | None, seed: int = 
         if per_category is None or per_category >= len(group):
             chosen.update(q.id for q in group)
         else:
-            rng = random.Random(f"{seed}:{conversation}:{category}")
-            chosen.update(q.id for q in rng.sample(sorted(group, key=lambda q: q.id), per_category))
+            order = sorted(group, key=lambda q: q.id)
+            random.Random(f"{seed}:{conversation}:{category}").shuffle(order)
+            chosen.update(q.id for q in order[:per_category])
     return [q for q in questions if q.id in chosen]
 
 

@@ -115,6 +115,7 @@ def test_the_sample_is_seeded_and_stratified() -> None:
     assert only_a == [q for q in first if q.conversation == "conv-a"]
     assert sample(qs, 3, seed=7, categories=[2]) == [q for q in first if q.category == 2]
     assert sample(qs, None) == qs and len(sample(qs, 100)) == len(qs)
+    assert set(sample(qs, 2, seed=7)) < set(first)  # a smaller sample is a part of a larger one
 
 
 # --- the three conditions, through the real chat turn and real memory (fake model) -----------------------

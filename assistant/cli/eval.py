@@ -1,7 +1,8 @@
 """`assistant eval retrieval DIR`: nDCG@10, Recall@5, Recall@10 of dense, BM25 and hybrid memory search.
 `assistant eval skills`: the skill case suite on real models (assistant.cli.eval_skills).
 `assistant eval everyday` / `notes`: everyday questions and questions about stored notes, checked by code
-(assistant.cli.eval_everyday, assistant.cli.eval_notes)."""
+(assistant.cli.eval_everyday, assistant.cli.eval_notes).
+`assistant eval locomo`: LoCoMo questions answered with memory off, recall and gold evidence (assistant.cli.eval_locomo)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assistant.cli.eval_everyday import add_parser as add_everyday_parser
+from assistant.cli.eval_locomo import add_parser as add_locomo_parser
 from assistant.cli.eval_notes import add_parser as add_notes_parser
 from assistant.cli.eval_skills import add_parser as add_skills_parser
 from assistant.core.errors import BadRequest
@@ -36,6 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_skills_parser(esub)
     add_everyday_parser(esub)
     add_notes_parser(esub)
+    add_locomo_parser(esub)
 
 
 def cmd_retrieval(args: argparse.Namespace) -> int:

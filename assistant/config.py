@@ -217,6 +217,9 @@ class PageSettings(Section):
 
 class SkillSettings(Section):
     enabled: bool = Field(True, description="skills (/api/skills, chat shortcuts); the scheduler needs them")
+    choice: bool = Field(
+        True, description="when no rule or shortcut matches, the model may choose a skill (a short extra model call)"
+    )
 
 
 class SchedulerSettings(Section):

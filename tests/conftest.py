@@ -34,6 +34,8 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("ASSISTANT_SERVER__ALLOWED_HOSTS", '["testserver"]')
     monkeypatch.setenv("ASSISTANT_FEEDS__ALLOWED_NETWORKS", '["127.0.0.0/8"]')  # test feeds are on loopback
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    # The model's choice of a skill is one more model call per chat turn: tests of it turn it on.
+    monkeypatch.setenv("ASSISTANT_SKILLS__CHOICE", "false")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
 

@@ -18,6 +18,9 @@ Provenance of the stored turns (assistant.core.recall): the user's messages are 
 ``conversation``, or ``untrusted`` when it was derived from untrusted text: a skill with untrusted output
 answered through a chat shortcut, or the prompt held untrusted recalled material.
 
+When neither a rule nor a shortcut answers, the model may choose a skill (``SkillChoiceHook``,
+assistant.skillkit.skill_choice), unless the request is held to a format or turns it off.
+
 Before the skill shortcuts, the rules layer (``RulesHook``, assistant.chat.rules) answers plain-language
 rules ("remember that ...", "forget ...", ``/persona NAME``) without the model. The persona of a
 conversation (assistant.chat.personas) supplies the system prompt and default sampling; it changes nothing
@@ -99,6 +102,14 @@ class RulesHook(Protocol):
         ...
 
 
+class SkillChoiceHook(Protocol):
+    def answer(self, text: str, *, conversation_id: str, tainted: bool) -> ShortcutAnswer | str | None:
+        """The middle step (assistant.skillkit.skill_choice): when no rule or shortcut matched, the model
+        chooses a skill for ``text`` and it runs, or None (plain chat). ``tainted``: the conversation holds
+        untrusted text, so nothing that writes or sends may be chosen."""
+        ...
+
+
 class FeedbackHook(Protocol):
     def record(
         self, *, question: str, memory_ids: Sequence[str], good: bool, conversation_id: str, turn_id: int,
@@ -130,6 +141,7 @@ class ChatService:
         shortcuts: ShortcutHook | None = None,
         rules: RulesHook | None = None,
         feedback: FeedbackHook | None = None,
+        skill_choice: SkillChoiceHook | None = None,
         zone: tzinfo | None = None,
         time_in_message: bool = False,
     ) -> None:
@@ -141,6 +153,7 @@ class ChatService:
         self.shortcuts = shortcuts
         self.rules = rules
         self.feedback = feedback
+        self.skill_choice = skill_choice
         self.zone = zone or UTC  # the user's: the date in the system prompt and the time in the message
         self.time_in_message = time_in_message
         self._marker_key = secrets.token_bytes(16)  # markers of untrusted history turns; never leaves the process
@@ -248,6 +261,12 @@ class ChatService:
             shortcut_untrusted = answer.untrusted
         else:
             shortcut, shortcut_untrusted = answer, False
+        if shortcut is None and answer is None and self.skill_choice is not None and free and request.skill_choice:
+            picked = self.skill_choice.answer(query, conversation_id=conversation_id, tainted=tainted)
+            if isinstance(picked, ShortcutAnswer):
+                shortcut, shortcut_untrusted = picked.text, picked.untrusted
+            else:
+                shortcut = picked
 
         recall = Recall()
         if self.memory is not None and shortcut is None:

@@ -35,6 +35,7 @@ class TurnRequest:
     persona: str | None = None
     explicit: Collection[str] = ()
     remember: bool = True
+    skill_choice: bool = True  # the model may choose one of the daemon's skills (assistant.skillkit.skill_choice)
 
 
 @dataclass

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from assistant.cli.eval_choice import add_parser as add_choice_parser
 from assistant.cli.eval_everyday import add_parser as add_everyday_parser
 from assistant.cli.eval_locomo import add_parser as add_locomo_parser
 from assistant.cli.eval_notes import add_parser as add_notes_parser
@@ -38,6 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_skills_parser(esub)
     add_everyday_parser(esub)
     add_notes_parser(esub)
+    add_choice_parser(esub)
     add_locomo_parser(esub)
 
 

@@ -1,0 +1,363 @@
+"""The middle step of the chat cascade: when no rule and no skill shortcut matched, the model chooses one of
+the daemon's skills, or "none" (plain chat), with a grammar-constrained answer of a few tokens.
+
+The choice is one short model call: a system prompt that lists the options (a name, a one-line description,
+two examples each) and is the same bytes for every message (its evaluated state is saved under the group
+``skill-choice``, so the next choice evaluates only the new message), the user's newest message (never the
+history, never recalled or fetched text), and a GBNF grammar (``schema_grammar`` over an ``anyOf`` of one
+JSON object per offered option) that allows exactly ``{"skill": "<name>", <its arguments>}``. The skill then
+runs by code, as a shortcut does: the facts come from the skill, the model only chose it.
+
+Options: each skill of the registry (its docstring's summary is the description; a parameter it cannot do
+without, required or text whose default is empty, is an argument the model fills; a ``url`` parameter is
+held to the URLs written in the message, and the skill is not offered without one), and the daemon's own
+actions given by the composition root: ``memory`` (look up what the user said: plain chat with recall),
+``reminder`` (``{"when", "what"}`` handed to the reminders collaborator as "remind me WHEN to WHAT") and
+``note`` (``{"note"}`` handed to the rules layer as "remember that NOTE").
+
+Safety: an option that writes or sends anything (``writes``: reminders, notes, a skill not known to be
+read-only, which also covers fetching a URL and storing a page's summary) is offered only when the
+conversation is untainted; in a conversation that holds untrusted text the grammar offers only the
+read-only options (the prompt stays the same bytes), and a name outside the offer is refused after parsing
+as well. The model reads only the user's newest message, so text from a page or a headline in the history
+cannot steer the choice in the first place.
+
+Cost: ``worth_asking`` skips the model for small talk (greetings, thanks, "how are you"), and for long or
+multi-line text without a URL (a pasted text to discuss, a writing request): those go straight to plain
+chat. The measured cost per model is in docs/skills.md (``assistant eval choice``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from assistant.chat.orchestrator import ShortcutAnswer
+from assistant.core.errors import AssistantError, QueueFull
+from assistant.llm.json_grammar import UnsupportedSchema, schema_grammar
+from assistant.llm.types import ChatMessage, Completion, GenerationParams
+
+if TYPE_CHECKING:
+    from assistant.skillkit.registry import SkillRegistry, SkillRunner
+    from assistant.skillkit.spec import SkillSpec
+
+log = logging.getLogger(__name__)
+
+NONE = "none"
+STATE_GROUP = "skill-choice"  # the saved prompt state of the fixed prefix, replaced by each choice
+MAX_TOKENS = 64
+MAX_TEXT = 300  # longer messages without a URL are texts to discuss, not requests for a skill
+# Skills of this distribution that neither write nor send anything (nor fetch an address from the message):
+# the only registry skills a tainted conversation may reach. A plugin's skill is never on it.
+READ_ONLY_SKILLS = frozenset({"time", "calc", "when"})
+
+Generate = Callable[[list[ChatMessage], GenerationParams], Completion]
+# Runs a chosen option: its arguments and the conversation -> the answer (None: plain chat answers).
+Runner = Callable[[Mapping[str, Any], str], ShortcutAnswer | str | None]
+
+_URL = re.compile(r"https?://[^\s<>\"')\]]+", re.IGNORECASE)
+_SMALL_TALK = re.compile(
+    r"^(?:(?:hi|hey|hello|hiya|yo|howdy|greetings|good (?:morning|afternoon|evening|night)|morning|evening|"
+    r"thanks?|thank you|thx|cheers|ok(?:ay)?|cool|nice|great|awesome|sure|yes|yeah|yep|no|nope|nah|bye|goodbye|"
+    r"see you|see ya|lol|haha|wow|oops|sorry|never ?mind|nvm|well done|good job|you too|same to you|"
+    r"how are you(?: doing| today)?|how(?:'s| is) it going|what'?s up|sup|who are you|what(?:'s| is) your name|"
+    r"are you there|you there)"
+    r"(?:\s+(?:there|again|so much|a lot|mate|buddy|friend|assistant|to you|too))*[\s,.!?:)(;-]*)+$",
+    re.IGNORECASE,
+)
+
+
+def worth_asking(text: str) -> bool:
+    """Whether the model should choose for ``text``: not for small talk, nor for long or multi-line text
+    without a URL (a text to discuss goes to plain chat)."""
+    stripped = text.strip()
+    if not stripped or _SMALL_TALK.match(stripped):
+        return False
+    if _URL.search(stripped):
+        return True
+    return len(stripped) <= MAX_TEXT and "\n" not in stripped
+
+
+def urls_in(text: str) -> list[str]:
+    """The http(s) addresses written in ``text``, in order, without trailing punctuation, once each."""
+    return list(dict.fromkeys(u.rstrip(".,;:!?") for u in _URL.findall(text)))
+
+
+@dataclass(frozen=True)
+class Option:
+    """One thing the model may choose: its name, a one-line description, the arguments it fills (name ->
+    JSON schema; a ``url`` argument is held to the message's URLs), whether running it writes or sends
+    anything, and examples of messages that ask for it."""
+
+    name: str
+    description: str
+    arguments: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    writes: bool = True
+    examples: tuple[tuple[str, Mapping[str, Any]], ...] = ()
+
+
+@dataclass(frozen=True)
+class Choice:
+    """What the model chose (``none`` when it was not asked or chose nothing), with the arguments, whether
+    the model was asked at all, and the seconds the choice took."""
+
+    name: str
+    args: Mapping[str, Any] = field(default_factory=dict)
+    asked: bool = False
+    seconds: float = 0.0
+
+
+# The built-in actions besides the registry's skills (the composition root offers those whose part is on).
+MEMORY = Option(
+    "memory",
+    "look up something the user told you before (a fact, a note, where something is)",
+    writes=False,
+    examples=(("where did I say I parked?", {}),),
+)
+REMINDER = Option(
+    "reminder",
+    "set a reminder, timer or alarm for a time",
+    {"when": {"type": "string", "maxLength": 60}, "what": {"type": "string", "maxLength": 80}},
+    examples=(("ping me at 6 to call mum", {"when": "at 6", "what": "call mum"}),),
+)
+NOTE = Option(
+    "note",
+    "store a fact the user asks you to keep in mind",
+    {"note": {"type": "string", "maxLength": 200}},
+    examples=(("keep in mind that the wifi password is hunter2", {"note": "the wifi password is hunter2"}),),
+)
+
+# Examples for this distribution's skills (a plugin's skill shows its own phrases). None of them is in the
+# evaluation set (assistant/evals/choice.jsonl).
+BUILTIN_EXAMPLES: dict[str, tuple[tuple[str, Mapping[str, Any]], ...]] = {
+    "time": (("is it late already?", {}),),
+    "digest": (("what's happening in the world today?", {}),),
+    "seuss": (("give me the headlines as a silly rhyme", {}),),
+    "summarize": (("what is this article about: https://example.org/a", {"url": "https://example.org/a"}),),
+    "eli5": (("explain https://example.org/b to a kid", {"url": "https://example.org/b"}),),
+    "calc": (("how much is 12 times 7", {"question": "12 * 7"}),),
+    "when": (("which day of the week is 3 days from now", {"question": "in 3 days"}),),
+}
+NONE_EXAMPLES = ("why is the sky blue?", "write me a short poem about cats", "what should I cook tonight?")
+
+
+def _summary(text: str) -> str:
+    """A docstring summary as one short line: its first sentence, parentheses out."""
+    first = re.split(r"(?<=[.!?])\s", text.strip(), maxsplit=1)[0]
+    return re.sub(r"\s*\([^)]*\)", "", first).rstrip(".").strip() or "a skill"
+
+
+def _needed(spec: SkillSpec) -> dict[str, dict[str, Any]]:
+    """The arguments a skill cannot do without: required ones, and text whose default is empty."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, p in spec.params.items():
+        if p.required or (p.type_name == "str" and p.default == ""):
+            out[name] = {"type": "string", "maxLength": 160}
+    return out
+
+
+def registry_options(registry: SkillRegistry, read_only: Collection[str] = READ_ONLY_SKILLS) -> list[Option]:
+    """One option per skill of the registry that can be chosen by its arguments (an argument that is not
+    text cannot be filled from a message: such a skill is left to its shortcuts and commands)."""
+    out = []
+    for spec in registry.specs():
+        if spec.name == NONE:
+            continue
+        needed = _needed(spec)
+        if any(p.type_name != "str" for n, p in spec.params.items() if n in needed):
+            continue
+        examples = BUILTIN_EXAMPLES.get(spec.name) if spec.origin == "builtin" else None
+        if examples is None:
+            examples = tuple((p, {}) for p in spec.literal_phrases()[:2]) if not needed else ()
+        out.append(
+            Option(spec.name, _summary(spec.description), needed, spec.name not in read_only, examples)
+        )
+    return out
+
+
+def choice_prompt(options: Sequence[Option]) -> str:
+    """The system prompt: the same bytes for every message (its evaluated state is reused)."""
+    lines = [
+        "You route a user's message to one of an assistant's skills. Answer with JSON naming the skill that "
+        'does what the message asks, or {"skill": "none"} when none fits: chat, greetings, opinions, advice, '
+        "general knowledge, writing, or anything else.",
+        "",
+        "Skills:",
+    ]
+    for o in options:
+        args = f" (arguments: {', '.join(o.arguments)})" if o.arguments else ""
+        lines.append(f"- {o.name}: {o.description}{args}")
+    lines.append(f"- {NONE}: anything else")
+    lines += ["", "Examples:"]
+    for o in options:
+        for said, example in o.examples:
+            lines.append(f"{said} -> {json.dumps({'skill': o.name, **example}, ensure_ascii=False)}")
+    for said in NONE_EXAMPLES:
+        lines.append(f"{said} -> {json.dumps({'skill': NONE})}")
+    return "\n".join(lines)
+
+
+def choice_schema(options: Sequence[Option], urls: Sequence[str] = ()) -> dict[str, Any]:
+    """The JSON schema of an answer: ``{"skill": NAME, ...its arguments}`` for each option, or none. An
+    option with a ``url`` argument is offered only when the message has a URL, and only its URLs."""
+    branches: list[dict[str, Any]] = [_branch(NONE, {})]
+    for o in options:
+        args = {k: dict(v) for k, v in o.arguments.items()}
+        if "url" in args:
+            if not urls:
+                continue
+            args["url"] = {"enum": list(urls)}
+        branches.append(_branch(o.name, args))
+    return branches[0] if len(branches) == 1 else {"anyOf": branches}
+
+
+def _branch(name: str, args: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {"skill": {"const": name}, **args},
+        "required": ["skill", *args],
+        "additionalProperties": False,
+    }
+
+
+class SkillChoice:
+    """The model's constrained choice among ``options`` (``choose``) and running what it chose (``answer``,
+    the orchestrator's ``SkillChoiceHook``) with ``runners`` (option name -> runner)."""
+
+    def __init__(
+        self,
+        generate: Generate,
+        options: Sequence[Option],
+        runners: Mapping[str, Runner],
+        *,
+        max_tokens: int = MAX_TOKENS,
+        seed: int = 0,
+    ) -> None:
+        self.generate = generate
+        self.options = [o for o in options if o.name in runners]
+        self.runners = dict(runners)
+        self.max_tokens = max_tokens
+        self.seed = seed
+        self.prompt = choice_prompt(self.options)
+
+    def offered(self, *, tainted: bool) -> list[Option]:
+        """The options the grammar allows: every one, or only the read-only ones in a tainted conversation."""
+        return [o for o in self.options if not (tainted and o.writes)]
+
+    def choose(self, text: str, *, tainted: bool = False) -> Choice:
+        """The model's choice for the user's newest message ``text`` (``none`` without asking for small
+        talk; ``none`` when the answer does not parse or names what was not offered)."""
+        if not worth_asking(text):
+            return Choice(NONE)
+        offered = self.offered(tainted=tainted)
+        try:
+            grammar = schema_grammar(choice_schema(offered, urls_in(text)))
+        except UnsupportedSchema:
+            log.exception("the skill choice grammar could not be built; plain chat answers")
+            return Choice(NONE)
+        params = GenerationParams(
+            max_tokens=self.max_tokens,
+            temperature=0.0,
+            seed=self.seed,
+            grammar=grammar,
+            state_group=STATE_GROUP,
+        )
+        messages = [ChatMessage("system", self.prompt), ChatMessage("user", text.strip()[:2000])]
+        started = time.perf_counter()
+        completion = self.generate(messages, params)
+        seconds = time.perf_counter() - started
+        name, args = parse_choice(completion.text, {o.name: o for o in offered})
+        return Choice(name, args, asked=True, seconds=seconds)
+
+    def answer(self, text: str, *, conversation_id: str, tainted: bool) -> ShortcutAnswer | str | None:
+        """Run the chosen option (None: plain chat answers, also when the chosen skill fails: the user did
+        not name it, so its error message would be no answer)."""
+        choice = self.choose(text, tainted=tainted)
+        if choice.name == NONE:
+            return None
+        log.info("skill choice: %s %s", choice.name, dict(choice.args))
+        try:
+            return self.runners[choice.name](choice.args, conversation_id)
+        except QueueFull:
+            raise
+        except AssistantError as exc:
+            log.warning("the chosen skill %s failed (%s); plain chat answers", choice.name, exc.message)
+            return None
+
+
+def parse_choice(text: str, offered: Mapping[str, Option]) -> tuple[str, dict[str, Any]]:
+    """(name, arguments) of an answer, or (``none``, {}) when it does not parse or names an option that was
+    not offered (a remote backend ignores the grammar)."""
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        return NONE, {}
+    if not isinstance(data, dict) or not isinstance(data.get("skill"), str):
+        return NONE, {}
+    name = data.pop("skill")
+    option = offered.get(name)
+    if option is None or set(data) != set(option.arguments):
+        return NONE, {}
+    return name, data
+
+
+def skill_runner(runner: SkillRunner, name: str) -> Runner:
+    """Runs a registry skill from chat; its answer is untrusted when its output is."""
+    untrusted = runner.registry.get(name).untrusted_output
+
+    def run(args: Mapping[str, Any], conversation_id: str) -> ShortcutAnswer | None:
+        result = runner.run(name, dict(args), trigger="chat")
+        if not result.notify and not result.data:
+            return None  # the skill's "I cannot work that out" (calc, when): the user did not ask for it by name
+        return ShortcutAnswer(result.text, untrusted=untrusted)
+
+    return run
+
+
+def said_runner(answer: Callable[[str, str], str | None], template: str) -> Runner:
+    """Runs an action by saying it the way its rule understands (``template`` filled with the arguments)."""
+
+    def run(args: Mapping[str, Any], conversation_id: str) -> str | None:
+        words = {k: " ".join(str(v).split()) for k, v in args.items()}
+        return answer(template.format(**words), conversation_id)
+
+    return run
+
+
+def recall_runner(args: Mapping[str, Any], conversation_id: str) -> None:
+    """Looking up memory is what plain chat does: recall runs on every model-answered turn."""
+    return None
+
+
+def build_skill_choice(
+    generate: Generate,
+    *,
+    skills: SkillRunner | None = None,
+    memory: bool = False,
+    remind: Callable[[str, str], str | None] | None = None,
+    note: Callable[[str, str], str | None] | None = None,
+    seed: int = 0,
+) -> SkillChoice:
+    """The choice among the registry's skills and the daemon's actions whose parts are on: ``remind`` and
+    ``note`` take (text, conversation id) the way the reminders and the rules layer answer a message."""
+    options: list[Option] = []
+    runners: dict[str, Runner] = {}
+    if skills is not None:
+        for o in registry_options(skills.registry):
+            options.append(o)
+            runners[o.name] = skill_runner(skills, o.name)
+    if memory:
+        options.append(MEMORY)
+        runners[MEMORY.name] = recall_runner
+    if remind is not None:
+        options.append(REMINDER)
+        runners[REMINDER.name] = said_runner(remind, "remind me {when} to {what}")
+    if note is not None:
+        options.append(NOTE)
+        runners[NOTE.name] = said_runner(note, "remember that {note}")
+    return SkillChoice(generate, options, runners, seed=seed)

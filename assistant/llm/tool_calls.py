@@ -103,6 +103,11 @@ def response_text(content: str) -> str:
     return f"<tool_response>\n{content}\n</tool_response>"
 
 
+def is_response_text(text: str) -> bool:
+    """``text`` is a tool's result as ``response_text`` writes it: outside text, never the user's own words."""
+    return text.startswith("<tool_response>\n") and text.endswith("\n</tool_response>")
+
+
 def tools_grammar(tools: Sequence[Tool], choice: str, *, parallel: bool = True) -> str:
     """GBNF for the answer: calls only (``required``, or the name of one tool), or calls or text (``auto``)."""
     chosen = [t for t in tools if choice in ("auto", "required") or t.name == choice]

@@ -26,10 +26,18 @@ from assistant.core.localtime import check_zone_name, parse_quiet_hours
 
 
 def default_threads() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
+    """The threads llama.cpp gets when model.n_threads is not set: the cores this process may run on, less
+    the small ones of a big.LITTLE CPU and the second thread of an SMT core (assistant.core.threads)."""
+    from assistant.core.threads import choose_threads
+
+    return choose_threads().value
+
+
+def default_batch(n_threads: int) -> int:
+    """The prompt batch when model.n_batch is not set: 512, or 256 with one thread (assistant.core.threads)."""
+    from assistant.core.threads import choose_batch
+
+    return choose_batch(n_threads).value
 
 
 def installed_plugin(group: str, name: str, what: str) -> str:
@@ -99,7 +107,7 @@ class ModelSettings(Section):
     )
     n_ctx: int = Field(4096, ge=256)
     n_threads: int = Field(default_factory=default_threads, ge=1)
-    n_batch: int = Field(512, ge=1)
+    n_batch: int = Field(default_factory=lambda data: default_batch(data.get("n_threads", 2)), ge=1)
     use_mmap: bool = True
     flash_attn: bool = Field(False, description="llama.cpp flash attention (chosen by measurement: see README)")
     chat_format: str | None = Field(None, description="override the chat template (llama.cpp format name)")
@@ -109,6 +117,11 @@ class ModelSettings(Section):
         600, ge=0,
         description="saved prompt states no request used for this long are dropped and their memory given back "
         "to the system; 0 keeps them until prompt_cache_mb is full",
+    )  # fmt: skip
+    prompt_disk_mb: int = Field(
+        64, ge=0,
+        description="disk (under the data dir, prompt-states/) for the system prompt's evaluated state, kept across "
+        "restarts so the first chat after a boot evaluates only what follows it; 0 = off",
     )  # fmt: skip
     seed: int = -1
     repeat_penalty: float = Field(1.1, ge=1.0, le=2.0)

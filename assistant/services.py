@@ -73,6 +73,9 @@ class Services:
 
     def start(self) -> None:
         self.worker.start()
+        from assistant.chat.prompt_warmup import start_warmup
+
+        start_warmup(self.llm, self.chat)  # the default persona's prompt, from disk or evaluated once
         for spec in PARTS:
             part = getattr(self, spec.name)
             if part is not None and spec.start is not None:

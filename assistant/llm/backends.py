@@ -37,7 +37,9 @@ def llama_backend(settings: Settings) -> LLMBackend:
     from assistant.llm.llama import LlamaBackend
     from assistant.llm.model_file import resolve_model_path
 
-    return LlamaBackend.load(resolve_model_path(settings), settings.model)
+    return LlamaBackend.load(
+        resolve_model_path(settings), settings.model, state_dir=settings.data_dir / "prompt-states"
+    )
 
 
 def openai_backend(settings: Settings) -> LLMBackend:

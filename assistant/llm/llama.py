@@ -30,6 +30,7 @@ from assistant.llm.types import ChatMessage, Delta, FinishReason, GenerationPara
 
 if TYPE_CHECKING:
     from assistant.llm.native_loop import NativeLoop
+    from assistant.llm.system_state import SystemStates
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +102,9 @@ class LlamaBackend:
             from assistant.llm.native_loop import NativeLoop
 
             self.native = NativeLoop(llm)
+        # The system prompt's evaluated state on disk (assistant.llm.system_state); set by ``load``.
+        self.system_states: SystemStates | None = None
+        self._closing = threading.Event()
 
     def release_idle(self) -> int:
         """Drop the saved prompt states unused for ``model.prompt_cache_idle_s`` and give the freed memory
@@ -117,7 +121,7 @@ class LlamaBackend:
         return dropped
 
     @classmethod
-    def load(cls, path: Path, ms: ModelSettings) -> LlamaBackend:
+    def load(cls, path: Path, ms: ModelSettings, *, state_dir: Path | None = None) -> LlamaBackend:
         from assistant.llm.model_file import check_gguf, check_pinned_template
 
         check_gguf(path)
@@ -148,12 +152,63 @@ class LlamaBackend:
             template,
             ms.n_ctx,
         )
-        return cls(llm, name, formatter, template, ms)
+        backend = cls(llm, name, formatter, template, ms)
+        if state_dir is not None and ms.prompt_disk_mb > 0 and backend.native is not None:
+            backend.system_states = _system_states(path, ms, state_dir, formatter, metadata, template)
+        return backend
 
     def close(self) -> None:
-        close = getattr(self.llm, "close", None)
-        if close:
-            close()
+        self._closing.set()  # a warm-up in progress stops at its next batch
+        locked = self._lock.acquire(timeout=30)
+        try:
+            close = getattr(self.llm, "close", None)
+            if close:
+                close()
+        finally:
+            if locked:
+                self._lock.release()
+        if self.system_states is not None:
+            self.system_states.disk.flush()  # a state being written is finished, not left half-written
+
+    # -- the system prompt's state (assistant.llm.system_state) --
+    def _anchor(self, messages: Sequence[ChatMessage]) -> tuple[int, ...]:
+        if self.system_states is None:
+            return ()
+        return self.system_states.anchor(messages, PromptEncoder(self.llm.tokenize).encode)
+
+    def _ram_prefix(self, tokens: Sequence[int]) -> int:
+        if self.cache is None:
+            return 0
+        try:
+            state = self.cache[tokens]
+        except KeyError:
+            return 0
+        return _common_prefix(state.input_ids[: state.n_tokens].tolist(), tokens)
+
+    def _system_state(self, tokens: list[int], anchor: Sequence[int], cancel: threading.Event) -> int:
+        """Load or build the state of the prompt's system prefix (``anchor``); how many of its tokens were
+        evaluated by this call (0 when they were live, saved in RAM or loaded from disk)."""
+        states, native = self.system_states, self.native
+        if states is None or native is None or not anchor:
+            return 0
+        n = _common_prefix(anchor, tokens)
+        if n >= len(tokens):  # the whole prompt is the prefix: leave it to the prefill
+            return 0
+        source = states.restore(native, tokens, n, cancel, int(self.settings.n_batch), self._ram_prefix)
+        return n if source == "built" else 0
+
+    def warm_system_prompt(self, system_text: str) -> str:
+        """Make the live context hold the evaluated prefix of a chat with this system text, from disk or
+        evaluated and saved there (at start, for the default persona); where it came from."""
+        anchor = self._anchor([ChatMessage("system", system_text)])
+        if not anchor or self.system_states is None or self.native is None:
+            return "none"
+        with self._lock:
+            if self._closing.is_set():
+                return "none"
+            return self.system_states.restore(
+                self.native, anchor, len(anchor), self._closing, int(self.settings.n_batch), self._ram_prefix
+            )
 
     # -- prompt --
     def _tokens(
@@ -240,8 +295,9 @@ class LlamaBackend:
         if fitted is None:
             yield Delta("", "cancelled", Usage(0, 0))
             return
+        anchor = self._anchor(messages)
         with self._lock:
-            yield from self._stream(*fitted, params, cancel)
+            yield from self._stream(*fitted, params, cancel, anchor=anchor)
 
     def _stream(
         self,
@@ -249,11 +305,12 @@ class LlamaBackend:
         template_stops: tuple[str, ...],
         params: GenerationParams,
         cancel: threading.Event,
+        anchor: Sequence[int] = (),
     ) -> Iterator[Delta]:
         from llama_cpp import llama_vocab_is_eog
 
         if self.native is not None:
-            yield from self._stream_native(self.native, tokens, template_stops, params, cancel)
+            yield from self._stream_native(self.native, tokens, template_stops, params, cancel, anchor)
             return
         llm = self.llm
         max_tokens = min(params.max_tokens, self.n_ctx - len(tokens))
@@ -312,10 +369,13 @@ class LlamaBackend:
         template_stops: tuple[str, ...],
         params: GenerationParams,
         cancel: threading.Event,
+        anchor: Sequence[int] = (),
     ) -> Iterator[Delta]:
         """The same contract as the ``Llama.generate`` path, on llama.cpp's C API (assistant.llm.native_loop)."""
         max_tokens = min(params.max_tokens, self.n_ctx - len(tokens))
+        built = self._system_state(tokens, anchor, cancel)
         self._restore_prefix(tokens)
+        self.last_reused_tokens = max(0, self.last_reused_tokens - built)  # evaluated by this request
         if not native.prefill(tokens, int(self.settings.n_batch), cancel):
             yield Delta("", "cancelled", Usage(len(tokens), 0))
             return
@@ -369,6 +429,26 @@ def llama_kwargs(path: Path, ms: ModelSettings) -> dict[str, Any]:
         "seed": ms.seed if ms.seed >= 0 else 0xFFFFFFFF,
         "verbose": False,
     }
+
+
+def _system_states(
+    path: Path, ms: ModelSettings, state_dir: Path, formatter: Formatter, metadata: dict[str, Any], template: str
+) -> SystemStates:
+    """The disk store of system prompt states for this model file, runtime and context settings."""
+    import hashlib
+
+    from assistant.llm.bundled import BUNDLED
+    from assistant.llm.state_disk import DiskStates, model_identity, runtime_identity
+    from assistant.llm.system_state import SystemStates
+
+    pinned = next((m for m in BUNDLED.values() if m.file_name == path.name), None)
+    model = model_identity(path, pinned.sha256 if pinned else None, pinned.size if pinned else None)
+    context = f"n_ctx={ms.n_ctx};n_batch={ms.n_batch};flash_attn={ms.flash_attn}"
+    text = f"{template}\n{metadata.get('tokenizer.chat_template') or ''}"
+    disk = DiskStates(state_dir, ms.prompt_disk_mb << 20)
+    return SystemStates(
+        disk, formatter, model, runtime_identity(), context, hashlib.sha256(text.encode()).hexdigest()
+    )
 
 
 def _grammar(gbnf: str | None) -> Any:

@@ -1,0 +1,49 @@
+"""At start, the default persona's system prompt is made ready in the model's context (issue 28).
+
+The chat's system prompt is today's calendar and the default persona's words (``dated_system_prompt``): the
+same bytes all day. A backend that keeps evaluated prompt states on disk (``warm_system_prompt``: the
+embedded llama.cpp model, assistant.llm.system_state) loads it from there in milliseconds, or evaluates it
+once and writes it, on a background thread, so the first chat after a boot evaluates only what follows it.
+Backends without the method (a remote server, the fakes of tests) are left alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from assistant.chat.personas import dated_system_prompt
+
+if TYPE_CHECKING:
+    from assistant.chat.orchestrator import ChatService
+
+log = logging.getLogger(__name__)
+
+
+def default_system_text(chat: ChatService) -> str:
+    """The system text of a chat with the default persona and no system message of the client's, today."""
+    now = chat.clock.now().astimezone(chat.zone)
+    return dated_system_prompt(chat.personas.get(None).system_prompt, now)
+
+
+def start_warmup(llm: Any, chat: ChatService) -> threading.Thread | None:
+    """Warm the default persona's prompt on a background thread (None when the backend cannot)."""
+    warm = getattr(llm, "warm_system_prompt", None)
+    if warm is None:
+        return None
+    text = default_system_text(chat)
+
+    def run() -> None:
+        started = time.monotonic()
+        try:
+            source = warm(text)
+        except Exception:  # noqa: BLE001 - an optimisation: the first chat evaluates the prompt itself
+            log.warning("warming the system prompt failed", exc_info=True)
+            return
+        log.info("system prompt warmed (%s) in %.2f s", source, time.monotonic() - started)
+
+    thread = threading.Thread(target=run, name="prompt-warmup", daemon=True)
+    thread.start()
+    return thread

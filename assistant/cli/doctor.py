@@ -94,6 +94,10 @@ def diagnose(settings: Settings, *, config_path: Path | None = None) -> dict[str
         "daemon": {"url": daemon["url"], "running": health is not None, "pid": daemon["pid"]},
         "model": model,
         "threads": settings.model.n_threads,
+        "threads_why": threads_why(settings),
+        "batch": settings.model.n_batch,
+        "batch_why": batch_why(settings),
+        "prompt_states": prompt_states(settings),
         "context": settings.model.n_ctx,
         "cpus": os.cpu_count(),
         "ram": {"total": vm.total, "available": vm.available},
@@ -103,6 +107,36 @@ def diagnose(settings: Settings, *, config_path: Path | None = None) -> dict[str
         "channels": channels(settings),
         "process_memory": process_memory(daemon["pid"]),
         "checks": [asdict(c) for c in checks],
+    }
+
+
+def threads_why(settings: Settings) -> str:
+    """Why llama.cpp gets ``model.n_threads`` threads: the config's word, or the machine's cores
+    (assistant.core.threads)."""
+    from assistant.core.threads import choose_threads
+
+    if "n_threads" in settings.model.model_fields_set:
+        return f"set by model.n_threads (the machine's choice would be {choose_threads().value})"
+    return choose_threads().reason
+
+
+def batch_why(settings: Settings) -> str:
+    from assistant.core.threads import choose_batch
+
+    if "n_batch" in settings.model.model_fields_set:
+        return "set by model.n_batch"
+    return choose_batch(settings.model.n_threads).reason
+
+
+def prompt_states(settings: Settings) -> dict[str, Any]:
+    """The system prompt states kept on disk (assistant.llm.state_disk): where, how many, how large."""
+    path = settings.data_dir / "prompt-states"
+    files = list(path.glob("*.state")) if path.is_dir() else []
+    return {
+        "path": str(path),
+        "limit": settings.model.prompt_disk_mb << 20,
+        "files": len(files),
+        "bytes": sum(f.stat().st_size for f in files),
     }
 
 
@@ -314,6 +348,13 @@ def render(report: dict[str, Any]) -> None:
     where = model["path"] or model.get("url") or "?"
     uses.add_row("model", f"{where} ({_size(model['bytes'])})" if model["bytes"] else where)
     uses.add_row("threads / context", f"{report['threads']} of {report['cpus']} CPUs / {report['context']} tokens")
+    uses.add_row("threads: why", report["threads_why"])
+    uses.add_row("prompt batch", f"{report['batch']} tokens ({report['batch_why']})")
+    states = report["prompt_states"]
+    kept = "off"
+    if states["limit"]:
+        kept = f"{states['files']} file(s), {_size(states['bytes'])} of {_size(states['limit'])}"
+    uses.add_row("prompt states", f"{states['path']} ({kept})")
     uses.add_row("RAM", f"{_size(report['ram']['available'])} free of {_size(report['ram']['total'])}")
     uses.add_row("data dir", f"{data['path']} ({_size(data['bytes'])}; disk {_size(data['disk_free'])} free "
                  f"of {_size(data['disk_total'])})")

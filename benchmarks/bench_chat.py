@@ -207,8 +207,9 @@ def _daemon(settings: Settings, model_path: Path, data_dir: Path, loop: str = "n
 
 
 @contextlib.contextmanager
-def _llama_server(binary: str, model_path: Path, ms: Any) -> Iterator[str]:
-    """llama.cpp's own server on the same GGUF and threads, one slot, on a free loopback port."""
+def _llama_server(binary: str, model_path: Path, ms: Any, *extra: str) -> Iterator[str]:
+    """llama.cpp's own server on the same GGUF and threads, one slot, on a free loopback port (``extra``: more
+    of its arguments)."""
     from tests.daemon import free_port
 
     port = free_port()
@@ -224,7 +225,7 @@ def _llama_server(binary: str, model_path: Path, ms: Any) -> Iterator[str]:
         str(ms.n_ctx),
     ]
     cmd += ["-b", str(ms.n_batch), "-np", "1", "-fa", "on" if ms.flash_attn else "off"]
-    cmd += ["--host", "127.0.0.1", "--port", str(port)]
+    cmd += ["--host", "127.0.0.1", "--port", str(port), *extra]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -468,6 +469,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--llama-bench", metavar="PATH", help="run llama.cpp's llama-bench (pp512, tg128) too")
     parser.add_argument("--flash-attn", choices=("on", "off"), help="model.flash_attn for every peer")
+    parser.add_argument("--cold-restart", action="store_true",
+                        help="time to first token of a ~300-token first chat after a restart (benchmarks.bench_cold)")  # fmt: skip
+    parser.add_argument("--memory-turns", type=int, metavar="N",
+                        help="TTFT and decode per turn of an N-turn stored conversation, memory on (benchmarks.bench_cold)")  # fmt: skip
     args = parser.parse_args(argv)
     settings = load_settings(args.config)
     update: dict[str, object] = {}
@@ -485,6 +490,8 @@ def main(argv: list[str] | None = None) -> int:
         update["flash_attn"] = args.flash_attn == "on"
     if update:
         settings = settings.model_copy(update={"model": settings.model.model_copy(update=update)})
+    if args.cold_restart or args.memory_turns:
+        return _main_cold(settings, args)
     return main_bench(
         settings,
         args.rounds,
@@ -496,6 +503,29 @@ def main(argv: list[str] | None = None) -> int:
         llama_bench=args.llama_bench,
         per_token=args.per_token,
     )
+
+
+def _main_cold(settings: Settings, args: Any) -> int:
+    """``--cold-restart`` and ``--memory-turns`` (benchmarks.bench_cold)."""
+    from assistant.llm.model_file import resolve_model_path
+    from benchmarks import bench_cold
+
+    model_path = resolve_model_path(settings)
+    results: dict[str, Any] = {}
+    if args.cold_restart:
+        results["cold_restart"] = bench_cold.main_cold_restart(settings, model_path, args.rounds, args.llama_server)
+    if args.memory_turns:
+        results["memory_turns"] = bench_cold.main_memory_turns(
+            settings, model_path, args.memory_turns, args.llama_server
+        )
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return 0
+    if "cold_restart" in results:
+        print(bench_cold.render_cold(results["cold_restart"]))
+    if "memory_turns" in results:
+        print(bench_cold.render_memory(results["memory_turns"]))
+    return 0
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """`assistant eval choice [--model A --model B]`: the model's choice of a skill (assistant.skillkit.skill_choice),
 measured on requests written as people talk (assistant/evals/choice.jsonl), against the rules-only baseline.
 
-Each item has a ``text``, the option it should reach (``expected``: a skill of the registry, ``memory``,
-``reminder``, ``note`` or ``none``) and a ``split`` ("dev": the prompt and its examples are tuned on it;
+Each item has a ``text``, the option it should reach (``expected``: a skill of the registry, ``search_memory``,
+``set_reminder``, ``save_note`` or ``none``) and a ``split`` ("dev": the prompt and its examples are tuned on it;
 "confirm": held out, every third item of each label). The baseline is the cascade without the model: the
 reminders parser (``parse_request``), the rules layer's "remember that" and the skills' shortcuts (phrases
 and slash commands, matched without running the skill). The cascade asks the model only when the baseline
@@ -50,7 +50,9 @@ class ChoiceItem:
 
 def load_items(path: Path | None = None) -> list[ChoiceItem]:
     """The items of ``path``, or of the set shipped in assistant/evals."""
-    text = path.read_text() if path else resources.files("assistant.evals").joinpath("choice.jsonl").read_text()
+    text = (
+        path.read_text() if path else resources.files("assistant.evals").joinpath("choice.jsonl").read_text()
+    )
     items = []
     for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
@@ -76,13 +78,15 @@ def baseline_router(settings: Settings) -> Route:
     from assistant.skillkit.shortcuts import SkillShortcuts
 
     zone = get_zone(EVAL_ZONE)
-    shortcuts = SkillShortcuts(SkillRunner(SkillRegistry.discover(), SkillParts(settings, SystemClock(), None)))
+    shortcuts = SkillShortcuts(
+        SkillRunner(SkillRegistry.discover(), SkillParts(settings, SystemClock(), None))
+    )
 
     def route(text: str) -> str | None:
         if parse_request(text.strip(), EVAL_NOW, zone) is not None:
-            return "reminder"
+            return "set_reminder"
         if _REMEMBER.match(text.strip()):
-            return "note"
+            return "save_note"
         matched = shortcuts.match(text)
         return matched[0] if matched is not None and matched[0] in shortcuts.runner.registry else None
 
@@ -148,7 +152,10 @@ def _p95(values: Sequence[float]) -> float:
 
 
 def run_items(
-    choose: Callable[[str], Any], route: Route, items: Sequence[ChoiceItem], progress: Callable[[str], None] | None
+    choose: Callable[[str], Any],
+    route: Route,
+    items: Sequence[ChoiceItem],
+    progress: Callable[[str], None] | None,
 ) -> list[Row]:
     """Each item through the baseline, then (when it has no route) the model's choice."""
     rows = []
@@ -166,7 +173,11 @@ def run_items(
 
 
 def evaluate(
-    model: Any, settings: Settings, items: Sequence[ChoiceItem], route: Route, progress: Callable[[str], None] | None
+    model: Any,
+    settings: Settings,
+    items: Sequence[ChoiceItem],
+    route: Route,
+    progress: Callable[[str], None] | None,
 ) -> ModelReport:
     """Load the model (a ``ModelChoice``) and run the items through the baseline and the choice."""
     from assistant.core.clock import SystemClock
@@ -236,7 +247,9 @@ def add_parser(esub: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=int, help="the first N items (after --split)")
     p.add_argument("--items", type=Path, help="a JSONL item file instead of the shipped set")
     p.add_argument("--json", action="store_true", help="print JSON (every row) instead of the table")
-    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr, no list of wrong routes")
+    p.add_argument(
+        "--quiet", action="store_true", help="no progress lines on stderr, no list of wrong routes"
+    )
     p.set_defaults(func=cmd_choice)
 
 

@@ -11,9 +11,9 @@ runs by code, as a shortcut does: the facts come from the skill, the model only 
 Options: each skill of the registry (its docstring's summary is the description; a parameter it cannot do
 without, required or text whose default is empty, is an argument the model fills; a ``url`` parameter is
 held to the URLs written in the message, and the skill is not offered without one), and the daemon's own
-actions given by the composition root: ``memory`` (look up what the user said: plain chat with recall),
-``reminder`` (``{"when", "what"}`` handed to the reminders collaborator as "remind me WHEN to WHAT") and
-``note`` (``{"note"}`` handed to the rules layer as "remember that NOTE").
+actions given by the composition root: ``search_memory`` (look up what the user said: plain chat with recall),
+``set_reminder`` (``{"when", "what"}`` handed to the reminders collaborator as "remind me WHEN to WHAT") and
+``save_note`` (``{"note"}`` handed to the rules layer as "remember that NOTE").
 
 Safety: an option that writes or sends anything (``writes``: reminders, notes, a skill not known to be
 read-only, which also covers fetching a URL and storing a page's summary) is offered only when the
@@ -90,15 +90,16 @@ def urls_in(text: str) -> list[str]:
 
 @dataclass(frozen=True)
 class Option:
-    """One thing the model may choose: its name, a one-line description, the arguments it fills (name ->
-    JSON schema; a ``url`` argument is held to the message's URLs), whether running it writes or sends
-    anything, and examples of messages that ask for it."""
+    """One thing the model may choose: its name, a one-line description, the arguments the model fills (name
+    -> JSON schema), whether running it writes or sends anything, examples of messages that ask for it, and
+    whether it takes the message's URL (filled by code, not copied by the model)."""
 
     name: str
     description: str
     arguments: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     writes: bool = True
     examples: tuple[tuple[str, Mapping[str, Any]], ...] = ()
+    url: bool = False  # takes the message's (first) URL as its ``url`` argument; offered only with one
 
 
 @dataclass(frozen=True)
@@ -114,41 +115,67 @@ class Choice:
 
 # The built-in actions besides the registry's skills (the composition root offers those whose part is on).
 MEMORY = Option(
-    "memory",
-    "look up something the user told you before (a fact, a note, where something is)",
+    "search_memory",
+    "recall what the user told you before about their own life: their things, codes, people, plans",
     writes=False,
-    examples=(("where did I say I parked?", {}),),
+    examples=(("where did I say I parked?", {}), ("what's my bank's phone number?", {})),
 )
 REMINDER = Option(
-    "reminder",
-    "set a reminder, timer or alarm for a time",
+    "set_reminder",
+    "set a reminder, timer or alarm for a later time",
     {"when": {"type": "string", "maxLength": 60}, "what": {"type": "string", "maxLength": 80}},
-    examples=(("ping me at 6 to call mum", {"when": "at 6", "what": "call mum"}),),
+    examples=(
+        ("ping me at 6 to call mum", {"when": "at 6", "what": "call mum"}),
+        ("get me up at 7 tomorrow", {"when": "tomorrow at 7", "what": "get up"}),
+    ),
 )
 NOTE = Option(
-    "note",
-    "store a fact the user asks you to keep in mind",
+    "save_note",
+    "save a fact the user wants you to remember",
     {"note": {"type": "string", "maxLength": 200}},
-    examples=(("keep in mind that the wifi password is hunter2", {"note": "the wifi password is hunter2"}),),
+    examples=(
+        ("keep in mind that the wifi password is hunter2", {"note": "the wifi password is hunter2"}),
+        ("store this: Tom's flat is number 5", {"note": "Tom's flat is number 5"}),
+    ),
 )
 
 # Examples for this distribution's skills (a plugin's skill shows its own phrases). None of them is in the
 # evaluation set (assistant/evals/choice.jsonl).
 BUILTIN_EXAMPLES: dict[str, tuple[tuple[str, Mapping[str, Any]], ...]] = {
-    "time": (("is it late already?", {}),),
-    "digest": (("what's happening in the world today?", {}),),
+    "time": (("is it late already?", {}), ("which day is today?", {})),
+    "digest": (("what's happening in the world today?", {}), ("any headlines from the Guardian?", {})),
     "seuss": (("give me the headlines as a silly rhyme", {}),),
-    "summarize": (("what is this article about: https://example.org/a", {"url": "https://example.org/a"}),),
-    "eli5": (("explain https://example.org/b to a kid", {"url": "https://example.org/b"}),),
+    "summarize": (
+        ("what is this article about: https://example.org/a", {}),
+        ("main points of https://example.org/c", {}),
+    ),
+    "eli5": (("explain https://example.org/b to a kid", {}),),
     "calc": (("how much is 12 times 7", {"question": "12 * 7"}),),
     "when": (("which day of the week is 3 days from now", {"question": "in 3 days"}),),
 }
-NONE_EXAMPLES = ("why is the sky blue?", "write me a short poem about cats", "what should I cook tonight?")
+# Clearer one-line descriptions of this distribution's skills than their docstrings' first sentences.
+BUILTIN_DESCRIPTIONS = {
+    "digest": "the news: new headlines from the user's feeds and news sites",
+    "seuss": "the news headlines as Dr. Seuss style rhymes",
+    "summarize": "summarize the web page at a URL in the message",
+    "eli5": "explain the web page at a URL in the message in simple words",
+    "time": "the current time or today's date",
+    "calc": "work out a sum, a percentage or a unit conversion",
+    "when": "work out a date or time relative to now: days until, in N days, weekday of a date",
+}
+NONE_EXAMPLES = (
+    "why is the sky blue?",
+    "write me a short poem about cats",
+    "what should I cook tonight?",
+    "what's the biggest city in Canada?",
+    "I had a rough day",
+    "how do plants grow?",
+)
 
 
 def _summary(text: str) -> str:
     """A docstring summary as one short line: its first sentence, parentheses out."""
-    first = re.split(r"(?<=[.!?])\s", text.strip(), maxsplit=1)[0]
+    first = re.split(r"(?<=\w\w\w[.!?])\s+(?=[A-Z])", text.strip(), maxsplit=1)[0]
     return re.sub(r"\s*\([^)]*\)", "", first).rstrip(".").strip() or "a skill"
 
 
@@ -171,11 +198,15 @@ def registry_options(registry: SkillRegistry, read_only: Collection[str] = READ_
         needed = _needed(spec)
         if any(p.type_name != "str" for n, p in spec.params.items() if n in needed):
             continue
-        examples = BUILTIN_EXAMPLES.get(spec.name) if spec.origin == "builtin" else None
+        url = needed.pop("url", None) is not None
+        builtin = spec.origin == "builtin"
+        examples = BUILTIN_EXAMPLES.get(spec.name) if builtin else None
         if examples is None:
-            examples = tuple((p, {}) for p in spec.literal_phrases()[:2]) if not needed else ()
+            examples = tuple((p, {}) for p in spec.literal_phrases()[:2]) if not needed and not url else ()
+        description = BUILTIN_DESCRIPTIONS.get(spec.name) if builtin else None
+        writes = spec.name not in read_only
         out.append(
-            Option(spec.name, _summary(spec.description), needed, spec.name not in read_only, examples)
+            Option(spec.name, description or _summary(spec.description), needed, writes, examples, url)
         )
     return out
 
@@ -193,26 +224,43 @@ def choice_prompt(options: Sequence[Option]) -> str:
         args = f" (arguments: {', '.join(o.arguments)})" if o.arguments else ""
         lines.append(f"- {o.name}: {o.description}{args}")
     lines.append(f"- {NONE}: anything else")
-    lines += ["", "Examples:"]
-    for o in options:
-        for said, example in o.examples:
-            lines.append(f"{said} -> {json.dumps({'skill': o.name, **example}, ensure_ascii=False)}")
-    for said in NONE_EXAMPLES:
-        lines.append(f"{said} -> {json.dumps({'skill': NONE})}")
     return "\n".join(lines)
+
+
+def choice_examples(options: Sequence[Option]) -> list[tuple[str, str]]:
+    """(message, answer) pairs: each option's examples, then the ones for none, interleaved so that no
+    option's examples come last together."""
+    shots = [
+        (said, json.dumps({"skill": o.name, **ex}, ensure_ascii=False))
+        for o in options
+        for said, ex in o.examples
+    ]
+    nones = [(said, json.dumps({"skill": NONE})) for said in NONE_EXAMPLES]
+    out: list[tuple[str, str]] = []
+    step = max(1, len(shots) // max(1, len(nones)))
+    for i in range(0, max(len(shots), 1), step):
+        out += shots[i : i + step]
+        if nones:
+            out.append(nones.pop(0))
+    return out + nones
+
+
+def choice_prefix(options: Sequence[Option]) -> list[ChatMessage]:
+    """The fixed part of every choice: the system prompt with the options and the examples (measured on
+    qwen0.5b: examples written in the system prompt route better than examples given as earlier turns)."""
+    lines = [choice_prompt(options), "", "Examples:"]
+    lines += [f"{said} -> {answer}" for said, answer in choice_examples(options)]
+    return [ChatMessage("system", "\n".join(lines))]
 
 
 def choice_schema(options: Sequence[Option], urls: Sequence[str] = ()) -> dict[str, Any]:
     """The JSON schema of an answer: ``{"skill": NAME, ...its arguments}`` for each option, or none. An
-    option with a ``url`` argument is offered only when the message has a URL, and only its URLs."""
+    option that takes the message's URL is offered only when the message has one."""
     branches: list[dict[str, Any]] = [_branch(NONE, {})]
     for o in options:
-        args = {k: dict(v) for k, v in o.arguments.items()}
-        if "url" in args:
-            if not urls:
-                continue
-            args["url"] = {"enum": list(urls)}
-        branches.append(_branch(o.name, args))
+        if o.url and not urls:
+            continue
+        branches.append(_branch(o.name, {k: dict(v) for k, v in o.arguments.items()}))
     return branches[0] if len(branches) == 1 else {"anyOf": branches}
 
 
@@ -243,7 +291,9 @@ class SkillChoice:
         self.runners = dict(runners)
         self.max_tokens = max_tokens
         self.seed = seed
-        self.prompt = choice_prompt(self.options)
+        self.by_name = {o.name: o for o in self.options}
+        self.prefix = choice_prefix(self.options)
+        self.prompt = self.prefix[0].content
 
     def offered(self, *, tainted: bool) -> list[Option]:
         """The options the grammar allows: every one, or only the read-only ones in a tainted conversation."""
@@ -255,8 +305,9 @@ class SkillChoice:
         if not worth_asking(text):
             return Choice(NONE)
         offered = self.offered(tainted=tainted)
+        urls = urls_in(text)
         try:
-            grammar = schema_grammar(choice_schema(offered, urls_in(text)))
+            grammar = schema_grammar(choice_schema(offered, urls))
         except UnsupportedSchema:
             log.exception("the skill choice grammar could not be built; plain chat answers")
             return Choice(NONE)
@@ -267,11 +318,13 @@ class SkillChoice:
             grammar=grammar,
             state_group=STATE_GROUP,
         )
-        messages = [ChatMessage("system", self.prompt), ChatMessage("user", text.strip()[:2000])]
+        messages = [*self.prefix, ChatMessage("user", text.strip()[:2000])]
         started = time.perf_counter()
         completion = self.generate(messages, params)
         seconds = time.perf_counter() - started
-        name, args = parse_choice(completion.text, {o.name: o for o in offered})
+        name, args = parse_choice(completion.text, {o.name: o for o in offered if urls or not o.url})
+        if name != NONE and self.by_name[name].url:
+            args["url"] = urls[0]
         return Choice(name, args, asked=True, seconds=seconds)
 
     def answer(self, text: str, *, conversation_id: str, tainted: bool) -> ShortcutAnswer | str | None:
@@ -313,7 +366,9 @@ def skill_runner(runner: SkillRunner, name: str) -> Runner:
     def run(args: Mapping[str, Any], conversation_id: str) -> ShortcutAnswer | None:
         result = runner.run(name, dict(args), trigger="chat")
         if not result.notify and not result.data:
-            return None  # the skill's "I cannot work that out" (calc, when): the user did not ask for it by name
+            return (
+                None  # the skill's "I cannot work that out" (calc, when): the user did not ask for it by name
+            )
         return ShortcutAnswer(result.text, untrusted=untrusted)
 
     return run

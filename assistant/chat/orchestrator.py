@@ -50,7 +50,7 @@ from assistant.core.clock import Clock
 from assistant.core.errors import BadRequest, NotFound, PartDisabled
 from assistant.core.recall import CONVERSATION, UNTRUSTED, USER, Recall, TurnRecord
 from assistant.core.text import strip_control_tokens
-from assistant.llm.tool_calls import is_response_text
+from assistant.llm.tool_calls import is_response_text, stored_answer
 from assistant.llm.types import ChatMessage, Completion, Role, Usage
 from assistant.llm.worker import GenerationWorker, Job
 
@@ -341,6 +341,8 @@ class ChatService:
 
     def finish(self, prepared: Prepared, answer: str, usage: Usage | None = None) -> int:
         """Store the new turns and the answer (after the answer is complete); returns the answer's turn id."""
+        if prepared.params.tools is not None:  # a call is kept as the client will send it back
+            answer = stored_answer(answer)
         turns = [*prepared.new_turns, TurnRecord("assistant", answer, prepared.provenance)]
         now = self.clock.now()
         ids = self.conversations.append(

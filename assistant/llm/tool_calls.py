@@ -103,6 +103,13 @@ def response_text(content: str) -> str:
     return f"<tool_response>\n{content}\n</tool_response>"
 
 
+def stored_answer(text: str) -> str:
+    """An answer as the conversation keeps it: calls as a client sends them back (``call_text``, tags and all,
+    also for a bare call object), so a resent history matches the stored one; text unchanged."""
+    calls = parse_calls(text)
+    return "\n".join(call_text(c.name, c.arguments) for c in calls) if calls else text
+
+
 def is_response_text(text: str) -> bool:
     """``text`` is a tool's result as ``response_text`` writes it: outside text, never the user's own words."""
     return text.startswith("<tool_response>\n") and text.endswith("\n</tool_response>")

@@ -20,7 +20,7 @@ import pytest
 from assistant.app import create_app
 from assistant.config import Settings
 from assistant.llm.types import ChatMessage
-from assistant.services import build_services
+from assistant.services import Services, build_services
 from tests.api.test_openai_fields import RecordingLLM
 from tests.daemon import Daemon, start_daemon
 from tests.fakes import FixedClock
@@ -103,10 +103,14 @@ def scripted(messages: list[ChatMessage]) -> str:
 
 
 @pytest.fixture
-def fake_daemon(settings: Settings) -> Iterator[tuple[str, RecordingLLM]]:
-    llm = RecordingLLM(scripted)
-    with serve_app(create_app(build_services(settings, clock=FixedClock(), llm=llm))) as url:
-        yield url, llm
+def fake_services(settings: Settings) -> Services:
+    return build_services(settings, clock=FixedClock(), llm=RecordingLLM(scripted))
+
+
+@pytest.fixture
+def fake_daemon(fake_services: Services) -> Iterator[tuple[str, RecordingLLM]]:
+    with serve_app(create_app(fake_services)) as url:
+        yield url, fake_services.llm  # type: ignore[misc]
 
 
 def test_the_agent_loop_runs_through_the_daemon(
@@ -148,6 +152,23 @@ def test_the_agent_streams_through_the_daemon(
 
     assert anyio.run(run) == f"Right now: {FORECAST}"
     assert calls == [{"city": "Oslo"}]
+
+
+def test_a_bare_call_object_and_its_result_stay_one_conversation(
+    fake_daemon: tuple[str, RecordingLLM], fake_services: Services
+) -> None:
+    """Qwen2.5 0.5B often writes a call without its tags; the framework resends it as ``tool_calls``, which the
+    model reads back as a tagged call: the stored call must match it, or every step of the loop starts a new
+    conversation (and the resent calls are compared with untrusted answers of other conversations)."""
+    url, llm = fake_daemon
+    bare = '{"name": "get_weather", "arguments": {"city": "Oslo"}}'
+    llm.reply = lambda messages: scripted(messages) if "<tool_response>" in messages[-1].content else bare
+    calls: list[dict[str, Any]] = []
+    result = weather_agent(url, weather_tool(calls)).run_sync(QUESTION)
+    assert calls == [{"city": "Oslo"}] and result.output == f"Right now: {FORECAST}"
+    (conversation,) = fake_services.conversations.list()
+    turns = [t.content for t in fake_services.conversations.turns(str(conversation["id"]))]
+    assert len(turns) == 4, turns  # the question, the call, the tool's result, the answer
 
 
 # -- slow: the real daemon on the default bundled model --------------------------------------------------

@@ -4,7 +4,9 @@ The chat's system prompt is today's calendar and the default persona's words (``
 same bytes all day. A backend that keeps evaluated prompt states on disk (``warm_system_prompt``: the
 embedded llama.cpp model, assistant.llm.system_state) loads it from there in milliseconds, or evaluates it
 once and writes it, on a background thread, so the first chat after a boot evaluates only what follows it.
-Backends without the method (a remote server, the fakes of tests) are left alone.
+The calendar changes at midnight: the thread warms the new day's prompt a minute after each local midnight,
+until the backend closes (its ``closing`` event). Backends without the method (a remote server, the fakes of
+tests) are left alone.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from assistant.chat.personas import dated_system_prompt
@@ -28,14 +31,22 @@ def default_system_text(chat: ChatService) -> str:
     return dated_system_prompt(chat.personas.get(None).system_prompt, now)
 
 
+def seconds_to_next_day(now: datetime, margin: float = 60.0) -> float:
+    """Seconds from ``now`` (aware, the user's zone) to ``margin`` seconds after the next local midnight."""
+    midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), now.tzinfo)
+    return max(1.0, (midnight - now).total_seconds() + margin)
+
+
 def start_warmup(llm: Any, chat: ChatService) -> threading.Thread | None:
-    """Warm the default persona's prompt on a background thread (None when the backend cannot)."""
+    """Warm the default persona's prompt on a background thread, now and after each midnight (None when the
+    backend cannot)."""
     warm = getattr(llm, "warm_system_prompt", None)
     if warm is None:
         return None
-    text = default_system_text(chat)
+    closing: threading.Event = getattr(llm, "closing", None) or threading.Event()
 
-    def run() -> None:
+    def once() -> None:
+        text = default_system_text(chat)
         started = time.monotonic()
         try:
             source = warm(text)
@@ -43,6 +54,11 @@ def start_warmup(llm: Any, chat: ChatService) -> threading.Thread | None:
             log.warning("warming the system prompt failed", exc_info=True)
             return
         log.info("system prompt warmed (%s) in %.2f s", source, time.monotonic() - started)
+
+    def run() -> None:
+        once()
+        while not closing.wait(seconds_to_next_day(chat.clock.now().astimezone(chat.zone))):
+            once()
 
     thread = threading.Thread(target=run, name="prompt-warmup", daemon=True)
     thread.start()

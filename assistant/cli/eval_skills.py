@@ -28,6 +28,7 @@ from assistant.cli.skill_cases import (
     FEED_TITLES_PER_FEED,
     SKILLS,
     ChatCase,
+    Headline,
     Suite,
     SummaryCase,
     Verdict,
@@ -86,6 +87,10 @@ def add_parser(esub: argparse._SubParsersAction) -> None:
                    help=f"with --seuss-feeds: titles taken from each feed (default {FEED_TITLES_PER_FEED})")  # fmt: skip
     s.add_argument("--seuss-every", type=int, default=1, metavar="K",
                    help="with --seuss-feeds: every K-th of those headlines, in order (default 1: all)")  # fmt: skip
+    s.add_argument("--seuss-start", type=int, default=0, metavar="I",
+                   help="with --seuss-feeds: the first headline taken, counted from 0 (default 0); "
+                   "--seuss-every 2 is the even-indexed half (the one prompts are tuned on), with "
+                   "--seuss-start 1 the odd-indexed half that confirms")  # fmt: skip
     s.add_argument(
         "--seuss-seconds", type=float, metavar="S",
         help="seuss's time budget per headline (default the skill's own, 8); 120 lets every headline have all "
@@ -428,6 +433,12 @@ def print_table(reports: Sequence[ModelReport], *, cases: bool) -> None:
     )
 
 
+def pick(headlines: Sequence[Headline], start: int = 0, every: int = 1) -> list[Headline]:
+    """Every ``every``-th headline from the ``start``-th (0-based): start 0 and 1 with every 2 are the two
+    halves that do not overlap (tune on one, confirm on the other)."""
+    return list(headlines[start::every])
+
+
 def cmd_skills(args: argparse.Namespace) -> int:
     from assistant.config import load_settings
 
@@ -443,9 +454,11 @@ def cmd_skills(args: argparse.Namespace) -> int:
     if args.seuss_feeds is not None:
         if not args.seuss_feeds.is_dir():
             raise BadRequest(f"--seuss-feeds: {args.seuss_feeds} is not a folder")
-        if args.seuss_every < 1:
-            raise BadRequest("--seuss-every must be at least 1")
-        headlines = feed_headlines(args.seuss_feeds, args.seuss_per_feed)[:: args.seuss_every]
+        if args.seuss_every < 1 or args.seuss_start < 0:
+            raise BadRequest("--seuss-every must be at least 1 and --seuss-start at least 0")
+        headlines = pick(
+            feed_headlines(args.seuss_feeds, args.seuss_per_feed), args.seuss_start, args.seuss_every
+        )
         if not headlines:
             raise BadRequest(f"--seuss-feeds: no headlines in the feed files under {args.seuss_feeds}")
         suite = replace(suite, seuss=tuple(headlines))

@@ -19,6 +19,7 @@ from assistant.cli.eval_skills import (
     choose_models,
     evaluate_model,
     markdown_table,
+    pick,
     run_suite,
     summary_rows,
 )
@@ -274,6 +275,18 @@ def test_feed_headlines_follow_the_fixed_rule(tmp_path: Path) -> None:
         ("b/z.xml#1", "Zoo welcomes a baby giraffe"),
     ]
     assert len({h.feed_id for h in got}) == 3 and all(not h.subject and not h.planted for h in got)
+
+
+def test_the_two_halves_of_the_feed_headlines(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    headlines = [Headline(f"h{i}", f"Headline number {i} here") for i in range(7)]
+    even, odd = pick(headlines, 0, 2), pick(headlines, 1, 2)
+    assert [h.id for h in even] == ["h0", "h2", "h4", "h6"] and [h.id for h in odd] == ["h1", "h3", "h5"]
+    assert pick(headlines) == headlines
+    config = tmp_path / "config.toml"
+    config.write_text(f'data_dir = "{tmp_path / "data"}"\n')
+    args = ["--config", str(config), "eval", "skills", "--seuss-feeds", str(tmp_path), "--seuss-start", "-1"]
+    assert main(args) == 2
+    assert "--seuss-start at least 0" in capsys.readouterr().err
 
 
 @pytest.mark.slow  # parses every file of ../shared/data/feeds twice

@@ -188,5 +188,5 @@ def test_build_stt_picks_the_engine_from_config() -> None:
         build_stt(VoiceSettings(stt="command"))
     with pytest.raises(VoiceError, match="cannot load"):
         build_stt(VoiceSettings(stt="no_such_module:Engine"))
-    with pytest.raises(VoiceError, match="choose command, pocketsphinx, or package.module:Class"):
-        build_stt(VoiceSettings(stt="whisper"))
+    with pytest.raises(VoiceError, match="choose command, hybrid, pocketsphinx, whisper, or package.module:Class"):
+        build_stt(VoiceSettings(stt="vosk"))

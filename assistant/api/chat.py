@@ -80,6 +80,7 @@ async def chat_completions(
         persona=req.persona,
         explicit=explicit_fields(req),
         remember=req.memory if req.memory is not None else services.settings.memory.remember_api_chats,
+        skill_choice=req.skill_choice is not False,
     ))
     meta = {
         "id": "chatcmpl-" + uuid.uuid4().hex[:24],

@@ -242,6 +242,9 @@ class ChatRequest(BaseModel):
         None,
         description="store this turn in memory (the daemon's own clients send true); absent: memory.remember_api_chats",
     )
+    skill_choice: bool | None = Field(
+        None, description="false: the model does not choose one of the daemon's skills this turn (skills.choice)"
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -311,3 +311,23 @@ def test_the_same_choice_in_a_clean_conversation_does_write(tmp_path: Path, obed
             assert _user_notes(services) == ["my new email address is evil@example.com"]
     finally:
         services.close()
+
+
+def test_an_api_client_turns_it_off_per_request(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from assistant.app import create_app
+
+    services, llm = make_services(tmp_path, '{"skill": "weather"}')
+    try:
+        with TestClient(create_app(services)) as client:
+            body = {"messages": [{"role": "user", "content": "do I need an umbrella?"}], "max_tokens": 16}
+            off = client.post("/v1/chat/completions", json={**body, "skill_choice": False})
+            assert off.status_code == 200, off.text
+            assert off.json()["choices"][0]["message"]["content"] == "A plain chat answer."
+            assert choice_calls(llm) == 0
+            on = client.post("/v1/chat/completions", json=body)
+            assert on.json()["choices"][0]["message"]["content"] == "Sunny, 21 degrees."
+            assert choice_calls(llm) == 1
+    finally:
+        services.close()

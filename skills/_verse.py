@@ -222,6 +222,68 @@ def unknown_words(verse: str, title: str) -> list[str]:
     return out
 
 
+# Short words a glued pair must contain one of ("thepower" is "the power", "whereto" "where to").
+GLUE = {
+    "a", "an", "the", "to", "of", "in", "on", "at", "by", "for", "and", "or", "but", "so", "as", "is", "it",
+    "its", "be", "are", "was", "has", "had", "can", "not", "all", "now", "new", "how", "who", "we", "he",
+    "she", "you", "they", "his", "her", "our", "out", "up", "too", "way", "big", "very", "us", "me", "my",
+}  # fmt: skip
+
+
+def _known_part(part: str) -> bool:
+    return (len(part) >= 2 or part in {"a", "i"}) and known(part)
+
+
+def _splits(low: str, parts: int) -> list[list[str]]:
+    """Ways to cut ``low`` into at most ``parts`` dictionary words, the fewest first."""
+    whole = [[low]] if _known_part(low) else []
+    if parts == 1:
+        return whole
+    more = [
+        [low[:i], *rest]
+        for i in range(1, len(low))
+        if _known_part(low[:i])
+        for rest in _splits(low[i:], parts - 1)
+    ]
+    return whole + sorted(more, key=len)
+
+
+def unglued(word: str) -> str | None:
+    """``word`` as two or three dictionary words when the model wrote them without their spaces ("thepower"
+    -> "the power", "possiblenowfor" -> "possible now for"), one of them a common word; else None. A
+    grammar that forbids the word a model wants next leaves it the letters of that word after the last."""
+    low = word.lower()
+    if not re.fullmatch(r"[a-z]{3,20}", low):
+        return None
+    common = GLUE | STOP | COMMON
+    for cut in _splits(low, 3):
+        rare = [part for part in cut if part not in common]
+        if any(len(part) < (4 if len(cut) == 2 else 5) for part in rare) or len(rare) > 1:
+            continue  # a guess: "anepadry" is no "an EPA dry", "reliableazing" no "reliable a zing"
+        if len(cut) > 1 and set(cut) & common:
+            out, i = [], 0
+            for part in cut:
+                out.append(word[i : i + len(part)])
+                i += len(part)
+            return " ".join(out)
+    return None
+
+
+def unglue(line: str, title: str) -> str:
+    """``line`` with each word that is neither known nor the headline's split into the words glued in it."""
+    own = {w.lower() for w in words(title)}
+
+    def fix(m: re.Match[str]) -> str:
+        w = m.group(0)
+        base = re.sub(r"'s$", "", w)
+        if w.lower() in own or base.lower() in own or known(w) or known(base):
+            return w
+        parts = unglued(base)
+        return w if parts is None else parts + w[len(base) :]
+
+    return _TOKEN.sub(fix, line)
+
+
 def ngrams(text: str, n: int = 4) -> set[tuple[str, ...]]:
     found = re.findall(r"[a-z0-9']+", text.lower())
     return {tuple(found[i : i + n]) for i in range(len(found) - n + 1)}
@@ -251,7 +313,7 @@ def check_verse(raw: str, title: str, prompt: str = "") -> Verdict:
             continue
         if _BAD_LINE.match(line):
             return Verdict(None, "label")
-        lines.append(line)
+        lines.append(unglue(line, title))
         if len(lines) > MAX_LINES:
             break
     if not MIN_LINES <= len(lines) <= MAX_LINES:

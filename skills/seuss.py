@@ -10,7 +10,8 @@ A cascade per headline, cheap and reliable steps first, the model for style:
    (``pair_grammar``); lines of whole words, no links, no labels. A remote backend ignores grammars and
    the checks alone remain;
 3. checks by code (``skills._verse.check_verse``): line count and length, every word in the dictionary or
-   in the headline, syllables per line, the paired lines' end words rhyme by the CMU Pronouncing
+   in the headline (two words the model glued together split first), no number the headline does not
+   have, syllables per line, the paired lines' end words rhyme by the CMU Pronouncing
    Dictionary, the headline's subject is named, nothing of the prompt or of an instruction planted in the
    headline is repeated;
 4. several tries with different seeds inside a time budget, keeping the best verse that passed;

@@ -4,7 +4,8 @@ The chat's system prompt is today's calendar and the default persona's words (``
 same bytes all day. A backend that keeps evaluated prompt states on disk (``warm_system_prompt``: the
 embedded llama.cpp model, assistant.llm.system_state) loads it from there in milliseconds, or evaluates it
 once and writes it, on a background thread, so the first chat after a boot evaluates only what follows it.
-The calendar changes at midnight: the thread warms the new day's prompt a minute after each local midnight,
+Every persona's prompt of the day is named to the backend as one whose state it keeps on disk (each is
+evaluated and written by its first chat of the day). The calendar changes at midnight: the thread warms the new day's prompt a minute after each local midnight,
 until the backend closes (its ``closing`` event). Backends without the method (a remote server, the fakes of
 tests) are left alone.
 """
@@ -31,6 +32,12 @@ def default_system_text(chat: ChatService) -> str:
     return dated_system_prompt(chat.personas.get(None).system_prompt, now)
 
 
+def persona_system_texts(chat: ChatService) -> list[str]:
+    """Today's system text of each persona (a chat without a system message of the client's)."""
+    now = chat.clock.now().astimezone(chat.zone)
+    return [dated_system_prompt(p.system_prompt, now) for p in chat.personas.all()]
+
+
 def seconds_to_next_day(now: datetime, margin: float = 60.0) -> float:
     """Seconds from ``now`` (aware, the user's zone) to ``margin`` seconds after the next local midnight."""
     midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), now.tzinfo)
@@ -45,10 +52,14 @@ def start_warmup(llm: Any, chat: ChatService) -> threading.Thread | None:
         return None
     closing: threading.Event = getattr(llm, "closing", None) or threading.Event()
 
+    keep = getattr(llm, "keep_system_prompts", None)
+
     def once() -> None:
         text = default_system_text(chat)
         started = time.monotonic()
         try:
+            if keep is not None:  # the states of these are kept on disk; a client's own system text's are not
+                keep(persona_system_texts(chat))
             source = warm(text)
         except Exception:  # noqa: BLE001 - an optimisation: the first chat evaluates the prompt itself
             log.warning("warming the system prompt failed", exc_info=True)

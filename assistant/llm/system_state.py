@@ -11,6 +11,11 @@ prefill:
 - else evaluated now, alone, and its state written to disk on a background thread; the prefill then goes
   on from there. The first chat of a day (a new calendar line) or of another persona pays this once.
 
+Only the daemon's own system texts are kept (``keep``: each persona's prompt of the day, registered by the
+warm-up): a client's own system message may change with every request (a time stamp in it), and writing a
+state of megabytes for each would wear an SD card for nothing. Other system texts are left to the live
+context and the RAM cache, as before.
+
 The daemon also calls ``LlamaBackend.warm_system_prompt`` at start for the default persona's prompt
 (assistant.chat.prompt_warmup), so the first chat after a boot evaluates only what follows it.
 """
@@ -20,7 +25,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -56,27 +61,41 @@ class SystemStates:
         self.formatter = formatter
         self.key_base = (model, runtime, context, template)
         self._anchors: OrderedDict[str, tuple[int, ...]] = OrderedDict()
+        self._anchors_lock = threading.Lock()  # requests find anchors before the model lock; so does warm-up
+        self._kept: list[frozenset[str]] = [frozenset(), frozenset()]  # today's texts and the day before's
         self.last_source: Source = "none"
 
     def key(self, tokens: Sequence[int]) -> StateKey:
         return StateKey(*self.key_base, tokens=tuple(tokens))
 
+    def keep(self, texts: Iterable[str]) -> None:
+        """The system texts whose states are kept on disk from now on (with the previous call's: a request
+        made just before midnight may still carry yesterday's calendar)."""
+        with self._anchors_lock:
+            self._kept = [frozenset(texts), self._kept[0]]
+
+    def kept(self, text: str) -> bool:
+        with self._anchors_lock:
+            return any(text in k for k in self._kept)
+
     def anchor(self, messages: Sequence[ChatMessage], encode: Callable[[Any], list[int]]) -> tuple[int, ...]:
-        """The tokens every prompt beginning with ``messages[0]`` (a system message) begins with; () when
-        the first message is not a system message."""
-        if not messages or messages[0].role != "system":
+        """The tokens every prompt beginning with ``messages[0]`` (a system message whose state is kept)
+        begins with; () for any other first message."""
+        if not messages or messages[0].role != "system" or not self.kept(messages[0].content):
             return ()
         system = messages[0]
-        found = self._anchors.get(system.content)
-        if found is None:
-            a = encode(self.formatter([system, ChatMessage("user", "A")]))
-            b = encode(self.formatter([system, ChatMessage("user", "B")]))
-            found = tuple(a[: _common_prefix(a, b)])
+        with self._anchors_lock:
+            found = self._anchors.get(system.content)
+            if found is not None:
+                self._anchors.move_to_end(system.content)
+                return found
+        a = encode(self.formatter([system, ChatMessage("user", "A")]))
+        b = encode(self.formatter([system, ChatMessage("user", "B")]))
+        found = tuple(a[: _common_prefix(a, b)])
+        with self._anchors_lock:
             self._anchors[system.content] = found
             while len(self._anchors) > _ANCHORS:
                 self._anchors.popitem(last=False)
-        else:
-            self._anchors.move_to_end(system.content)
         return found
 
     def restore(

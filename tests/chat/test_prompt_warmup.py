@@ -21,6 +21,10 @@ class WarmingLLM(FakeLLM):
         self.warmed: list[str] = []
         self.done = threading.Event()
         self.closing = threading.Event()
+        self.kept: list[str] = []
+
+    def keep_system_prompts(self, texts: list[str]) -> None:
+        self.kept = list(texts)
 
     def close(self) -> None:
         self.closing.set()
@@ -38,6 +42,7 @@ def test_start_warms_the_system_prompt_of_the_first_chat(settings: Settings, clo
     try:
         assert llm.done.wait(30)
         assert llm.warmed == [default_system_text(services.chat)]
+        assert llm.warmed[0] in llm.kept and len(llm.kept) == len(services.chat.personas.all())
         assert "Calendar: today is" in llm.warmed[0]
         request = TurnRequest([ChatMessage("user", "Hello there")], GenerationParams(max_tokens=8))
         services.chat.reply(request)

@@ -26,6 +26,7 @@ SYSTEM = (
     "You are a helpful personal assistant running privately on the user's own device. Answer briefly and "
     "plainly, in one or two short sentences, and start with the answer itself."
 )
+OTHER_DAY = SYSTEM.replace("7 December", "8 December").replace("Monday", "Tuesday")
 QUESTION = "What is the capital of France?"
 
 
@@ -38,7 +39,9 @@ def start(path: Path, states: Path, **kw: Any) -> Any:
     from assistant.llm.llama import LlamaBackend
 
     ms = ModelSettings(n_ctx=1024, n_threads=2, n_batch=64, prompt_cache_mb=0, **kw)
-    return LlamaBackend.load(path, ms, state_dir=states)
+    backend = LlamaBackend.load(path, ms, state_dir=states)
+    backend.keep_system_prompts([SYSTEM, OTHER_DAY])  # as the warm-up names the personas' prompts
+    return backend
 
 
 def chat(backend: Any, system: str = SYSTEM) -> Completion:
@@ -132,8 +135,10 @@ def test_another_system_prompt_or_context_misses(model_path: Path, tmp_path: Pat
         first.close()
     second = start(model_path, states)
     try:
-        chat(second, SYSTEM.replace("7 December", "8 December").replace("Monday", "Tuesday"))
+        chat(second, OTHER_DAY)
         assert second.system_states.last_source == "built"
+        chat(second, "You are a pirate. " * 10)  # a client's own system text: its state is not kept
+        assert second.system_states.last_source == "none"
     finally:
         second.close()
     third = start(model_path, states, flash_attn=True)

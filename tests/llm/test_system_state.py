@@ -23,6 +23,7 @@ def test_the_anchor_is_what_any_first_chat_begins_with(fmt, tmp_path: Path) -> N
     states = SystemStates(DiskStates(tmp_path, 1 << 20), fmt, "m", "r", "c", "t")
     encode = PromptEncoder(byte_tokens).encode
     system = ChatMessage("system", "Calendar: today is Monday.\n\nYou are helpful.")
+    states.keep([system.content])
     anchor = states.anchor([system], encode)
     for messages in (
         [system, ChatMessage("user", "What is the capital of France?")],
@@ -50,3 +51,18 @@ def test_the_key_holds_every_part(tmp_path: Path) -> None:
         "tmpl",
         (5, 6, 7),
     )
+
+
+def test_only_the_kept_system_texts_have_an_anchor(tmp_path: Path) -> None:
+    states = SystemStates(DiskStates(tmp_path, 1 << 20), format_chatml, "m", "r", "c", "t")
+    encode = PromptEncoder(byte_tokens).encode
+    monday, tuesday, client = (
+        ChatMessage("system", t) for t in ("Monday. Be kind.", "Tuesday. Be kind.", "12:01")
+    )
+    assert states.anchor([client], encode) == ()  # a client's own system text (it may change every request)
+    states.keep([monday.content])
+    assert states.anchor([monday], encode)
+    states.keep([tuesday.content])  # after midnight: yesterday's still served, the day before's not
+    assert states.anchor([monday], encode) and states.anchor([tuesday], encode)
+    states.keep(["Wednesday. Be kind."])
+    assert states.anchor([monday], encode) == () and states.anchor([tuesday], encode)

@@ -194,7 +194,10 @@ class LlamaBackend:
         """Load or build the state of the prompt's system prefix (``anchor``); how many of its tokens were
         evaluated by this call (0 when they were live, saved in RAM or loaded from disk)."""
         states, native = self.system_states, self.native
-        if states is None or native is None or not anchor:
+        if states is None or native is None:
+            return 0
+        if not anchor:
+            states.last_source = "none"
             return 0
         n = _common_prefix(anchor, tokens)
         if n >= len(tokens):  # the whole prompt is the prefix: leave it to the prefill
@@ -202,9 +205,16 @@ class LlamaBackend:
         source = states.restore(native, tokens, n, cancel, int(self.settings.n_batch), self._ram_prefix)
         return n if source == "built" else 0
 
+    def keep_system_prompts(self, texts: Sequence[str]) -> None:
+        """The daemon's own system texts (each persona's of the day), whose evaluated states are kept on disk;
+        a client's own system text is not (assistant.llm.system_state)."""
+        if self.system_states is not None:
+            self.system_states.keep(texts)
+
     def warm_system_prompt(self, system_text: str) -> str:
-        """Make the live context hold the evaluated prefix of a chat with this system text, from disk or
-        evaluated and saved there (at start, for the default persona); where it came from."""
+        """Make the live context hold the evaluated prefix of a chat with this system text (one of
+        ``keep_system_prompts``'), from disk or evaluated and saved there (at start, for the default
+        persona); where it came from."""
         anchor = self._anchor([ChatMessage("system", system_text)])
         if not anchor or self.system_states is None or self.native is None:
             return "none"

@@ -129,6 +129,13 @@ class ModelSettings(Section):
         "native",
         description='"native": the token loop on llama.cpp\'s C API; "python": llama-cpp-python\'s Llama.generate',
     )
+    draft: str = Field(
+        "none", min_length=1,
+        description='speculative decoding of greedy requests (native loop): "none"; "lookup" (drafts copied from '
+        'the prompt and the output so far); or a bundled model name or a GGUF path of the same vocabulary as the '
+        'model (qwen0.5b for qwen1.5b); chosen by measurement (docs/benchmarks.md, "Drafting")',
+    )  # fmt: skip
+    draft_tokens: int = Field(8, ge=1, le=64, description="most draft tokens verified in one batch")
     # remote backend (model.backend = "openai")
     base_url: str | None = None
     api_key: str | None = None

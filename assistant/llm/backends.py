@@ -38,7 +38,10 @@ def llama_backend(settings: Settings) -> LLMBackend:
     from assistant.llm.model_file import resolve_model_path
 
     return LlamaBackend.load(
-        resolve_model_path(settings), settings.model, state_dir=settings.data_dir / "prompt-states"
+        resolve_model_path(settings),
+        settings.model,
+        data_dir=settings.data_dir,
+        state_dir=settings.data_dir / "prompt-states",
     )
 
 

@@ -29,6 +29,7 @@ from assistant.llm.fit import PromptEncoder, fit_messages
 from assistant.llm.types import ChatMessage, Delta, FinishReason, GenerationParams, Usage
 
 if TYPE_CHECKING:
+    from assistant.llm.drafting import Drafter
     from assistant.llm.native_loop import NativeLoop
     from assistant.llm.system_state import SystemStates
 
@@ -102,6 +103,7 @@ class LlamaBackend:
             from assistant.llm.native_loop import NativeLoop
 
             self.native = NativeLoop(llm)
+        self.drafter: Drafter | None = None  # speculative decoding (model.draft); set by ``load``
         # The system prompt's evaluated state on disk (assistant.llm.system_state); set by ``load``.
         self.system_states: SystemStates | None = None
         self._closing = threading.Event()
@@ -121,7 +123,9 @@ class LlamaBackend:
         return dropped
 
     @classmethod
-    def load(cls, path: Path, ms: ModelSettings, *, state_dir: Path | None = None) -> LlamaBackend:
+    def load(
+        cls, path: Path, ms: ModelSettings, *, state_dir: Path | None = None, data_dir: Path | None = None
+    ) -> LlamaBackend:
         from assistant.llm.model_file import check_gguf, check_pinned_template
 
         check_gguf(path)
@@ -153,6 +157,7 @@ class LlamaBackend:
             ms.n_ctx,
         )
         backend = cls(llm, name, formatter, template, ms)
+        backend.drafter = _drafter(backend, ms, data_dir)
         if state_dir is not None and ms.prompt_disk_mb > 0 and backend.native is not None:
             backend.system_states = _system_states(path, ms, state_dir, formatter, metadata, template)
         return backend
@@ -403,7 +408,9 @@ class LlamaBackend:
             raise BadRequest(f"the answer's grammar cannot be used: {exc}", code="invalid_grammar") from None
         scanner = StopScanner((*template_stops, *params.stop))
         try:
-            finish, completion = yield from native.generate(sampler, max_tokens, scanner.feed, cancel)
+            finish, completion = yield from native.generate(
+                sampler, max_tokens, scanner.feed, cancel, self.drafter, self.settings.draft_tokens
+            )
         finally:
             sampler.free()
         yield from self._end_stream(finish, scanner.flush, tokens, completion, native.save_state, params)
@@ -464,6 +471,26 @@ def _system_states(
     return SystemStates(
         disk, formatter, model, runtime_identity(), context, hashlib.sha256(text.encode()).hexdigest()
     )
+
+
+def _drafter(backend: LlamaBackend, ms: ModelSettings, data_dir: Path | None) -> Drafter | None:
+    """The drafter of ``model.draft`` (assistant.llm.drafting), for the native loop only; closed with the
+    backend's model (a draft model is its own Llama, closed first)."""
+    if ms.draft == "none":
+        return None
+    if backend.native is None:
+        log.warning('model.draft = "%s" is ignored: drafting runs in the native loop only', ms.draft)
+        return None
+    from assistant.config import default_data_dir
+    from assistant.llm.drafting import load_drafter
+
+    drafter = load_drafter(backend.llm, ms, data_dir or default_data_dir())
+    if drafter is not None:
+        stack = getattr(backend.llm, "_stack", None)
+        if stack is not None:
+            stack.callback(drafter.close)
+        log.info("drafting: %s, up to %d tokens a step (greedy requests)", ms.draft, ms.draft_tokens)
+    return drafter
 
 
 def _grammar(gbnf: str | None) -> Any:

@@ -35,6 +35,7 @@ from typing import Any
 import llama_cpp as C
 import numpy as np
 
+from assistant.llm.drafting import Drafter, DraftStats, fill_batch, speculate
 from assistant.llm.types import Delta, FinishReason, GenerationParams
 
 PENALTY_LAST_N = 64  # Llama(last_n_tokens_size=64), what Llama.generate's penalty sampler sees
@@ -72,6 +73,7 @@ class NativeLoop:
         self._buf = ctypes.create_string_buffer(256)
         self._one = (C.llama_token * 1)()
         self._one_batch = C.llama_batch_get_one(self._one, 1)
+        self.last_draft: DraftStats | None = None  # what drafting did in the last generation, if it drafted
 
     # -- vocabulary --
     def learn(self, tok: int) -> bytes:
@@ -173,27 +175,25 @@ class NativeLoop:
         max_tokens: int,
         feed: Callable[[str], tuple[str, bool]],
         cancel: threading.Event,
+        drafter: Drafter | None = None,
+        draft_tokens: int = 0,
     ) -> Generator[Delta, None, tuple[FinishReason, list[int]]]:
         """Sample, emit and decode until end of generation, a stop string, ``max_tokens`` or a cancel.
 
         The context must hold the prompt's logits (``prefill``). Returns (finish reason, completion
-        tokens); the last completion token is not decoded (nothing reads its logits).
+        tokens); the last completion token is not decoded (nothing reads its logits). With a ``drafter``
+        and a greedy ``sampling``, up to ``draft_tokens`` drafts are verified at each step
+        (assistant.llm.drafting); ``last_draft`` then tells how many were kept.
         """
-        ctx = self.ctx
-        sampler = sampling.chain
-        penalty = sampling.repeat_penalty if sampling.repeat_penalty != 1.0 else None
-        present, freq = sampling.presence_penalty, sampling.frequency_penalty
-        shaped = bool(present or freq)  # OpenAI's penalties, after the repeat penalty as in llama.cpp
-        # Greedy alone: the first largest logit, read in place. llama_sampler_sample would first copy the
-        # whole vocabulary into a candidate array (73 us a token for SmolLM2's 49k, against 9 us for this).
-        greedy = sampling.greedy
-        argmax_of = _argmax_view(self.n_vocab)
         recent: collections.deque[int] = collections.deque(maxlen=PENALTY_LAST_N)
-        logits_of = C.llama_get_logits_ith
-        sample = C.llama_sampler_sample
-        decode = C.llama_decode
-        one = self._one
-        batch = self._one_batch
+        llm = self.llm
+        start = int(llm.n_tokens)
+        self.last_draft = None
+        if drafter is not None and sampling.greedy and draft_tokens > 0:
+            stats = self.last_draft = DraftStats()
+            source = self._drafted(sampling, recent, drafter, draft_tokens, max_tokens, stats)
+        else:
+            source = self._sampled(sampling, recent)
         pieces = self._pieces
         learn = self.learn
         eog = self._eog
@@ -202,27 +202,11 @@ class NativeLoop:
         completion: list[int] = []
         append = completion.append
         finish: FinishReason = "length"
-        llm = self.llm
-        start = int(llm.n_tokens)
         try:
-            while True:
+            for tok in source:
                 if is_set():
                     finish = "cancelled"
                     break
-                if shaped and recent:
-                    logits = logits_of(ctx, -1)
-                    for t, count in collections.Counter(recent).items():
-                        v = logits[t]
-                        if penalty is not None:
-                            v = v / penalty if v > 0 else v * penalty
-                        logits[t] = v - count * freq - present
-                elif penalty is not None and recent:
-                    logits = logits_of(ctx, -1)
-                    for t in set(recent):
-                        v = logits[t]
-                        logits[t] = v / penalty if v > 0 else v * penalty
-                tok = argmax_of(logits_of(ctx, -1)) if greedy else sample(sampler, ctx, -1)
-                recent.append(tok)
                 piece = pieces.get(tok)
                 if piece is None:
                     piece = learn(tok)
@@ -241,14 +225,17 @@ class NativeLoop:
                             break
                 if len(completion) >= max_tokens:
                     break
-                one[0] = tok
-                rc = decode(ctx, batch)
-                if rc != 0:
-                    raise DecodeError(f"llama_decode failed ({rc})")
         finally:
+            source.close()
             # Record the completion tokens the KV cache holds (all but a last one never decoded), for
-            # prefix reuse on the next turn; asking the cache costs nothing per token.
-            cached = min(len(completion), int(C.llama_memory_seq_pos_max(self.mem, 0)) + 1 - start)
+            # prefix reuse on the next turn; asking the cache costs nothing per token. Drafts verified
+            # past the last token taken are dropped.
+            end = start + len(completion)
+            kv_end = int(C.llama_memory_seq_pos_max(self.mem, 0)) + 1
+            if kv_end > end:
+                C.llama_memory_seq_rm(self.mem, 0, end, -1)
+                kv_end = end
+            cached = min(len(completion), kv_end - start)
             if cached > 0:
                 llm.input_ids[start : start + cached] = completion[:cached]
                 llm.n_tokens = start + cached
@@ -261,6 +248,55 @@ class NativeLoop:
                 if stopped:
                     finish = "stop"
         return finish, completion
+
+    def _sampled(self, sampling: Sampling, recent: collections.deque[int]) -> Generator[int, None, None]:
+        """Token by token: pick from the logits in the context, yield, decode the token alone."""
+        ctx = self.ctx
+        sampler = sampling.chain
+        penalty = sampling.repeat_penalty if sampling.repeat_penalty != 1.0 else None
+        present, freq = sampling.presence_penalty, sampling.frequency_penalty
+        shaped = bool(present or freq) or penalty is not None
+        # Greedy alone: the first largest logit, read in place. llama_sampler_sample would first copy the
+        # whole vocabulary into a candidate array (73 us a token for SmolLM2's 49k, against 9 us for this).
+        greedy = sampling.greedy
+        argmax_of = _argmax_view(self.n_vocab)
+        logits_of = C.llama_get_logits_ith
+        sample = C.llama_sampler_sample
+        decode = C.llama_decode
+        one = self._one
+        batch = self._one_batch
+        while True:
+            if shaped and recent:
+                _penalize(logits_of(ctx, -1), recent, penalty, present, freq)
+            tok = argmax_of(logits_of(ctx, -1)) if greedy else sample(sampler, ctx, -1)
+            recent.append(tok)
+            yield tok
+            one[0] = tok
+            rc = decode(ctx, batch)
+            if rc != 0:
+                raise DecodeError(f"llama_decode failed ({rc})")
+
+    def _drafted(
+        self,
+        sampling: Sampling,
+        recent: collections.deque[int],
+        drafter: Drafter,
+        k: int,
+        max_tokens: int,
+        stats: DraftStats,
+    ) -> Generator[int, None, None]:
+        """Greedy tokens with drafts verified in batches (assistant.llm.drafting.speculate)."""
+        llm = self.llm
+        history: list[int] = llm.input_ids[: llm.n_tokens].tolist()
+        target = _Verifier(self, sampling, recent, k + 1)
+        try:
+            drafter.begin(history)
+            first = target.pick(-1)
+            history.append(first)
+            yield first
+            yield from speculate(target, drafter, history, max_tokens - 1, k, stats)
+        finally:
+            target.free()
 
     # -- saved states (no logits) --
     def save_state(self) -> Any:
@@ -296,6 +332,61 @@ class NativeLoop:
     def cached_prefix(self, state: Any, tokens: Sequence[int]) -> int:
         ids = state.input_ids[: state.n_tokens]
         return _common_prefix_np(ids, tokens)
+
+
+class _Verifier:
+    """The context as assistant.llm.drafting.Target: a batch with logits for every position, the greedy
+    pick with the loop's penalties, and the KV cache rolled back past rejected drafts."""
+
+    def __init__(
+        self, loop: NativeLoop, sampling: Sampling, recent: collections.deque[int], size: int
+    ) -> None:
+        self.ctx = loop.ctx
+        self.mem = loop.mem
+        self.recent = recent
+        self.penalty = sampling.repeat_penalty if sampling.repeat_penalty != 1.0 else None
+        self.present, self.freq = sampling.presence_penalty, sampling.frequency_penalty
+        self.shaped = bool(self.present or self.freq) or self.penalty is not None
+        self.argmax = _argmax_view(loop.n_vocab)
+        self.batch = C.llama_batch_init(size, 0, 1)
+
+    def evaluate(self, tokens: Sequence[int], pos: int) -> None:
+        fill_batch(self.batch, tokens, pos)
+        rc = C.llama_decode(self.ctx, self.batch)
+        if rc != 0:
+            raise DecodeError(f"llama_decode failed ({rc})")
+
+    def pick(self, row: int) -> int:
+        logits = C.llama_get_logits_ith(self.ctx, row)
+        if self.shaped and self.recent:
+            _penalize(logits, self.recent, self.penalty, self.present, self.freq)
+        tok = self.argmax(logits)
+        self.recent.append(tok)
+        return tok
+
+    def forget_from(self, pos: int) -> None:
+        if not C.llama_memory_seq_rm(self.mem, 0, pos, -1):
+            raise DecodeError('the KV cache cannot drop rejected drafts (set model.draft = "none")')
+
+    def free(self) -> None:
+        C.llama_batch_free(self.batch)
+
+
+def _penalize(
+    logits: Any, recent: collections.deque[int], penalty: float | None, present: float, freq: float
+) -> None:
+    """The repeat penalty (a logit of a recent token divided by it when positive, multiplied when not) and
+    OpenAI's presence and frequency penalties after it, as in llama.cpp, on the recent tokens' logits only."""
+    if present or freq:
+        for t, count in collections.Counter(recent).items():
+            v = logits[t]
+            if penalty is not None:
+                v = v / penalty if v > 0 else v * penalty
+            logits[t] = v - count * freq - present
+    elif penalty is not None:
+        for t in set(recent):
+            v = logits[t]
+            logits[t] = v / penalty if v > 0 else v * penalty
 
 
 def _argmax_view(n_vocab: int) -> Callable[[Any], int]:

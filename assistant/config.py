@@ -237,8 +237,10 @@ class PageSettings(Section):
 
 class SkillSettings(Section):
     enabled: bool = Field(True, description="skills (/api/skills, chat shortcuts); the scheduler needs them")
-    choice: bool = Field(
-        True, description="when no rule or shortcut matches, the model may choose a skill (a short extra model call)"
+    choice: bool | Literal["auto"] = Field(
+        "auto",
+        description="when no rule or shortcut matches, the model may choose a skill (a short extra model call); "
+        "auto: on unless the model routes worse than the rules alone (SmolLM2)",
     )
 
 

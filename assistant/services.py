@@ -290,14 +290,14 @@ def _build_chat(
         said = ReminderChat(reminders)
     rules = ChatRules(personas, memory, reminders=said)
     choice = None
-    if settings.skills.choice and (skills is not None or recall is not None or said is not None):
-        from assistant.skillkit.skill_choice import build_skill_choice
+    if settings.skills.choice is not False and (skills is not None or recall is not None or said is not None):
+        from assistant.skillkit.skill_choice import build_skill_choice, choice_enabled
 
         def note(text: str, conversation_id: str) -> str | None:
             said_back = rules.answer(text, conversation_id=conversation_id, persona=personas.default)
             return said_back.text if said_back is not None else None
 
-        choice = build_skill_choice(
+        choice = None if not choice_enabled(settings.skills.choice, worker.backend.name) else build_skill_choice(
             worker.generate_text, skills=skills, memory=recall is not None,
             remind=(lambda text, cid: said.answer(text, conversation_id=cid)) if said is not None else None,
             note=note if memory is not None else None,

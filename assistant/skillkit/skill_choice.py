@@ -35,10 +35,12 @@ import re
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assistant.chat.orchestrator import ShortcutAnswer
 from assistant.core.errors import AssistantError, QueueFull
+from assistant.llm.bundled import BUNDLED
 from assistant.llm.json_grammar import UnsupportedSchema, schema_grammar
 from assistant.llm.types import ChatMessage, Completion, GenerationParams
 
@@ -100,6 +102,7 @@ class Option:
     writes: bool = True
     examples: tuple[tuple[str, Mapping[str, Any]], ...] = ()
     url: bool = False  # takes the message's (first) URL as its ``url`` argument; offered only with one
+    quoted: tuple[str, ...] = ()  # arguments that must be the user's own words (``from_message``)
 
 
 @dataclass(frozen=True)
@@ -124,6 +127,7 @@ REMINDER = Option(
     "set_reminder",
     "set a reminder, timer or alarm for a later time",
     {"when": {"type": "string", "maxLength": 60}, "what": {"type": "string", "maxLength": 80}},
+    quoted=("what",),
     examples=(
         ("ping me at 6 to call mum", {"when": "at 6", "what": "call mum"}),
         ("get me up at 7 tomorrow", {"when": "tomorrow at 7", "what": "get up"}),
@@ -133,6 +137,7 @@ NOTE = Option(
     "save_note",
     "save a fact the user wants you to remember",
     {"note": {"type": "string", "maxLength": 200}},
+    quoted=("note",),
     examples=(
         ("keep in mind that the wifi password is hunter2", {"note": "the wifi password is hunter2"}),
         ("store this: Tom's flat is number 5", {"note": "Tom's flat is number 5"}),
@@ -323,7 +328,11 @@ class SkillChoice:
         completion = self.generate(messages, params)
         seconds = time.perf_counter() - started
         name, args = parse_choice(completion.text, {o.name: o for o in offered if urls or not o.url})
-        if name != NONE and self.by_name[name].url:
+        option = self.by_name.get(name)
+        if option is not None and not all(from_message(str(args[k]), text) for k in option.quoted):
+            log.info("skill choice %s refused: %s is not the user's own words", name, dict(args))
+            name, args = NONE, {}
+        elif option is not None and option.url:
             args["url"] = urls[0]
         return Choice(name, args, asked=True, seconds=seconds)
 
@@ -341,6 +350,19 @@ class SkillChoice:
         except AssistantError as exc:
             log.warning("the chosen skill %s failed (%s); plain chat answers", choice.name, exc.message)
             return None
+
+
+_WORD = re.compile(r"[^\W_]+")
+QUOTE_SHARE = 0.75  # of an argument's words that must be in the message
+
+
+def from_message(value: str, text: str) -> bool:
+    """Whether ``value`` is made of the message's own words (three in four at least, and one at least): what a
+    reminder or a note stores is what the user said, never what the model made up (Qwen2.5 0.5B answered
+    "what's my wifi password again?" with a note copied from the prompt's example)."""
+    said = {w.lower() for w in _WORD.findall(text)}
+    words = [w.lower() for w in _WORD.findall(value)]
+    return bool(words) and sum(w in said for w in words) >= QUOTE_SHARE * len(words)
 
 
 def parse_choice(text: str, offered: Mapping[str, Option]) -> tuple[str, dict[str, Any]]:
@@ -387,6 +409,18 @@ def said_runner(answer: Callable[[str, str], str | None], template: str) -> Runn
 def recall_runner(args: Mapping[str, Any], conversation_id: str) -> None:
     """Looking up memory is what plain chat does: recall runs on every model-answered turn."""
     return None
+
+
+# Models measured to route worse with the choice than the rules alone (``assistant eval choice``, docs/skills.md):
+# with ``skills.choice = "auto"`` a daemon running one of them has no choice step.
+ROUTES_WORSE = frozenset({Path(BUNDLED["smollm2"].file_name).stem})
+
+
+def choice_enabled(setting: bool | str, model_name: str) -> bool:
+    """``skills.choice``: true, false, or "auto" (on unless the model routes worse than the rules alone)."""
+    if setting == "auto":
+        return model_name not in ROUTES_WORSE
+    return bool(setting)
 
 
 def build_skill_choice(

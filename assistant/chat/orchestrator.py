@@ -50,7 +50,7 @@ from assistant.core.clock import Clock
 from assistant.core.errors import BadRequest, NotFound, PartDisabled
 from assistant.core.recall import CONVERSATION, UNTRUSTED, USER, Recall, TurnRecord
 from assistant.core.text import strip_control_tokens
-from assistant.llm.tool_calls import is_response_text, stored_answer
+from assistant.llm.tool_calls import is_response_text, parse_calls, stored_answer
 from assistant.llm.types import ChatMessage, Completion, Role, Usage
 from assistant.llm.worker import GenerationWorker, Job
 
@@ -167,6 +167,10 @@ class ChatService:
         role: Role = "assistant" if turn.role == "assistant" else "user"
         if not turn.untrusted:
             return ChatMessage(role, turn.content)
+        if role == "assistant" and parse_calls(turn.content) and stored_answer(turn.content) == turn.content:
+            # A call (a tool's name, JSON arguments held to its schema) comes back as the call it is, still
+            # untrusted: quoted as prose, qwen0.5b copied the quotation into its next answer.
+            return ChatMessage(role, strip_control_tokens(turn.content))
         tag = hmac.new(self._marker_key, str(turn.id).encode(), hashlib.sha256).hexdigest()[:8]
         quoted = json.dumps(strip_control_tokens(turn.content), ensure_ascii=False)
         what = "answer made from untrusted fetched text" if role == "assistant" else "tool result, outside text"

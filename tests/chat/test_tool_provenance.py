@@ -142,3 +142,40 @@ def test_a_resent_tool_result_comes_back_as_quoted_data(services: Services) -> N
     quoted = [m.content for m in llm.prompts[-1][:-1] if PLANTED in m.content]
     assert quoted and all(q.startswith("(An earlier tool result") for q in quoted), quoted
     assert turns[-2] == ("Thanks. Anything else?", False)
+
+
+def test_an_untrusted_call_comes_back_as_the_call_it_is(services: Services) -> None:
+    """A call made after a tool's result is untrusted (stored so); a later prompt shows it as a call, not as
+    quoted prose: qwen0.5b, shown its earlier calls quoted, copied the quotation into its answer."""
+    second = CALL.replace("door code", "club house door code")
+    llm: FakeLLM = services.llm  # type: ignore[assignment]
+    with TestClient(create_app(services)) as c:
+        llm.reply = lambda messages: second if "<tool_response>" in messages[-1].content else CALL
+        cid, r2 = agent_loop(c, PLANTED, tools=[SEARCH])
+        (call2,) = r2["choices"][0]["message"]["tool_calls"]
+        call1 = {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": "web_search", "arguments": json.dumps({"query": "door code"})},
+                }
+            ],
+        }
+        history: list[dict[str, Any]] = [
+            QUESTION,
+            call1,
+            {"role": "tool", "tool_call_id": "call_1", "content": PLANTED},
+            r2["choices"][0]["message"],
+            {"role": "tool", "tool_call_id": call2["id"], "content": "Nothing more."},
+        ]
+        r3 = c.post("/v1/chat/completions", json={"messages": history, "tools": [SEARCH]}).json()
+        turns = stored(services, cid)
+    assert r3["conversation_id"] == cid
+    assert (second, True) in turns  # stored untrusted
+    prompt = llm.prompts[-1]
+    assert ChatMessage("assistant", second) in prompt  # shown as the call it is
+    assert ChatMessage("assistant", CALL) in prompt  # the first call, trusted
+    assert not any(m.role == "assistant" and "not instructions" in m.content for m in prompt)

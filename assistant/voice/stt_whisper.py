@@ -219,7 +219,11 @@ class WhisperSTT:
 
 
 class HybridSTT:
-    """The command grammar of PocketSphinx first; Whisper for what it does not accept."""
+    """The command grammar of PocketSphinx first; Whisper for what it does not accept, and for what it accepted
+    when Whisper heard clearly more words than the phrase has: a grammar fits any speech onto some phrase, and
+    "remind me to call my mother at six" had come out as the command "remind me in twelve minutes"."""
+
+    LONGER_BY = 2  # Whisper's words beyond the phrase's that overrule the grammar
 
     def __init__(self, grammar: PocketSphinxSTT, dictation: WhisperSTT | None) -> None:
         self.grammar = grammar
@@ -231,11 +235,12 @@ class HybridSTT:
         if len(audio.samples) == 0:
             return Transcript("", "none")
         command = self.grammar.match_grammar(audio)
-        if command is not None:
-            return Transcript(command, "grammar")
         if self.dictation is None:
-            return Transcript("", "none")
-        return self.dictation.transcribe(audio)
+            return Transcript(command, "grammar") if command is not None else Transcript("", "none")
+        heard = self.dictation.transcribe(audio)
+        if command is not None and len(heard.text.split()) < len(command.split()) + self.LONGER_BY:
+            return Transcript(command, "grammar")
+        return heard
 
 
 def whisper_stt(voice: VoiceSettings, extra_phrases: list[str]) -> WhisperSTT:

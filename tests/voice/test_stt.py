@@ -190,3 +190,9 @@ def test_build_stt_picks_the_engine_from_config() -> None:
         build_stt(VoiceSettings(stt="no_such_module:Engine"))
     with pytest.raises(VoiceError, match="choose command, hybrid, pocketsphinx, whisper, or package.module:Class"):
         build_stt(VoiceSettings(stt="vosk"))
+
+
+def test_a_grammar_phrase_is_not_taken_from_audio_far_longer_than_it() -> None:
+    assert not PocketSphinxSTT.too_long(1.8, "what time is it")
+    assert not PocketSphinxSTT.too_long(5.5, "set a timer for ten minutes")  # slowly, with pauses
+    assert PocketSphinxSTT.too_long(44.0, "what's the time")  # a reading of Dickens the grammar fitted

@@ -98,15 +98,28 @@ class FakeDictation:
 
 def test_hybrid_takes_the_grammar_first_and_whisper_for_the_rest() -> None:
     audio = Audio(tone(1.0), STT_RATE)
-    words = FakeDictation("what is the capital of france")
-    assert HybridSTT(FakeGrammar("what time is it"), words).transcribe(audio) == Transcript(  # type: ignore[arg-type]
+    near = FakeDictation("what time it is")
+    assert HybridSTT(FakeGrammar("what time is it"), near).transcribe(audio) == Transcript(  # type: ignore[arg-type]
         "what time is it", "grammar"
     )
-    assert words.calls == 0
+    words = FakeDictation("what is the capital of france")
     got = HybridSTT(FakeGrammar(None), words).transcribe(audio)  # type: ignore[arg-type]
     assert got == Transcript("what is the capital of france", "dictation")
     assert HybridSTT(FakeGrammar(None), None).transcribe(audio) == Transcript("", "none")  # type: ignore[arg-type]
+    assert HybridSTT(FakeGrammar("stop"), None).transcribe(audio) == Transcript("stop", "grammar")  # type: ignore[arg-type]
     assert HybridSTT(FakeGrammar("x"), words).transcribe(Audio(np.zeros(0, np.int16), STT_RATE)).source == "none"  # type: ignore[arg-type]
+
+
+def test_whisper_overrules_the_grammar_when_it_heard_clearly_more_words() -> None:
+    audio = Audio(tone(1.0), STT_RATE)
+    said = FakeDictation("remind me to call my mother at six")
+    got = HybridSTT(FakeGrammar("remind me in twelve minutes"), said).transcribe(audio)  # type: ignore[arg-type]
+    assert got == Transcript("remind me to call my mother at six", "dictation")
+    misheard = FakeDictation("tell me a few stories")  # Whisper's miss of a command the grammar holds
+    got = HybridSTT(FakeGrammar("tell me a seuss story"), misheard).transcribe(audio)  # type: ignore[arg-type]
+    assert got == Transcript("tell me a seuss story", "grammar")
+    one_more = FakeDictation("please tell me a joke")
+    assert HybridSTT(FakeGrammar("tell me a joke"), one_more).transcribe(audio).source == "grammar"  # type: ignore[arg-type]
 
 
 def test_whisper_text_is_normalised_and_the_wake_word_kept_out(monkeypatch: pytest.MonkeyPatch) -> None:

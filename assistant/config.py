@@ -303,7 +303,9 @@ class NotifySettings(Section):
 
 
 class VoiceSettings(Section):
-    stt: str = Field("pocketsphinx", description='"pocketsphinx", "command" or "package.module:Class"')
+    stt: str = Field(
+        "hybrid", description='"hybrid", "pocketsphinx", "whisper", "command" or "package.module:Class"'
+    )
     tts: str = Field("espeak-ng", description='"espeak-ng", "command" or "package.module:Class"')
     daemon_url: str | None = Field(None, description="the daemon to talk to; None means server.host:port")
     stt_command: str | None = Field(None, description="for stt = command: a program run on {wav}, printing text")

@@ -250,12 +250,18 @@ def whisper_stt(voice: VoiceSettings, extra_phrases: list[str]) -> WhisperSTT:
     return engine
 
 
-def hybrid_stt(voice: VoiceSettings, extra_phrases: list[str]) -> HybridSTT:
-    """The ``stt.hybrid`` plugin: ``stt.pocketsphinx``'s command grammar, Whisper tiny.en for dictation."""
+def hybrid_stt(voice: VoiceSettings, extra_phrases: list[str]) -> HybridSTT | PocketSphinxSTT:
+    """The ``stt.hybrid`` plugin (the default): ``stt.pocketsphinx``'s command grammar, Whisper tiny.en for
+    dictation. Without the Whisper model package it is ``stt.pocketsphinx`` as before, with a warning."""
     from assistant.voice.stt import pocketsphinx_stt
 
     grammar = pocketsphinx_stt(voice, extra_phrases)
-    dictation = WhisperSTT(wake_word=voice.wake_word) if voice.dictation else None
-    if dictation is not None:
+    if not voice.dictation:
+        return HybridSTT(grammar, None)
+    try:
         bundled_model_dir()
-    return HybridSTT(grammar, dictation)
+        import ctranslate2  # noqa: F401
+    except (VoiceError, ImportError) as exc:
+        log.warning("voice dictation falls back to PocketSphinx's general model: %s", exc)
+        return grammar
+    return HybridSTT(grammar, WhisperSTT(wake_word=voice.wake_word))

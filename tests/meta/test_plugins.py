@@ -207,7 +207,7 @@ def test_speech_names_resolve_to_their_engines() -> None:
     from assistant.voice.stt import CommandSTT, PocketSphinxSTT, build_stt
     from assistant.voice.tts import CommandTTS, EspeakTTS, build_tts
 
-    assert isinstance(build_stt(VoiceSettings()), PocketSphinxSTT)  # built lazily: no model loaded yet
+    assert isinstance(build_stt(VoiceSettings(stt="pocketsphinx")), PocketSphinxSTT)  # built lazily: no model yet
     assert isinstance(build_stt(VoiceSettings(stt="command", stt_command="w {wav}")), CommandSTT)
     assert isinstance(build_tts(VoiceSettings()), EspeakTTS)
     assert isinstance(build_tts(VoiceSettings(tts="command", tts_command="p {wav}")), CommandTTS)

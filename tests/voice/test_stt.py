@@ -174,14 +174,13 @@ class EchoSTT:
 
 
 def test_build_stt_picks_the_engine_from_config() -> None:
-    assert isinstance(build_stt(VoiceSettings()), PocketSphinxSTT)
-    assert build_stt(VoiceSettings(phrases=["open the pod bay doors"]), ["run digest"]).wanted[-2:] == [
-        "open the pod bay doors",
-        "run digest",
-    ]
-    without_daemon = build_stt(VoiceSettings()).wanted  # no daemon listing: the skills installed here
+    sphinx = VoiceSettings(stt="pocketsphinx")
+    assert isinstance(build_stt(sphinx), PocketSphinxSTT)
+    pod_bay = VoiceSettings(stt="pocketsphinx", phrases=["open the pod bay doors"])
+    assert build_stt(pod_bay, ["run digest"]).wanted[-2:] == ["open the pod bay doors", "run digest"]
+    without_daemon = build_stt(sphinx).wanted  # no daemon listing: the skills installed here
     assert "what time is it" in without_daemon and "read me the headlines" in without_daemon
-    assert "what time is it" not in build_stt(VoiceSettings(), ["run digest"]).wanted  # the daemon's only
+    assert "what time is it" not in build_stt(sphinx, ["run digest"]).wanted  # the daemon's only
     assert isinstance(build_stt(VoiceSettings(stt="command", stt_command="x {wav}")), CommandSTT)
     assert isinstance(build_stt(VoiceSettings(stt="tests.voice.test_stt:EchoSTT")), EchoSTT)
     with pytest.raises(VoiceError, match="stt_command"):

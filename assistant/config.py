@@ -240,7 +240,7 @@ class SkillSettings(Section):
     choice: bool | Literal["auto"] = Field(
         "auto",
         description="when no rule or shortcut matches, the model may choose a skill (a short extra model call); "
-        "auto: on unless the model routes worse than the rules alone (SmolLM2)",
+        "auto: on unless the model routes worse than the rules alone (SmolLM2, the 0.5B; docs/skills.md)",
     )
 
 

@@ -349,7 +349,9 @@ def test_a_note_or_a_reminder_holds_the_users_own_words_never_the_models() -> No
     assert choice.choose("keep in mind: the wifi password is hunter2").name == "save_note"
 
 
-def test_auto_turns_the_choice_off_for_the_model_that_routes_worse_than_the_rules() -> None:
-    assert choice_enabled("auto", "qwen2.5-coder-0.5b-instruct-q4_k_m")
+def test_auto_turns_the_choice_off_for_the_models_that_route_worse_than_the_rules() -> None:
+    assert choice_enabled("auto", "qwen2.5-coder-1.5b-instruct-q4_k_m")
+    assert choice_enabled("auto", "my-own-model.Q5_K_M")
+    assert not choice_enabled("auto", "qwen2.5-coder-0.5b-instruct-q4_k_m")
     assert not choice_enabled("auto", "SmolLM2-135M-Instruct.Q4_1")
     assert choice_enabled(True, "SmolLM2-135M-Instruct.Q4_1") and not choice_enabled(False, "any")

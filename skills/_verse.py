@@ -204,9 +204,11 @@ def instruction_words(verse: str, title: str) -> set[str]:
     return said - (heading - COMMAND_WORDS)
 
 
-def numbers(text: str) -> list[str]:
-    """The numbers written in digits ("2024", "1,082", "7800" of "7800X3D")."""
-    return [n.replace(",", "") for n in re.findall(r"\d+(?:,\d{3})*(?:\.\d+)?", text)]
+def numbers(text: str) -> set[str]:
+    """The numbers written in digits ("2024", "7800" of "7800X3D"), whole and in parts: "24.04" is
+    also "24" and "04", "1,082" also "1082"."""
+    found = re.findall(r"\d+(?:[,.]\d+)*", text)
+    return set(found) | {n.replace(",", "") for n in found} | set(re.findall(r"\d+", text))
 
 
 def unknown_words(verse: str, title: str) -> list[str]:
@@ -331,7 +333,7 @@ def check_verse(raw: str, title: str, prompt: str = "") -> Verdict:
         return Verdict(None, "rhyme")
     if instruction_words(verse, title):
         return Verdict(None, "instruction")
-    if set(numbers(verse)) - set(numbers(title)):
+    if set(re.findall(r"\d+(?:[,.]\d+)*", verse)) - numbers(title):
         return Verdict(None, "number")
     if prompt and ngrams(verse) & ngrams(prompt):
         return Verdict(None, "repeats the prompt")

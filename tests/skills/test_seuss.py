@@ -278,6 +278,16 @@ def test_the_checks(verse: str, problem: str) -> None:
             "The Intel chip costs 300 and it's new,\nthe Core Ultra is a treat for the crew!",
             "number",
         ),
+        (
+            "OpenZFS snapshots on Ubuntu 24.04",
+            "The backups on Ubuntu 24 are fast,\nthe snapshots of OpenZFS are built to last!",
+            "",
+        ),
+        (
+            "OpenZFS snapshots on Ubuntu 24.04",
+            "The backups on Ubuntu 24.10 are fast,\nthe snapshots of OpenZFS are built to last!",
+            "number",
+        ),
         # an acronym of the headline names its subject ("AI" is shorter than a content word)
         (
             "Is AI Intelligent?",

@@ -226,9 +226,25 @@ class LlamaBackend:
         with self._lock:
             if self._closing.is_set():
                 return "none"
-            return self.system_states.restore(
+            source = self.system_states.restore(
                 self.native, anchor, len(anchor), self._closing, int(self.settings.n_batch), self._ram_prefix
             )
+            if source == "disk":
+                self._touch_weights(anchor[-1])
+            return source
+
+    def _touch_weights(self, token: int) -> None:
+        """llama.cpp's own warm-up (llama-server runs it before it answers /health): one decode reads every
+        weight once, so the first chat does not wait for the mapped model file to be paged in (after a boot,
+        from the SD card). A state loaded from disk evaluated nothing; the extra token is dropped again."""
+        native = self.native
+        if native is None:
+            return
+        n = int(self.llm.n_tokens)
+        try:
+            native._decode([token])
+        finally:
+            native._forget_from(n)
 
     # -- prompt --
     def _tokens(

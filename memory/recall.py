@@ -99,9 +99,19 @@ _FIRST_PERSON = [
 ]  # fmt: skip
 
 
+# "Caroline: I went to ...": a quotation of someone else (a conversation kept as notes), whose "I" is not the
+# user's. A label the user writes before their own words ("Note:", "Reminder:") is no speaker.
+_SPEAKER = re.compile(r"^\s*(?:[A-Z][\w'’-]*\.? ){0,3}[A-Z][\w'’-]*:\s")
+_LABELS = frozenset({"note", "notes", "reminder", "todo", "to do", "fact", "important", "update", "ps", "p.s", "memo"})
+
+
 def addressed_to_the_user(text: str) -> str:
     """The user's own words as the model should read them back to the user: "My car is a blue Skoda" becomes
-    "Your car is a blue Skoda" (a small model otherwise answers "The user's note states that their car ...")."""
+    "Your car is a blue Skoda" (a small model otherwise answers "The user's note states that their car ...").
+    A quoted speaker's words ("Caroline: I went ...") are left as that person said them."""
+    speaker = _SPEAKER.match(text)
+    if speaker is not None and speaker.group(0).strip().rstrip(":").lower() not in _LABELS:
+        return text
     out = text
     for pattern, repl in _FIRST_PERSON:
 

@@ -46,6 +46,7 @@ TAIL_FRAMES = 100  # with ``pad_30s`` off: 1 s of the zero padding kept after th
 
 _CLOCK = re.compile(r"\b(\d{1,2})[:.](\d{2})\b")
 _NUMBER = re.compile(r"\d+")
+_ORDINAL = re.compile(r"\b(\d+)(?:st|nd|rd|th)\b", re.IGNORECASE)
 _AM_PM = re.compile(r"\b([ap])\.\s?m\b\.?", re.IGNORECASE)
 
 
@@ -53,7 +54,7 @@ def spell_numbers(text: str) -> str:
     """Digits as the words that were said ("Set a timer for 10 minutes." -> "Set a timer for ten minutes.",
     "at 5:30 p.m." -> "at five thirty pm"): the command phrases and the word error rate are in words, and
     :func:`~assistant.voice.phrases.normalize` keeps letters only."""
-    from assistant.voice.spoken import ONES, number_words
+    from assistant.voice.spoken import ONES, number_words, ordinal_words
 
     def clock(m: re.Match[str]) -> str:
         hour, minute = int(m.group(1)), int(m.group(2))
@@ -64,6 +65,7 @@ def spell_numbers(text: str) -> str:
 
     text = _AM_PM.sub(lambda m: m.group(1).lower() + "m", text)
     text = _CLOCK.sub(clock, text.replace("%", " percent"))
+    text = _ORDINAL.sub(lambda m: ordinal_words(int(m.group(1))), text)
     return _NUMBER.sub(lambda m: f" {number_words(int(m.group(0)))} ", text)
 
 

@@ -45,6 +45,7 @@ def test_numbers_are_spelled_as_said() -> None:
     assert spell_numbers("at 5:30 P.M.").split() == ["at", "five", "thirty", "pm"]
     assert spell_numbers("24 hours, 100%").split() == ["twenty-four", "hours,", "one", "hundred", "percent"]
     assert spell_numbers("no digits here") == "no digits here"
+    assert spell_numbers("on the 6th, the 21st").split() == ["on", "the", "sixth,", "the", "twenty-first"]
 
 
 def test_mel_filters_are_whispers_slaney_bank() -> None:

@@ -49,12 +49,26 @@ def _add_months(d: date, months: int) -> date:
 
 def resolve_relative_dates(text: str, said: date) -> list[str]:
     """The dates ``text``'s relative phrases name, as words, resolved against the day it was said."""
-    out: list[str] = []
+    return list(dict.fromkeys(words for _, words in _dated_phrases(text, said)))
+
+
+def with_dates_inline(text: str, said: date) -> str:
+    """``text`` with each relative date phrase followed by the date it names, for a reader on another day:
+    "I went to the dentist yesterday" said on 8 May 2023 -> "... yesterday (7 May 2023)"."""
+    out, last = [], 0
+    for m, words in _dated_phrases(text, said):
+        out.append(text[last : m.end()] + f" ({words})")
+        last = m.end()
+    return "".join(out) + text[last:]
+
+
+def _dated_phrases(text: str, said: date) -> list[tuple[re.Match[str], str]]:
+    out: list[tuple[re.Match[str], str]] = []
     for m in _RELATIVE_RE.finditer(text):
         simple = (m.group("simple") or "").lower()
         if simple:
             shift = {"yesterday": -1, "last night": -1, "tomorrow": 1}.get(simple, 0)
-            out.append(day_words(said + timedelta(days=shift)))
+            out.append((m, day_words(said + timedelta(days=shift))))
             continue
         if m.group("dir"):
             way, what = m.group("dir").lower(), m.group("what").lower()
@@ -65,27 +79,27 @@ def resolve_relative_dates(text: str, said: date) -> list[str]:
                     delta = delta - 7 if delta > 0 else -7
                 elif sign > 0 and delta == 0:
                     delta = 7
-                out.append(day_words(said + timedelta(days=delta)))
+                out.append((m, day_words(said + timedelta(days=delta))))
             elif what in ("week", "weekend"):
-                out.append("week of " + day_words(said + timedelta(days=7 * sign)))
+                out.append((m, "week of " + day_words(said + timedelta(days=7 * sign))))
             elif what == "month":
-                out.append(month_words(_add_months(said, sign)))
+                out.append((m, month_words(_add_months(said, sign))))
             else:
-                out.append(str(said.year + sign))
+                out.append((m, str(said.year + sign)))
             continue
         count_word = m.group("n").lower()
         n = int(count_word) if count_word.isdigit() else _NUMBERS.get(count_word, 1)
         unit = m.group(0).lower().split()[-2].rstrip("s")
         sign = -1 if m.group("way").lower() == "ago" else 1
         if unit == "day":
-            out.append(day_words(said + timedelta(days=sign * n)))
+            out.append((m, day_words(said + timedelta(days=sign * n))))
         elif unit == "week":
-            out.append("week of " + day_words(said + timedelta(days=7 * sign * n)))
+            out.append((m, "week of " + day_words(said + timedelta(days=7 * sign * n))))
         elif unit == "month":
-            out.append(month_words(_add_months(said, sign * n)))
+            out.append((m, month_words(_add_months(said, sign * n))))
         else:
-            out.append(str(said.year + sign * n))
-    return list(dict.fromkeys(out))
+            out.append((m, str(said.year + sign * n)))
+    return out
 
 
 def turn_context(previous: Sequence[str], text: str, created_at: float, *, dates: bool = True) -> str:

@@ -36,12 +36,13 @@ import logging
 import math
 import re
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from assistant.core.errors import AssistantError
 from assistant.core.recall import UNTRUSTED, Provenance, Recall, TurnRecord
 from assistant.core.text import clean_text, quoted_block, strip_control_tokens
+from memory.context import with_dates_inline
 from memory.keyword import Filters
 from memory.overlap import content_words
 from memory.service import Hit, MemoryService, NewMemory, provenance_of
@@ -153,7 +154,11 @@ def memory_kind(hit: Hit) -> str:
 
 
 def _date(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d")
+    return _day(ts).isoformat()
+
+
+def _day(ts: float) -> date:
+    return datetime.fromtimestamp(ts, UTC).date()
 
 
 def _clip(text: str, tokens: int) -> str:
@@ -268,7 +273,8 @@ class MemoryRecall:
                 room = budget - estimate_tokens(prefix)
                 if room < 16:  # not even a clipped line fits
                     break
-                text = strip_control_tokens(r.text)
+                # "yesterday" said a month ago is not yesterday: each relative date gets the day it names
+                text = with_dates_inline(strip_control_tokens(r.text), _day(r.created_at))
                 if r.source in ("note", "user"):
                     text = addressed_to_the_user(text)
                 line = prefix + _clip(text, room)

@@ -180,9 +180,11 @@ def test_each_condition_builds_its_prompt(tmp_path: Path) -> None:
     assert by["off"][-1].content == question  # no memories at all
     gold = by["gold"][-1].content
     assert gold.startswith("## Memories")
-    # the evidence turn, with the day its session was said; no other turn
+    # the evidence turn, with the day its session was said and its "yesterday" dated; the speaker's own "I"
+    # (a quotation, not the user's words); no other turn
     assert (
-        "[2023-05-08, the user's note] Caroline: Hey Mel! You went to a LGBTQ support group yesterday" in gold
+        "[2023-05-08, the user's note] Caroline: Hey Mel! I went to a LGBTQ support group yesterday (7 May 2023)"
+        in gold
     )
     assert "transgender" not in gold and "camping" not in gold
     recall = by["recall"][-1].content

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from assistant.core.recall import TurnRecord
-from memory.context import resolve_relative_dates, turn_context
+from memory.context import resolve_relative_dates, turn_context, with_dates_inline
 from memory.eval import Dataset, EvalResult, as_memory, format_table, said_at, score_by_category
 from memory.hybrid import fuse
 from memory.keyword import Filters, KeywordIndex
@@ -211,3 +211,14 @@ def test_scores_are_reported_per_category() -> None:
     table = format_table(result)
     assert "by question category" in table and "temporal" in table
     assert result.as_dict()["categories"]["hybrid"]["temporal"]["queries"] == 1
+
+
+def test_relative_dates_are_dated_in_place_for_a_reader_on_another_day() -> None:
+    said = date(2023, 5, 8)  # a Monday
+    assert with_dates_inline("I went to the dentist yesterday.", said) == (
+        "I went to the dentist yesterday (7 May 2023)."
+    )
+    assert with_dates_inline("Last Saturday we hiked; next month I move.", said) == (
+        "Last Saturday (6 May 2023) we hiked; next month (June 2023) I move."
+    )
+    assert with_dates_inline("My car is a blue Skoda.", said) == "My car is a blue Skoda."

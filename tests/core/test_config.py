@@ -110,7 +110,7 @@ def test_loaded_settings_are_plain_settings(tmp_path: Path) -> None:
     assert type(s) is Settings
     assert s == load_settings(cfg, data_dir=tmp_path / "d")
     assert pickle.loads(pickle.dumps(s)) == s
-    assert s.model_fields_set == {"timezone", "server", "data_dir", "feeds"}  # feeds: set by conftest's environment
+    assert s.model_fields_set == {"timezone", "server", "data_dir", "feeds", "skills"}  # feeds, skills: set by conftest's environment
     assert Settings().server.port == 8765  # Settings() alone: environment and defaults, no file
 
 

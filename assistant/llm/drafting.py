@@ -21,7 +21,7 @@ Only greedy requests (temperature 0, no grammar) are drafted; sampled ones run t
 
 from __future__ import annotations
 
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -267,17 +267,18 @@ def draft_model_path(spec: str, data_dir: Path) -> Path:
     return check_gguf(Path(spec).expanduser())
 
 
-def load_drafter(target_llm: Any, ms: Any, data_dir: Path) -> Drafter | None:
+def load_drafter(
+    target_llm: Any, ms: Any, data_dir: Path, llama_kwargs: Callable[[Path, Any], dict[str, Any]]
+) -> Drafter | None:
     """The drafter ``model.draft`` asks for (None for "none"); a draft model is loaded with the target's
-    context size, threads and batch, and refused (DraftVocabularyError) unless it shares the vocabulary."""
+    context size, threads and batch (``llama_kwargs``, the backend's own), and refused
+    (DraftVocabularyError) unless it shares the vocabulary."""
     spec = str(ms.draft)
     if spec == NONE:
         return None
     if spec == LOOKUP:
         return LookupDrafter()
     from llama_cpp import Llama
-
-    from assistant.llm.llama import llama_kwargs
 
     path = draft_model_path(spec, data_dir)
     draft = Llama(**llama_kwargs(path, ms))

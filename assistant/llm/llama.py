@@ -500,7 +500,7 @@ def _drafter(backend: LlamaBackend, ms: ModelSettings, data_dir: Path | None) ->
     from assistant.config import default_data_dir
     from assistant.llm.drafting import load_drafter
 
-    drafter = load_drafter(backend.llm, ms, data_dir or default_data_dir())
+    drafter = load_drafter(backend.llm, ms, data_dir or default_data_dir(), llama_kwargs)
     if drafter is not None:
         stack = getattr(backend.llm, "_stack", None)
         if stack is not None:

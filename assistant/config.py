@@ -164,6 +164,10 @@ class MemorySettings(Section):
         " own clients say with \"memory\": true, any client can with \"memory\": true or false",
     )
     recall_token_budget: int = Field(512, ge=0)
+    recall_seconds: float = Field(
+        2.0, ge=0, description="keep recalled memories to what the model reads in this many seconds before its"
+        " first token (its prompt speed is measured as it runs; at least 96 tokens; 0: recall_token_budget alone)",
+    )
     recall_min_similarity: float = Field(
         0.35, ge=-1, le=1, description="the cosine a memory sharing no content word with the message needs to be"
         " recalled (one shared word: 0.1 less; docs/memory.md, the recall-to-answer loop)"

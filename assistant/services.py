@@ -261,6 +261,18 @@ def _build_pages(settings: Settings, worker: GenerationWorker, llm: LLMBackend) 
     return build_pages(settings, worker.generate_text, llm)
 
 
+def _recall_budget(settings: Settings, worker: GenerationWorker) -> Callable[[], int] | None:
+    """Recall's token budget from the model's measured prompt speed (assistant.llm.prefill_meter), for a
+    backend that measures it (the local llama.cpp one); None keeps ``memory.recall_token_budget`` fixed."""
+    meter = getattr(worker.backend, "prefill_meter", None)
+    if meter is None or settings.memory.recall_seconds <= 0:
+        return None
+    from assistant.llm.prefill_meter import recall_budget
+
+    ceiling, seconds = settings.memory.recall_token_budget, settings.memory.recall_seconds
+    return lambda: recall_budget(meter, ceiling=ceiling, seconds=seconds)
+
+
 def _build_chat(
     settings: Settings,
     worker: GenerationWorker,
@@ -278,7 +290,7 @@ def _build_chat(
         from memory.recall import build_recall
 
         feedback = memory.feedback
-        recall = recall or build_recall(memory, settings)  # a given recall wins
+        recall = recall or build_recall(memory, settings, _recall_budget(settings, worker))  # a given one wins
     if skills is not None:
         from assistant.skillkit.shortcuts import SkillShortcuts
 

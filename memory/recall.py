@@ -35,7 +35,7 @@ import json
 import logging
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -169,13 +169,24 @@ def _clip(text: str, tokens: int) -> str:
 class MemoryRecall:
     def __init__(
         self, service: MemoryService, *, k: int = 5, token_budget: int = 512, min_similarity: float = 0.35,
-        max_answers: int = 1,
+        max_answers: int = 1, budget: Callable[[], int] | None = None,
     ) -> None:
+        """``budget``, when given, is asked for the token budget of each recall (the model's reading speed
+        sets it: assistant.llm.prefill_meter); ``token_budget`` otherwise."""
         self.service = service
         self.k = k
-        self.token_budget = token_budget
+        self._budget = budget
+        self._token_budget = token_budget
         self.min_similarity = min_similarity
         self.max_answers = max_answers
+
+    @property
+    def token_budget(self) -> int:
+        return self._budget() if self._budget is not None else self._token_budget
+
+    @token_budget.setter
+    def token_budget(self, value: int) -> None:
+        self._token_budget = value
 
     def _relevant(self, hit: Hit, kind: str, query_words: frozenset[str]) -> bool:
         """The floor (figures in docs/memory.md): two content words shared with the message (its only one,
@@ -312,8 +323,11 @@ class MemoryRecall:
             log.warning("a chat turn was not stored in memory: %s", exc.message)
 
 
-def build_recall(service: MemoryService, settings: Any) -> MemoryRecall:
+def build_recall(service: MemoryService, settings: Any, budget: Callable[[], int] | None = None) -> MemoryRecall:
+    """Recall as configured; ``budget`` (the model's reading speed applied to ``memory.recall_token_budget``)
+    sets each recall's token budget when given."""
     m = settings.memory
     return MemoryRecall(
-        service, k=m.recall_k, token_budget=m.recall_token_budget, min_similarity=m.recall_min_similarity
+        service, k=m.recall_k, token_budget=m.recall_token_budget, min_similarity=m.recall_min_similarity,
+        budget=budget,
     )

@@ -17,6 +17,7 @@ from __future__ import annotations
 import codecs
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,7 @@ from assistant.core.errors import BadRequest, ConfigError, ModelFileError
 from assistant.core.procmem import trim_heap
 from assistant.llm.chat_templates import Formatter, Prompt, choose_formatter
 from assistant.llm.fit import PromptEncoder, fit_messages
+from assistant.llm.prefill_meter import PrefillMeter
 from assistant.llm.types import ChatMessage, Delta, FinishReason, GenerationParams, Usage
 
 if TYPE_CHECKING:
@@ -98,6 +100,7 @@ class LlamaBackend:
 
             self.cache = ExpiringStateCache(ms.prompt_cache_mb << 20, ms.prompt_cache_idle_s)
         self.last_reused_tokens = 0  # prompt tokens not recomputed on the last call (for tests/metrics)
+        self.prefill_meter = PrefillMeter()  # how fast prompts are read here (the recall budget follows it)
         self.native: NativeLoop | None = None
         if ms.generation_loop == "native":
             from assistant.llm.native_loop import NativeLoop
@@ -312,10 +315,12 @@ class LlamaBackend:
             llm.reset()
             done = 0
         step = max(1, int(self.settings.n_batch))
+        started = time.perf_counter()
         for start in range(done, target, step):
             if cancel.is_set():
                 return False
             llm.eval(tokens[start : min(target, start + step)])
+        self.prefill_meter.add(target - done, time.perf_counter() - started)
         return True
 
     # -- generation --
@@ -412,9 +417,11 @@ class LlamaBackend:
         built = self._system_state(tokens, anchor, cancel)
         self._restore_prefix(tokens)
         self.last_reused_tokens = max(0, self.last_reused_tokens - built)  # evaluated by this request
+        started = time.perf_counter()
         if not native.prefill(tokens, int(self.settings.n_batch), cancel):
             yield Delta("", "cancelled", Usage(len(tokens), 0))
             return
+        self.prefill_meter.add(native.last_prefilled, time.perf_counter() - started)
         seed = params.seed if params.seed is not None else int(self.llm._seed)
         try:
             sampler = native.sampler(params, self.settings.repeat_penalty, seed)

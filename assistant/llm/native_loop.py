@@ -74,6 +74,7 @@ class NativeLoop:
         self._one = (C.llama_token * 1)()
         self._one_batch = C.llama_batch_get_one(self._one, 1)
         self.last_draft: DraftStats | None = None  # what drafting did in the last generation, if it drafted
+        self.last_prefilled = 0  # prompt tokens the last prefill read (the rest came from the KV cache)
 
     # -- vocabulary --
     def learn(self, tok: int) -> bytes:
@@ -128,6 +129,7 @@ class NativeLoop:
             same = np.asarray(ids[:limit]) == np.asarray(tokens[:limit], dtype=np.intc)
             done = limit if bool(same.all()) else int(np.argmin(same))
         done = self._forget_from(done)
+        self.last_prefilled = len(tokens) - done  # what this prefill reads (the prefill meter's tokens)
         step = max(1, n_batch)
         for start in range(done, target, step):
             if cancel.is_set():

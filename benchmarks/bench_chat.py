@@ -108,6 +108,19 @@ def bench_http(
     it comes cost 1-3 % of a core (server and peers are measured with the same client)."""
     user = f"{fresh}\n{PROMPT}" if fresh else PROMPT
     messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": user}]
+    start, raw, reads = stream_raw(url, messages, max_tokens, extra)
+    stamps, tokens = _stamps_of(raw, reads)
+    if not tokens:
+        raise RuntimeError(f"{url} sent no usage chunk: tokens must be counted from usage, not chunks")
+    return _run(stamps, start, tokens)
+
+
+def stream_raw(
+    url: str, messages: list[dict[str, str]], max_tokens: int, extra: dict[str, Any] | None = None,
+    timeout: float = 900,
+) -> tuple[float, bytes, list[tuple[float, int]]]:
+    """One streamed greedy chat completion, read raw: when it was sent, the bytes, and (time, bytes received
+    so far) after each read of the socket (``_stamps_of`` turns them into chunk arrival times)."""
     body: dict[str, object] = {
         **(extra or {}),
         "messages": messages,
@@ -116,20 +129,17 @@ def bench_http(
         "temperature": 0.0,
         "stream_options": {"include_usage": True},
     }
-    reads: list[tuple[float, int]] = []  # (time, bytes received so far) after each read
+    reads: list[tuple[float, int]] = []
     parts: list[bytes] = []
     received = 0
     start = time.perf_counter()
-    with httpx.stream("POST", url + "/v1/chat/completions", json=body, timeout=600) as resp:
+    with httpx.stream("POST", url + "/v1/chat/completions", json=body, timeout=timeout) as resp:
         resp.raise_for_status()
         for part in resp.iter_raw():
             parts.append(part)
             received += len(part)
             reads.append((time.perf_counter(), received))
-    stamps, tokens = _stamps_of(b"".join(parts), reads)
-    if not tokens:
-        raise RuntimeError(f"{url} sent no usage chunk: tokens must be counted from usage, not chunks")
-    return _run(stamps, start, tokens)
+    return start, b"".join(parts), reads
 
 
 def _stamps_of(raw: bytes, reads: list[tuple[float, int]]) -> tuple[list[float], int]:

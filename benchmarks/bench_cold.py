@@ -122,27 +122,9 @@ def first_chat(
 ) -> dict[str, Any]:
     """One streamed chat: TTFT (s), decode tok/s, prompt and completion tokens, the text."""
     from assistant.core.openai_stream import delta_text, iter_chunks
-    from benchmarks.bench_chat import _run, _stamps_of
+    from benchmarks.bench_chat import _run, _stamps_of, stream_raw
 
-    body: dict[str, Any] = {
-        **(extra or {}),
-        "messages": messages,
-        "stream": True,
-        "max_tokens": max_tokens,
-        "temperature": 0.0,
-        "stream_options": {"include_usage": True},
-    }
-    reads: list[tuple[float, int]] = []
-    parts: list[bytes] = []
-    received = 0
-    start = time.perf_counter()
-    with httpx.stream("POST", url + "/v1/chat/completions", json=body, timeout=600) as resp:
-        resp.raise_for_status()
-        for part in resp.iter_raw():
-            parts.append(part)
-            received += len(part)
-            reads.append((time.perf_counter(), received))
-    raw = b"".join(parts)
+    start, raw, reads = stream_raw(url, messages, max_tokens, extra)
     stamps, tokens = _stamps_of(raw, reads)
     run = _run(stamps, start, tokens)
     text, usage, conversation = "", {}, None

@@ -31,7 +31,7 @@ from typing import Any
 
 import httpx
 
-from benchmarks.bench_chat import _stamps_of
+from benchmarks.bench_chat import _stamps_of, stream_raw
 
 SYSTEM = "You are a helpful personal assistant running privately on the user's own device. Answer briefly and plainly."
 NOTES = """\
@@ -60,25 +60,8 @@ MODES = {
 
 def stream(url: str, prompt: str, max_tokens: int, extra: dict[str, object] | None = None) -> dict[str, Any]:
     """One streamed greedy chat completion: decode tok/s, tokens, text and the server's draft timings."""
-    body: dict[str, object] = {
-        **(extra or {}),
-        "messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": prompt}],
-        "stream": True,
-        "max_tokens": max_tokens,
-        "temperature": 0.0,
-        "stream_options": {"include_usage": True},
-    }
-    reads: list[tuple[float, int]] = []
-    parts: list[bytes] = []
-    received = 0
-    start = time.perf_counter()
-    with httpx.stream("POST", url + "/v1/chat/completions", json=body, timeout=900) as resp:
-        resp.raise_for_status()
-        for part in resp.iter_raw():
-            parts.append(part)
-            received += len(part)
-            reads.append((time.perf_counter(), received))
-    raw = b"".join(parts)
+    messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": prompt}]
+    start, raw, reads = stream_raw(url, messages, max_tokens, extra)
     stamps, tokens = _stamps_of(raw, reads)
     text, timings = _text_and_timings(raw)
     span = stamps[-1] - stamps[0] if len(stamps) > 1 else 0.0

@@ -27,7 +27,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -50,18 +49,9 @@ class ChoiceItem:
 
 def load_items(path: Path | None = None) -> list[ChoiceItem]:
     """The items of ``path``, or of the set shipped in assistant/evals."""
-    text = (
-        path.read_text() if path else resources.files("assistant.evals").joinpath("choice.jsonl").read_text()
-    )
-    items = []
-    for n, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        row = json.loads(line)
-        if row.get("split") not in SPLITS:
-            raise ValueError(f"line {n}: split must be one of {SPLITS}")
-        items.append(ChoiceItem(row["id"], row["split"], row["text"], row["expected"]))
-    return items
+    from assistant.cli.eval_everyday import split_rows
+
+    return [ChoiceItem(r["id"], r["split"], r["text"], r["expected"]) for r in split_rows("choice.jsonl", path)]
 
 
 Route = Callable[[str], str | None]

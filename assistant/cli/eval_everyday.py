@@ -55,18 +55,24 @@ class Item:
     check: Mapping[str, Any]
 
 
-def load_items(name: str = "everyday.jsonl", path: Path | None = None) -> list[Item]:
-    """The items of a JSONL question set: ``path``, or the one shipped in assistant/evals."""
+def split_rows(name: str, path: Path | None = None) -> list[dict[str, Any]]:
+    """The rows of a JSONL evaluation set (``path``, or ``name`` shipped in assistant/evals), each with a
+    ``split`` of SPLITS (a ValueError naming the line otherwise)."""
     text = path.read_text() if path else resources.files("assistant.evals").joinpath(name).read_text()
-    items = []
+    rows = []
     for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         row = json.loads(line)
         if row.get("split") not in SPLITS:
             raise ValueError(f"line {n}: split must be one of {SPLITS}")
-        items.append(Item(row["id"], row["split"], row["category"], row["question"], row["check"]))
-    return items
+        rows.append(row)
+    return rows
+
+
+def load_items(name: str = "everyday.jsonl", path: Path | None = None) -> list[Item]:
+    """The items of a JSONL question set: ``path``, or the one shipped in assistant/evals."""
+    return [Item(r["id"], r["split"], r["category"], r["question"], r["check"]) for r in split_rows(name, path)]
 
 
 _WORD_NUMBERS = {

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +45,17 @@ def seconds_to_next_day(now: datetime, margin: float = 60.0) -> float:
     return max(1.0, (midnight - now).total_seconds() + margin)
 
 
+def in_a_thread_of_its_own(work: Callable[[], None]) -> None:
+    """Run ``work`` on a new thread that ends with it. llama.cpp's CPU backend (built with OpenMP) keeps a
+    team of worker threads for each thread that ever called it; a thread that lives on (this one waits for
+    midnight) would keep a second team beside the chat's, and with more threads than CPUs libgomp stops
+    spin-waiting between the ops of a token: streamed decode fell to 0.41 of llama-server's on SmolLM2
+    (0.81 on qwen0.5b) with the waiting thread warming the prompt itself (benchmarks/bench_chat.py)."""
+    thread = threading.Thread(target=work, name="prompt-warmup-once", daemon=True)
+    thread.start()
+    thread.join()
+
+
 def start_warmup(llm: Any, chat: ChatService) -> threading.Thread | None:
     """Warm the default persona's prompt on a background thread, now and after each midnight (None when the
     backend cannot)."""
@@ -67,9 +79,9 @@ def start_warmup(llm: Any, chat: ChatService) -> threading.Thread | None:
         log.info("system prompt warmed (%s) in %.2f s", source, time.monotonic() - started)
 
     def run() -> None:
-        once()
+        in_a_thread_of_its_own(once)
         while not closing.wait(seconds_to_next_day(chat.clock.now().astimezone(chat.zone))):
-            once()
+            in_a_thread_of_its_own(once)
 
     thread = threading.Thread(target=run, name="prompt-warmup", daemon=True)
     thread.start()

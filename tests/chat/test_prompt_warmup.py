@@ -85,3 +85,29 @@ def test_the_warm_up_thread_ends_when_the_backend_closes(settings: Settings, clo
     llm.close()
     thread.join(30)
     assert not thread.is_alive()
+
+
+def test_the_model_is_warmed_from_a_thread_that_ends_not_from_the_one_waiting_for_midnight(
+    settings: Settings, clock: FixedClock
+) -> None:
+    # llama.cpp (OpenMP) keeps a team of worker threads for each thread that called it: a warm-up made by the
+    # thread that then waits for midnight kept a second team alive, and streamed decode fell to 0.41 of
+    # llama-server's on SmolLM2 (benchmarks/bench_chat.py).
+    callers: list[threading.Thread] = []
+
+    class Recording(WarmingLLM):
+        def warm_system_prompt(self, system_text: str) -> str:
+            callers.append(threading.current_thread())
+            return super().warm_system_prompt(system_text)
+
+    llm = Recording()
+    services = build_services(settings, clock=clock, llm=llm)
+    waiting = start_warmup(services.llm, services.chat)
+    try:
+        assert waiting is not None and llm.done.wait(30)
+        assert len(callers) == 1 and callers[0] is not waiting
+        callers[0].join(30)
+        assert not callers[0].is_alive() and waiting.is_alive()  # the warming thread ended; the waiting one waits
+    finally:
+        llm.close()
+        waiting.join(30)

@@ -46,11 +46,11 @@ def seconds_to_next_day(now: datetime, margin: float = 60.0) -> float:
 
 
 def in_a_thread_of_its_own(work: Callable[[], None]) -> None:
-    """Run ``work`` on a new thread that ends with it. llama.cpp's CPU backend (built with OpenMP) keeps a
-    team of worker threads for each thread that ever called it; a thread that lives on (this one waits for
-    midnight) would keep a second team beside the chat's, and with more threads than CPUs libgomp stops
-    spin-waiting between the ops of a token: streamed decode fell to 0.41 of llama-server's on SmolLM2
-    (0.81 on qwen0.5b) with the waiting thread warming the prompt itself (benchmarks/bench_chat.py)."""
+    """Run ``work`` on a new thread that ends with it. With the thread that waits for midnight warming the
+    prompt itself, streamed decode fell to 0.41 of llama-server's on SmolLM2 (0.81 on qwen0.5b;
+    benchmarks/bench_chat.py, docs/benchmarks.md). Our reading: llama.cpp's OpenMP runtime keeps a worker
+    team for each thread that called it, and a second team kept alive beside the chat's (more threads than
+    CPUs) makes libgomp stop spin-waiting between the ops of a token."""
     thread = threading.Thread(target=work, name="prompt-warmup-once", daemon=True)
     thread.start()
     thread.join()

@@ -29,7 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -113,6 +113,20 @@ def bench_http(
     if not tokens:
         raise RuntimeError(f"{url} sent no usage chunk: tokens must be counted from usage, not chunks")
     return _run(stamps, start, tokens)
+
+
+def wait_healthy(url: str, proc: subprocess.Popen[bytes], seconds: float, why: Callable[[], str]) -> None:
+    """Wait until ``url``'s /health answers 200; RuntimeError(``why()``) when ``proc`` exits or time is up."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if httpx.get(url + "/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(why())
+        time.sleep(0.2)
 
 
 def stream_raw(
@@ -239,16 +253,7 @@ def _llama_server(binary: str, model_path: Path, ms: Any, *extra: str) -> Iterat
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(url + "/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"llama-server did not start: {' '.join(cmd)}")
-            time.sleep(0.2)
+        wait_healthy(url, proc, 120, lambda: f"llama-server did not start: {' '.join(cmd)}")
         yield url
     finally:
         proc.terminate()

@@ -29,9 +29,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
-
-from benchmarks.bench_chat import _stamps_of, stream_raw
+from benchmarks.bench_chat import _stamps_of, stream_raw, wait_healthy
 
 SYSTEM = "You are a helpful personal assistant running privately on the user's own device. Answer briefly and plainly."
 NOTES = """\
@@ -122,18 +120,9 @@ def llama_server(binary: str, model: Path, threads: int, args: list[str], log: P
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 300
-        while True:
-            try:
-                if httpx.get(url + "/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"llama-server did not start: {' '.join(cmd)}\n{log.read_text(errors='replace')}"
-                )
-            time.sleep(0.2)
+        wait_healthy(
+            url, proc, 300, lambda: f"llama-server did not start: {' '.join(cmd)}\n{log.read_text(errors='replace')}"
+        )
         yield url
     finally:
         proc.terminate()

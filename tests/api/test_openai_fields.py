@@ -184,3 +184,9 @@ def test_the_docs_table_names_every_field() -> None:
         assert rows[name].startswith("refused"), (name, rows[name])
     for name in ACCEPTED_NO_EFFECT:
         assert rows[name].startswith("accepted, no effect"), (name, rows[name])
+
+
+@pytest.mark.parametrize("value", ["maybe", 3, [], {"on": True}, "<|im_start|>system"])
+def test_the_daemons_own_switches_refuse_what_is_not_a_yes_or_no(api: TestClient, value: Any) -> None:
+    for name in ("skill_choice", "memory"):
+        assert_refused(post(api, **{name: value}), name)

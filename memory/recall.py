@@ -45,6 +45,13 @@ from assistant.core.text import clean_text, quoted_block, strip_control_tokens
 from memory.context import with_dates_inline
 from memory.keyword import Filters
 from memory.overlap import content_words
+from memory.personal import (
+    PersonalQuestion,
+    absence_line,
+    asks_about_the_assistant,
+    mentions,
+    personal_question,
+)
 from memory.service import Hit, MemoryService, NewMemory, provenance_of
 from memory.validate import looks_binary, source_provenance
 
@@ -136,6 +143,8 @@ ONE_WORD = 0.1
 # What a recalled memory is, by where it came from, and the order of authority (lower first).
 KINDS = ("note", "user", "skill", "untrusted", "question", "answer")
 _TIER = {"note": 0, "user": 1, "skill": 1, "untrusted": 1, "question": 2, "answer": 3}
+# The user's own: what can tell the model a fact of the user's life (memory/personal.py).
+OWN = frozenset({"note", "user", "skill"})
 
 
 def memory_kind(hit: Hit) -> str:
@@ -218,6 +227,10 @@ class MemoryRecall:
             return []
         excluded = {normalise(t) for t in exclude_texts if t}
         query_words = content_words(query)
+        # The assistant's own answers come back only to a message about what it said ("What did you
+        # recommend ...?"): recalled for anything else, an invented "Your brother's name is Jack." came back
+        # as a fact about the user in the next conversation (memory/personal.py).
+        answers_wanted = asks_about_the_assistant(query)
         hits = self.service.search(query, k=self.k * 3)
         chosen: list[tuple[int, int, Hit]] = []
         answers = 0
@@ -228,7 +241,7 @@ class MemoryRecall:
             if hit.record.conversation_id == conversation_id and any(e.startswith(text) for e in excluded):
                 continue  # a stored (truncated) copy of a turn in the prompt
             kind = memory_kind(hit)
-            if kind == "answer" and answers >= self.max_answers:
+            if kind == "answer" and (answers >= self.max_answers or not answers_wanted):
                 continue
             if self._relevant(hit, kind, query_words):
                 answers += kind == "answer"
@@ -242,9 +255,20 @@ class MemoryRecall:
 
     def recall(self, query: str, *, conversation_id: str, exclude_texts: Sequence[str]) -> Recall:
         chosen = self.select(query, conversation_id=conversation_id, exclude_texts=exclude_texts)
-        return self._render(chosen, conversation_id)
+        personal = personal_question(query)
+        if personal is not None:
+            # What the prompt already holds of this conversation counts too (not the question itself).
+            asked = normalise(query)
+            if any(mentions(personal, t) for t in exclude_texts if t and normalise(t) != asked):
+                personal = None
+        return self._render(chosen, conversation_id, personal)
 
-    def _render(self, hits: Sequence[Hit], conversation_id: str) -> Recall:
+    def _render(
+        self, hits: Sequence[Hit], conversation_id: str, personal: PersonalQuestion | None = None
+    ) -> Recall:
+        """The blocks for ``hits``; with ``personal`` (the message asks about the user's own life), the
+        ``absence_line`` after the memories when none of the user's own (a note, their words, a skill's
+        output) that reaches the prompt mentions what it asks about."""
         sample = f"{UNTRUSTED_LABEL}-{'0' * 8}"  # as long as quoted_block's marker (label and 8 hex digits)
         u_frame = estimate_tokens(f"{untrusted_header(sample)}\n\n<<<{sample}>>>\n<<<END {sample}>>>")
         budget = self.token_budget - estimate_tokens(HEADER)
@@ -288,10 +312,16 @@ class MemoryRecall:
                 cost = estimate_tokens(line)
                 trusted.append(line)
             budget -= cost
-            items.append({**hit.as_dict(), "untrusted": bad, "kind": memory_kind(hit)})
+            kind = memory_kind(hit)
+            items.append({**hit.as_dict(), "untrusted": bad, "kind": kind})
+            if personal is not None and kind in OWN and mentions(personal, r.text):
+                personal = None
+        gap = absence_line(personal) if personal is not None else None
         if not items:
-            return Recall()
+            return Recall(gap)
         trusted_text = HEADER + "\n" + "\n".join(trusted) if trusted else None
+        if gap is not None:
+            trusted_text = f"{trusted_text}\n{gap}" if trusted_text else gap
         untrusted_text = None
         if untrusted:
             quoted = quoted_block(UNTRUSTED_LABEL, untrusted)

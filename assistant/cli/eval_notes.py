@@ -9,7 +9,10 @@ the memory service's ``add`` with source ``note`` (what ``POST /api/memories`` d
 
 An answer that holds the prompt's scaffolding (a heading of the recall blocks, a "[2026-03-18, the
 user's note]" label, a "---" rule, a data delimiter) is counted wrong whatever else it says. Questions of
-category ``unknown`` ask what no note says: right is saying so. Same dev/confirm split as everyday.
+category ``unknown`` ask what no note says about the user's own life ("What's my brother's name?"): right
+is saying so. Questions of category ``general`` are phrased with "my" and "I" but ask for general help
+("How do I boil an egg?", "What's a good gift for my mum's 60th birthday?"): right is a sensible answer
+(the check) that is not a refusal (``refuses``). Same dev/confirm split as everyday.
 """
 
 from __future__ import annotations
@@ -60,6 +63,21 @@ SCAFFOLDING = (
 )
 
 
+# Saying that it is not known ("I don't have any information about your brother"): right for an ``unknown``
+# question, wrong for a ``general`` one.
+REFUSAL = re.compile(
+    r"\b(I|we)\s+(don't|do not|can't|cannot|am unable to|'m unable to)\s+(know|have|find|see|access|tell|help|answer)"
+    r"|\bno (information|record|note|details)|\bnot (mentioned|in your notes)|\bI('m| am) not sure"
+    r"|\byou (haven't|have not) (told|mentioned|said)|\bnothing you have told|\bunknown\b",
+    re.IGNORECASE,
+)
+
+
+def refuses(answer: str) -> bool:
+    """Whether ``answer`` says it does not know or cannot help."""
+    return REFUSAL.search(answer) is not None
+
+
 def scaffolding(answer: str) -> list[str]:
     """The pieces of prompt scaffolding in ``answer`` (none: an empty list)."""
     return [m.group(0).strip() for p in SCAFFOLDING if (m := p.search(answer))]
@@ -98,7 +116,10 @@ def load_notes(path: Path | None = None) -> tuple[list[Note], list[Question]]:
 def score(question: Question, answer: str) -> tuple[bool, list[str]]:
     """Right (checked by code, and no scaffolding) and the scaffolding found."""
     found = scaffolding(answer)
-    return check_answer(question.check, answer) and not found, found
+    right = check_answer(question.check, answer) and not found
+    if question.category == "general":
+        right = right and not refuses(answer)
+    return right, found
 
 
 def store_notes(memory: Any, notes: Sequence[Note]) -> dict[str, str]:

@@ -131,8 +131,12 @@ def test_chat_turns_stored_by_recall_get_context(mem: MemoryService, clock: Fixe
                                  TurnRecord("assistant", "Try the Krakatoa book.", "conversation")], clock.now())
     hits = mem.search("volcanoes", k=5, mode="keyword")
     assert "Try the Krakatoa book." in [h.record.text for h in hits]
-    later = recall.recall("what to read on volcanoes", conversation_id="c2", exclude_texts=[])
-    assert later.block is not None and "Try the Krakatoa book." in later.block  # the answer, not only the question
+    # The assistant's answer comes back to a message about what it said (memory/personal.py: an answer is
+    # never recalled as a fact for any other message); then the answer, not only the question.
+    later = recall.recall("what did you recommend to read on volcanoes?", conversation_id="c2", exclude_texts=[])
+    assert later.block is not None and "Try the Krakatoa book." in later.block
+    again = recall.recall("what to read on volcanoes", conversation_id="c3", exclude_texts=[])
+    assert again.block is not None and "Try the Krakatoa book." not in again.block
 
 
 def test_dense_weight_is_lower_for_conversation_turns(mem: MemoryService) -> None:

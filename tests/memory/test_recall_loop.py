@@ -158,6 +158,8 @@ def test_the_floor_needs_shared_words_or_a_close_embedding(tmp_path: Path, clock
     mem.add("Paris is the capital of France", source="assistant", conversation_id="c2")
     recall = MemoryRecall(mem, k=5, token_budget=512, min_similarity=0.9)
     r = recall.recall("Why is the sky so blue at noon?", conversation_id="c3", exclude_texts=[])
+    assert [i["kind"] for i in r.items] == ["question"]  # an answer only for a message about what it said
+    r = recall.recall("What did you say about why the sky is blue at noon?", conversation_id="c3", exclude_texts=[])
     assert [i["kind"] for i in r.items] == ["question", "answer"]  # the user's words above the answer
     assert r.block is not None and "you answered" in r.block.splitlines()[-1]
     assert recall.recall("What is the time in Tokyo?", conversation_id="c3", exclude_texts=[]).items == []

@@ -17,18 +17,15 @@ from assistant.core.recall import USER
 from assistant.llm.types import ChatMessage, Completion, GenerationParams
 from assistant.services import Services, build_services
 from assistant.skillkit.api import SkillContext, SkillResult, skill
+from assistant.skillkit.choice_options import NONE, Option, choice_schema, registry_options
 from assistant.skillkit.registry import SkillParts, SkillRegistry, SkillRunner, specs_in
 from assistant.skillkit.skill_choice import (
-    NONE,
     STATE_GROUP,
-    Option,
     SkillChoice,
     build_skill_choice,
     choice_enabled,
-    choice_schema,
     from_message,
     parse_choice,
-    registry_options,
     urls_in,
     worth_asking,
 )

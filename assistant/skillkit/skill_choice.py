@@ -8,9 +8,10 @@ history, never recalled or fetched text), and a GBNF grammar (``schema_grammar``
 JSON object per offered option) that allows exactly ``{"skill": "<name>", <its arguments>}``. The skill then
 runs by code, as a shortcut does: the facts come from the skill, the model only chose it.
 
-Options (``assistant.skillkit.choice_options``): each skill of the registry (its docstring's summary is the description; a parameter it cannot do
-without, required or text whose default is empty, is an argument the model fills; a ``url`` parameter is
-filled by code with the message's URL, and the skill is not offered without one), and the daemon's own
+Options (``assistant.skillkit.choice_options``): each skill of the registry (its docstring's summary is the
+description; a parameter it cannot do without, required or text whose default is empty, is an argument the
+model fills; a ``url`` parameter is filled by code with the message's URL, and the skill is not offered
+without one), and the daemon's own
 actions given by the composition root: ``search_memory`` (look up what the user said: plain chat with recall),
 ``set_reminder`` (``{"when", "what"}`` handed to the reminders collaborator as "remind me WHEN to WHAT") and
 ``save_note`` (``{"note"}`` handed to the rules layer as "remember that NOTE"). What a reminder or a note

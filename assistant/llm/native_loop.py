@@ -54,6 +54,7 @@ class Sampling:
     greedy: bool = False  # the chain is greedy alone: the loop takes the argmax of the logits itself
     presence_penalty: float = 0.0  # subtracted from the logit of a token among the recent ones
     frequency_penalty: float = 0.0  # subtracted once for each time it is among them
+    grammar: Any = None  # greedy under a grammar: the chain's grammar sampler, tried on the argmax first
 
     def free(self) -> None:
         C.llama_sampler_free(self.chain)
@@ -162,6 +163,7 @@ class NativeLoop:
             add(chain, C.llama_sampler_init_greedy())
             if not params.grammar:
                 return Sampling(chain, repeat_penalty, True, present, freq)
+            return Sampling(chain, repeat_penalty, False, present, freq, grammar)
         else:
             add(chain, C.llama_sampler_init_top_k(TOP_K))
             add(chain, C.llama_sampler_init_top_p(params.top_p, 1))
@@ -267,10 +269,14 @@ class NativeLoop:
         decode = C.llama_decode
         one = self._one
         batch = self._one_batch
+        in_grammar = _grammar_first(sampler, sampling.grammar, ctx, argmax_of) if sampling.grammar else None
         while True:
             if shaped and recent:
                 _penalize(logits_of(ctx, -1), recent, penalty, present, freq)
-            tok = argmax_of(logits_of(ctx, -1)) if greedy else sample(sampler, ctx, -1)
+            if greedy:
+                tok = argmax_of(logits_of(ctx, -1))
+            else:
+                tok = in_grammar() if in_grammar is not None else sample(sampler, ctx, -1)
             recent.append(tok)
             yield tok
             one[0] = tok
@@ -400,6 +406,37 @@ def _argmax_view(n_vocab: int) -> Callable[[Any], int]:
         return int(as_array(ptr, shape=(n_vocab,)).argmax())
 
     return argmax
+
+
+def _grammar_first(chain: Any, grammar: Any, ctx: Any, argmax_of: Callable[[Any], int]) -> Callable[[], int]:
+    """Greedy under a grammar as llama.cpp's common sampler does it: the largest logit's token is checked
+    against the grammar alone and taken when allowed; only otherwise is the chain (the grammar over the whole
+    vocabulary, then greedy) applied. The same token either way (the first largest logit the grammar allows),
+    without a copy of every logit and a grammar check of each token for most tokens: measured on qwen0.5b at
+    one thread, a token of the skill choice took 35 ms that way against 22 ms unconstrained; 22 ms this way.
+    (tests/llm/test_native_grammar.py)"""
+    data: Any = C.llama_token_data(0, 0.0, 0.0)
+    single = C.llama_token_data_array(ctypes.pointer(data), 1, -1, False)
+    ref = ctypes.byref(single)
+    logits_of, apply, accept, sample = (
+        C.llama_get_logits_ith,
+        C.llama_sampler_apply,
+        C.llama_sampler_accept,
+        C.llama_sampler_sample,
+    )
+    refused = float("-inf")
+
+    def pick() -> int:
+        tok = argmax_of(logits_of(ctx, -1))
+        data.id, data.logit, data.p = tok, 0.0, 0.0
+        single.size, single.selected, single.sorted = 1, -1, False
+        apply(grammar, ref)
+        if data.logit != refused:
+            accept(chain, tok)  # every sampler of the chain takes it, the grammar advances
+            return tok
+        return int(sample(chain, ctx, -1))
+
+    return pick
 
 
 def _common_prefix_np(ids: Any, tokens: Sequence[int]) -> int:

@@ -36,6 +36,7 @@ import hmac
 import json
 import logging
 import secrets
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, tzinfo
@@ -51,7 +52,7 @@ from assistant.core.errors import BadRequest, NotFound, PartDisabled
 from assistant.core.recall import CONVERSATION, UNTRUSTED, USER, Recall, TurnRecord
 from assistant.core.text import strip_control_tokens
 from assistant.llm.tool_calls import is_response_text, parse_calls, stored_answer
-from assistant.llm.types import ChatMessage, Completion, Role, Usage
+from assistant.llm.types import ChatMessage, Completion, GenerationParams, Role, Usage
 from assistant.llm.worker import GenerationWorker, Job
 
 log = logging.getLogger(__name__)
@@ -158,6 +159,7 @@ class ChatService:
         self.zone = zone or UTC  # the user's: the date in the system prompt and the time in the message
         self.time_in_message = time_in_message
         self._marker_key = secrets.token_bytes(16)  # markers of untrusted history turns; never leaves the process
+        self.reading_ahead: threading.Thread | None = None  # the last ``_read_ahead`` (tests join it)
 
     def _history_message(self, turn: Turn) -> ChatMessage:
         """A stored turn as the model sees it. A turn derived from untrusted text (a digest of headlines
@@ -325,7 +327,7 @@ class ChatService:
         # Recall may embed the query, a rule may write memory, a skill may wait for the model: off the loop.
         prepared = await anyio.to_thread.run_sync(self.prepare, request)
         job = self._submit(prepared) if prepared.shortcut is None else None
-        return ChatTurn(prepared, job, self.finish)
+        return ChatTurn(prepared, job, self._finish_and_read_ahead)
 
     def reply(self, request: TurnRequest) -> TurnEnd:
         """A whole chat turn for a thread that is not the event loop (CLI, evaluations): prepared, answered
@@ -365,6 +367,48 @@ class ChatService:
             except Exception:  # noqa: BLE001 - the turn is in SQLite, pending: the next start remembers it
                 log.exception("storing the turn in memory failed")
         return prepared.turn_id
+
+    def _finish_and_read_ahead(self, prepared: Prepared, answer: str, usage: Usage | None = None) -> int:
+        """``finish``, then ``_read_ahead``: how a turn begun by a client (``begin``) ends."""
+        turn_id = self.finish(prepared, answer, usage)
+        self._read_ahead(prepared)
+        return turn_id
+
+    def _read_ahead(self, prepared: Prepared) -> None:
+        """While the user reads the answer, evaluate the start of the conversation's next prompt: the system
+        message and the stored turns, this turn's question now without the recalled blocks in front of it.
+
+        The model evaluated the question behind this turn's recall block; the next prompt holds it bare (the
+        recall goes in front of the newest message only), so from there on the next turn would evaluate
+        it and the answer again before its own message (about 30 tokens of qwen0.5b's prefill a turn).
+        Done now, on a thread of its own through the worker's queue (a one-token job whose prompt state the
+        backend keeps for the conversation), it is done before the next message arrives. Only with a backend
+        that keeps prompt states (the embedded llama.cpp one: its RAM cache), never when jobs are waiting,
+        and only when something was put in front of the question (recall, the time note). Turns of a client
+        only (``begin``): evaluations and the CLI (``reply``) go on to another prompt at once."""
+        params = prepared.params
+        if (
+            prepared.shortcut is not None
+            or params.constrained
+            or not params.save_state
+            or getattr(getattr(self.worker, "backend", None), "cache", None) is None
+            or not prepared.new_turns
+            or prepared.messages[-1].content == prepared.new_turns[-1].text
+            or self.worker.waiting > 0
+        ):
+            return
+        stored = self.conversations.turns(prepared.conversation_id)
+        messages = [prepared.messages[0], *(self._history_message(t) for t in stored)]
+        ahead = GenerationParams(max_tokens=1, temperature=0.0, state_group=prepared.conversation_id)
+
+        def evaluate() -> None:
+            try:
+                self.worker.generate_text(messages, ahead)
+            except Exception:  # noqa: BLE001 - an optimisation: the next turn evaluates it itself
+                log.debug("reading the next prompt ahead failed", exc_info=True)
+
+        self.reading_ahead = threading.Thread(target=evaluate, name="read-ahead", daemon=True)
+        self.reading_ahead.start()
 
     def rate(self, conversation_id: str, turn_id: int | None, good: bool) -> tuple[int, str, Any]:
         """Rate an answer (``turn_id``, or the conversation's newest): memory learns which of the memories

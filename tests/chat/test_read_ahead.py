@@ -1,0 +1,119 @@
+"""Reading the next prompt ahead (issue 28): after a client's turn whose question had recalled memories put
+in front of it, the orchestrator has the model evaluate the start of the conversation's next prompt (the
+system message and the stored turns, the question bare) while the user reads, so the next turn evaluates
+only its own message."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from assistant.chat.conversations import ConversationStore
+from assistant.chat.orchestrator import ChatService
+from assistant.chat.turn import TurnEnd, TurnRequest
+from assistant.core.recall import Recall, TurnRecord
+from assistant.llm.types import ChatMessage, Delta, GenerationParams
+from assistant.llm.worker import GenerationWorker
+from tests.fakes import FakeLLM, FixedClock
+
+PARAMS = GenerationParams(max_tokens=32, temperature=0)
+BLOCK = "## Notes\n- [7 Dec 2026, a note] The bike is a green Brompton."
+
+
+class StatefulLLM(FakeLLM):
+    """A fake model that, like the embedded llama.cpp backend, keeps prompt states (``cache``); it records the
+    parameters of each job besides its prompt."""
+
+    def __init__(self, reply: str) -> None:
+        super().__init__(reply)
+        self.cache = object()
+        self.params: list[GenerationParams] = []
+
+    def stream_chat(
+        self, messages: list[ChatMessage], params: GenerationParams, cancel: threading.Event
+    ) -> Iterator[Delta]:
+        self.params.append(params)
+        return super().stream_chat(messages, params, cancel)
+
+
+class Recalls:
+    def __init__(self, block: str | None) -> None:
+        self.block = block
+
+    def recall(self, query: str, *, conversation_id: str, exclude_texts: Sequence[str]) -> Recall:
+        return Recall(
+            self.block, [{"id": "mem-1", "text": "The bike is a green Brompton."}] if self.block else []
+        )
+
+    def remember_turns(self, conversation_id: str, turns: Sequence[TurnRecord], at: Any) -> None:
+        pass
+
+
+def _chat(tmp_path: Path, llm: FakeLLM, block: str | None = BLOCK) -> ChatService:
+    worker = GenerationWorker(llm)
+    worker.start()
+    return ChatService(worker, ConversationStore(tmp_path / "c.db"), FixedClock(), memory=Recalls(block))
+
+
+async def _turn(chat: ChatService, text: str) -> tuple[str, TurnEnd]:
+    turn = await chat.begin(TurnRequest([ChatMessage("user", text)], PARAMS))
+    events = [e async for e in turn.stream()]
+    assert isinstance(events[-1], TurnEnd)
+    return turn.conversation_id, events[-1]
+
+
+def test_after_a_turn_with_recall_the_next_prompts_start_is_evaluated_for_the_conversation(
+    tmp_path: Path,
+) -> None:
+    llm = StatefulLLM("It is green.")
+    chat = _chat(tmp_path, llm)
+    try:
+        cid, _ = asyncio.run(_turn(chat, "What colour is my bike?"))
+        assert chat.reading_ahead is not None
+        chat.reading_ahead.join(timeout=30)
+        asked, ahead = llm.prompts
+        assert asked[-1].content.startswith(BLOCK)  # the question as this turn's model saw it
+        assert [(m.role, m.content) for m in ahead[1:]] == [
+            ("user", "What colour is my bike?"),  # bare, as the next turn's prompt will hold it
+            ("assistant", "It is green."),
+        ]
+        assert ahead[0] == asked[0]  # the same system message
+        assert (llm.params[1].max_tokens, llm.params[1].state_group) == (1, cid)
+        # the next turn's prompt begins with exactly what was read ahead
+        following = chat.prepare(TurnRequest([ChatMessage("user", "And my cat?")], PARAMS, cid))
+        assert following.messages[: len(ahead)] == ahead
+    finally:
+        chat.worker.close()
+
+
+def test_nothing_is_read_ahead_when_nothing_was_put_in_front_of_the_question(tmp_path: Path) -> None:
+    llm = StatefulLLM("Hello!")
+    chat = _chat(tmp_path, llm, block=None)
+    try:
+        asyncio.run(_turn(chat, "What colour is my bike?"))
+        assert chat.reading_ahead is None and len(llm.prompts) == 1
+    finally:
+        chat.worker.close()
+
+
+def test_nothing_is_read_ahead_for_a_backend_that_keeps_no_prompt_states(tmp_path: Path) -> None:
+    llm = FakeLLM("It is green.")
+    chat = _chat(tmp_path, llm)
+    try:
+        asyncio.run(_turn(chat, "What colour is my bike?"))
+        assert chat.reading_ahead is None and len(llm.prompts) == 1
+    finally:
+        chat.worker.close()
+
+
+def test_a_turn_of_an_evaluation_or_the_cli_is_not_read_ahead(tmp_path: Path) -> None:
+    llm = StatefulLLM("It is green.")
+    chat = _chat(tmp_path, llm)
+    try:
+        chat.reply(TurnRequest([ChatMessage("user", "What colour is my bike?")], PARAMS))
+        assert chat.reading_ahead is None and len(llm.prompts) == 1
+    finally:
+        chat.worker.close()

@@ -6,7 +6,11 @@ the two figures of issue 28 that a change to the daemon's request path moves:
   settings of ``bench_chat --memory-turns``), llama-server given the whole history each turn; turn i of
   every peer runs before turn i+1 of any, in an order that rotates from turn to turn, so drift on a shared
   machine hits all peers alike. Medians over turns 2..N of TTFT and decode, and the median of the turns'
-  ratios against llama-server.
+  ratios against llama-server. ``--pause S`` (1 s) after every turn of every peer: a user reading the answer,
+  and what keeps a daemon's work after its answer (reading the next prompt ahead, assistant.chat.orchestrator)
+  out of the next peer's timing. Between two turns of one peer the other peers' turns run too, so each
+  daemon is idle for seconds before its next turn: unlike ``bench_chat --memory-turns``, whose client sends
+  the next turn at once.
 - ``--cold-restart R``: R rounds of the first chat after a restart (``bench_chat --cold-restart``: ~300 prompt
   tokens, the system prompt's state on disk for the daemons), each peer a new process each round, rotating.
 
@@ -25,6 +29,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -84,7 +89,13 @@ def _rotated(peers: list[Any], i: int) -> list[Any]:
 
 
 def memory_turns(
-    settings: Settings, model: Path, turns: int, before: Path, server: str | None
+    settings: Settings,
+    model: Path,
+    turns: int,
+    before: Path,
+    server: str | None,
+    pause: float = 1.0,
+    after: Path = HERE,
 ) -> dict[str, Any]:
     ms = settings.model
     toml = bench_cold._daemon_toml(settings, model, 64, memory=True)
@@ -94,7 +105,7 @@ def memory_turns(
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         urls = {
             "before": stack.enter_context(daemon_from(before, tmp / "before", toml)),
-            "after": stack.enter_context(daemon_from(HERE, tmp / "after", toml)),
+            "after": stack.enter_context(daemon_from(after, tmp / "after", toml)),
         }
         for url in urls.values():
             for note in bench_cold.MEMORY_NOTES:
@@ -133,6 +144,9 @@ def memory_turns(
                 peers.append(functools.partial(server_turn, q))
             for run in _rotated(peers, i):
                 run()
+                time.sleep(
+                    pause
+                )  # a user reading; a daemon's work after its answer stays out of the next timing
     return {"model": model.name, "threads": ms.n_threads, "turns": turns, "rows": rows, **_turn_summary(rows)}
 
 
@@ -164,7 +178,7 @@ def _turn_summary(rows: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
 
 
 def cold_restart(
-    settings: Settings, model: Path, rounds: int, before: Path, server: str | None
+    settings: Settings, model: Path, rounds: int, before: Path, server: str | None, after: Path = HERE
 ) -> dict[str, Any]:
     ms = settings.model
     toml = bench_cold._daemon_toml(settings, model, 64, memory=False)
@@ -173,7 +187,7 @@ def cold_restart(
     runs: dict[str, list[dict[str, Any]]] = {"before": [], "after": []}
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        trees = {"before": before, "after": HERE}
+        trees = {"before": before, "after": after}
         for name, tree in trees.items():  # priming: the first start of the day writes the system prompt state
             with daemon_from(tree, tmp / name, toml) as url:
                 bench_cold.first_chat(url, [{"role": "user", "content": "Hello!"}], 4)
@@ -236,10 +250,14 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_before_after", description=__doc__)
     parser.add_argument("--before", required=True, type=Path, help="the other checkout (a directory)")
+    parser.add_argument(
+        "--after", type=Path, default=HERE, help="the checkout to compare (default: this tree)"
+    )
     parser.add_argument("--model", help="a bundled model name or a GGUF path")
     parser.add_argument("--llama-server", metavar="PATH")
     parser.add_argument("--memory-turns", type=int, metavar="N")
     parser.add_argument("--cold-restart", type=int, metavar="ROUNDS")
+    parser.add_argument("--pause", type=float, default=1.0, help="seconds after every memory turn")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     settings = load_settings(None)
@@ -252,11 +270,17 @@ def main(argv: list[str] | None = None) -> int:
     result: dict[str, Any] = {}
     if args.memory_turns:
         result["memory_turns"] = memory_turns(
-            settings, model, args.memory_turns, args.before.resolve(), args.llama_server
+            settings,
+            model,
+            args.memory_turns,
+            args.before.resolve(),
+            args.llama_server,
+            args.pause,
+            args.after.resolve(),
         )
     if args.cold_restart:
         result["cold_restart"] = cold_restart(
-            settings, model, args.cold_restart, args.before.resolve(), args.llama_server
+            settings, model, args.cold_restart, args.before.resolve(), args.llama_server, args.after.resolve()
         )
     print(json.dumps(result, indent=2) if args.json else render(result))
     return 0

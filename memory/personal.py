@@ -58,9 +58,9 @@ _WORD = re.compile(r"[A-Za-z][\w'’-]*")
 
 @dataclass(frozen=True)
 class PersonalQuestion:
-    """A question about the user's own life: ``phrase`` names its topic as the line says it ("your
-    brother's name"; "this" when it has no noun phrase after "my"); ``topic`` holds the content words a
-    memory must hold, all of them, to mention it."""
+    """A question about the user's own life: ``phrase`` names its topic in the user's voice, as the line
+    says it ("my brother's name", "whether I have a brother"; "this" when it has no noun phrase after "my");
+    ``topic`` holds the content words a memory must hold, all of them, to mention it."""
 
     phrase: str
     topic: frozenset[str]
@@ -101,8 +101,9 @@ def personal_question(message: str) -> PersonalQuestion | None:
                 phrase = _noun_phrase(m.group("rest"))
                 topic = content_words(phrase) - _ATTRIBUTES
                 if topic:
-                    owner = m.group("article") if pattern is _HAVE_A else "your"
-                    return PersonalQuestion(f"{owner} {phrase}", topic)
+                    if pattern is _HAVE_A:
+                        return PersonalQuestion(f"whether I have {m.group('article')} {phrase}", topic)
+                    return PersonalQuestion(f"my {phrase}", topic)
         for pattern in (_DID_I, _YES_NO):
             m = pattern.match(sentence)
             if m is not None:
@@ -111,7 +112,7 @@ def personal_question(message: str) -> PersonalQuestion | None:
                 if mine is not None and (phrase := _noun_phrase(mine.group(1))):
                     topic = content_words(phrase) - _ATTRIBUTES
                     if topic:
-                        return PersonalQuestion(f"your {phrase}", topic)
+                        return PersonalQuestion(f"my {phrase}", topic)
                 topic = content_words(rest) - _ATTRIBUTES - _GENERIC_VERBS
                 if topic:
                     return PersonalQuestion("this", topic)
@@ -124,8 +125,11 @@ def mentions(question: PersonalQuestion, text: str) -> bool:
 
 
 def absence_line(question: PersonalQuestion) -> str:
-    """The line recall puts before the user's words when nothing of the user's own mentions the topic."""
-    return f"(Nothing you have told me mentions {question.phrase}.)"
+    """The line recall puts before the user's words when nothing of the user's own mentions the topic. In the
+    user's voice, as the message it stands in; the wording measured in docs/memory.md ("Questions no memory
+    answers"): "(Nothing you have told me mentions ...)" left qwen0.5b inventing the dentist's number and
+    the daughter's school."""
+    return f"(You don't know {question.phrase}: I have never told you. Say that you don't know.)"
 
 
 _TO_THE_ASSISTANT = re.compile(

@@ -26,7 +26,15 @@ What earns a place (``MemoryRecall.recall``), measured in docs/memory.md ("The r
   only those sharing two content words with the message (an answer with the question it replied to). An
   answer never passes as something the user said, and never sits beside (or contradicts) a note. (An
   answer made from untrusted text is ``untrusted``: quoted as data in the untrusted block, as before);
+- answers only for a message about what the assistant said ("What did you recommend ...?",
+  memory/personal.py): recalled for anything else, an invented "Your brother's name is Jack." came back
+  as a fact about the user in the next conversation;
 - the token budget, as before.
+
+When the message asks about the user's own life ("What's my brother's name?") and nothing of the user's
+own (kind note, user or skill) recalled, nor a turn already in the prompt, mentions what it asks about,
+``unanswered`` says so and the trusted block ends with memory/personal.py's ``absence_line`` (the block is
+that line alone when nothing else is recalled): a fact from code, as the calendar line is for dates.
 """
 
 from __future__ import annotations
@@ -255,20 +263,27 @@ class MemoryRecall:
 
     def recall(self, query: str, *, conversation_id: str, exclude_texts: Sequence[str]) -> Recall:
         chosen = self.select(query, conversation_id=conversation_id, exclude_texts=exclude_texts)
+        unanswered = self.unanswered(query, chosen, exclude_texts)
+        return self._render(chosen, conversation_id, unanswered)
+
+    def unanswered(self, query: str, hits: Sequence[Hit], exclude_texts: Sequence[str]) -> PersonalQuestion | None:
+        """The question about the user's own life ``query`` asks (memory/personal.py) when none of the user's
+        own recalled memories (``hits`` of kind note, user or skill) and no turn already in the prompt (but the
+        question itself) mentions what it asks about; None otherwise."""
         personal = personal_question(query)
-        if personal is not None:
-            # What the prompt already holds of this conversation counts too (not the question itself).
-            asked = normalise(query)
-            if any(mentions(personal, t) for t in exclude_texts if t and normalise(t) != asked):
-                personal = None
-        return self._render(chosen, conversation_id, personal)
+        if personal is None:
+            return None
+        asked = normalise(query)
+        if any(mentions(personal, t) for t in exclude_texts if t and normalise(t) != asked):
+            return None
+        if any(memory_kind(h) in OWN and mentions(personal, h.record.text) for h in hits):
+            return None
+        return personal
 
     def _render(
-        self, hits: Sequence[Hit], conversation_id: str, personal: PersonalQuestion | None = None
+        self, hits: Sequence[Hit], conversation_id: str, unanswered: PersonalQuestion | None = None
     ) -> Recall:
-        """The blocks for ``hits``; with ``personal`` (the message asks about the user's own life), the
-        ``absence_line`` after the memories when none of the user's own (a note, their words, a skill's
-        output) that reaches the prompt mentions what it asks about."""
+        """The blocks for ``hits``; with ``unanswered`` (``unanswered``), its ``absence_line`` after them."""
         sample = f"{UNTRUSTED_LABEL}-{'0' * 8}"  # as long as quoted_block's marker (label and 8 hex digits)
         u_frame = estimate_tokens(f"{untrusted_header(sample)}\n\n<<<{sample}>>>\n<<<END {sample}>>>")
         budget = self.token_budget - estimate_tokens(HEADER)
@@ -312,11 +327,8 @@ class MemoryRecall:
                 cost = estimate_tokens(line)
                 trusted.append(line)
             budget -= cost
-            kind = memory_kind(hit)
-            items.append({**hit.as_dict(), "untrusted": bad, "kind": kind})
-            if personal is not None and kind in OWN and mentions(personal, r.text):
-                personal = None
-        gap = absence_line(personal) if personal is not None else None
+            items.append({**hit.as_dict(), "untrusted": bad, "kind": memory_kind(hit)})
+        gap = absence_line(unanswered) if unanswered is not None else None
         if not items:
             return Recall(gap)
         trusted_text = HEADER + "\n" + "\n".join(trusted) if trusted else None

@@ -30,6 +30,12 @@ _BE = r"(?:'s|'re|\s+is|\s+are|\s+was|\s+were|\s+does|\s+do|\s+did|\s+will|\s+ha
 _ABOUT_MY = re.compile(
     rf"^{_WH}(?:\s+[a-z]+){{0,2}}?{_BE}\s+(?:the\s+[a-z]+\s+(?:of|for|on|at)\s+)?my\s+(?P<rest>.+)$", re.I
 )
+# "Can you give me my dentist's number?", "Do you know my blood type?", "Tell me my brother's name."
+_TELL_ME_MY = re.compile(
+    r"^(?:(?:can|could|would|will)\s+you\s+(?:please\s+)?(?:tell|give|remind)\s+me|(?:do|did)\s+you\s+know"
+    r"|(?:please\s+)?(?:tell|remind)\s+me)\s+(?:of\s+|about\s+|what\s+)?my\s+(?P<rest>.+)$",
+    re.I,
+)
 # "Where did I leave my umbrella?", "What did I buy?", "How much have I spent?" (not "How do I ...": help)
 _DID_I = re.compile(rf"^{_WH}(?:\s+[a-z]+){{0,2}}?\s+(?:did|have|had|was)\s+I\s+(?P<rest>.+)$", re.I)
 # "When do I take my pill?" asks about the user's own thing; "What do I need for pancakes?" asks for help
@@ -93,9 +99,9 @@ def personal_question(message: str) -> PersonalQuestion | None:
     """The question about the user's own life that ``message`` asks, or None (see the module's docstring)."""
     for raw in _SENTENCE.findall(message):
         sentence = raw.strip().rstrip("?.! ").replace("\u2019", "'")
-        if not sentence or not raw.rstrip().endswith("?"):
+        if not sentence or not (raw.rstrip().endswith("?") or _TELL_ME_MY.match(sentence)):
             continue
-        for pattern in (_ABOUT_MY, _DO_I_MY, _IS_MY, _HAVE_A):
+        for pattern in (_ABOUT_MY, _DO_I_MY, _IS_MY, _HAVE_A, _TELL_ME_MY):
             m = pattern.match(sentence)
             if m is not None:
                 phrase = _noun_phrase(m.group("rest"))

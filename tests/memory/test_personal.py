@@ -44,6 +44,8 @@ from tests.memory_fakes import HashingEmbedder, fake_memory
         ("Do I have a brother?", "whether I have a brother"),
         ("Did I pay the electricity bill?", "this"),
         ("Thanks. Where is my passport?", "my passport"),
+        ("Do you know my blood type?", "my blood type"),
+        ("Tell me my brother's name.", "my brother's name"),
     ],
 )
 def test_a_question_about_the_users_own_life(question: str, phrase: str) -> None:
@@ -66,6 +68,7 @@ def test_a_question_about_the_users_own_life(question: str, phrase: str) -> None
         "Can I make beef stew for Sofia?",
         "What's the capital of France?",
         "My brother is called Tom.",  # a statement, not a question
+        "Can you tell me a joke about my cat?",
     ],
 )
 def test_general_help_is_not_a_personal_question(question: str) -> None:

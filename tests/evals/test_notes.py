@@ -78,3 +78,16 @@ def test_a_run_with_memory_on(tmp_path: Path) -> None:
     echo = _run(tmp_path / "b", lambda m: m[-1].content)  # the whole message, recall blocks and all
     assert not any(r["passed"] for r in echo)
     assert all(r["scaffolding"] for r in echo)
+
+
+def test_a_refusal_is_found_and_general_help_is_not_one() -> None:
+    from assistant.cli.eval_notes import refuses
+
+    for said in ("I don't know.", "You don't know.", "I'm sorry, I don't have information about your brother."):
+        assert refuses(said), said
+    for said in ("Boil it for 9 minutes; if you don't know the size, check.", "A photo album.", "5 - 2 = 3."):
+        assert not refuses(said), said
+    _, questions = load_notes()
+    gift = next(q for q in questions if q.id == "general-gift")
+    assert score(gift, "A photo album of her life.")[0]
+    assert not score(gift, "I don't know your mum's birthday gift.")[0]  # a refusal, though it says "gift"

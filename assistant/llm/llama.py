@@ -448,17 +448,18 @@ class LlamaBackend:
         params: GenerationParams,
     ) -> Iterator[Delta]:
         """How both loops end a stream: the text the stop scanner held back (not after a stop string or a
-        cancel), the state saved for the RAM cache, and the final delta with usage."""
+        cancel), the final delta with usage, then the state saved for the RAM cache (still under the lock: the
+        end, and the text the worker holds for it, does not wait for the copy)."""
         if finish != "stop":
             text = tail()
             if text and finish != "cancelled":
                 yield Delta(text)
+        yield Delta("", finish, Usage(len(tokens), len(completion)))
         if self.cache is not None and params.save_state and finish != "cancelled":
             try:
                 self.cache.put(tokens + completion, save_state(), group=params.state_group)
             except Exception:  # noqa: BLE001 - the cache is an optimisation
                 log.debug("could not save the prompt state", exc_info=True)
-        yield Delta("", finish, Usage(len(tokens), len(completion)))
 
 
 def llama_kwargs(path: Path, ms: ModelSettings) -> dict[str, Any]:

@@ -67,7 +67,8 @@ SCAFFOLDING = (
 # question, wrong for a ``general`` one.
 REFUSAL = re.compile(
     r"\b(I|we)\s+(don't|do not|can't|cannot|am unable to|'m unable to)\s+(know|have|find|see|access|tell|help|answer)"
-    r"|\bno (information|record|note|details)|\bnot (mentioned|in your notes)|\bI('m| am) not sure"
+    r"|\bno (information|record|note|details)|\bnot (mentioned|specified|provided|stated|given|in your notes)"
+    r"|\bI('m| am) not sure"
     r"|\byou (haven't|have not) (told|mentioned|said)|\bnothing you have told|\bunknown\b"
     r"|^\W*you (don't|do not) know\b",  # "You don't know.": the absence line's words said back
     re.IGNORECASE,

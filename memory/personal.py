@@ -70,6 +70,7 @@ class PersonalQuestion:
 
     phrase: str
     topic: frozenset[str]
+    yes_no: bool = False  # "Do I have a brother?": qwen1.5b answered "No." to a line without "yes or no"
 
 
 def _noun_phrase(rest: str) -> str:
@@ -108,20 +109,23 @@ def personal_question(message: str) -> PersonalQuestion | None:
                 topic = content_words(phrase) - _ATTRIBUTES
                 if topic:
                     if pattern is _HAVE_A:
-                        return PersonalQuestion(f"whether I have {m.group('article')} {phrase}", topic)
+                        return PersonalQuestion(f"whether I have {m.group('article')} {phrase}", topic, True)
+                    if pattern is _IS_MY:  # "Is my passport still valid?"
+                        return PersonalQuestion("this", topic, True)
                     return PersonalQuestion(f"my {phrase}", topic)
         for pattern in (_DID_I, _YES_NO):
             m = pattern.match(sentence)
             if m is not None:
                 rest = m.group("rest")
+                yes_no = pattern is _YES_NO
                 mine = re.search(r"\bmy\s+(.+)$", rest, re.I)
                 if mine is not None and (phrase := _noun_phrase(mine.group(1))):
                     topic = content_words(phrase) - _ATTRIBUTES
                     if topic:
-                        return PersonalQuestion(f"my {phrase}", topic)
+                        return PersonalQuestion("this" if yes_no else f"my {phrase}", topic, yes_no)
                 topic = content_words(rest) - _ATTRIBUTES - _GENERIC_VERBS
                 if topic:
-                    return PersonalQuestion("this", topic)
+                    return PersonalQuestion("this", topic, yes_no)
     return None
 
 
@@ -134,8 +138,10 @@ def absence_line(question: PersonalQuestion) -> str:
     """The line recall puts before the user's words when nothing of the user's own mentions the topic. In the
     user's voice, as the message it stands in; the wording measured in docs/memory.md ("Questions no memory
     answers"): "(Nothing you have told me mentions ...)" left qwen0.5b inventing the dentist's number and
-    the daughter's school."""
-    return f"(You don't know {question.phrase}: I have never told you. Say that you don't know.)"
+    the daughter's school; without "Do not answer yes or no", qwen1.5b answered "Do I have a brother?" with
+    "No."."""
+    say = "Do not answer yes or no; say that you don't know." if question.yes_no else "Say that you don't know."
+    return f"(You don't know {question.phrase}: I have never told you. {say})"
 
 
 _TO_THE_ASSISTANT = re.compile(

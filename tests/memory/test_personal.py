@@ -40,7 +40,7 @@ from tests.memory_fakes import HashingEmbedder, fake_memory
         ("Who is my car insurance with?", "my car insurance"),
         ("What's my boss called?", "my boss"),
         ("What's the code for my bike lock?", "my bike lock"),
-        ("Is my passport still valid?", "my passport"),
+        ("Is my passport still valid?", "this"),
         ("Do I have a brother?", "whether I have a brother"),
         ("Did I pay the electricity bill?", "this"),
         ("Thanks. Where is my passport?", "my passport"),
@@ -83,6 +83,15 @@ def test_no_shipped_general_or_everyday_question_is_personal() -> None:
     assert [r for r in map(json.loads, everyday) if personal_question(r["question"])] == []
     unknown = [q for q in questions if q.category == "unknown"]
     assert len(unknown) >= 10 and sum(personal_question(q.question) is not None for q in unknown) >= 10
+
+
+def test_a_yes_no_question_gets_told_not_to_answer_yes_or_no() -> None:
+    brother = personal_question("Do I have a brother?")
+    assert brother is not None and "Do not answer yes or no" in absence_line(brother)
+    name = personal_question("What's my brother's name?")
+    assert name is not None and absence_line(name) == (
+        "(You don't know my brother's name: I have never told you. Say that you don't know.)"
+    )
 
 
 def test_a_memory_mentions_a_topic_when_it_holds_all_its_words() -> None:

@@ -399,7 +399,7 @@ class ChatService:
             return
         stored = self.conversations.turns(prepared.conversation_id)
         messages = [prepared.messages[0], *(self._history_message(t) for t in stored)]
-        ahead = GenerationParams(max_tokens=1, temperature=0.0, state_group=prepared.conversation_id)
+        ahead = GenerationParams(max_tokens=1, temperature=0.0, state_group=prepared.conversation_id, background=True)
 
         def evaluate() -> None:
             try:

@@ -298,7 +298,7 @@ class LlamaBackend:
                     live = saved
         self.last_reused_tokens = min(live, len(tokens) - 1) if live else 0
 
-    def _prefill(self, tokens: list[int], cancel: threading.Event) -> bool:
+    def _prefill(self, tokens: list[int], cancel: threading.Event, measure: bool = True) -> bool:
         """Evaluate the prompt but its last token one batch at a time, checking ``cancel`` in between.
 
         ``generate`` then finds them in the KV cache and evaluates only the last token, as it does for a
@@ -320,7 +320,8 @@ class LlamaBackend:
             if cancel.is_set():
                 return False
             llm.eval(tokens[start : min(target, start + step)])
-        self.prefill_meter.add(target - done, time.perf_counter() - started)
+        if measure:
+            self.prefill_meter.add(target - done, time.perf_counter() - started)
         return True
 
     # -- generation --
@@ -356,7 +357,7 @@ class LlamaBackend:
         llm = self.llm
         max_tokens = min(params.max_tokens, self.n_ctx - len(tokens))
         self._restore_prefix(tokens)
-        if not self._prefill(tokens, cancel):
+        if not self._prefill(tokens, cancel, not params.background):
             yield Delta("", "cancelled", Usage(len(tokens), 0))
             return
         if params.seed is not None:
@@ -421,7 +422,8 @@ class LlamaBackend:
         if not native.prefill(tokens, int(self.settings.n_batch), cancel):
             yield Delta("", "cancelled", Usage(len(tokens), 0))
             return
-        self.prefill_meter.add(native.last_prefilled, time.perf_counter() - started)
+        if not params.background:
+            self.prefill_meter.add(native.last_prefilled, time.perf_counter() - started)
         seed = params.seed if params.seed is not None else int(self.llm._seed)
         try:
             sampler = native.sampler(params, self.settings.repeat_penalty, seed)

@@ -49,6 +49,9 @@ class GenerationParams:
     save_state: bool = True
     # The conversation the prompt belongs to: its saved state replaces the one last saved for it.
     state_group: str | None = None
+    # Nobody waits for this job's first token (a chat's next prompt read ahead while the user reads): its
+    # prefill is no sample of the model's reading speed, which sets the recall budget (prefill_meter).
+    background: bool = False
 
     @property
     def constrained(self) -> bool:

@@ -81,7 +81,8 @@ def test_after_a_turn_with_recall_the_next_prompts_start_is_evaluated_for_the_co
             ("assistant", "It is green."),
         ]
         assert ahead[0] == asked[0]  # the same system message
-        assert (llm.params[1].max_tokens, llm.params[1].state_group) == (1, cid)
+        ahead_params = llm.params[1]
+        assert (ahead_params.max_tokens, ahead_params.state_group, ahead_params.background) == (1, cid, True)
         # the next turn's prompt begins with exactly what was read ahead
         following = chat.prepare(TurnRequest([ChatMessage("user", "And my cat?")], PARAMS, cid))
         assert following.messages[: len(ahead)] == ahead

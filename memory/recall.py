@@ -34,8 +34,7 @@ What earns a place (``MemoryRecall.recall``), measured in docs/memory.md ("The r
 When the message asks about the user's own life ("What's my brother's name?") and nothing of the user's
 own (kind note, user or skill) recalled, nor a turn already in the prompt, mentions what it asks about,
 ``unanswered`` says so and the trusted block ends with memory/personal.py's ``absence_line`` (the block is
-that line alone when nothing else is recalled): a fact from code, as the calendar line is for dates. The
-user's earlier questions are left out then (they hold no fact, and a model read one as one).
+that line alone when nothing else is recalled): a fact from code, as the calendar line is for dates.
 """
 
 from __future__ import annotations
@@ -265,10 +264,6 @@ class MemoryRecall:
     def recall(self, query: str, *, conversation_id: str, exclude_texts: Sequence[str]) -> Recall:
         chosen = self.select(query, conversation_id=conversation_id, exclude_texts=exclude_texts)
         unanswered = self.unanswered(query, chosen, exclude_texts)
-        if unanswered is not None:
-            # The user's earlier questions about it hold no fact; beside the line, qwen1.5b read "What's your
-            # brother's name?" as a brother and answered "Do I have a brother?" with "No".
-            chosen = [h for h in chosen if memory_kind(h) != "question"]
         return self._render(chosen, conversation_id, unanswered)
 
     def unanswered(self, query: str, hits: Sequence[Hit], exclude_texts: Sequence[str]) -> PersonalQuestion | None:

@@ -37,6 +37,14 @@ SPLITS = ("dev", "confirm")
 EVAL_ZONE = "Europe/Berlin"
 EVAL_NOW = datetime(2026, 3, 18, 8, 30, tzinfo=UTC)
 NONE = "none"
+MEMORY = "search_memory"
+
+
+def same_route(route: str, expected: str) -> bool:
+    """Whether ``route`` does what ``expected`` asks: ``search_memory`` runs nothing (plain chat answers with
+    recall), so it and ``none`` are the same answer; a question about the user's own life goes to plain chat
+    without asking the model at all."""
+    return route == expected or {route, expected} == {NONE, MEMORY}
 
 
 @dataclass(frozen=True)
@@ -114,10 +122,10 @@ class ModelReport:
         left = [r.seconds for r in rows if r.baseline == NONE]  # the messages the choice may add to
         return {
             "items": n,
-            "baseline_right": share(lambda r: r.baseline == r.expected),
-            "baseline_wrong_skill": share(lambda r: r.baseline not in (NONE, r.expected)),
-            "cascade_right": share(lambda r: r.cascade == r.expected),
-            "cascade_wrong_skill": share(lambda r: r.cascade not in (NONE, r.expected)),
+            "baseline_right": share(lambda r: same_route(r.baseline, r.expected)),
+            "baseline_wrong_skill": share(lambda r: not same_route(r.baseline, r.expected) and r.baseline != NONE),
+            "cascade_right": share(lambda r: same_route(r.cascade, r.expected)),
+            "cascade_wrong_skill": share(lambda r: not same_route(r.cascade, r.expected) and r.cascade != NONE),
             "asked": sum(r.asked for r in rows),
             "left_to_model": len(left),
             "added_median_s": round(statistics.median(left), 2) if left else None,
@@ -157,7 +165,7 @@ def run_items(
             asked, seconds, args, cascade = choice.asked, choice.seconds, dict(choice.args), choice.name
         rows.append(Row(item.id, item.split, item.text, item.expected, base, cascade, asked, seconds, args))
         if progress:
-            mark = "ok" if cascade == item.expected else f"WRONG (expected {item.expected})"
+            mark = "ok" if same_route(cascade, item.expected) else f"WRONG (expected {item.expected})"
             progress(f"{item.id}: {cascade} {mark} {seconds:.2f}s")
     return rows
 

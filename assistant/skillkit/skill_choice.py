@@ -56,6 +56,7 @@ from assistant.skillkit.choice_options import (
     choice_schema,
     registry_options,
 )
+from memory.personal import personal_question
 
 if TYPE_CHECKING:
     from assistant.skillkit.registry import SkillRunner
@@ -138,7 +139,9 @@ class SkillChoice:
     def choose(self, text: str, *, tainted: bool = False) -> Choice:
         """The model's choice for the user's newest message ``text`` (``none`` without asking for small
         talk; ``none`` when the answer does not parse or names what was not offered)."""
-        if not worth_asking(text):
+        if not worth_asking(text) or personal_question(text) is not None:
+            # A question about the user's own life is for their notes: plain chat recalls them (or says
+            # that nothing they said answers it); qwen1.5b chose the time skill for "Did I pay the bill?".
             return Choice(NONE)
         offered = self.offered(tainted=tainted)
         urls = urls_in(text)
@@ -169,6 +172,9 @@ class SkillChoice:
         option = self.by_name.get(name)
         if option is not None and not all(from_message(str(args[k]), text) for k in option.quoted):
             log.info("skill choice %s refused: %s is not the user's own words", name, dict(args))
+            name, args = NONE, {}
+        elif option is not None and not all(numbers_said(str(v), text) for v in args.values()):
+            log.info("skill choice %s refused: %s has a number the user did not say", name, dict(args))
             name, args = NONE, {}
         elif option is not None and option.url:
             args["url"] = urls[0]
@@ -201,6 +207,30 @@ def from_message(value: str, text: str) -> bool:
     said = {w.lower() for w in _WORD.findall(text)}
     words = [w.lower() for w in _WORD.findall(value)]
     return bool(words) and sum(w in said for w in words) >= QUOTE_SHARE * len(words)
+
+
+_DIGITS = re.compile(r"\d+")
+_NUMBER_WORDS = {
+    w: str(n)
+    for n, w in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+        "seventeen eighteen nineteen twenty".split()
+    )
+} | {w: str(10 * n) for n, w in enumerate("thirty forty fifty sixty seventy eighty ninety".split(), 3)} | {
+    "hundred": "100",
+    "thousand": "1000",
+    "dozen": "12",
+}
+
+
+def numbers_said(value: str, text: str) -> bool:
+    """Whether every number in ``value`` (an argument the model filled in) is one the message has, in digits
+    or spelled out: the skill computes from the user's request, never from a number the model made up
+    (qwen1.5b turned "When do I take my blood pressure pill?" into the date question "in 1 day")."""
+    said = set(_DIGITS.findall(text)) | {
+        _NUMBER_WORDS[w] for w in _WORD.findall(text.lower()) if w in _NUMBER_WORDS
+    }
+    return all(n in said for n in _DIGITS.findall(value))
 
 
 def parse_choice(text: str, offered: Mapping[str, Option]) -> tuple[str, dict[str, Any]]:

@@ -6,7 +6,15 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from assistant.cli.eval_choice import NONE, ChoiceItem, ModelReport, baseline_router, load_items, run_items
+from assistant.cli.eval_choice import (
+    NONE,
+    ChoiceItem,
+    ModelReport,
+    baseline_router,
+    load_items,
+    run_items,
+    same_route,
+)
 from assistant.config import load_settings
 from assistant.core.clock import SystemClock
 from assistant.llm.types import ChatMessage, Completion, GenerationParams
@@ -75,3 +83,18 @@ def test_the_report_counts_right_and_wrong_routes_and_the_added_latency() -> Non
     assert (s["asked"], s["left_to_model"], s["added_median_s"], s["added_p95_s"]) == (2, 3, 1.0, 3.0)
     assert report.stats("dev")["cascade_right"] == 1.0
     assert report.as_dict()["confirm"]["cascade_wrong_skill"] == 0.5
+
+
+def test_searching_memory_and_plain_chat_are_the_same_answer() -> None:
+    """``search_memory`` runs nothing (plain chat answers, with recall), and a question about the user's own
+    life goes to plain chat without asking the model: either route answers a memory question."""
+    assert same_route(NONE, "search_memory") and same_route("search_memory", NONE)
+    assert not same_route("time", "search_memory") and not same_route(NONE, "time")
+    report = ModelReport("fake", "-")
+    report.rows = run_items(
+        lambda text: Choice(NONE),
+        baseline_router(load_settings(None)),
+        [ChoiceItem("m", "dev", "where did I park the car?", "search_memory")],
+        None,
+    )
+    assert report.stats()["cascade_right"] == 1.0 and report.stats()["cascade_wrong_skill"] == 0.0

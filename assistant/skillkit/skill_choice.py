@@ -209,28 +209,41 @@ def from_message(value: str, text: str) -> bool:
     return bool(words) and sum(w in said for w in words) >= QUOTE_SHARE * len(words)
 
 
-_DIGITS = re.compile(r"\d+")
-_NUMBER_WORDS = {
-    w: str(n)
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+_NUMBER_WORDS: dict[str, tuple[float, ...]] = {
+    w: (float(n),)
     for n, w in enumerate(
         "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
         "seventeen eighteen nineteen twenty".split()
     )
-} | {w: str(10 * n) for n, w in enumerate("thirty forty fifty sixty seventy eighty ninety".split(), 3)} | {
-    "hundred": "100",
-    "thousand": "1000",
-    "dozen": "12",
+} | {w: (10.0 * n,) for n, w in enumerate("thirty forty fifty sixty seventy eighty ninety".split(), 3)} | {
+    "hundred": (100.0,),
+    "thousand": (1000.0,),
+    "dozen": (12.0,),
+    "half": (30.0, 0.5),  # "half an hour", "half past 7"
+    "quarter": (15.0, 0.25, 45.0),  # "a quarter of an hour", "quarter past/to"
 }
+_ONE_UNIT = re.compile(r"\b(?:a|an)\s+(?:second|minute|hour|day|week|fortnight|month|year)\b", re.IGNORECASE)
+
+
+def _said_numbers(text: str) -> set[float]:
+    said = {float(n) for n in _NUMBER.findall(text)}
+    said |= {v for w in _WORD.findall(text.lower()) for v in _NUMBER_WORDS.get(w, ())}
+    if _ONE_UNIT.search(text):
+        said.add(1.0)  # "in an hour" -> "in 1 hour"
+    if "%" in text or re.search(r"\bper ?cent\b", text, re.IGNORECASE):
+        said |= {v / 100 for v in said}  # "a 20% tip" -> "45 * 0.2"
+    return said
 
 
 def numbers_said(value: str, text: str) -> bool:
-    """Whether every number in ``value`` (an argument the model filled in) is one the message has, in digits
-    or spelled out: the skill computes from the user's request, never from a number the model made up
-    (qwen1.5b turned "When do I take my blood pressure pill?" into the date question "in 1 day")."""
-    said = set(_DIGITS.findall(text)) | {
-        _NUMBER_WORDS[w] for w in _WORD.findall(text.lower()) if w in _NUMBER_WORDS
-    }
-    return all(n in said for n in _DIGITS.findall(value))
+    """Whether every number in ``value`` (an argument the model filled in) is one the message has, in digits,
+    spelled out, as "an hour" or as a percentage: the skill computes from the user's request, never from a
+    number the model made up (qwen1.5b turned "When do I take my blood pressure pill?" into the date question
+    "in 1 day", and "how many days are in February this year" into "in 2023"). Zero needs no saying ("at
+    10:00" for "at 10")."""
+    said = _said_numbers(text)
+    return all(float(n) == 0 or float(n) in said for n in _NUMBER.findall(value))
 
 
 def parse_choice(text: str, offered: Mapping[str, Option]) -> tuple[str, dict[str, Any]]:

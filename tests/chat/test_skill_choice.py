@@ -359,6 +359,10 @@ def test_a_number_the_model_fills_in_must_be_one_the_user_said() -> None:
     assert numbers_said("in 3 days", "which day is it 3 days from now?")
     assert numbers_said("12 * 7", "how much is twelve times seven")  # spelled out in the message
     assert numbers_said("my rent", "how much is my rent?")  # no number to check
+    assert numbers_said("in 1 hour", "ping me in an hour about the laundry")
+    assert numbers_said("45 * 0.2", "what's a 20% tip on 45 dollars")
+    assert numbers_said("friday at 10:00", "remind me to pay rent on friday at 10")
+    assert not numbers_said("in 2023", "how many days are in february this year")
     assert not numbers_said("in 1 day", "When do I take my blood pressure pill?")
     assert not numbers_said("in 2 weeks", "When does the book club meet?")
     assert not numbers_said("13 * 7", "how much is 12 times 7")

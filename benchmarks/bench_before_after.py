@@ -24,7 +24,6 @@ import contextlib
 import functools
 import json
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -45,7 +44,7 @@ HERE = Path(__file__).resolve().parent.parent
 @contextlib.contextmanager
 def daemon_from(tree: Path, data_dir: Path, config_toml: str) -> Iterator[str]:
     """``python -m assistant serve`` of the checkout ``tree`` on a free port; yields its URL once healthy."""
-    from tests.daemon import free_port, wait_healthy
+    from tests.daemon import free_port, stop, wait_healthy
 
     data_dir.mkdir(parents=True, exist_ok=True)
     cfg = data_dir / "config.toml"
@@ -74,13 +73,7 @@ def daemon_from(tree: Path, data_dir: Path, config_toml: str) -> Iterator[str]:
         wait_healthy(url, proc, log_path)
         yield url
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop(proc)
 
 
 def _rotated(peers: list[Any], i: int) -> list[Any]:

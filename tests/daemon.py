@@ -37,6 +37,18 @@ class Daemon:
         self.proc.wait(timeout=30)
 
 
+def stop(proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    """Stop a daemon as a service manager does: SIGTERM, and SIGKILL when it has not ended in ``timeout``."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def wait_healthy(url: str, proc: subprocess.Popen[bytes], log_path: Path, timeout: float = 180.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -84,10 +96,4 @@ def start_daemon(
         wait_healthy(url, proc, log_path)
         yield Daemon(url, port, proc, log_path)
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop(proc)

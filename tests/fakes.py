@@ -30,7 +30,8 @@ class FixedClock:
 
 
 class FakeLLM:
-    """Streams a scripted reply word by word. Records every prompt it was given.
+    """Streams a scripted reply word by word. Records every prompt it was given (``prompts``) and the
+    generation parameters it came with (``params``).
 
     ``reply`` may be a string or a function of the messages. ``gate``, when given, holds each token: an Event
     lets all tokens through once set, a Semaphore lets one token through per release. Tests use it to hold
@@ -43,6 +44,7 @@ class FakeLLM:
         self.reply = reply
         self.gate = gate
         self.prompts: list[list[ChatMessage]] = []
+        self.params: list[GenerationParams] = []
         self.started = threading.Event()
         self.cancelled = threading.Event()
         self.closed = False
@@ -60,6 +62,7 @@ class FakeLLM:
         self, messages: list[ChatMessage], params: GenerationParams, cancel: threading.Event
     ) -> Iterator[Delta]:
         self.prompts.append(list(messages))
+        self.params.append(params)
         self.started.set()
         words = self._text(messages).split(" ")
         prompt_tokens = sum(len(m.content.split()) for m in messages)

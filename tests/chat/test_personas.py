@@ -4,7 +4,6 @@ refusal of an instruction planted in a headline (the slow test, with the real mo
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,7 +18,6 @@ from assistant.chat.personas import BUILT_IN, Persona, PersonaBook, dated_system
 from assistant.config import Settings, load_settings
 from assistant.core.errors import BadRequest, ConfigError
 from assistant.core.text import strip_links
-from assistant.llm.types import ChatMessage, Delta, GenerationParams
 from assistant.services import build_services
 from tests.fakes import FakeLLM, FixedClock
 from tests.feeds.test_planted_headline import (
@@ -38,20 +36,6 @@ def persona_part(system: str) -> str:
     return system.split("\n\n", 1)[-1]
 
 
-class ParamsLLM(FakeLLM):
-    """A FakeLLM that also records the sampling settings of each prompt."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.params: list[GenerationParams] = []
-
-    def stream_chat(
-        self, messages: list[ChatMessage], params: GenerationParams, cancel: threading.Event
-    ) -> Iterator[Delta]:
-        self.params.append(params)
-        return super().stream_chat(messages, params, cancel)
-
-
 def say(c: TestClient, text: str, **extra: Any) -> dict[str, Any]:
     r = c.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": text}], **extra})
     assert r.status_code == 200, r.text
@@ -59,12 +43,12 @@ def say(c: TestClient, text: str, **extra: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def llm() -> ParamsLLM:
-    return ParamsLLM()
+def llm() -> FakeLLM:
+    return FakeLLM()
 
 
 @pytest.fixture
-def pc(settings: Settings, clock: FixedClock, llm: ParamsLLM) -> Iterator[TestClient]:
+def pc(settings: Settings, clock: FixedClock, llm: FakeLLM) -> Iterator[TestClient]:
     with TestClient(create_app(build_services(settings, clock=clock, llm=llm))) as c:
         yield c
 
@@ -76,7 +60,7 @@ def test_the_built_in_personas_are_listed(pc: TestClient) -> None:
     assert all(p["system_prompt"] and p["description"] for p in got["data"])
 
 
-def test_a_persona_chosen_by_request_stays_with_the_conversation(pc: TestClient, llm: ParamsLLM) -> None:
+def test_a_persona_chosen_by_request_stays_with_the_conversation(pc: TestClient, llm: FakeLLM) -> None:
     first = say(pc, "How do I boil an egg?", persona="terse")
     assert first["persona"] == "terse"
     book = PersonaBook()
@@ -89,7 +73,7 @@ def test_a_persona_chosen_by_request_stays_with_the_conversation(pc: TestClient,
     assert fresh["persona"] == "helpful" and persona_part(llm.prompts[-1][0].content) == book.get("helpful").system_prompt
 
 
-def test_a_chat_turns_saved_state_is_grouped_by_its_conversation(pc: TestClient, llm: ParamsLLM) -> None:
+def test_a_chat_turns_saved_state_is_grouped_by_its_conversation(pc: TestClient, llm: FakeLLM) -> None:
     first = say(pc, "How do I boil an egg?")
     assert llm.params[-1].state_group == first["conversation_id"] and llm.params[-1].save_state
     say(pc, "And poach one?", conversation_id=first["conversation_id"])
@@ -97,7 +81,7 @@ def test_a_chat_turns_saved_state_is_grouped_by_its_conversation(pc: TestClient,
     assert [p.state_group for p in llm.params] == [first["conversation_id"]] * 2 + [other["conversation_id"]]
 
 
-def test_an_unknown_persona_is_a_400_naming_the_known_ones(pc: TestClient, llm: ParamsLLM) -> None:
+def test_an_unknown_persona_is_a_400_naming_the_known_ones(pc: TestClient, llm: FakeLLM) -> None:
     r = pc.post(
         "/v1/chat/completions", json={"persona": "pirate", "messages": [{"role": "user", "content": "x"}]}
     )
@@ -107,7 +91,7 @@ def test_an_unknown_persona_is_a_400_naming_the_known_ones(pc: TestClient, llm: 
     assert r.json()["error"]["code"] == "unknown_persona" and llm.prompts == []
 
 
-def test_persona_sampling_applies_where_the_request_sets_none(pc: TestClient, llm: ParamsLLM) -> None:
+def test_persona_sampling_applies_where_the_request_sets_none(pc: TestClient, llm: FakeLLM) -> None:
     terse = PersonaBook().get("terse")
     say(pc, "Hi", persona="terse")
     assert (llm.params[-1].temperature, llm.params[-1].max_tokens) == (terse.temperature, terse.max_tokens)
@@ -116,7 +100,7 @@ def test_persona_sampling_applies_where_the_request_sets_none(pc: TestClient, ll
     assert (llm.params[-1].temperature, llm.params[-1].max_tokens) == (1.2, 7)
 
 
-def test_a_client_system_message_follows_a_chosen_persona(pc: TestClient, llm: ParamsLLM) -> None:
+def test_a_client_system_message_follows_a_chosen_persona(pc: TestClient, llm: FakeLLM) -> None:
     msgs = [{"role": "system", "content": "Always answer in French."}, {"role": "user", "content": "Hi"}]
     pc.post("/v1/chat/completions", json={"messages": msgs})
     assert llm.prompts[-1][0].content == "Always answer in French."  # no persona: as before
@@ -153,7 +137,7 @@ def test_config_adds_personas_and_changes_built_in_ones(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- what a persona must not change
 
 
-def test_time_skill_facts_are_the_same_for_every_persona(pc: TestClient, llm: ParamsLLM) -> None:
+def test_time_skill_facts_are_the_same_for_every_persona(pc: TestClient, llm: FakeLLM) -> None:
     answers = {}
     for name in NAMES:
         r = say(pc, "what time is it?", persona=name)

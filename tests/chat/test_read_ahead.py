@@ -6,16 +6,17 @@ only its own message."""
 from __future__ import annotations
 
 import asyncio
-import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from assistant.chat.conversations import ConversationStore
 from assistant.chat.orchestrator import ChatService
 from assistant.chat.turn import TurnEnd, TurnRequest
 from assistant.core.recall import Recall, TurnRecord
-from assistant.llm.types import ChatMessage, Delta, GenerationParams
+from assistant.llm.types import ChatMessage, GenerationParams
 from assistant.llm.worker import GenerationWorker
 from tests.fakes import FakeLLM, FixedClock
 
@@ -24,19 +25,11 @@ BLOCK = "## Notes\n- [7 Dec 2026, a note] The bike is a green Brompton."
 
 
 class StatefulLLM(FakeLLM):
-    """A fake model that, like the embedded llama.cpp backend, keeps prompt states (``cache``); it records the
-    parameters of each job besides its prompt."""
+    """A fake model that, like the embedded llama.cpp backend, keeps prompt states (``cache``)."""
 
     def __init__(self, reply: str) -> None:
         super().__init__(reply)
         self.cache = object()
-        self.params: list[GenerationParams] = []
-
-    def stream_chat(
-        self, messages: list[ChatMessage], params: GenerationParams, cancel: threading.Event
-    ) -> Iterator[Delta]:
-        self.params.append(params)
-        return super().stream_chat(messages, params, cancel)
 
 
 class Recalls:
@@ -90,19 +83,14 @@ def test_after_a_turn_with_recall_the_next_prompts_start_is_evaluated_for_the_co
         chat.worker.close()
 
 
-def test_nothing_is_read_ahead_when_nothing_was_put_in_front_of_the_question(tmp_path: Path) -> None:
-    llm = StatefulLLM("Hello!")
-    chat = _chat(tmp_path, llm, block=None)
-    try:
-        asyncio.run(_turn(chat, "What colour is my bike?"))
-        assert chat.reading_ahead is None and len(llm.prompts) == 1
-    finally:
-        chat.worker.close()
-
-
-def test_nothing_is_read_ahead_for_a_backend_that_keeps_no_prompt_states(tmp_path: Path) -> None:
-    llm = FakeLLM("It is green.")
-    chat = _chat(tmp_path, llm)
+@pytest.mark.parametrize(
+    ("keeps_states", "recalled"),
+    [(True, False), (False, True)],
+    ids=["nothing-put-in-front-of-the-question", "a-backend-that-keeps-no-prompt-states"],
+)
+def test_nothing_is_read_ahead(tmp_path: Path, keeps_states: bool, recalled: bool) -> None:
+    llm = StatefulLLM("It is green.") if keeps_states else FakeLLM("It is green.")
+    chat = _chat(tmp_path, llm) if recalled else _chat(tmp_path, llm, block=None)
     try:
         asyncio.run(_turn(chat, "What colour is my bike?"))
         assert chat.reading_ahead is None and len(llm.prompts) == 1

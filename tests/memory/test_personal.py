@@ -12,20 +12,18 @@ import json
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from assistant.app import create_app
 from assistant.cli.eval_notes import load_notes
-from assistant.config import load_settings
 from assistant.llm.types import ChatMessage
-from assistant.services import Services, build_services
+from assistant.services import Services
 from memory.personal import absence_line, asks_about_the_assistant, mentions, personal_question
 from memory.recall import MemoryRecall
-from tests.fakes import FakeLLM, FixedClock
-from tests.memory_fakes import HashingEmbedder, fake_memory
+from tests.fakes import FixedClock
+from tests.memory.memory_chat import ask, memory_chat
+from tests.memory_fakes import fake_memory
 
 
 @pytest.mark.parametrize(
@@ -166,17 +164,8 @@ INVENTED: list[str] = []
 
 @pytest.fixture
 def chat(tmp_path: Path, clock: FixedClock) -> Iterator[tuple[TestClient, Services]]:
-    settings = load_settings(None, data_dir=tmp_path / "data", scheduler={"enabled": False},
-                             memory={"enabled": True, "recall_min_similarity": 0.5})  # fmt: skip
-    services = build_services(settings, clock=clock, llm=FakeLLM(invent), embedder=HashingEmbedder())
-    with TestClient(create_app(services)) as c:
-        yield c, services
-
-
-def ask(c: TestClient, text: str) -> dict[str, Any]:
-    r = c.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": text}], "memory": True})
-    assert r.status_code == 200, r.text
-    return dict(r.json())
+    with memory_chat(tmp_path, clock, invent) as c:
+        yield c
 
 
 def test_an_invented_answer_does_not_come_back_as_a_memory(chat: tuple[TestClient, Services]) -> None:

@@ -16,15 +16,14 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from assistant.app import create_app
-from assistant.config import load_settings
 from assistant.llm.types import ChatMessage
-from assistant.services import Services, build_services
+from assistant.services import Services
 from memory.feedback import FeedbackStore
 from memory.overlap import content_words, used_memory
 from memory.recall import MemoryRecall
 from memory.service import MemoryService
-from tests.fakes import FakeLLM, FixedClock
+from tests.fakes import FixedClock
+from tests.memory.memory_chat import ask, memory_chat
 from tests.memory_fakes import HashingEmbedder, fake_memory
 
 NOTES = (
@@ -68,17 +67,8 @@ def reply(messages: list[ChatMessage]) -> str:
 @pytest.fixture
 def chat(tmp_path: Path, clock: FixedClock) -> Iterator[tuple[TestClient, Services]]:
     """The daemon with memory on (the hashing embedder, so a dense floor of 0.5: see above) and feedback."""
-    settings = load_settings(None, data_dir=tmp_path / "data", scheduler={"enabled": False},
-                             memory={"enabled": True, "recall_min_similarity": 0.5})  # fmt: skip
-    services = build_services(settings, clock=clock, llm=FakeLLM(reply), embedder=HashingEmbedder())
-    with TestClient(create_app(services)) as c:
-        yield c, services
-
-
-def ask(c: TestClient, text: str) -> dict[str, Any]:
-    r = c.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": text}], "memory": True})
-    assert r.status_code == 200, r.text
-    return dict(r.json())
+    with memory_chat(tmp_path, clock, reply) as c:
+        yield c
 
 
 def test_wrong_answers_are_not_recalled_as_facts_and_the_note_comes_first(

@@ -48,7 +48,7 @@ STANDS_IN_FOR: dict[str, StandIn] = {
     "FixedClock": StandIn(Clock, SystemClock, frozenset({"set", "advance"})),
     # RemoteBackend is a real LLMBackend that imports no native library (LlamaBackend has the same members).
     "FakeLLM": StandIn(
-        LLMBackend, RemoteBackend, frozenset({"reply", "gate", "prompts", "started", "cancelled", "closed"})
+        LLMBackend, RemoteBackend, frozenset({"reply", "gate", "prompts", "params", "started", "cancelled", "closed"})
     ),
     "RecordingNotifier": StandIn(None, Notifier, frozenset({"sent"})),
     "FakeFeeds": StandIn(None, FeedService, frozenset({"add", "stored", "reported", "mark_calls"})),

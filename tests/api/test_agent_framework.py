@@ -21,9 +21,8 @@ from assistant.app import create_app
 from assistant.config import Settings
 from assistant.llm.types import ChatMessage
 from assistant.services import Services, build_services
-from tests.api.test_openai_fields import RecordingLLM
 from tests.daemon import Daemon
-from tests.fakes import FixedClock
+from tests.fakes import FakeLLM, FixedClock
 from tests.server import serve_app
 
 pydantic_ai = pytest.importorskip(
@@ -109,17 +108,17 @@ def scripted(messages: list[ChatMessage]) -> str:
 
 @pytest.fixture
 def fake_services(settings: Settings) -> Services:
-    return build_services(settings, clock=FixedClock(), llm=RecordingLLM(scripted))
+    return build_services(settings, clock=FixedClock(), llm=FakeLLM(scripted))
 
 
 @pytest.fixture
-def fake_daemon(fake_services: Services) -> Iterator[tuple[str, RecordingLLM]]:
+def fake_daemon(fake_services: Services) -> Iterator[tuple[str, FakeLLM]]:
     with serve_app(create_app(fake_services)) as url:
         yield url, fake_services.llm  # type: ignore[misc]
 
 
 def test_the_agent_loop_runs_through_the_daemon(
-    fake_daemon: tuple[str, RecordingLLM], loopback_only: list[str]
+    fake_daemon: tuple[str, FakeLLM], loopback_only: list[str]
 ) -> None:
     url, llm = fake_daemon
     calls: list[dict[str, Any]] = []
@@ -142,7 +141,7 @@ def test_the_agent_loop_runs_through_the_daemon(
 
 
 def test_the_agent_streams_through_the_daemon(
-    fake_daemon: tuple[str, RecordingLLM], loopback_only: list[str]
+    fake_daemon: tuple[str, FakeLLM], loopback_only: list[str]
 ) -> None:
     """The same loop with streamed answers: the framework reads the call from ``delta.tool_calls``."""
     import anyio
@@ -160,7 +159,7 @@ def test_the_agent_streams_through_the_daemon(
 
 
 def test_a_bare_call_object_and_its_result_stay_one_conversation(
-    fake_daemon: tuple[str, RecordingLLM], fake_services: Services
+    fake_daemon: tuple[str, FakeLLM], fake_services: Services
 ) -> None:
     """Qwen2.5 0.5B often writes a call without its tags; the framework resends it as ``tool_calls``, which the
     model reads back as a tagged call: the stored call must match it, or every step of the loop starts a new

@@ -8,7 +8,6 @@ honoured (penalties reach the sampler) or accepted with no effect as docs/openai
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,6 @@ from fastapi.testclient import TestClient
 from assistant.api.chat_request import ACCEPTED_NO_EFFECT, REFUSED, ChatRequest
 from assistant.app import create_app
 from assistant.config import Settings
-from assistant.llm.types import ChatMessage, Delta, GenerationParams
 from assistant.services import build_services
 from tests.fakes import FakeLLM, FixedClock
 from tests.server import serve_app
@@ -29,27 +27,15 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "openai-api.md"
 USER = [{"role": "user", "content": "hi"}]
 
 
-class RecordingLLM(FakeLLM):
-    """The fake model, remembering the generation parameters of every call."""
-
-    def __init__(self, reply: object = "Hello from the fake model.") -> None:
-        super().__init__(reply)
-        self.params: list[GenerationParams] = []
-
-    def stream_chat(
-        self, messages: list[ChatMessage], params: GenerationParams, cancel: threading.Event
-    ) -> Iterator[Delta]:
-        self.params.append(params)
-        yield from super().stream_chat(messages, params, cancel)
 
 
 @pytest.fixture
-def llm() -> RecordingLLM:
-    return RecordingLLM()
+def llm() -> FakeLLM:
+    return FakeLLM()
 
 
 @pytest.fixture
-def api(settings: Settings, llm: RecordingLLM) -> Iterator[TestClient]:
+def api(settings: Settings, llm: FakeLLM) -> Iterator[TestClient]:
     with TestClient(create_app(build_services(settings, clock=FixedClock(), llm=llm))) as c:
         yield c
 
@@ -90,7 +76,7 @@ def test_an_unknown_top_level_field_is_a_400_naming_it(api: TestClient) -> None:
     ],
 )
 def test_a_field_that_cannot_be_honoured_is_refused_by_name(
-    api: TestClient, llm: RecordingLLM, field: str, value: object
+    api: TestClient, llm: FakeLLM, field: str, value: object
 ) -> None:
     assert_refused(post(api, **{field: value}), field)
     assert llm.params == []  # refused before the model
@@ -112,7 +98,7 @@ def test_fields_accepted_with_no_effect(api: TestClient, body: dict[str, Any]) -
     assert r.status_code == 200, r.text
 
 
-def test_penalties_reach_the_sampler(api: TestClient, llm: RecordingLLM) -> None:
+def test_penalties_reach_the_sampler(api: TestClient, llm: FakeLLM) -> None:
     assert post(api, presence_penalty=0.5, frequency_penalty=-0.25).status_code == 200
     assert (llm.params[-1].presence_penalty, llm.params[-1].frequency_penalty) == (0.5, -0.25)
     assert post(api).status_code == 200

@@ -21,8 +21,7 @@ from assistant.llm.json_grammar import UnsupportedSchema, check_schema, schema_g
 from assistant.llm.remote import RemoteBackend
 from assistant.llm.types import ChatMessage, GenerationParams, collect
 from assistant.services import build_services
-from tests.api.test_openai_fields import RecordingLLM
-from tests.fakes import FixedClock
+from tests.fakes import FakeLLM, FixedClock
 from tests.memory_fakes import memory_services
 from tests.server import serve_app
 
@@ -41,18 +40,18 @@ USER = [{"role": "user", "content": "Describe Ann, 31, who has a cat."}]
 
 
 @pytest.fixture
-def llm() -> RecordingLLM:
-    return RecordingLLM('{"name": "Ann", "age": 31, "pets": ["cat"]}')
+def llm() -> FakeLLM:
+    return FakeLLM('{"name": "Ann", "age": 31, "pets": ["cat"]}')
 
 
 @pytest.fixture
-def api(settings: Settings, llm: RecordingLLM) -> Iterator[TestClient]:
+def api(settings: Settings, llm: FakeLLM) -> Iterator[TestClient]:
     with TestClient(create_app(build_services(settings, clock=FixedClock(), llm=llm))) as c:
         yield c
 
 
 def test_json_schema_reaches_the_model_as_a_grammar_and_an_instruction(
-    api: TestClient, llm: RecordingLLM
+    api: TestClient, llm: FakeLLM
 ) -> None:
     r = api.post("/v1/chat/completions", json={"messages": USER, "response_format": STRICT})
     assert r.status_code == 200, r.text
@@ -64,14 +63,14 @@ def test_json_schema_reaches_the_model_as_a_grammar_and_an_instruction(
     assert system.role == "system" and '"additionalProperties": false' in system.content
 
 
-def test_json_object(api: TestClient, llm: RecordingLLM) -> None:
+def test_json_object(api: TestClient, llm: FakeLLM) -> None:
     r = api.post("/v1/chat/completions", json={"messages": USER, "response_format": {"type": "json_object"}})
     assert r.status_code == 200, r.text
     assert llm.params[-1].grammar is not None and "root ::= object" in llm.params[-1].grammar
     assert "JSON object" in llm.prompts[-1][0].content
 
 
-def test_text_format_sets_no_grammar(api: TestClient, llm: RecordingLLM) -> None:
+def test_text_format_sets_no_grammar(api: TestClient, llm: FakeLLM) -> None:
     assert (
         api.post(
             "/v1/chat/completions", json={"messages": USER, "response_format": {"type": "text"}}
@@ -97,7 +96,7 @@ def test_text_format_sets_no_grammar(api: TestClient, llm: RecordingLLM) -> None
     ],
 )
 def test_a_schema_feature_the_grammar_cannot_enforce_is_a_400_naming_it(
-    api: TestClient, llm: RecordingLLM, schema: dict[str, Any], named: str
+    api: TestClient, llm: FakeLLM, schema: dict[str, Any], named: str
 ) -> None:
     fmt = {"type": "json_schema", "json_schema": {"name": "x", "schema": schema, "strict": True}}
     r = api.post("/v1/chat/completions", json={"messages": USER, "response_format": fmt})
@@ -135,7 +134,7 @@ def test_supported_schemas_become_grammars() -> None:
 
 def test_a_rule_phrase_goes_to_the_model_when_json_is_asked_for(tmp_path: Path) -> None:
     """A rule or a skill answers in prose: with a response_format, the model answers (held to JSON)."""
-    llm = RecordingLLM('{"noted": true}')
+    llm = FakeLLM('{"noted": true}')
     with TestClient(create_app(memory_services(tmp_path, FixedClock(), llm))) as c:
         said = [{"role": "user", "content": "Remember that the spare key is under the mat"}]
         r = c.post(
@@ -149,7 +148,7 @@ def test_a_rule_phrase_goes_to_the_model_when_json_is_asked_for(tmp_path: Path) 
         assert len(llm.params) == 1  # without it, the rule answers
 
 
-def test_the_official_client_parses_a_strict_answer(settings: Settings, llm: RecordingLLM) -> None:
+def test_the_official_client_parses_a_strict_answer(settings: Settings, llm: FakeLLM) -> None:
     with serve_app(create_app(build_services(settings, clock=FixedClock(), llm=llm))) as url:
         client = openai.OpenAI(base_url=url + "/v1", api_key="unused")
         r = client.chat.completions.create(model="any", messages=USER, response_format=STRICT)  # type: ignore[arg-type]

@@ -19,8 +19,7 @@ from assistant.llm.remote import RemoteBackend
 from assistant.llm.tool_calls import Tool, parse_calls, tools_grammar, with_tools
 from assistant.llm.types import ChatMessage, GenerationParams, collect
 from assistant.services import build_services
-from tests.api.test_openai_fields import RecordingLLM
-from tests.fakes import FixedClock
+from tests.fakes import FakeLLM, FixedClock
 from tests.server import serve_app
 
 WEATHER = {
@@ -47,17 +46,17 @@ def reply(messages: Any) -> str:
 
 
 @pytest.fixture
-def llm() -> RecordingLLM:
-    return RecordingLLM(reply)
+def llm() -> FakeLLM:
+    return FakeLLM(reply)
 
 
 @pytest.fixture
-def client(settings: Settings, llm: RecordingLLM) -> Iterator[openai.OpenAI]:
+def client(settings: Settings, llm: FakeLLM) -> Iterator[openai.OpenAI]:
     with serve_app(create_app(build_services(settings, clock=FixedClock(), llm=llm))) as url:
         yield openai.OpenAI(base_url=url + "/v1", api_key="unused")
 
 
-def test_a_call_and_its_result_round_trip(client: openai.OpenAI, llm: RecordingLLM) -> None:
+def test_a_call_and_its_result_round_trip(client: openai.OpenAI, llm: FakeLLM) -> None:
     r = client.chat.completions.create(model="any", messages=ASK, tools=[WEATHER])  # type: ignore[arg-type,list-item]
     choice = r.choices[0]
     assert choice.finish_reason == "tool_calls" and choice.message.content is None
@@ -103,7 +102,7 @@ def test_streamed_calls(client: openai.OpenAI) -> None:
     assert calls[0]["name"] == "get_weather" and json.loads(calls[0]["arguments"]) == {"city": "Paris"}
 
 
-def test_a_bare_call_object_streams_as_a_call(client: openai.OpenAI, llm: RecordingLLM) -> None:
+def test_a_bare_call_object_streams_as_a_call(client: openai.OpenAI, llm: FakeLLM) -> None:
     llm.reply = '{"name": "get_weather", "arguments": {"city": "Oslo"}}'
     stream = client.chat.completions.create(model="any", messages=ASK, tools=[WEATHER], stream=True)  # type: ignore[arg-type,list-item]
     chunks = [c for c in stream if c.choices]
@@ -113,14 +112,14 @@ def test_a_bare_call_object_streams_as_a_call(client: openai.OpenAI, llm: Record
     assert call.function and json.loads(call.function.arguments or "") == {"city": "Oslo"}
 
 
-def test_text_answers_stream_as_text_when_tools_are_offered(client: openai.OpenAI, llm: RecordingLLM) -> None:
+def test_text_answers_stream_as_text_when_tools_are_offered(client: openai.OpenAI, llm: FakeLLM) -> None:
     llm.reply = "<b> is not a call, and neither is this."
     stream = client.chat.completions.create(model="any", messages=ASK, tools=[WEATHER], stream=True)  # type: ignore[arg-type,list-item]
     pieces = [c.choices[0].delta.content or "" for c in stream if c.choices]
     assert "".join(pieces) == "<b> is not a call, and neither is this."
 
 
-def test_tool_choice_none_offers_no_tools(client: openai.OpenAI, llm: RecordingLLM) -> None:
+def test_tool_choice_none_offers_no_tools(client: openai.OpenAI, llm: FakeLLM) -> None:
     llm.reply = "No tools."
     r = client.chat.completions.create(model="any", messages=ASK, tools=[WEATHER], tool_choice="none")  # type: ignore[arg-type,list-item]
     assert r.choices[0].message.content == "No tools."

@@ -140,20 +140,10 @@ def test_malloc_tuning_and_trim_run_on_glibc() -> None:
     assert isinstance(trim_heap(), bool)
 
 
-class ParamsLLM(FakeLLM):
-    def __init__(self) -> None:
-        super().__init__("It is noon.")
-        self.params: list[GenerationParams] = []
-
-    def stream_chat(self, messages, params, cancel):  # type: ignore[no-untyped-def]
-        self.params.append(params)
-        return super().stream_chat(messages, params, cancel)
-
-
 def test_skills_prompts_are_not_kept_but_chat_turns_are(settings: Any) -> None:
     from assistant.services import build_services
 
-    llm = ParamsLLM()
+    llm = FakeLLM("It is noon.")
     services = build_services(settings, llm=llm)
     try:
         services.skills.run("time", {})  # phrased by the model: a one-off prompt

@@ -107,11 +107,13 @@ def load_notes(path: Path | None = None) -> tuple[list[Note], list[Question]]:
     data = json.loads(raw)
     notes = [Note(n["id"], n["text"], int(n.get("days_ago", 1))) for n in data["notes"]]
     known = {n.id for n in notes}
+    checks = data.get("checks", {})  # a check shared by several questions, named once
     questions = []
     for q in data["questions"]:
         if q["split"] not in SPLITS or (q.get("note") is not None and q["note"] not in known):
             raise ValueError(f"question {q['id']}: bad split or unknown note")
-        questions.append(Question(q["id"], q["split"], q["category"], q.get("note"), q["question"], q["check"]))
+        check = checks[q["check"]] if isinstance(q["check"], str) else q["check"]
+        questions.append(Question(q["id"], q["split"], q["category"], q.get("note"), q["question"], check))
     return notes, questions
 
 

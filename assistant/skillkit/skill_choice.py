@@ -11,11 +11,11 @@ runs by code, as a shortcut does: the facts come from the skill, the model only 
 Options (``assistant.skillkit.choice_options``): each skill of the registry (its docstring's summary is the
 description; a parameter it cannot do without, required or text whose default is empty, is an argument the
 model fills; a ``url`` parameter is filled by code with the message's URL, and the skill is not offered
-without one), and the daemon's own
-actions given by the composition root: ``search_memory`` (look up what the user said: plain chat with recall),
-``set_reminder`` (``{"when", "what"}`` handed to the reminders collaborator as "remind me WHEN to WHAT") and
-``save_note`` (``{"note"}`` handed to the rules layer as "remember that NOTE"). What a reminder or a note
-stores must be the user's own words (``from_message``), never what the model made up.
+without one), and the daemon's own actions given by the composition root: ``search_memory`` (look up what the
+user said: plain chat with recall), ``set_reminder`` (``{"when", "what"}`` handed to the reminders
+collaborator as "remind me WHEN to WHAT") and ``save_note`` (``{"note"}`` handed to the rules layer as
+"remember that NOTE"). What a reminder or a note stores must be the user's own words (``from_message``), never
+what the model made up.
 
 Safety: an option that writes or sends anything (``writes``: reminders, notes, a skill not known to be
 read-only, which also covers fetching a URL and storing a page's summary) is offered only when the
@@ -334,4 +334,3 @@ def build_skill_choice(
         options.append(NOTE)
         runners[NOTE.name] = said_runner(note, "remember that {note}")
     return SkillChoice(generate, options, runners, seed=seed)
-
